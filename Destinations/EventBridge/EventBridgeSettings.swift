@@ -1,0 +1,119 @@
+import SwitchyardCore
+
+/// The `config:` block of an `eventbridge` destination. Key names follow RudderStack's EventBridge
+/// destination (camelCase), so a user's existing settings carry over; `endpoint` and `source` are ours.
+public struct EventBridgeSettings: Codable, Sendable, Hashable {
+    public var region: String?
+    public var accessKeyID: String?
+    public var accessKey: Secret?
+    public var sessionToken: Secret?
+    /// A bus name or ARN; nil sends to the account's default bus.
+    public var eventBusName: String?
+    /// Literal, or a template over the event such as `{{ event }}` or `{{ properties.category | "other" }}`.
+    public var detailType: String
+    public var resourceID: [Resource]
+    /// A custom URL (moto, LocalStack, a VPC endpoint) instead of `https://events.<region>.amazonaws.com`.
+    public var endpoint: String?
+    /// `source` of every entry; the anchor's value by default, so rules written for it keep matching.
+    public var source: String
+
+    public struct Resource: Codable, Sendable, Hashable {
+        public var arn: String
+    }
+
+    public static let defaultSource = "rudderstack"
+
+    enum CodingKeys: String, CodingKey {
+        case region, accessKeyID, accessKey, sessionToken, eventBusName, detailType, resourceID, endpoint, source
+    }
+
+    public init(region: String?, detailType: String, eventBusName: String? = nil, endpoint: String? = nil) {
+        self.region = region
+        self.detailType = detailType
+        self.eventBusName = eventBusName
+        self.endpoint = endpoint
+        resourceID = []
+        source = Self.defaultSource
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        region = try c.decodeIfPresent(String.self, forKey: .region)
+        accessKeyID = try c.decodeIfPresent(String.self, forKey: .accessKeyID)
+        accessKey = try c.decodeIfPresent(Secret.self, forKey: .accessKey)
+        sessionToken = try c.decodeIfPresent(Secret.self, forKey: .sessionToken)
+        eventBusName = try c.decodeIfPresent(String.self, forKey: .eventBusName)
+        detailType = try c.decode(String.self, forKey: .detailType)
+        resourceID = try c.decodeIfPresent([Resource].self, forKey: .resourceID) ?? []
+        endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
+        source = try c.decodeIfPresent(String.self, forKey: .source) ?? Self.defaultSource
+        // Empty strings from `${VAR:-}` mean "not set".
+        if region?.isEmpty == true { region = nil }
+        if accessKeyID?.isEmpty == true { accessKeyID = nil }
+        if accessKey?.isEmpty == true { accessKey = nil }
+        if sessionToken?.isEmpty == true { sessionToken = nil }
+        if eventBusName?.isEmpty == true { eventBusName = nil }
+        if endpoint?.isEmpty == true { endpoint = nil }
+    }
+}
+
+/// Amazon EventBridge: each event becomes one PutEvents entry.
+public enum EventBridgeDestination: DestinationPlugin {
+    public typealias Settings = EventBridgeSettings
+    public static let typeName = "eventbridge"
+
+    public static func validate(_ s: EventBridgeSettings, environment: [String: String]) -> [SettingsProblem] {
+        var problems: [SettingsProblem] = []
+        let region = s.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
+        if let region {
+            if !isRegion(region) {
+                problems.append(.init(path: ["region"], message: "\"\(region)\" is not an AWS region name (like us-east-1)"))
+            }
+        } else {
+            problems.append(.init(path: ["region"], message: "region is required (or set AWS_REGION)"))
+        }
+        if (s.accessKeyID == nil) != (s.accessKey == nil) {
+            problems.append(.init(path: [s.accessKeyID == nil ? "accessKey" : "accessKeyID"], message: "accessKeyID and accessKey go together: set both or neither"))
+        }
+        if s.sessionToken != nil, s.accessKeyID == nil {
+            problems.append(.init(path: ["sessionToken"], message: "sessionToken needs accessKeyID and accessKey"))
+        }
+        if let bus = s.eventBusName, bus.count > 1600 {
+            problems.append(.init(path: ["eventBusName"], message: "eventBusName is longer than EventBridge's 1600 characters"))
+        }
+        if s.detailType.isEmpty {
+            problems.append(.init(path: ["detailType"], message: "detailType must not be empty"))
+        } else if !s.detailType.contains("{{"), s.detailType.count > 128 {
+            problems.append(.init(path: ["detailType"], message: "detailType is longer than EventBridge's 128 characters"))
+        } else if s.detailType.components(separatedBy: "{{").count != s.detailType.components(separatedBy: "}}").count {
+            problems.append(.init(path: ["detailType"], message: "detailType has an unclosed \"{{\" template"))
+        }
+        if s.source.isEmpty || s.source.count > 256 {
+            problems.append(.init(path: ["source"], message: "source must be 1 to 256 characters"))
+        } else if s.source.hasPrefix("aws.") {
+            problems.append(.init(path: ["source"], message: "source must not start with \"aws.\" (reserved for AWS services)"))
+        }
+        for (n, resource) in s.resourceID.enumerated() where resource.arn.isEmpty || resource.arn.count > 2048 {
+            problems.append(.init(path: ["resourceID", "\(n)", "arn"], message: "resource ARNs must be 1 to 2048 characters"))
+        }
+        if let endpoint = s.endpoint, !isHTTPURL(endpoint) {
+            problems.append(.init(path: ["endpoint"], message: "endpoint \"\(endpoint)\" must be an http:// or https:// URL with a host"))
+        }
+        return problems
+    }
+
+    static func isRegion(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let last = parts.last, last.allSatisfy(\.isNumber) else { return false }
+        return parts.dropLast().allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isLowercase } }
+    }
+
+    static func isHTTPURL(_ s: String) -> Bool {
+        for scheme in ["http://", "https://"] where s.hasPrefix(scheme) {
+            let rest = s.dropFirst(scheme.count)
+            let host = rest.prefix { $0 != "/" && $0 != ":" }
+            return !host.isEmpty && !s.contains(" ")
+        }
+        return false
+    }
+}

@@ -1,0 +1,267 @@
+/// The whole `switchyard.yaml`. Every struct decodes missing keys to the documented default and
+/// the decoder reports keys it does not know, so a typo is an error instead of a silent default.
+public struct SwitchyardConfig: Codable, Sendable {
+    public var server: ServerConfig
+    public var storage: StorageConfig
+    public var sources: [SourceConfig]
+    public var destinations: [DestinationConfig]
+    public var connections: [ConnectionConfig]
+
+    public init(server: ServerConfig = .init(), storage: StorageConfig = .init(), sources: [SourceConfig] = [], destinations: [DestinationConfig] = [], connections: [ConnectionConfig] = []) {
+        self.server = server
+        self.storage = storage
+        self.sources = sources
+        self.destinations = destinations
+        self.connections = connections
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case server, storage, sources, destinations, connections
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        server = try c.decodeCollecting(ServerConfig.self, forKey: .server, decoder: decoder) ?? .init()
+        storage = try c.decodeCollecting(StorageConfig.self, forKey: .storage, decoder: decoder) ?? .init()
+        sources = try c.decodeEach(SourceConfig.self, forKey: .sources, decoder: decoder)
+        destinations = try c.decodeEach(DestinationConfig.self, forKey: .destinations, decoder: decoder)
+        connections = try c.decodeEach(ConnectionConfig.self, forKey: .connections, decoder: decoder)
+    }
+}
+
+public struct ServerConfig: Codable, Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// Opens the operator endpoints (live log, replay). Empty means they are closed to everyone.
+    public var adminToken: Secret?
+    public var limits: LimitsConfig = .init()
+    /// Take `request_ip` from the first `X-Forwarded-For` address, as the anchor does behind a load balancer.
+    public var trustForwardedFor: Bool = true
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, adminToken, limits, trustForwardedFor
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        adminToken = try c.decodeIfPresent(Secret.self, forKey: .adminToken)
+        if adminToken?.isEmpty == true { adminToken = nil }
+        limits = try c.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? limits
+        trustForwardedFor = try c.decodeIfPresent(Bool.self, forKey: .trustForwardedFor) ?? trustForwardedFor
+    }
+}
+
+public struct LimitsConfig: Codable, Sendable {
+    /// One event's enriched JSON; Segment's documented limit.
+    public var maxEventBytes: Int = 32 * 1024
+    /// One request's body after gzip decoding; rudder-server's limit.
+    public var maxRequestBytes: Int = 4 * 1024 * 1024
+    /// Bytes all requests together may hold while being decoded and parsed; past it, 503.
+    public var maxInflightBytes: Int = 256 * 1024 * 1024
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case maxEventBytes, maxRequestBytes, maxInflightBytes }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxEventBytes = try c.decodeIfPresent(Int.self, forKey: .maxEventBytes) ?? maxEventBytes
+        maxRequestBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBytes) ?? maxRequestBytes
+        maxInflightBytes = try c.decodeIfPresent(Int.self, forKey: .maxInflightBytes) ?? maxInflightBytes
+    }
+}
+
+public struct StorageConfig: Codable, Sendable {
+    /// `full`: fsync before answering 200, so an acknowledged event survives power loss.
+    /// `normal`: survives a crash of the process but not of the machine; several times faster.
+    public enum Sync: String, Codable, Sendable, CaseIterable { case full, normal }
+
+    /// Folder holding `queue.sqlite` and its write-ahead log.
+    public var path: String = ".switchyard"
+    public var sync: Sync = .full
+    /// Jobs not yet delivered or dead-lettered; beyond this ingestion answers 503 instead of filling the disk.
+    public var maxQueuedJobs: Int = 10_000_000
+    /// Below this much free space on the storage volume ingestion answers 503 rather than risk a failed write.
+    public var minFreeBytes: Int = 64 * 1024 * 1024
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case path, sync, maxQueuedJobs, minFreeBytes }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decodeIfPresent(String.self, forKey: .path) ?? path
+        sync = try c.decodeEnum(Sync.self, forKey: .sync) ?? sync
+        maxQueuedJobs = try c.decodeIfPresent(Int.self, forKey: .maxQueuedJobs) ?? maxQueuedJobs
+        minFreeBytes = try c.decodeIfPresent(Int.self, forKey: .minFreeBytes) ?? minFreeBytes
+    }
+}
+
+public struct SourceConfig: Codable, Sendable {
+    public var name: String
+    public var writeKeys: [Secret]
+    public var enabled: Bool = true
+
+    public init(name: String, writeKeys: [Secret], enabled: Bool = true) {
+        self.name = name
+        self.writeKeys = writeKeys
+        self.enabled = enabled
+    }
+
+    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        writeKeys = try c.decode([Secret].self, forKey: .writeKeys)
+        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+    }
+}
+
+public struct DestinationConfig: Codable, Sendable {
+    public var name: String
+    public var type: String
+    /// The type-specific block, decoded by the destination's plugin.
+    public var config: ConfigNode?
+    public var enabled: Bool = true
+    public var filter: EventFilter?
+
+    public init(name: String, type: String, config: ConfigNode? = nil, enabled: Bool = true, filter: EventFilter? = nil) {
+        self.name = name
+        self.type = type
+        self.config = config
+        self.enabled = enabled
+        self.filter = filter
+    }
+
+    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        type = try c.decode(String.self, forKey: .type)
+        if c.contains(.config) {
+            // Kept raw: only the plugin knows its keys, and it reports unknown ones itself.
+            config = try c.superDecoder(forKey: .config).configNode
+        }
+        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        filter = try c.decodeIfPresent(EventFilter.self, forKey: .filter)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(type, forKey: .type)
+        try c.encode(enabled, forKey: .enabled)
+        try c.encodeIfPresent(filter, forKey: .filter)
+    }
+}
+
+/// Which events a destination gets. Events it filters out get no job at all.
+public struct EventFilter: Codable, Sendable, Hashable {
+    /// Message types let through; nil lets every type through.
+    public var types: [MessageType]?
+    public var events: NameFilter?
+
+    public struct NameFilter: Codable, Sendable, Hashable {
+        public var allow: [String]?
+        public var deny: [String]?
+
+        public init(allow: [String]? = nil, deny: [String]? = nil) {
+            self.allow = allow
+            self.deny = deny
+        }
+    }
+
+    public init(types: [MessageType]? = nil, events: NameFilter? = nil) {
+        self.types = types
+        self.events = events
+    }
+
+    enum CodingKeys: String, CodingKey { case types, events }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if c.contains(.types) {
+            let names = try c.decode([String].self, forKey: .types)
+            types = try names.enumerated().map { n, name in
+                guard let t = MessageType(rawValue: name) else {
+                    let loc = decoder.configNode?.node(at: [CodingKeys.types, IndexKey(n)])?.location
+                    throw ConfigProblem(location: loc, message: "unknown message type \"\(name)\"\(didYouMean(name, MessageType.allCases.map(\.rawValue))); expected one of \(MessageType.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return t
+            }
+        }
+        events = try c.decodeIfPresent(NameFilter.self, forKey: .events)
+    }
+
+    /// Whether an event of this type and name passes. Denied names lose; with an allowlist, only
+    /// listed names pass (an event without a name, such as identify, passes only the type check).
+    public func admits(type: MessageType, name: String?) -> Bool {
+        if let types, !types.contains(type) { return false }
+        guard let events, let name else { return true }
+        if let deny = events.deny, deny.contains(name) { return false }
+        if let allow = events.allow { return allow.contains(name) }
+        return true
+    }
+}
+
+public struct ConnectionConfig: Codable, Sendable {
+    public var from: String
+    public var to: [String]
+
+    public init(from: String, to: [String]) {
+        self.from = from
+        self.to = to
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Decodes a section; a problem inside it is recorded and the section falls back to defaults, so
+    /// that problems in later sections are still found.
+    func decodeCollecting<T: Decodable>(_ type: T.Type, forKey key: Key, decoder: any Decoder) throws -> T? {
+        guard let sink = decoder.configDecoder, let root = decoder.configNode else {
+            return try decodeIfPresent(type, forKey: key)
+        }
+        do {
+            return try decodeIfPresent(type, forKey: key)
+        } catch {
+            sink.report(error, root: root)
+            return nil
+        }
+    }
+
+    /// Decodes a list element by element, keeping the good ones and recording every bad one.
+    func decodeEach<T: Decodable>(_ type: T.Type, forKey key: Key, decoder: any Decoder) throws -> [T] {
+        guard contains(key), try !decodeNil(forKey: key) else { return [] }
+        var list = try nestedUnkeyedContainer(forKey: key)
+        var out: [T] = []
+        while !list.isAtEnd {
+            let element = try list.superDecoder()
+            do {
+                out.append(try T(from: element))
+            } catch {
+                guard let sink = decoder.configDecoder, let root = decoder.configNode else { throw error }
+                sink.report(error, root: root)
+            }
+        }
+        return out
+    }
+
+    /// Decodes a string enum with a message that lists the choices.
+    func decodeEnum<T: RawRepresentable & CaseIterable>(_ type: T.Type, forKey key: Key) throws -> T? where T.RawValue == String {
+        guard let raw = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let value = T(rawValue: raw) else {
+            let choices = T.allCases.map(\.rawValue)
+            let decoder = try superDecoder(forKey: key)
+            throw ConfigProblem(
+                location: decoder.configNode?.location,
+                message: "\"\(raw)\" is not a valid \(key.stringValue)\(didYouMean(raw, choices)); expected one of \(choices.joined(separator: ", "))")
+        }
+        return value
+    }
+}

@@ -1,0 +1,48 @@
+/// A kind of destination (`type:` in the YAML). Plugins live in their own targets under
+/// `Destinations/` and depend only on SwitchyardCore, so adding one never touches the server.
+public protocol DestinationPlugin: Sendable {
+    /// The type-specific `config:` block, decoded with unknown keys reported.
+    associatedtype Settings: Codable & Sendable
+
+    /// The name used as `type:` in the configuration.
+    static var typeName: String { get }
+
+    /// Checks that decoding cannot express (ranges, URL shapes, one-of rules). Each problem names
+    /// the key path inside the `config:` block it is about.
+    static func validate(_ settings: Settings, environment: [String: String]) -> [SettingsProblem]
+}
+
+/// A problem inside a destination's `config:` block.
+public struct SettingsProblem: Sendable, Hashable {
+    public var path: [String]
+    public var message: String
+
+    public init(path: [String], message: String) {
+        self.path = path
+        self.message = message
+    }
+}
+
+/// The destination types this build knows, in the order they were registered.
+public struct DestinationRegistry: Sendable {
+    public let plugins: [any DestinationPlugin.Type]
+
+    public init(_ plugins: [any DestinationPlugin.Type]) {
+        self.plugins = plugins
+    }
+
+    public var typeNames: [String] { plugins.map { $0.typeName } }
+
+    public func plugin(named type: String) -> (any DestinationPlugin.Type)? {
+        plugins.first { $0.typeName == type }
+    }
+}
+
+/// A destination whose settings have been decoded and checked by its plugin.
+public struct ResolvedDestination: Sendable {
+    public var config: DestinationConfig
+    public var plugin: any DestinationPlugin.Type
+    public var settings: any Sendable & Encodable
+
+    public var name: String { config.name }
+}

@@ -1,0 +1,215 @@
+/// The ingestion routes, each a message type except `batch`.
+public enum IngestRoute: String, Sendable, CaseIterable {
+    case track, identify, page, screen, group, alias, batch
+
+    public var messageType: MessageType? { MessageType(rawValue: rawValue) }
+}
+
+/// Why a request was refused. `status` and `body` are the anchor's wire contract (rudder-server's
+/// own tests assert these texts), so clients that parse them keep working.
+public enum IngestError: Error, Sendable, Equatable {
+    case emptyBody
+    case invalidJSON(String)
+    case notAnEvent
+    case invalidType(String?)
+    case noIdentity
+    case emptyBatch
+    case eventTooLarge(bytes: Int, limit: Int)
+    case requestTooLarge
+    case invalidGzip
+    case missingWriteKey
+    case invalidWriteKey
+    case sourceDisabled
+    case queueFull
+    case storageUnavailable(String)
+
+    public var status: Int {
+        switch self {
+        case .emptyBody, .invalidJSON, .notAnEvent, .invalidType, .noIdentity, .emptyBatch, .invalidGzip: return 400
+        case .eventTooLarge, .requestTooLarge: return 413
+        case .missingWriteKey, .invalidWriteKey: return 401
+        case .sourceDisabled: return 404
+        case .queueFull, .storageUnavailable: return 503
+        }
+    }
+
+    /// The response body, one line of text.
+    public var body: String {
+        switch self {
+        case .emptyBody: return "request body is nil"
+        case .invalidJSON: return "invalid json"
+        case .notAnEvent: return "event is not a valid rudder event"
+        case .invalidType(let t):
+            let types = MessageType.allCases.map(\.rawValue).joined(separator: ", ")
+            return t.map { "invalid event type \"\($0)\": expected one of \(types)" } ?? "event has no type: expected one of \(types)"
+        case .noIdentity: return "request neither has anonymousId nor userId"
+        case .emptyBatch: return "empty batch payload"
+        case .eventTooLarge(let bytes, let limit): return "event size exceeds max limit (\(bytes) bytes, limit \(limit))"
+        case .requestTooLarge: return "request size exceeds max limit"
+        case .invalidGzip: return "invalid gzip body"
+        case .missingWriteKey: return "failed to read writekey from header"
+        case .invalidWriteKey: return "invalid write key"
+        case .sourceDisabled: return "source is disabled"
+        case .queueFull: return "queue is full, retry later"
+        case .storageUnavailable: return "storage unavailable, retry later"
+        }
+    }
+}
+
+/// What the server knows about a request besides its body.
+public struct IngestContext: Sendable {
+    public var receivedAt: Timestamp
+    public var requestIP: String
+    public var maxEventBytes: Int
+
+    public init(receivedAt: Timestamp, requestIP: String, maxEventBytes: Int) {
+        self.receivedAt = receivedAt
+        self.requestIP = requestIP
+        self.maxEventBytes = maxEventBytes
+    }
+}
+
+/// The events of one request, and the write key found in its body (Segment's clients send it there).
+public struct IngestBatch: Sendable {
+    public var events: [Event]
+    public var bodyWriteKey: String?
+}
+
+/// Turns a request body into enriched events, the way rudder-server's gateway and processor do:
+/// the whole request is accepted or refused, never a part of it.
+public enum Ingestion {
+    public static func events(route: IngestRoute, body: some Collection<UInt8>, context: IngestContext) throws(IngestError) -> IngestBatch {
+        if body.isEmpty { throw .emptyBody }
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(body)
+        } catch {
+            throw .invalidJSON(error.description)
+        }
+        return try events(route: route, document: document, context: context)
+    }
+
+    public static func events(route: IngestRoute, document: JSONValue, context: IngestContext) throws(IngestError) -> IngestBatch {
+        guard case .object(var top) = document else {
+            throw route == .batch ? .invalidJSON("the body is not a JSON object") : .notAnEvent
+        }
+        let writeKey = top["writeKey"]?.stringValue
+        top["writeKey"] = nil
+
+        let rawEvents: [JSONValue]
+        let batchDefaults: BatchDefaults
+        if let type = route.messageType {
+            top["type"] = .string(type.rawValue)
+            rawEvents = [.object(top)]
+            batchDefaults = BatchDefaults()
+        } else {
+            guard case .array(let batch)? = top["batch"], !batch.isEmpty else { throw .emptyBatch }
+            rawEvents = batch
+            batchDefaults = BatchDefaults(
+                sentAt: top["sentAt"],
+                context: top["context"]?.objectValue,
+                integrations: top["integrations"]?.objectValue)
+        }
+
+        var events: [Event] = []
+        events.reserveCapacity(rawEvents.count)
+        for raw in rawEvents {
+            guard case .object(let object) = raw else { throw .notAnEvent }
+            events.append(try enrich(object, defaults: batchDefaults, context: context))
+        }
+        return IngestBatch(events: events, bodyWriteKey: writeKey)
+    }
+
+    struct BatchDefaults {
+        var sentAt: JSONValue?
+        var context: JSONObject?
+        var integrations: JSONObject?
+    }
+
+    static func identity(_ value: JSONValue?) -> String? {
+        switch value {
+        case .string(let s):
+            let t = s.trimmingWhitespace()
+            return t.isEmpty ? nil : t
+        case .number(let n):
+            return n
+        default:
+            return nil
+        }
+    }
+
+    static func enrich(_ input: JSONObject, defaults: BatchDefaults, context: IngestContext) throws(IngestError) -> Event {
+        var e = input
+        e["writeKey"] = nil
+        guard let typeName = e["type"]?.stringValue else { throw .invalidType(nil) }
+        guard let type = MessageType(rawValue: typeName) else { throw .invalidType(typeName) }
+
+        let userId = identity(e["userId"])
+        let anonymousId = identity(e["anonymousId"])
+        if userId == nil && anonymousId == nil { throw .noIdentity }
+
+        // Segment merges the batch's context and integrations into each event; the event's own keys win.
+        if let batchContext = defaults.context { e["context"] = .object(merge(batchContext, into: e["context"])) }
+        if let batchIntegrations = defaults.integrations { e["integrations"] = .object(merge(batchIntegrations, into: e["integrations"])) }
+
+        let messageId: String
+        if let given = e["messageId"]?.stringValue?.trimmingWhitespace(), !given.isEmpty {
+            messageId = given
+        } else {
+            messageId = UUIDv4.make()
+        }
+        e["messageId"] = .string(messageId)
+
+        let receivedAt = context.receivedAt
+        if e["request_ip"] == nil { e["request_ip"] = .string(context.requestIP) }
+        if e["receivedAt"] == nil { e["receivedAt"] = .string(receivedAt.rfc3339) }
+
+        if e["sentAt"] == nil, let batchSentAt = defaults.sentAt { e["sentAt"] = batchSentAt }
+        let clientOriginal = parsedTime(e["originalTimestamp"])
+        let clientSentAt = parsedTime(e["sentAt"])
+        if clientOriginal == nil { e["originalTimestamp"] = .string(receivedAt.rfc3339) }
+        if clientSentAt == nil { e["sentAt"] = .string(receivedAt.rfc3339) }
+        // Correct with the device's two clock readings only when both are the device's: with no
+        // originalTimestamp, mixing the device's sentAt with our receivedAt would invent a skew.
+        let originalTimestamp = clientOriginal ?? receivedAt
+        let sentAt = clientOriginal == nil ? receivedAt : (clientSentAt ?? receivedAt)
+        if parsedTime(e["timestamp"]) == nil {
+            // Clock-skew correction: the device clock may be wrong, but the gap between when it
+            // recorded the event and when it sent it is right.
+            let corrected = receivedAt.millisecondsSinceEpoch - (sentAt.millisecondsSinceEpoch - originalTimestamp.millisecondsSinceEpoch)
+            e["timestamp"] = .string(Timestamp(millisecondsSinceEpoch: corrected).rfc3339)
+        }
+
+        let payload = JSONValue.object(e).serialized()
+        if payload.count > context.maxEventBytes {
+            throw .eventTooLarge(bytes: payload.count, limit: context.maxEventBytes)
+        }
+        let name: String?
+        switch type {
+        case .track: name = e["event"]?.stringValue
+        case .page, .screen: name = e["name"]?.stringValue
+        default: name = nil
+        }
+        return Event(messageId: messageId, type: type, name: name, userId: userId, anonymousId: anonymousId, receivedAt: receivedAt, payload: payload)
+    }
+
+    static func parsedTime(_ value: JSONValue?) -> Timestamp? {
+        guard case .string(let s)? = value else { return nil }
+        return Timestamp(rfc3339: s)
+    }
+
+    static func merge(_ defaults: JSONObject, into existing: JSONValue?) -> JSONObject {
+        guard case .object(var own)? = existing else { return defaults }
+        for (key, value) in defaults where own[key] == nil { own[key] = value }
+        return own
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,50 @@
+/// The message types of the RudderStack/Segment spec; the HTTP route or the batch element sets it.
+public enum MessageType: String, Sendable, Codable, CaseIterable, Hashable {
+    case track, identify, page, screen, group, alias
+}
+
+/// An accepted event, enriched and ready to store: the facts the pipeline routes on, plus the
+/// event's JSON exactly as it will be forwarded.
+public struct Event: Sendable, Hashable {
+    public var messageId: String
+    public var type: MessageType
+    /// `event` for track, `name` for page and screen; what filters and the live log show.
+    public var name: String?
+    public var userId: String?
+    public var anonymousId: String?
+    public var receivedAt: Timestamp
+    /// The enriched event as compact JSON, key order as the client sent it.
+    public var payload: [UInt8]
+
+    public init(messageId: String, type: MessageType, name: String?, userId: String?, anonymousId: String?, receivedAt: Timestamp, payload: [UInt8]) {
+        self.messageId = messageId
+        self.type = type
+        self.name = name
+        self.userId = userId
+        self.anonymousId = anonymousId
+        self.receivedAt = receivedAt
+        self.payload = payload
+    }
+}
+
+/// Random (version 4) UUIDs in lower case, the form the SDKs send.
+public enum UUIDv4 {
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (generator.next() as UInt64, generator.next() as UInt64)
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            raw[6] = (raw[6] & 0x0F) | 0x40
+            raw[8] = (raw[8] & 0x3F) | 0x80
+            var out = [UInt8]()
+            out.reserveCapacity(36)
+            for (n, byte) in raw.enumerated() {
+                if n == 4 || n == 6 || n == 8 || n == 10 { out.append(UInt8(ascii: "-")) }
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+/// One accepted event and the destinations that get a job for it; stored together, atomically.
+public struct NewEvent: Sendable {
+    public var source: String
+    public var event: Event
+    public var destinations: [String]
+
+    public init(source: String, event: Event, destinations: [String]) {
+        self.source = source
+        self.event = event
+        self.destinations = destinations
+    }
+}
+
+/// A job's life, as in the anchor's router: pending → inFlight (leased) → succeeded | failed
+/// (retried at a time) | dead (given up, with a reason).
+public enum JobState: String, Sendable, Codable, CaseIterable {
+    case pending
+    case inFlight = "in_flight"
+    case succeeded
+    case failed
+    case dead
+}
+
+/// A job claimed for delivery. `lease` proves the claim: a worker whose lease expired and was
+/// claimed again by another cannot overwrite the newer result.
+public struct Job: Sendable, Hashable {
+    public var id: Int64
+    public var lease: Int64
+    public var destination: String
+    /// Attempts including this one.
+    public var attempt: Int
+    public var source: String
+    public var messageId: String
+    public var type: MessageType
+    public var name: String?
+    public var receivedAt: Timestamp
+    public var payload: [UInt8]
+}
+
+/// What became of a delivery attempt.
+public enum JobOutcome: Sendable, Hashable {
+    case succeeded
+    /// Try again no earlier than `at`.
+    case retry(at: Timestamp, error: String)
+    /// Never try again; `reason` says why, for the dead-letter list.
+    case dead(reason: String)
+}
+
+public struct JobResult: Sendable, Hashable {
+    public var jobID: Int64
+    public var lease: Int64
+    public var outcome: JobOutcome
+
+    public init(jobID: Int64, lease: Int64, outcome: JobOutcome) {
+        self.jobID = jobID
+        self.lease = lease
+        self.outcome = outcome
+    }
+}
+
+/// Counts for operators and the readiness check.
+public struct QueueStats: Sendable, Hashable, Codable {
+    public struct Destination: Sendable, Hashable, Codable {
+        public var counts: [String: Int]
+        /// Age of the oldest job still waiting to be delivered, in milliseconds.
+        public var oldestWaitingAgeMs: Int64?
+    }
+
+    public var events: Int
+    public var destinations: [String: Destination]
+}
+
+/// Why a write was refused. Either way the client gets a 503 and retries; nothing is half-stored.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `storage.maxQueuedJobs` is reached: destinations are behind.
+    case full(queued: Int, limit: Int)
+    /// The disk is full or failing, or the database cannot be written.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .full(let queued, let limit): return "queue is full (\(queued) jobs waiting, limit \(limit))"
+        case .unavailable(let reason): return "storage unavailable: \(reason)"
+        }
+    }
+}
+
+/// The durable queue behind ingestion and delivery. The SQLite store is the embedded default; a
+/// PostgreSQL one for several nodes implements the same protocol, so neither ingestion nor
+/// delivery code changes.
+public protocol JobStore: Sendable {
+    /// Stores the events and their jobs. Returns only once they are committed to disk (as far as
+    /// the configured sync mode promises), which is when the client may be told 200.
+    func append(_ events: [NewEvent]) async throws(StoreError)
+
+    /// Leases up to `limit` due jobs of a destination, oldest first. Leases that ran out (a worker
+    /// that crashed) make their jobs due again.
+    func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job]
+
+    /// Records outcomes; a result whose lease is no longer current is ignored.
+    func finish(_ results: [JobResult]) async throws
+
+    /// Gives leased jobs back untried (graceful shutdown), without counting the attempt.
+    func release(_ jobs: [Job]) async throws
+
+    func stats() async throws -> QueueStats
+
+    /// Throws unless a write can be committed now; `/ready` uses it.
+    func checkWritable() async throws
+}

@@ -1,0 +1,264 @@
+import Foundation
+import GRDB
+import Logging
+import NIOConcurrencyHelpers
+
+/// The embedded queue: one SQLite file in WAL mode. Events and their jobs are written in one
+/// transaction through `GroupCommit`, so a 200 always means "on disk", and a crash at any moment
+/// leaves either the whole request or none of it.
+public final class SQLiteJobStore: JobStore {
+    public let path: String
+    private let pool: DatabasePool
+    private let config: StorageConfig
+    private let logger: Logger
+    private let committer: GroupCommit<NewEvent>
+    /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
+    private let queued: NIOLockedValueBox<Int>
+
+    public static let fileName = "queue.sqlite"
+
+    public init(config: StorageConfig, logger: Logger = Logger(label: "switchyard.storage")) throws {
+        self.config = config
+        self.logger = logger
+        let directory = config.path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
+
+        var configuration = Configuration()
+        let sync = config.sync == .full ? "FULL" : "NORMAL"
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+        }
+        configuration.label = "switchyard.queue"
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+        self.pool = pool
+
+        let waiting = try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state IN ('pending','in_flight','failed')") ?? 0
+        }
+        let queued = NIOLockedValueBox(waiting)
+        self.queued = queued
+        let minFree = config.minFreeBytes
+        let directoryPath = directory
+        committer = GroupCommit { (events: [NewEvent]) async throws(StoreError) in
+            if minFree > 0, let free = freeBytes(atPath: directoryPath), free < Int64(minFree) {
+                throw .unavailable("only \(free) bytes free on the storage volume (storage.minFreeBytes is \(minFree))")
+            }
+            do {
+                try await pool.write { db in try Self.insert(events, db: db) }
+            } catch {
+                throw .unavailable(Self.describe(error))
+            }
+        }
+        logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)"])
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    message_id TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    name TEXT,
+                    user_id TEXT,
+                    anonymous_id TEXT,
+                    received_at INTEGER NOT NULL,
+                    payload BLOB NOT NULL
+                );
+                CREATE INDEX events_message_id ON events(message_id);
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+                    destination TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    -- pending/failed: when it may be tried; in_flight: when its lease runs out.
+                    available_at INTEGER NOT NULL,
+                    lease INTEGER,
+                    last_error TEXT,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX jobs_due ON jobs(destination, state, available_at);
+                CREATE INDEX jobs_event ON jobs(event_id);
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    static func insert(_ events: [NewEvent], db: Database) throws {
+        let insertEvent = try db.cachedStatement(sql: """
+            INSERT INTO events (message_id, source, type, name, user_id, anonymous_id, received_at, payload)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let insertJob = try db.cachedStatement(sql: """
+            INSERT INTO jobs (event_id, destination, state, available_at, updated_at) VALUES (?, ?, 'pending', ?, ?)
+            """)
+        for item in events {
+            let e = item.event
+            let received = e.receivedAt.millisecondsSinceEpoch
+            try insertEvent.execute(arguments: [
+                e.messageId, item.source, e.type.rawValue, e.name, e.userId, e.anonymousId, received,
+                Data(e.payload),
+            ])
+            let eventID = db.lastInsertedRowID
+            for destination in item.destinations {
+                try insertJob.execute(arguments: [eventID, destination, received, received])
+            }
+        }
+    }
+
+    public func append(_ events: [NewEvent]) async throws(StoreError) {
+        let jobs = events.reduce(0) { $0 + $1.destinations.count }
+        let limit = config.maxQueuedJobs
+        let current = queued.withLockedValue { $0 }
+        if jobs > 0, current + jobs > limit {
+            throw .full(queued: current, limit: limit)
+        }
+        try await committer.write(events)
+        queued.withLockedValue { $0 += jobs }
+    }
+
+    public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let leaseEnd = now + leaseFor.milliseconds
+        let lease = Int64.random(in: 1...Int64.max)
+        return try await pool.write { db in
+            let ids = try Int64.fetchAll(db, sql: """
+                SELECT id FROM jobs
+                WHERE destination = ? AND state IN ('pending', 'failed', 'in_flight') AND available_at <= ?
+                ORDER BY id LIMIT ?
+                """, arguments: [destination, now, limit])
+            guard !ids.isEmpty else { return [] }
+            let list = ids.map(String.init).joined(separator: ",")
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ?
+                WHERE id IN (\(list))
+                """, arguments: [lease, leaseEnd, now])
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT j.id, j.attempts, e.source, e.message_id, e.type, e.name, e.received_at, e.payload
+                FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (\(list)) ORDER BY j.id
+                """)
+            return rows.map { row in
+                let payload: Data = row[7]
+                return Job(
+                    id: row[0], lease: lease, destination: destination, attempt: row[1], source: row[2],
+                    messageId: row[3], type: MessageType(rawValue: row[4]) ?? .track, name: row[5],
+                    receivedAt: Timestamp(millisecondsSinceEpoch: row[6]), payload: [UInt8](payload))
+            }
+        }
+    }
+
+    public func finish(_ results: [JobResult]) async throws {
+        guard !results.isEmpty else { return }
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let settled = try await pool.write { db -> Int in
+            var settled = 0
+            for result in results {
+                let (state, availableAt, error): (JobState, Int64, String?)
+                switch result.outcome {
+                case .succeeded: (state, availableAt, error) = (.succeeded, now, nil)
+                case .retry(let at, let message): (state, availableAt, error) = (.failed, at.millisecondsSinceEpoch, message)
+                case .dead(let reason): (state, availableAt, error) = (.dead, now, reason)
+                }
+                try db.execute(sql: """
+                    UPDATE jobs SET state = ?, available_at = ?, last_error = ?, lease = NULL, updated_at = ?
+                    WHERE id = ? AND lease = ? AND state = 'in_flight'
+                    """, arguments: [state.rawValue, availableAt, error, now, result.jobID, result.lease])
+                if db.changesCount > 0, state == .succeeded || state == .dead { settled += 1 }
+            }
+            return settled
+        }
+        queued.withLockedValue { $0 -= settled }
+    }
+
+    public func release(_ jobs: [Job]) async throws {
+        guard !jobs.isEmpty else { return }
+        let now = Timestamp.now().millisecondsSinceEpoch
+        try await pool.write { db in
+            for job in jobs {
+                try db.execute(sql: """
+                    UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
+                        attempts = attempts - 1, available_at = ?, lease = NULL, updated_at = ?
+                    WHERE id = ? AND lease = ? AND state = 'in_flight'
+                    """, arguments: [now, now, job.id, job.lease])
+            }
+        }
+    }
+
+    public func stats() async throws -> QueueStats {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        return try await pool.read { db in
+            let events = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0
+            var destinations: [String: QueueStats.Destination] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT destination, state, COUNT(*) FROM jobs GROUP BY destination, state") {
+                let name: String = row[0]
+                destinations[name, default: .init(counts: [:], oldestWaitingAgeMs: nil)].counts[row[1]] = row[2]
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT j.destination, MIN(e.received_at) FROM jobs j JOIN events e ON e.id = j.event_id
+                WHERE j.state IN ('pending', 'in_flight', 'failed') GROUP BY j.destination
+                """) {
+                let name: String = row[0]
+                let oldest: Int64 = row[1]
+                destinations[name, default: .init(counts: [:], oldestWaitingAgeMs: nil)].oldestWaitingAgeMs = now - oldest
+            }
+            return QueueStats(events: events, destinations: destinations)
+        }
+    }
+
+    public func checkWritable() async throws {
+        if config.minFreeBytes > 0, let free = freeBytes(atPath: config.path), free < Int64(config.minFreeBytes) {
+            throw StoreError.unavailable("only \(free) bytes free on the storage volume")
+        }
+        let now = Timestamp.now().rfc3339
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [now])
+            }
+        } catch {
+            throw StoreError.unavailable(Self.describe(error))
+        }
+    }
+
+    /// Runs a read-only query; for tools and tests that inspect the queue.
+    public func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    public func close() throws {
+        try pool.close()
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_FULL: return "the disk is full"
+            case .SQLITE_IOERR: return "disk I/O error (\(error.message ?? "no detail"))"
+            case .SQLITE_READONLY: return "the database is read-only"
+            case .SQLITE_CANTOPEN: return "cannot open the database file"
+            default: return error.message ?? "\(error.resultCode)"
+            }
+        }
+        return "\(error)"
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Free bytes on the volume holding `path`, or nil when it cannot be told.
+func freeBytes(atPath path: String) -> Int64? {
+    var stats = statvfs()
+    guard statvfs(path, &stats) == 0 else { return nil }
+    return Int64(stats.f_bavail) * Int64(stats.f_frsize)
+}

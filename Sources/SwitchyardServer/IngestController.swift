@@ -1,0 +1,215 @@
+import CompressNIO
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SwitchyardCore
+
+/// The RudderStack/Segment-compatible ingestion routes. A request is answered 200 only after every
+/// one of its events and their jobs are committed; every refusal is a documented status and text.
+public struct IngestController: Sendable {
+    public let routing: Routing
+    public let store: any JobStore
+    public let limits: LimitsConfig
+    public let trustForwardedFor: Bool
+    let budget: MemoryBudget
+
+    public init(routing: Routing, store: any JobStore, limits: LimitsConfig, trustForwardedFor: Bool) {
+        self.routing = routing
+        self.store = store
+        self.limits = limits
+        self.trustForwardedFor = trustForwardedFor
+        budget = MemoryBudget(limit: limits.maxInflightBytes)
+    }
+
+    public func addRoutes(to router: Router<SwitchyardRequestContext>) {
+        for route in IngestRoute.allCases {
+            router.post("/v1/\(route.rawValue)") { request, context in
+                try await self.ingest(route: route, request: request, context: context)
+            }
+        }
+    }
+
+    func ingest(route: IngestRoute, request: Request, context: SwitchyardRequestContext) async throws -> Response {
+        let receivedAt = Timestamp.now()
+        // Refuse early what is certain to be refused, before reading a byte of the body.
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxRequestBytes {
+            throw IngestError.requestTooLarge.textError
+        }
+        var headerSource: Routing.Source?
+        let hasBasic = request.headers[.authorization] != nil
+        if hasBasic {
+            headerSource = try authenticate(BasicAuth.writeKey(from: request.headers[.authorization]))
+        }
+
+        var body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limits.maxRequestBytes)
+        } catch is NIOTooManyBytesError {
+            throw IngestError.requestTooLarge.textError
+        }
+        let reservation = try budget.reserve(body.readableBytes)
+        defer { budget.release(reservation) }
+
+        if let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" {
+            guard encoding == "gzip" || encoding == "x-gzip" else {
+                throw TextError(.unsupportedMediaType, "unsupported content encoding \"\(encoding.prefix(32))\": use gzip or none")
+            }
+            do {
+                body = try body.decompress(with: .gzip(), maxSize: limits.maxRequestBytes)
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                throw IngestError.requestTooLarge.textError
+            } catch {
+                throw (hasBasic ? IngestError.invalidGzip : IngestError.missingWriteKey).textError
+            }
+        }
+        let decoded = try budget.reserve(body.readableBytes * 4)
+        defer { budget.release(decoded) }
+
+        let ingestContext = IngestContext(receivedAt: receivedAt, requestIP: clientIP(request, context), maxEventBytes: limits.maxEventBytes)
+        let batch: IngestBatch
+        do {
+            batch = try body.withUnsafeReadableBytes { raw throws(IngestError) in
+                try Ingestion.events(route: route, body: raw, context: ingestContext)
+            }
+        } catch {
+            // A caller that proved no write key learns nothing about its body.
+            if !hasBasic, case .invalidJSON = error { throw IngestError.missingWriteKey.textError }
+            if !hasBasic, case .emptyBody = error { throw IngestError.missingWriteKey.textError }
+            throw error.textError
+        }
+
+        let source: Routing.Source
+        if let headerSource {
+            source = headerSource
+        } else {
+            guard let key = batch.bodyWriteKey, !key.isEmpty else { throw IngestError.missingWriteKey.textError }
+            source = try authenticate(key)
+        }
+
+        let items = batch.events.map { event in
+            NewEvent(source: source.name, event: event, destinations: routing.destinations(for: event, from: source))
+        }
+        do {
+            try await store.append(items)
+        } catch {
+            context.logger.warning("refusing events: \(error)", metadata: ["source": "\(source.name)", "events": "\(items.count)"])
+            switch error {
+            case .full: throw IngestError.queueFull.textError(retryAfter: 5)
+            case .unavailable(let reason): throw IngestError.storageUnavailable(reason).textError(retryAfter: 5)
+            }
+        }
+        return .text("ok")
+    }
+
+    func authenticate(_ writeKey: String?) throws -> Routing.Source {
+        guard let writeKey, !writeKey.isEmpty else { throw IngestError.missingWriteKey.textError }
+        guard let source = routing.source(writeKey: writeKey) else { throw IngestError.invalidWriteKey.textError }
+        guard source.enabled else { throw IngestError.sourceDisabled.textError }
+        return source
+    }
+
+    func clientIP(_ request: Request, _ context: SwitchyardRequestContext) -> String {
+        if trustForwardedFor, let forwarded = request.headers[.xForwardedFor] {
+            let first = forwarded.split(separator: ",", maxSplits: 1).first.map { $0.filter { $0 != " " } } ?? ""
+            if !first.isEmpty, first.count <= 64 { return String(first) }
+        }
+        return context.remoteAddress?.ipAddress ?? ""
+    }
+}
+
+extension IngestError {
+    var textError: TextError {
+        TextError(HTTPResponse.Status(code: status), body)
+    }
+
+    func textError(retryAfter seconds: Int) -> TextError {
+        TextError(HTTPResponse.Status(code: status), body, headers: [.retryAfter: "\(seconds)"])
+    }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = Self("X-Forwarded-For")!
+}
+
+/// Reads the write key from `Authorization: Basic base64(key:)`. RudderStack clients send an empty
+/// password, which Hummingbird's own authenticator rejects, so this splits on the first colon.
+enum BasicAuth {
+    static func writeKey(from header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "basic", parts[1].utf8.count <= 4096 else { return nil }
+        guard let decoded = Base64.decode(parts[1].trimmingCharacters(in: " ")),
+              let text = String(validating: decoded, as: UTF8.self) else { return nil }
+        let user = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+        return user?.isEmpty == false ? user : nil
+    }
+}
+
+enum Base64 {
+    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3 / 4)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for c in text.utf8 {
+            let v: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): v = 62
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): v = 63
+            case UInt8(ascii: "="): continue
+            default: return nil
+            }
+            buffer = buffer << 6 | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+            }
+        }
+        return out
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var s = Substring(self)
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return s
+    }
+}
+
+/// Caps the bytes all requests together may hold in memory while being parsed; past it, the
+/// server answers 503 (clients retry) instead of growing without bound.
+final class MemoryBudget: Sendable {
+    private let used = NIOLockedValueBox(0)
+    let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    struct Reservation {
+        let bytes: Int
+    }
+
+    func reserve(_ bytes: Int) throws -> Reservation {
+        let ok = used.withLockedValue { used -> Bool in
+            // One request alone may always proceed, so a limit below maxRequestBytes cannot wedge ingestion.
+            guard used == 0 || used + bytes <= limit else { return false }
+            used += bytes
+            return true
+        }
+        guard ok else { throw TextError(.serviceUnavailable, "server is busy, retry later", headers: [.retryAfter: "1"]) }
+        return Reservation(bytes: bytes)
+    }
+
+    func release(_ reservation: Reservation) {
+        used.withLockedValue { $0 -= reservation.bytes }
+    }
+}

@@ -1,0 +1,54 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SwitchyardCore
+
+/// Builds the HTTP application for a loaded configuration. The caller owns the store and runs the
+/// returned application (a `Service`) in its `ServiceGroup` beside the delivery workers.
+public enum SwitchyardApplication {
+    public static func router(config: LoadedConfig, store: any JobStore) -> Router<SwitchyardRequestContext> {
+        let router = Router(context: SwitchyardRequestContext.self)
+        router.add(middleware: TextErrorMiddleware())
+        // Browser SDKs post from any origin, as to the anchor.
+        router.add(middleware: CORSMiddleware(
+            allowOrigin: .originBased,
+            allowHeaders: [.accept, .authorization, .contentType, .contentEncoding, .origin],
+            allowMethods: [.get, .post, .options],
+            maxAge: .seconds(86400)))
+
+        router.get("/health") { _, _ in Response.text("ok") }
+        router.get("/ready") { _, context in
+            do {
+                try await store.checkWritable()
+                return Response.text("ready")
+            } catch {
+                context.logger.warning("not ready: \(error)")
+                return Response.text("not ready: \(error)", status: .serviceUnavailable)
+            }
+        }
+
+        IngestController(
+            routing: Routing(config.config),
+            store: store,
+            limits: config.config.server.limits,
+            trustForwardedFor: config.config.server.trustForwardedFor
+        ).addRoutes(to: router)
+        return router
+    }
+
+    public static func make(
+        config: LoadedConfig,
+        store: any JobStore,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let server = config.config.server
+        return Application(
+            router: router(config: config, store: store),
+            configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),
+            onServerRunning: onServerRunning,
+            logger: logger)
+    }
+}
