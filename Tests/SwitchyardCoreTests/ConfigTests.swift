@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+import SwitchyardEventBridge
+@testable import SwitchyardCore
+
+@Suite("Configuration")
+struct ConfigTests {
+    let registry = DestinationRegistry([EventBridgeDestination.self])
+
+    func load(_ yaml: String, env: [String: String] = [:]) throws(ConfigError) -> LoadedConfig {
+        try ConfigLoader(registry: registry, environment: env).load(text: yaml, file: "switchyard.yaml")
+    }
+
+    func problems(_ yaml: String, env: [String: String] = [:]) -> [String] {
+        do {
+            _ = try load(yaml, env: env)
+            return []
+        } catch {
+            return error.problems.map(\.description)
+        }
+    }
+
+    static let contract = """
+        server:
+          host: 127.0.0.1
+          port: 8080
+          adminToken: ${SWITCHYARD_ADMIN_TOKEN:-}      # operator endpoints (live log, replay) need it
+          limits: { maxEventBytes: 32768, maxRequestBytes: 4194304 }
+        storage:
+          path: .switchyard                            # folder holding the SQLite queue
+        sources:
+          - name: web
+            writeKeys: ["${WEB_WRITE_KEY:-dev-write-key}"]
+        destinations:
+          - name: orders-bus
+            type: eventbridge
+            config:                                    # type-specific; EventBridge's keys are in its own issue
+              region: us-east-1
+              eventBusName: orders
+              detailType: "{{ event }}"
+              endpoint: http://127.0.0.1:4010
+            filter:
+              types: [track, identify]
+              events: { allow: ["Order Completed"] }   # or deny: [...]
+        connections:
+          - from: web
+            to: [orders-bus]
+        """
+
+    @Test("the documented example loads with its defaults and interpolations")
+    func contractExample() throws {
+        let loaded = try load(Self.contract)
+        let c = loaded.config
+        #expect(c.server.port == 8080)
+        #expect(c.server.adminToken == nil)
+        #expect(c.server.limits.maxRequestBytes == 4_194_304)
+        #expect(c.storage.sync == .full)
+        #expect(c.sources[0].writeKeys == [Secret("dev-write-key")])
+        #expect(c.destinations[0].filter == EventFilter(types: [.track, .identify], events: .init(allow: ["Order Completed"])))
+        let settings = try #require(loaded.destinations[0].settings as? EventBridgeSettings)
+        #expect(settings.eventBusName == "orders")
+        #expect(settings.source == "rudderstack")
+        #expect(c.connections[0].to == ["orders-bus"])
+    }
+
+    @Test("environment variables are interpolated, with defaults")
+    func interpolation() throws {
+        let loaded = try load(Self.contract, env: ["WEB_WRITE_KEY": "from-env", "SWITCHYARD_ADMIN_TOKEN": "tok"])
+        #expect(loaded.config.sources[0].writeKeys[0].reveal() == "from-env")
+        #expect(loaded.config.server.adminToken?.reveal() == "tok")
+        let p = problems("server:\n  port: ${PORT}\n")
+        #expect(p == ["switchyard.yaml:2:9: environment variable PORT is not set (write ${PORT:-default} to give a default)"])
+        #expect(try load("storage: { path: \"a$$b\" }\n").config.storage.path == "a$b")
+    }
+
+    @Test("an unknown destination type is pointed at, with a suggestion")
+    func unknownType() {
+        let yaml = """
+            sources:
+              - name: web
+                writeKeys: [k]
+            destinations:
+              - name: bus
+                type: eventbrige
+                config: { region: us-east-1, detailType: x }
+            """
+        #expect(problems(yaml) == [#"switchyard.yaml:6:11: destination "bus" has unknown type "eventbrige" (did you mean "eventbridge"?)"#])
+    }
+
+    @Test("unknown keys are errors, at every level, with suggestions")
+    func unknownKeys() {
+        let yaml = """
+            server:
+              prot: 8080
+            storage:
+              path: q
+              snyc: full
+            sources:
+              - name: web
+                writeKeys: [k]
+                enabeld: false
+            destinations:
+              - name: bus
+                type: eventbridge
+                config: { region: us-east-1, detailType: x, evntBusName: b }
+            colors: red
+            """
+        let p = problems(yaml)
+        #expect(p.contains(#"switchyard.yaml:2:3: unknown key "prot" in server (did you mean "port"?)"#))
+        #expect(p.contains(#"switchyard.yaml:5:3: unknown key "snyc" in storage (did you mean "sync"?)"#))
+        #expect(p.contains(#"switchyard.yaml:9:5: unknown key "enabeld" in sources[0] (did you mean "enabled"?)"#))
+        #expect(p.contains(#"switchyard.yaml:13:49: unknown key "evntBusName" in destinations[0].config (did you mean "eventBusName"?)"#))
+        #expect(p.contains { $0.hasPrefix(#"switchyard.yaml:14:1: unknown key "colors" at the top level"#) })
+        #expect(p.count == 5)
+    }
+
+    @Test("every problem is listed in one run, in file order")
+    func allProblems() {
+        let yaml = """
+            server:
+              port: eighty
+            storage:
+              sync: sometimes
+            sources:
+              - name: web
+              - name: web
+                writeKeys: [k]
+            destinations:
+              - name: bus
+                type: eventbridge
+                config: { region: Mars, detailType: x, source: aws.events }
+            connections:
+              - from: wbe
+                to: [bus, nowhere]
+            """
+        let p = problems(yaml)
+        #expect(p == [
+            #"switchyard.yaml:2:9: expected a whole number for server.port, found "eighty""#,
+            #"switchyard.yaml:4:9: "sometimes" is not a valid sync; expected one of full, normal"#,
+            #"switchyard.yaml:6:5: missing required key "writeKeys" in sources[0]"#,
+            #"switchyard.yaml:12:23: destination "bus": "Mars" is not an AWS region name (like us-east-1)"#,
+            #"switchyard.yaml:12:52: destination "bus": source must not start with "aws." (reserved for AWS services)"#,
+            #"switchyard.yaml:14:11: connection from unknown source "wbe" (did you mean "web"?)"#,
+            #"switchyard.yaml:15:15: connection to unknown destination "nowhere""#,
+        ])
+    }
+
+    @Test("duplicate names and write keys shared between sources are refused")
+    func duplicates() {
+        let yaml = """
+            sources:
+              - { name: a, writeKeys: [k1] }
+              - { name: a, writeKeys: [k1] }
+            """
+        let p = problems(yaml)
+        #expect(p.contains(#"switchyard.yaml:3:13: source "a" is defined twice"#))
+        #expect(p.contains(#"switchyard.yaml:3:28: source "a" reuses a write key of source "a"; each key must name one source"#))
+    }
+
+    @Test("broken YAML is reported with its position")
+    func brokenYAML() {
+        let p = problems("server:\n  port: [1,\n")
+        #expect(p.count == 1)
+        #expect(p[0].hasPrefix("switchyard.yaml:3:1: invalid YAML"))
+    }
+
+    @Test("wrong shapes are reported, not crashed on")
+    func shapes() {
+        #expect(problems("sources: web\n") == [#"switchyard.yaml:1:10: expected a list for sources, found "web""#])
+        #expect(problems("- a\n") == [#"switchyard.yaml:1:1: expected a mapping for the document, found a list"#])
+        #expect(problems("destinations:\n  - name: d\n    type: eventbridge\n    filter: { types: [trak] }\n    config: { region: us-east-1, detailType: x }\n")
+            == [#"switchyard.yaml:4:23: unknown message type "trak" (did you mean "track"?); expected one of track, identify, page, screen, group, alias"#])
+    }
+
+    @Test("the dump shows every secret as ***")
+    func redaction() throws {
+        let yaml = """
+            server: { adminToken: admin-secret-1 }
+            sources: [{ name: web, writeKeys: [write-secret-2] }]
+            destinations:
+              - name: bus
+                type: eventbridge
+                config: { region: us-east-1, detailType: x, accessKeyID: AKIDEXAMPLE, accessKey: aws-secret-3, sessionToken: token-secret-4 }
+            """
+        let dump = try load(yaml).redactedYAML()
+        for secret in ["admin-secret-1", "write-secret-2", "aws-secret-3", "token-secret-4"] {
+            #expect(!dump.contains(secret))
+        }
+        #expect(dump.contains("***"))
+        #expect(dump.contains("AKIDEXAMPLE"))
+        #expect("\(Secret("x"))" == "***")
+    }
+
+    @Test("Examples/quickstart.yaml loads as it is shipped")
+    func quickstart() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Examples/quickstart.yaml").path
+        let loaded = try ConfigLoader(registry: registry, environment: [:]).load(path: path)
+        #expect(loaded.config.sources.map(\.name) == ["web"])
+    }
+}

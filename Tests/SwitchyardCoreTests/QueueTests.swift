@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+@testable import SwitchyardCore
+
+/// A fresh folder per test, removed afterwards.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrows -> T {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUIDv4.make())").path
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+func makeEvent(_ n: Int, type: MessageType = .track) -> Event {
+    let payload = #"{"type":"\#(type.rawValue)","event":"E\#(n)","userId":"u\#(n)","messageId":"m-\#(n)"}"#
+    return Event(messageId: "m-\(n)", type: type, name: "E\(n)", userId: "u\(n)", anonymousId: nil, receivedAt: .now(), payload: Array(payload.utf8))
+}
+
+func storage(_ path: String, sync: StorageConfig.Sync = .normal, maxQueuedJobs: Int = 1_000_000) -> StorageConfig {
+    var config = StorageConfig()
+    config.path = path
+    config.sync = sync
+    config.maxQueuedJobs = maxQueuedJobs
+    config.minFreeBytes = 0
+    return config
+}
+
+@Suite("The durable queue")
+struct QueueTests {
+    @Test("an appended event and its jobs are stored together, and claimed oldest first")
+    func appendAndClaim() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir, sync: .full))
+            try await store.append([
+                NewEvent(source: "web", event: makeEvent(1), destinations: ["a", "b"]),
+                NewEvent(source: "web", event: makeEvent(2), destinations: ["a"]),
+                NewEvent(source: "web", event: makeEvent(3), destinations: []),
+            ])
+            let stats = try await store.stats()
+            #expect(stats.events == 3)
+            #expect(stats.destinations["a"]?.counts == ["pending": 2])
+            #expect(stats.destinations["b"]?.counts == ["pending": 1])
+
+            let jobs = try await store.claim(destination: "a", limit: 10, leaseFor: .seconds(30))
+            #expect(jobs.map(\.messageId) == ["m-1", "m-2"])
+            #expect(jobs.allSatisfy { $0.attempt == 1 && $0.source == "web" })
+            #expect(String(decoding: jobs[0].payload, as: UTF8.self) == #"{"type":"track","event":"E1","userId":"u1","messageId":"m-1"}"#)
+            #expect(try await store.claim(destination: "a", limit: 10, leaseFor: .seconds(30)).isEmpty)
+            try store.close()
+        }
+    }
+
+    @Test("outcomes move jobs to succeeded, failed (due later) or dead")
+    func outcomes() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["a"]) })
+            let jobs = try await store.claim(destination: "a", limit: 3, leaseFor: .seconds(30))
+            let later = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 60_000)
+            try await store.finish([
+                JobResult(jobID: jobs[0].id, lease: jobs[0].lease, outcome: .succeeded),
+                JobResult(jobID: jobs[1].id, lease: jobs[1].lease, outcome: .retry(at: later, error: "ThrottlingException")),
+                JobResult(jobID: jobs[2].id, lease: jobs[2].lease, outcome: .dead(reason: "MalformedDetail")),
+            ])
+            #expect(try await store.stats().destinations["a"]?.counts == ["succeeded": 1, "failed": 1, "dead": 1])
+            // The retry is not due for a minute.
+            #expect(try await store.claim(destination: "a", limit: 3, leaseFor: .seconds(30)).isEmpty)
+            try store.close()
+        }
+    }
+
+    @Test("a lease that runs out makes the job due again, and the old lease can no longer settle it")
+    func leaseExpiry() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append([NewEvent(source: "web", event: makeEvent(1), destinations: ["a"])])
+            let first = try await store.claim(destination: "a", limit: 1, leaseFor: .milliseconds(1))
+            try await Task.sleep(for: .milliseconds(20))
+            let second = try await store.claim(destination: "a", limit: 1, leaseFor: .seconds(30))
+            #expect(second.map(\.id) == first.map(\.id))
+            #expect(second[0].attempt == 2)
+            try await store.finish([JobResult(jobID: first[0].id, lease: first[0].lease, outcome: .dead(reason: "stale worker"))])
+            #expect(try await store.stats().destinations["a"]?.counts == ["in_flight": 1])
+            try await store.finish([JobResult(jobID: second[0].id, lease: second[0].lease, outcome: .succeeded)])
+            #expect(try await store.stats().destinations["a"]?.counts == ["succeeded": 1])
+            try store.close()
+        }
+    }
+
+    @Test("released jobs are due at once and the attempt is not counted")
+    func release() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append([NewEvent(source: "web", event: makeEvent(1), destinations: ["a"])])
+            let jobs = try await store.claim(destination: "a", limit: 1, leaseFor: .seconds(30))
+            try await store.release(jobs)
+            let again = try await store.claim(destination: "a", limit: 1, leaseFor: .seconds(30))
+            #expect(again.first?.attempt == 1)
+            try store.close()
+        }
+    }
+
+    @Test("concurrent writers share commits and every event is stored exactly once")
+    func groupCommit() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir, sync: .full))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<500 {
+                    group.addTask {
+                        try await store.append([NewEvent(source: "web", event: makeEvent(n), destinations: ["a"])])
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let ids = try await store.read { db in try String.fetchAll(db, sql: "SELECT message_id FROM events") }
+            #expect(ids.count == 500)
+            #expect(Set(ids) == Set((0..<500).map { "m-\($0)" }))
+            try store.close()
+        }
+    }
+
+    @Test("a store that was never closed (a crash) reopens with every acknowledged event")
+    func reopenAfterUncleanStop() async throws {
+        try await withTemporaryDirectory { dir in
+            let crashed = dir + "/crashed"
+            do {
+                let store = try SQLiteJobStore(config: storage(dir + "/live", sync: .full))
+                for n in 0..<50 {
+                    try await store.append([NewEvent(source: "web", event: makeEvent(n), destinations: ["a"])])
+                }
+                // Copy the files while the store is still open: what a power cut would leave behind,
+                // the write-ahead log not yet checkpointed into the database.
+                try FileManager.default.createDirectory(atPath: crashed, withIntermediateDirectories: true)
+                for suffix in ["", "-wal"] {
+                    let from = dir + "/live/queue.sqlite" + suffix
+                    if FileManager.default.fileExists(atPath: from) {
+                        try FileManager.default.copyItem(atPath: from, toPath: crashed + "/queue.sqlite" + suffix)
+                    }
+                }
+                #expect(FileManager.default.fileExists(atPath: crashed + "/queue.sqlite-wal"))
+                try store.close()
+            }
+            let reopened = try SQLiteJobStore(config: storage(crashed))
+            let stats = try await reopened.stats()
+            #expect(stats.events == 50)
+            #expect(stats.destinations["a"]?.counts == ["pending": 50])
+            try reopened.close()
+        }
+    }
+
+    @Test("a full queue refuses new events instead of growing, and accepts again once drained")
+    func full() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir, maxQueuedJobs: 3))
+            try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["a"]) })
+            await #expect(throws: StoreError.full(queued: 3, limit: 3)) {
+                try await store.append([NewEvent(source: "web", event: makeEvent(4), destinations: ["a"])])
+            }
+            let jobs = try await store.claim(destination: "a", limit: 1, leaseFor: .seconds(30))
+            try await store.finish([JobResult(jobID: jobs[0].id, lease: jobs[0].lease, outcome: .succeeded)])
+            try await store.append([NewEvent(source: "web", event: makeEvent(4), destinations: ["a"])])
+            #expect(try await store.stats().events == 4)
+            try store.close()
+        }
+    }
+
+    @Test("the waiting-job count survives a restart, so the limit holds across restarts")
+    func countAfterRestart() async throws {
+        try await withTemporaryDirectory { dir in
+            do {
+                let store = try SQLiteJobStore(config: storage(dir, maxQueuedJobs: 2))
+                try await store.append((1...2).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["a"]) })
+                try store.close()
+            }
+            let store = try SQLiteJobStore(config: storage(dir, maxQueuedJobs: 2))
+            await #expect(throws: StoreError.self) {
+                try await store.append([NewEvent(source: "web", event: makeEvent(3), destinations: ["a"])])
+            }
+            try store.close()
+        }
+    }
+
+    @Test("an unwritable storage folder is refused with a clear error")
+    func unwritable() throws {
+        var config = storage("/proc/switchyard-cannot-write-here")
+        config.minFreeBytes = 0
+        #expect(throws: (any Error).self) { try SQLiteJobStore(config: config) }
+    }
+}
