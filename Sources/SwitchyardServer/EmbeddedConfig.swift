@@ -1,4 +1,4 @@
-// Generated from Examples/quickstart.yaml; a test checks the two stay identical.
+// Generated from Examples/quickstart.yaml; EmbeddedConfigTests checks the two stay identical.
 /// The configuration `switchyard serve` uses when it is given none, so step one of the README needs no file.
 public enum EmbeddedConfig {
     public static let quickstart = #"""
@@ -31,5 +31,6 @@ destinations:
 connections:
   - from: web
     to: [orders-bus]
+
 """#
 }
