@@ -1,0 +1,153 @@
+"""Harness for end-to-end tests: runs the real `switchyard` binary that `swift build` made."""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("SWITCHYARD_BIN", ROOT / ".build" / "debug" / "switchyard"))
+
+WRITE_KEY = "e2e-web-write-key-7f3a"
+SEGMENT_KEY = "e2e-segment-write-key-91cc"
+ADMIN_TOKEN = "e2e-admin-token-5d21"
+
+CONFIG = """
+server:
+  host: 127.0.0.1
+  port: {port}
+  adminToken: ${{E2E_ADMIN_TOKEN}}
+  limits: {{ maxEventBytes: 32768, maxRequestBytes: 4194304 }}
+storage:
+  path: {storage}
+  sync: {sync}
+sources:
+  - name: web
+    writeKeys: ["${{E2E_WEB_KEY}}"]
+  - name: server
+    writeKeys: ["${{E2E_SEGMENT_KEY}}"]
+destinations:
+  - name: orders-bus
+    type: eventbridge
+    config:
+      region: us-east-1
+      eventBusName: orders
+      detailType: "{{{{ event }}}}"
+      endpoint: http://127.0.0.1:9
+    filter:
+      types: [track, identify]
+  - name: audit-bus
+    type: eventbridge
+    config:
+      region: us-east-1
+      detailType: audit
+      endpoint: http://127.0.0.1:9
+connections:
+  - from: web
+    to: [orders-bus, audit-bus]
+  - from: server
+    to: [orders-bus]
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One switchyard process on a loopback port with its own queue folder."""
+
+    def __init__(self, workdir: Path, sync="normal", config_text=None):
+        self.workdir = workdir
+        self.port = free_port()
+        self.storage = workdir / "queue"
+        self.config_path = workdir / "switchyard.yaml"
+        text = config_text or CONFIG
+        self.config_path.write_text(text.format(port=self.port, storage=self.storage, sync=sync))
+        self.log_path = workdir / "server.log"
+        self.env = dict(os.environ, E2E_WEB_KEY=WRITE_KEY, E2E_SEGMENT_KEY=SEGMENT_KEY, E2E_ADMIN_TOKEN=ADMIN_TOKEN, LOG_LEVEL="info")
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=20):
+        assert BINARY.exists(), f"{BINARY} is missing: run `swift build` first"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([str(BINARY), "serve", "--config", str(self.config_path)],
+                                        stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def stop(self, timeout=15):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise
+        return self.process.returncode if self.process else None
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def db(self):
+        """A read-only connection to the queue, as an operator's sqlite3 would open it."""
+        return sqlite3.connect(f"file:{self.storage / 'queue.sqlite'}?mode=ro", uri=True)
+
+    def events(self):
+        with self.db() as db:
+            rows = db.execute("SELECT message_id, source, type, name, payload FROM events ORDER BY id").fetchall()
+        return [dict(message_id=r[0], source=r[1], type=r[2], name=r[3], payload=json.loads(r[4])) for r in rows]
+
+    def jobs(self):
+        with self.db() as db:
+            return db.execute("SELECT e.message_id, j.destination, j.state FROM jobs j JOIN events e ON e.id = j.event_id ORDER BY j.id").fetchall()
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path).start()
+    yield s
+    s.stop()
+    assert WRITE_KEY not in s.log() and SEGMENT_KEY not in s.log() and ADMIN_TOKEN not in s.log(), "a secret reached the log"
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers = []
+
+    def make(**kwargs):
+        s = Server(tmp_path, **kwargs)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        if s.process and s.process.poll() is None:
+            s.process.kill()
+            s.process.wait()

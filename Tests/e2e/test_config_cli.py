@@ -1,0 +1,60 @@
+"""`switchyard validate` and `serve` on good and bad configurations."""
+import subprocess
+
+from conftest import BINARY, ADMIN_TOKEN, Server
+
+BAD = """server:
+  port: 8080
+sources:
+  - name: web
+    writeKeys: [k]
+destinations:
+  - name: bus
+    type: eventbrige
+    config: { region: us-east-1, detailType: x }
+  - name: other
+    type: eventbridge
+    confg: {}
+connections:
+  - from: web
+    to: [bus]
+"""
+
+
+def run(*args, cwd=None, env=None):
+    return subprocess.run([str(BINARY), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=30)
+
+
+def test_validate_lists_every_problem_with_file_line_and_column(tmp_path):
+    path = tmp_path / "switchyard.yaml"
+    path.write_text(BAD)
+    result = run("validate", "--config", str(path))
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert f'{path}:8:11: destination "bus" has unknown type "eventbrige" (did you mean "eventbridge"?)' in lines
+    assert f'{path}:10:5: missing required key "detailType" in destinations[1].config' in lines
+    assert f'{path}:12:5: unknown key "confg" in destinations[1] (did you mean "config"?)' in lines
+    assert lines[-1] == "configuration has 3 problems"
+
+
+def test_serve_refuses_an_invalid_config_with_the_same_messages(tmp_path):
+    path = tmp_path / "switchyard.yaml"
+    path.write_text(BAD)
+    result = run("serve", "--config", str(path))
+    assert result.returncode != 0
+    assert 'unknown type "eventbrige" (did you mean "eventbridge"?)' in result.stderr
+
+
+def test_validate_print_masks_secrets(tmp_path):
+    server = Server(tmp_path)
+    result = run("validate", "--config", str(server.config_path), "--print", env=server.env)
+    assert result.returncode == 0, result.stderr
+    assert "***" in result.stdout
+    for secret in (ADMIN_TOKEN, server.env["E2E_WEB_KEY"], server.env["E2E_SEGMENT_KEY"]):
+        assert secret not in result.stdout
+
+
+def test_serve_without_a_config_uses_the_embedded_quickstart(tmp_path):
+    result = run("validate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "<embedded quickstart.yaml>: ok (1 sources, 1 destinations, 1 connections)" in result.stdout
