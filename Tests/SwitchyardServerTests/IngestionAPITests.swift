@@ -17,7 +17,7 @@ struct Harness {
         storage:
           path: STORAGE
           sync: normal
-          minFreeBytes: 0
+          minFreeBytes: MINFREE
           maxQueuedJobs: MAXJOBS
         sources:
           - { name: web, writeKeys: [web-key, web-key-2] }
@@ -30,10 +30,11 @@ struct Harness {
           - { from: web, to: [bus] }
         """
 
-    static func run(maxQueuedJobs: Int = 1000, _ body: @escaping @Sendable (any TestClientProtocol, SQLiteJobStore) async throws -> Void) async throws {
+    static func run(maxQueuedJobs: Int = 1000, minFreeBytes: Int = 0, _ body: @escaping @Sendable (any TestClientProtocol, SQLiteJobStore) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-api-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let text = yaml.replacingOccurrences(of: "STORAGE", with: dir).replacingOccurrences(of: "MAXJOBS", with: "\(maxQueuedJobs)")
+            .replacingOccurrences(of: "MINFREE", with: "\(minFreeBytes)")
         let config = try ConfigLoader(registry: DestinationRegistry([EventBridgeDestination.self]), environment: [:]).load(text: text, file: "test.yaml")
         let store = try SQLiteJobStore(config: config.config.storage)
         let app = Application(router: SwitchyardApplication.router(config: config, store: store))
@@ -169,6 +170,20 @@ struct IngestionAPITests {
             #expect(full.text == "queue is full, retry later\n")
             #expect(full.headers[.retryAfter] == "5")
             #expect(try await storedMessageIds(store) == ["1"])
+        }
+    }
+
+    @Test("a disk too full to write answers 503 and /ready says why")
+    func diskFull() async throws {
+        // More free space than any disk has: the store must refuse rather than risk a failed write.
+        try await Harness.run(minFreeBytes: Int.max / 2) { client, store in
+            let response = try await client.execute(uri: "/v1/track", method: .post, headers: basic("web-key"), body: buffer(#"{"userId":"u"}"#))
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.text == "storage unavailable, retry later\n")
+            let ready = try await client.execute(uri: "/ready", method: .get)
+            #expect(ready.status == .serviceUnavailable)
+            #expect(ready.text.hasPrefix("not ready: storage unavailable: only "))
+            #expect(try await storedMessageIds(store).isEmpty)
         }
     }
 
