@@ -114,6 +114,20 @@ struct ConfigTests {
         #expect(p.count == 5)
     }
 
+    @Test("a destination key placed outside its config block is still unknown")
+    func misplacedKey() {
+        let yaml = """
+            destinations:
+              - name: bus
+                type: eventbridge
+                detailType: x
+            """
+        #expect(problems(yaml) == [
+            #"switchyard.yaml:2:5: missing required key "detailType" in destinations[0].config"#,
+            #"switchyard.yaml:4:5: unknown key "detailType" in destinations[0] (known keys: config, enabled, filter, name, type)"#,
+        ])
+    }
+
     @Test("every problem is listed in one run, in file order")
     func allProblems() {
         let yaml = """

@@ -2,8 +2,8 @@
 /// knows where every value came from, so errors carry `file:line:column`, and it records which keys
 /// each struct asked for, so a key nobody asked for is reported as unknown instead of ignored.
 public final class ConfigDecoder {
-    /// Keys asked for, per mapping (by location), to find the unknown ones afterwards.
-    private var asked: [SourceLocation: (node: ConfigNode, keys: Set<String>, path: String)] = [:]
+    /// Keys asked for, per mapping (by its path in the document), to find the unknown ones afterwards.
+    private var asked: [String: (node: ConfigNode, keys: Set<String>)] = [:]
     public private(set) var problems: [ConfigProblem] = []
 
     public init() {}
@@ -37,10 +37,10 @@ public final class ConfigDecoder {
     /// Every key that no struct asked for, with a suggestion when it looks like a typo.
     public func unknownKeyProblems() -> [ConfigProblem] {
         var found: [ConfigProblem] = []
-        for (_, record) in asked {
+        for (path, record) in asked {
             guard case .mapping(let entries, _) = record.node else { continue }
             for entry in entries where !record.keys.contains(entry.key) {
-                let place = record.path.isEmpty ? "at the top level" : "in \(record.path)"
+                let place = path.isEmpty ? "at the top level" : "in \(path)"
                 let known = record.keys.sorted()
                 let hint = didYouMean(entry.key, known)
                 let list = hint.isEmpty && !known.isEmpty ? " (known keys: \(known.joined(separator: ", ")))" : hint
@@ -51,14 +51,14 @@ public final class ConfigDecoder {
     }
 
     func noteAsked(_ key: String, in node: ConfigNode, path: [any CodingKey]) {
-        let loc = node.location
-        if asked[loc] == nil { asked[loc] = (node, [], Self.describe(path)) }
-        asked[loc]!.keys.insert(key)
+        let name = Self.describe(path)
+        if asked[name] == nil { asked[name] = (node, []) }
+        asked[name]!.keys.insert(key)
     }
 
     func noteMapping(_ node: ConfigNode, path: [any CodingKey]) {
-        let loc = node.location
-        if asked[loc] == nil { asked[loc] = (node, [], Self.describe(path)) }
+        let name = Self.describe(path)
+        if asked[name] == nil { asked[name] = (node, []) }
     }
 
     static func describe(_ path: [any CodingKey]) -> String {
