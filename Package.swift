@@ -53,7 +53,6 @@ let package = Package(
             name: "SwitchyardEventBridge",
             dependencies: ["SwitchyardCore"],
             path: "Destinations/EventBridge",
-            exclude: ["vectors"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
