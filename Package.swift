@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // Event model, configuration, durable queue and the destination protocol. No HTTP server code.
@@ -34,6 +37,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -48,11 +53,38 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Destination plugins: each depends on SwitchyardCore only, so adding one never touches the server.
+        // AWS Signature Version 4 on swift-crypto (there is no AWS SDK for Swift here); shared by AWS destinations.
+        .target(
+            name: "AWSSigV4",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Destination plugins: each depends on SwitchyardCore (and shared AWS signing) only, so adding one never touches the server.
         .target(
             name: "SwitchyardEventBridge",
-            dependencies: ["SwitchyardCore"],
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "Destinations/EventBridge",
+            exclude: ["vectors"],
+            swiftSettings: swiftSettings
+        ),
+        // A local PutEvents endpoint that checks signatures and validation like EventBridge, for the
+        // quickstart, demos and drills (faults on demand).
+        .target(
+            name: "EventBridgeEmulator",
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -61,13 +93,20 @@ let package = Package(
                 "SwitchyardCore",
                 "SwitchyardServer",
                 "SwitchyardEventBridge",
+                "EventBridgeEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SwitchyardCoreTests",
             dependencies: ["SwitchyardCore", "SwitchyardEventBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventBridgeTests",
+            dependencies: ["SwitchyardEventBridge", "AWSSigV4", "SwitchyardCore", "EventBridgeEmulator"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import AWSSigV4
 import SwitchyardCore
 
 /// The `config:` block of an `eventbridge` destination. Key names follow RudderStack's EventBridge
@@ -16,6 +17,13 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable {
     public var endpoint: String?
     /// `source` of every entry; the anchor's value by default, so rules written for it keep matching.
     public var source: String
+    /// Set `Time` from the event's `timestamp` (otherwise EventBridge uses the time of the call).
+    public var includeTime: Bool
+    /// Optional X-Ray trace header, a template like the detail type (`{{ context.traceHeader }}`).
+    public var traceHeader: String?
+    /// The PutEvents size limit as EventBridge counts it. AWS documents 256 KB; raise it where your
+    /// account has the larger limit.
+    public var maxRequestBytes: Int
 
     public struct Resource: Codable, Sendable, Hashable {
         public var arn: String
@@ -25,7 +33,10 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case region, accessKeyID, accessKey, sessionToken, eventBusName, detailType, resourceID, endpoint, source
+        case includeTime, traceHeader, maxRequestBytes
     }
+
+    public static let defaultMaxRequestBytes = 256 * 1024
 
     public init(region: String?, detailType: String, eventBusName: String? = nil, endpoint: String? = nil) {
         self.region = region
@@ -34,6 +45,8 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable {
         self.endpoint = endpoint
         resourceID = []
         source = Self.defaultSource
+        includeTime = false
+        maxRequestBytes = Self.defaultMaxRequestBytes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +60,10 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable {
         resourceID = try c.decodeIfPresent([Resource].self, forKey: .resourceID) ?? []
         endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
         source = try c.decodeIfPresent(String.self, forKey: .source) ?? Self.defaultSource
+        includeTime = try c.decodeIfPresent(Bool.self, forKey: .includeTime) ?? false
+        traceHeader = try c.decodeIfPresent(String.self, forKey: .traceHeader)
+        maxRequestBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBytes) ?? Self.defaultMaxRequestBytes
+        if traceHeader?.isEmpty == true { traceHeader = nil }
         // Empty strings from `${VAR:-}` mean "not set".
         if region?.isEmpty == true { region = nil }
         if accessKeyID?.isEmpty == true { accessKeyID = nil }
@@ -58,7 +75,7 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable {
 }
 
 /// Amazon EventBridge: each event becomes one PutEvents entry.
-public enum EventBridgeDestination: DestinationPlugin {
+public enum EventBridgePlugin: DestinationPlugin {
     public typealias Settings = EventBridgeSettings
     public static let typeName = "eventbridge"
 
@@ -83,10 +100,25 @@ public enum EventBridgeDestination: DestinationPlugin {
         }
         if s.detailType.isEmpty {
             problems.append(.init(path: ["detailType"], message: "detailType must not be empty"))
-        } else if !s.detailType.contains("{{"), s.detailType.count > 128 {
-            problems.append(.init(path: ["detailType"], message: "detailType is longer than EventBridge's 128 characters"))
-        } else if s.detailType.components(separatedBy: "{{").count != s.detailType.components(separatedBy: "}}").count {
-            problems.append(.init(path: ["detailType"], message: "detailType has an unclosed \"{{\" template"))
+        } else {
+            do {
+                let template = try Template(s.detailType)
+                if template.isLiteral, s.detailType.count > EventBridgeTransform.maxDetailTypeLength {
+                    problems.append(.init(path: ["detailType"], message: "detailType is longer than EventBridge's 128 characters"))
+                }
+            } catch {
+                problems.append(.init(path: ["detailType"], message: "detailType: \(error)"))
+            }
+        }
+        if let traceHeader = s.traceHeader {
+            do {
+                _ = try Template(traceHeader)
+            } catch {
+                problems.append(.init(path: ["traceHeader"], message: "traceHeader: \(error)"))
+            }
+        }
+        if s.maxRequestBytes < 1024 || s.maxRequestBytes > 16 * 1024 * 1024 {
+            problems.append(.init(path: ["maxRequestBytes"], message: "maxRequestBytes must be between 1024 and 16777216"))
         }
         if s.source.isEmpty || s.source.count > 256 {
             problems.append(.init(path: ["source"], message: "source must be 1 to 256 characters"))
@@ -115,5 +147,41 @@ public enum EventBridgeDestination: DestinationPlugin {
             return !host.isEmpty && !s.contains(" ")
         }
         return false
+    }
+}
+
+extension EventBridgePlugin {
+    public static func makeDestination(_ settings: EventBridgeSettings, policy: DeliveryPolicy, context: DestinationContext) throws(DestinationSetupError) -> any Destination {
+        let env = context.environment
+        guard let region = settings.region ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] else {
+            throw DestinationSetupError(destination: context.name, message: "no AWS region: set region in its config or AWS_REGION")
+        }
+        let explicit = settings.accessKeyID.flatMap { id in
+            settings.accessKey.map { AWSCredentials(accessKeyID: id, secretAccessKey: $0.reveal(), sessionToken: settings.sessionToken?.reveal()) }
+        }
+        guard let resolved = CredentialChain(environment: env).resolve(explicit: explicit) else {
+            throw DestinationSetupError(destination: context.name, message: """
+                no AWS credentials found: set accessKeyID and accessKey in its config (e.g. from ${ENV} variables), \
+                or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE)
+                """)
+        }
+        let url = EndpointResolver.endpoint(explicit: settings.endpoint, serviceEnvName: "EVENTBRIDGE", hostPrefix: "events", region: region, environment: env)
+        guard let endpoint = EventBridgeDestination.Endpoint(url) else {
+            throw DestinationSetupError(destination: context.name, message: "endpoint \"\(url)\" is not an http(s) URL")
+        }
+        let transform: EventBridgeTransform
+        do {
+            transform = try EventBridgeTransform(settings: settings)
+        } catch {
+            throw DestinationSetupError(destination: context.name, message: "\(error)")
+        }
+        context.logger.info("EventBridge destination ready", metadata: [
+            "destination": "\(context.name)", "endpoint": "\(endpoint.url)", "region": "\(region)",
+            "bus": "\(settings.eventBusName ?? "default")", "credentials": "\(resolved.origin)",
+        ])
+        return EventBridgeDestination(
+            name: context.name, transform: transform, endpoint: endpoint,
+            signer: SigV4Signer(credentials: resolved.credentials, region: region, service: "events"),
+            httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds), logger: context.logger)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -15,7 +16,7 @@ struct Switchyard: AsyncParsableCommand {
 }
 
 /// Every destination type this build ships.
-let registry = DestinationRegistry([EventBridgeDestination.self])
+let registry = DestinationRegistry([EventBridgePlugin.self])
 
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Configuration file. Without it, ./switchyard.yaml, or the embedded quickstart configuration when that does not exist.")
@@ -57,15 +58,43 @@ struct Serve: AsyncParsableCommand {
         let loaded = try options.load(logger: logger)
         let store: SQLiteJobStore
         do {
-            store = try SQLiteJobStore(config: loaded.config.storage, logger: makeLogger("switchyard.storage"))
+            store = try SQLiteJobStore(config: loaded.config.storage, logger: makeLogger("switchyard.storage"), recoverInFlight: true)
         } catch {
             printError("\(loaded.config.storage.path): cannot open the queue: \(error)")
             throw ExitCode(74)
         }
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
+        var workers: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let environment = ProcessInfo.processInfo.environment
+        for destination in loaded.destinations where destination.config.enabled {
+            var destinationLogger = makeLogger("switchyard.delivery")
+            destinationLogger[metadataKey: "destination"] = "\(destination.name)"
+            do {
+                let built = try destination.makeDestination(context: DestinationContext(
+                    name: destination.name, httpClient: httpClient, environment: environment, logger: destinationLogger))
+                let worker = DeliveryWorker(name: destination.name, destination: built, store: store, policy: destination.config.delivery, logger: destinationLogger)
+                workers.append(.init(service: worker))
+            } catch {
+                printError("\(loaded.file): \(error)")
+                try? await httpClient.shutdown()
+                try? store.close()
+                throw ExitCode(78)
+            }
+        }
         let app = SwitchyardApplication.make(config: loaded, store: store, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        // Services stop in reverse order: the HTTP server first (no new events), then delivery
+        // finishes what it has in flight.
+        let group = ServiceGroup(configuration: .init(
+            services: workers + [.init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("stopped with an error: \(error)")
+        }
+        try await httpClient.shutdown()
         try store.close()
         logger.info("stopped")
     }

@@ -5,7 +5,7 @@ import SwitchyardEventBridge
 
 @Suite("Configuration")
 struct ConfigTests {
-    let registry = DestinationRegistry([EventBridgeDestination.self])
+    let registry = DestinationRegistry([EventBridgePlugin.self])
 
     func load(_ yaml: String, env: [String: String] = [:]) throws(ConfigError) -> LoadedConfig {
         try ConfigLoader(registry: registry, environment: env).load(text: yaml, file: "switchyard.yaml")

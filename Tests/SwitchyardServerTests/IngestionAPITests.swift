@@ -35,7 +35,7 @@ struct Harness {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let text = yaml.replacingOccurrences(of: "STORAGE", with: dir).replacingOccurrences(of: "MAXJOBS", with: "\(maxQueuedJobs)")
             .replacingOccurrences(of: "MINFREE", with: "\(minFreeBytes)")
-        let config = try ConfigLoader(registry: DestinationRegistry([EventBridgeDestination.self]), environment: [:]).load(text: text, file: "test.yaml")
+        let config = try ConfigLoader(registry: DestinationRegistry([EventBridgePlugin.self]), environment: [:]).load(text: text, file: "test.yaml")
         let store = try SQLiteJobStore(config: config.config.storage)
         let app = Application(router: SwitchyardApplication.router(config: config, store: store))
         try await app.test(.router) { client in

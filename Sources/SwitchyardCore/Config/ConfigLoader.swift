@@ -27,7 +27,8 @@ public struct LoadedConfig: Sendable {
             var enabled: Bool
             var config: any Sendable & Encodable
             var filter: EventFilter?
-            enum CodingKeys: String, CodingKey { case name, type, enabled, config, filter }
+            var delivery: DeliveryPolicy
+            enum CodingKeys: String, CodingKey { case name, type, enabled, config, filter, delivery }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(name, forKey: .name)
@@ -35,11 +36,12 @@ public struct LoadedConfig: Sendable {
                 try c.encode(enabled, forKey: .enabled)
                 try c.encode(config, forKey: .config)
                 try c.encodeIfPresent(filter, forKey: .filter)
+                try c.encode(delivery, forKey: .delivery)
             }
         }
         let dump = Dump(
             server: config.server, storage: config.storage, sources: config.sources,
-            destinations: destinations.map { DestinationDump(name: $0.name, type: $0.config.type, enabled: $0.config.enabled, config: $0.settings, filter: $0.config.filter) },
+            destinations: destinations.map { DestinationDump(name: $0.name, type: $0.config.type, enabled: $0.config.enabled, config: $0.settings, filter: $0.config.filter, delivery: $0.config.delivery) },
             connections: config.connections)
         return try YAMLEncoder().encode(dump)
     }
@@ -179,6 +181,9 @@ public struct ConfigLoader: Sendable {
                 problems.append(.init(location: at("destinations", n, "name"), message: "destination name must not be empty"))
             } else if !destinationNames.insert(destination.name).inserted {
                 problems.append(.init(location: at("destinations", n, "name"), message: "destination \"\(destination.name)\" is defined twice"))
+            }
+            for (key, message) in destination.delivery.problems() {
+                problems.append(.init(location: at("destinations", n, "delivery", key), message: "destination \"\(destination.name)\": \(message)"))
             }
             if let events = destination.filter?.events, events.allow != nil, events.deny != nil {
                 problems.append(.init(location: at("destinations", n, "filter", "events"), message: "destination \"\(destination.name)\": filter.events takes allow or deny, not both"))

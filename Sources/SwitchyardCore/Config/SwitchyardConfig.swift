@@ -129,16 +129,19 @@ public struct DestinationConfig: Codable, Sendable {
     public var config: ConfigNode?
     public var enabled: Bool = true
     public var filter: EventFilter?
+    /// Concurrency, batching linger, retries and backoff; the same keys for every destination type.
+    public var delivery: DeliveryPolicy = .init()
 
-    public init(name: String, type: String, config: ConfigNode? = nil, enabled: Bool = true, filter: EventFilter? = nil) {
+    public init(name: String, type: String, config: ConfigNode? = nil, enabled: Bool = true, filter: EventFilter? = nil, delivery: DeliveryPolicy = .init()) {
         self.name = name
         self.type = type
         self.config = config
         self.enabled = enabled
         self.filter = filter
+        self.delivery = delivery
     }
 
-    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter }
+    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -150,6 +153,7 @@ public struct DestinationConfig: Codable, Sendable {
         }
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
         filter = try c.decodeIfPresent(EventFilter.self, forKey: .filter)
+        delivery = try c.decodeIfPresent(DeliveryPolicy.self, forKey: .delivery) ?? .init()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -158,6 +162,7 @@ public struct DestinationConfig: Codable, Sendable {
         try c.encode(type, forKey: .type)
         try c.encode(enabled, forKey: .enabled)
         try c.encodeIfPresent(filter, forKey: .filter)
+        try c.encode(delivery, forKey: .delivery)
     }
 }
 

@@ -10,6 +10,10 @@ public protocol DestinationPlugin: Sendable {
     /// Checks that decoding cannot express (ranges, URL shapes, one-of rules). Each problem names
     /// the key path inside the `config:` block it is about.
     static func validate(_ settings: Settings, environment: [String: String]) -> [SettingsProblem]
+
+    /// Builds the destination the delivery engine drives. Throws when it cannot work at all (no
+    /// credentials, say); the server then refuses to start, naming the destination.
+    static func makeDestination(_ settings: Settings, policy: DeliveryPolicy, context: DestinationContext) throws(DestinationSetupError) -> any Destination
 }
 
 /// A problem inside a destination's `config:` block.
@@ -45,4 +49,14 @@ public struct ResolvedDestination: Sendable {
     public var settings: any Sendable & Encodable
 
     public var name: String { config.name }
+
+    public func makeDestination(context: DestinationContext) throws(DestinationSetupError) -> any Destination {
+        func make<P: DestinationPlugin>(_ plugin: P.Type) throws(DestinationSetupError) -> any Destination {
+            guard let settings = settings as? P.Settings else {
+                throw DestinationSetupError(destination: name, message: "settings do not belong to type \(P.typeName)")
+            }
+            return try plugin.makeDestination(settings, policy: config.delivery, context: context)
+        }
+        return try make(plugin)
+    }
 }

@@ -105,6 +105,9 @@ public protocol JobStore: Sendable {
 
     func stats() async throws -> QueueStats
 
+    /// Returns when new jobs have been committed, or after `timeout`; delivery workers sleep on it.
+    func waitForNewJobs(timeout: Duration) async
+
     /// Throws unless a write can be committed now; `/ready` uses it.
     func checkWritable() async throws
 }

@@ -14,10 +14,13 @@ public final class SQLiteJobStore: JobStore {
     private let committer: GroupCommit<NewEvent>
     /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
     private let queued: NIOLockedValueBox<Int>
+    private let appended = Wakeup()
 
     public static let fileName = "queue.sqlite"
 
-    public init(config: StorageConfig, logger: Logger = Logger(label: "switchyard.storage")) throws {
+    /// - Parameter recoverInFlight: the server owning the queue passes true at start-up, making jobs a
+    ///   crashed run left in flight due at once; tools that only look at the queue pass false.
+    public init(config: StorageConfig, logger: Logger = Logger(label: "switchyard.storage"), recoverInFlight: Bool = false) throws {
         self.config = config
         self.logger = logger
         let directory = config.path
@@ -35,6 +38,17 @@ public final class SQLiteJobStore: JobStore {
         try Self.migrator.migrate(pool)
         self.pool = pool
 
+        // The embedded queue belongs to one process: whatever a previous run left in flight was
+        // cut off by a crash, so it is due again now rather than when its lease would run out.
+        let recovered = !recoverInFlight ? 0 : try pool.write { db -> Int in
+            let now = Timestamp.now().millisecondsSinceEpoch
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'failed', available_at = ?, lease = NULL, updated_at = ?,
+                    last_error = COALESCE(last_error, 'interrupted: the server stopped during delivery')
+                WHERE state = 'in_flight'
+                """, arguments: [now, now])
+            return db.changesCount
+        }
         let waiting = try pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state IN ('pending','in_flight','failed')") ?? 0
         }
@@ -52,7 +66,7 @@ public final class SQLiteJobStore: JobStore {
                 throw .unavailable(Self.describe(error))
             }
         }
-        logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)"])
+        logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)", "recoveredInFlight": "\(recovered)"])
     }
 
     static var migrator: DatabaseMigrator {
@@ -122,6 +136,11 @@ public final class SQLiteJobStore: JobStore {
         }
         try await committer.write(events)
         queued.withLockedValue { $0 += jobs }
+        if jobs > 0 { appended.signal() }
+    }
+
+    public func waitForNewJobs(timeout: Duration) async {
+        await appended.wait(timeout: timeout)
     }
 
     public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {

@@ -1,0 +1,82 @@
+import SwitchyardCore
+
+/// A text with `{{ path }}` placeholders over the event, like `{{ event }}` or
+/// `order.{{ properties.status | "unknown" }}`. A missing value renders as its fallback, or as
+/// nothing. Parsed once when the configuration loads, so a mistake is a config error.
+public struct Template: Sendable, Hashable {
+    enum Part: Sendable, Hashable {
+        case literal(String)
+        case value(path: String, fallback: String?)
+    }
+
+    let parts: [Part]
+    public let source: String
+
+    public var isLiteral: Bool { parts.allSatisfy { if case .literal = $0 { return true } else { return false } } }
+
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(_ text: String) throws(ParseError) {
+        source = text
+        var parts: [Part] = []
+        var rest = Substring(text)
+        while let open = rest.range(of: "{{") {
+            if open.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<open.lowerBound]))) }
+            guard let close = rest[open.upperBound...].range(of: "}}") else {
+                throw ParseError(description: "\"{{\" without a closing \"}}\" in \"\(text)\"")
+            }
+            let inner = rest[open.upperBound..<close.lowerBound]
+            let pieces = inner.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
+            let path = pieces[0].trimmingCharacters()
+            guard !path.isEmpty, path.allSatisfy({ $0.isLetter || $0.isNumber || "._-$".contains($0) }) else {
+                throw ParseError(description: "\"{{\(inner)}}\" is not a path like {{ event }} or {{ properties.category | \"default\" }}")
+            }
+            var fallback: String?
+            if pieces.count == 2 {
+                let f = pieces[1].trimmingCharacters()
+                guard f.count >= 2, (f.first == "\"" && f.last == "\"") || (f.first == "'" && f.last == "'") else {
+                    throw ParseError(description: "the fallback in \"{{\(inner)}}\" must be quoted, like | \"other\"")
+                }
+                fallback = String(f.dropFirst().dropLast())
+            }
+            parts.append(.value(path: path, fallback: fallback))
+            rest = rest[close.upperBound...]
+        }
+        if rest.contains("}}") { throw ParseError(description: "\"}}\" without an opening \"{{\" in \"\(text)\"") }
+        if !rest.isEmpty { parts.append(.literal(String(rest))) }
+        self.parts = parts
+    }
+
+    /// Renders against an event: strings as they are, numbers and booleans as text, objects and arrays as JSON.
+    public func render(_ event: JSONValue) -> String {
+        var out = ""
+        for part in parts {
+            switch part {
+            case .literal(let text):
+                out += text
+            case .value(let path, let fallback):
+                let text: String?
+                switch event[path: path] {
+                case .string(let s)?: text = s
+                case .number(let n)?: text = n
+                case .bool(let b)?: text = b ? "true" : "false"
+                case .null?, nil: text = nil
+                case let other?: text = other.jsonString
+                }
+                out += (text?.isEmpty == false ? text : nil) ?? fallback ?? ""
+            }
+        }
+        return out
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,154 @@
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Delivers one destination's jobs: claims due jobs, prepares and batches them, keeps up to
+/// `concurrency` sends in flight, and records each entry's outcome with backoff, attempt limits
+/// and dead letters. One worker per destination, so a slow or failing destination holds up
+/// nobody else, and ingestion never waits on delivery.
+public struct DeliveryWorker: Service {
+    public let name: String
+    public let destination: any Destination
+    public let store: any JobStore
+    public let policy: DeliveryPolicy
+    public let logger: Logger
+    /// How long a claim lasts before the job is due again, should this process die mid-send.
+    public var lease: Duration
+    /// How often to look for retries that have become due when nothing wakes the worker sooner.
+    public var pollInterval: Duration = .milliseconds(200)
+
+    public init(name: String, destination: any Destination, store: any JobStore, policy: DeliveryPolicy, logger: Logger) {
+        self.name = name
+        self.destination = destination
+        self.store = store
+        self.policy = policy
+        self.logger = logger
+        lease = .milliseconds(policy.timeout.milliseconds * 3 + 30_000)
+    }
+
+    public func run() async throws {
+        let inFlight = NIOLockedValueBox(0)
+        let slotFreed = Wakeup()
+        let limits = destination.batchLimits
+        logger.info("delivery started", metadata: ["destination": "\(name)", "concurrency": "\(policy.concurrency)"])
+        await withTaskGroup(of: Void.self) { group in
+            while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                let free = policy.concurrency - inFlight.withLockedValue { $0 }
+                if free <= 0 {
+                    await slotFreed.wait(timeout: pollInterval)
+                    continue
+                }
+                var jobs = await claim(limit: free * limits.maxEntries)
+                if jobs.isEmpty {
+                    await store.waitForNewJobs(timeout: pollInterval)
+                    continue
+                }
+                if jobs.count < limits.maxEntries, policy.linger.milliseconds > 0, !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: policy.linger.duration)
+                    jobs += await claim(limit: limits.maxEntries - jobs.count)
+                }
+                let batches = await prepare(jobs, limits: limits)
+                for batch in batches {
+                    inFlight.withLockedValue { $0 += 1 }
+                    group.addTask {
+                        await self.deliver(batch)
+                        inFlight.withLockedValue { $0 -= 1 }
+                        slotFreed.signal()
+                    }
+                }
+            }
+            // Graceful shutdown: claim nothing more; the sends in flight finish (each bounded by
+            // the timeout) and record their outcomes before the task group returns.
+            await group.waitForAll()
+        }
+        logger.info("delivery stopped", metadata: ["destination": "\(name)"])
+    }
+
+    func claim(limit: Int) async -> [Job] {
+        do {
+            return try await store.claim(destination: name, limit: limit, leaseFor: lease)
+        } catch {
+            logger.error("cannot claim jobs: \(error)", metadata: ["destination": "\(name)"])
+            try? await Task.sleep(for: .seconds(1))
+            return []
+        }
+    }
+
+    /// Prepares entries, dead-letters the ones that can never be sent, and packs the rest into
+    /// batches within the destination's entry and size limits, oldest first.
+    func prepare(_ jobs: [Job], limits: BatchLimits) async -> [[PreparedEntry]] {
+        var batches: [[PreparedEntry]] = []
+        var current: [PreparedEntry] = []
+        var currentBytes = 0
+        var dropped: [JobResult] = []
+        for job in jobs {
+            switch destination.prepare(job) {
+            case .drop(let reason):
+                logger.warning("event can never be delivered, dead-lettered", metadata: ["destination": "\(name)", "messageId": "\(job.messageId)", "reason": "\(reason)"])
+                dropped.append(JobResult(jobID: job.id, lease: job.lease, outcome: .dead(reason: reason)))
+            case .entry(let entry):
+                if !current.isEmpty, current.count >= limits.maxEntries || currentBytes + entry.size > limits.maxBytes {
+                    batches.append(current)
+                    current = []
+                    currentBytes = 0
+                }
+                current.append(entry)
+                currentBytes += entry.size
+            }
+        }
+        if !current.isEmpty { batches.append(current) }
+        await record(dropped)
+        return batches
+    }
+
+    func deliver(_ batch: [PreparedEntry]) async {
+        var outcomes = await destination.send(batch)
+        if outcomes.count != batch.count {
+            logger.error("destination returned \(outcomes.count) outcomes for \(batch.count) entries; retrying the batch", metadata: ["destination": "\(name)"])
+            outcomes = Array(repeating: .retry(.init(code: "InternalError", message: "outcome count mismatch")), count: batch.count)
+        }
+        let now = Timestamp.now()
+        var results: [JobResult] = []
+        results.reserveCapacity(batch.count)
+        for (entry, outcome) in zip(batch, outcomes) {
+            results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now)))
+        }
+        await record(results)
+    }
+
+    /// Turns a send's outcome into the job's next state: a retry while attempts and the window
+    /// last, a dead letter after.
+    func jobOutcome(for job: Job, _ outcome: EntryOutcome, now: Timestamp) -> JobOutcome {
+        switch outcome {
+        case .delivered:
+            return .succeeded
+        case .reject(let failure):
+            return .dead(reason: failure.description)
+        case .retry(let failure):
+            let age = now.millisecondsSinceEpoch - job.receivedAt.millisecondsSinceEpoch
+            if job.attempt >= policy.maxAttempts {
+                return .dead(reason: "gave up after \(job.attempt) attempts: \(failure)")
+            }
+            let wait = policy.backoff(afterAttempt: job.attempt)
+            if age + wait > policy.retryWindow.milliseconds {
+                return .dead(reason: "gave up after \(job.attempt) attempts, retry window \(policy.retryWindow) passed: \(failure)")
+            }
+            return .retry(at: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + wait), error: failure.description)
+        }
+    }
+
+    func record(_ results: [JobResult]) async {
+        guard !results.isEmpty else { return }
+        // Outcomes must not be lost to a passing storage error: the send already happened.
+        for attempt in 1...5 {
+            do {
+                try await store.finish(results)
+                return
+            } catch {
+                logger.error("cannot record delivery outcomes (try \(attempt)): \(error)", metadata: ["destination": "\(name)"])
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
+        // The leases run out and the jobs are delivered again: at least once, never lost.
+    }
+}

@@ -1,0 +1,104 @@
+import AsyncHTTPClient
+import Logging
+
+/// A configured destination, ready to deliver. The delivery engine (`DeliveryWorker`) owns
+/// claiming, batching, retries and dead letters; a destination only turns stored events into its
+/// wire entries and sends a batch of them.
+public protocol Destination: Sendable {
+    /// What one send may carry.
+    var batchLimits: BatchLimits { get }
+
+    /// Turns one stored event into the entry this destination sends, or says why it never can be
+    /// sent (it is dead-lettered at once, not retried).
+    func prepare(_ job: Job) -> Prepared
+
+    /// Sends one batch and reports one outcome per entry, in order. Never throws: a failure of the
+    /// whole request is an outcome for every entry.
+    func send(_ entries: [PreparedEntry]) async -> [EntryOutcome]
+}
+
+public struct BatchLimits: Sendable, Hashable {
+    public var maxEntries: Int
+    /// In the destination's own measure (EventBridge counts only some fields).
+    public var maxBytes: Int
+
+    public init(maxEntries: Int, maxBytes: Int) {
+        self.maxEntries = maxEntries
+        self.maxBytes = maxBytes
+    }
+}
+
+public enum Prepared: Sendable {
+    case entry(PreparedEntry)
+    case drop(reason: String)
+}
+
+/// One event in the destination's wire form.
+public struct PreparedEntry: Sendable {
+    public var job: Job
+    /// The entry as the destination will put it in a request (for EventBridge, one PutEvents entry's JSON).
+    public var body: [UInt8]
+    /// The entry's size as the destination counts it against `BatchLimits.maxBytes`.
+    public var size: Int
+
+    public init(job: Job, body: [UInt8], size: Int) {
+        self.job = job
+        self.body = body
+        self.size = size
+    }
+}
+
+/// What happened to one entry of a send.
+public enum EntryOutcome: Sendable, Hashable {
+    /// Accepted; `reference` is the destination's id for it (EventBridge's `EventId`).
+    case delivered(reference: String?)
+    /// A transient failure (throttling, 5xx, a dropped connection): try again later.
+    case retry(Failure)
+    /// A failure that will not go away by retrying (validation, authorization): dead-letter it.
+    case reject(Failure)
+
+    public struct Failure: Sendable, Hashable, CustomStringConvertible {
+        public var code: String
+        public var message: String
+        public var httpStatus: Int?
+
+        public init(code: String, message: String, httpStatus: Int? = nil) {
+            self.code = code
+            self.message = message
+            self.httpStatus = httpStatus
+        }
+
+        public var description: String {
+            let status = httpStatus.map { " (HTTP \($0))" } ?? ""
+            return message.isEmpty ? "\(code)\(status)" : "\(code)\(status): \(message)"
+        }
+    }
+}
+
+/// What a plugin gets to build its destination: shared HTTP client, environment, logger.
+public struct DestinationContext: Sendable {
+    public var name: String
+    public var httpClient: HTTPClient
+    public var environment: [String: String]
+    public var logger: Logger
+
+    public init(name: String, httpClient: HTTPClient, environment: [String: String], logger: Logger) {
+        self.name = name
+        self.httpClient = httpClient
+        self.environment = environment
+        self.logger = logger
+    }
+}
+
+/// Why a destination cannot be built; the server refuses to start with this message.
+public struct DestinationSetupError: Error, Sendable, CustomStringConvertible {
+    public var destination: String
+    public var message: String
+
+    public init(destination: String, message: String) {
+        self.destination = destination
+        self.message = message
+    }
+
+    public var description: String { "destination \"\(destination)\": \(message)" }
+}
