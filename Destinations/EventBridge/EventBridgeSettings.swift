@@ -185,3 +185,16 @@ extension EventBridgePlugin {
             httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds), logger: context.logger)
     }
 }
+
+extension EventBridgePlugin {
+    public static func preview(_ settings: EventBridgeSettings, payload: [UInt8]) -> Preview {
+        do {
+            let transform = try EventBridgeTransform(settings: settings)
+            return .entry(try transform.entry(forEvent: payload).json)
+        } catch let error as EventBridgeTransform.Drop {
+            return .drop(reason: error.description)
+        } catch {
+            return .drop(reason: "\(error)")
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventBridgeEmulator
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -11,7 +12,7 @@ import SwitchyardServer
 struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A customer-data pipeline: RudderStack/Segment-compatible ingestion, durable queue, EventBridge delivery.",
-        subcommands: [Serve.self, Validate.self, Queue.self],
+        subcommands: [Serve.self, Validate.self, Transform.self, Queue.self, Emulate.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -136,5 +137,101 @@ struct Queue: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             Swift.print(String(decoding: try encoder.encode(stats), as: UTF8.self))
         }
+    }
+}
+
+struct Transform: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what one event would become for a destination, without sending anything.",
+        discussion: "Reads the event (as stored: enriched JSON) from standard input. Prints the entry as JSON, or the reason it would be dead-lettered (exit 1), or that the destination's filter lets it through to no job (exit 2).")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: "The destination's name in the configuration.")
+    var destination: String
+
+    func run() async throws {
+        let loaded = try options.load()
+        guard let target = loaded.destinations.first(where: { $0.name == destination }) else {
+            printError("no destination named \"\(destination)\"; there are: \(loaded.destinations.map(\.name).joined(separator: ", "))")
+            throw ExitCode(64)
+        }
+        let input = Array(FileHandle.standardInput.readDataToEndOfFile())
+        let event: JSONValue
+        do {
+            event = try JSONParser.parse(input)
+        } catch {
+            printError("standard input is not JSON: \(error)")
+            throw ExitCode(65)
+        }
+        if let filter = target.config.filter,
+           let type = event[path: "type"]?.stringValue.flatMap(MessageType.init(rawValue:)) {
+            let name = type == .track ? event[path: "event"]?.stringValue : event[path: "name"]?.stringValue
+            if !filter.admits(type: type, name: name) {
+                print("filtered: destination \"\(destination)\" does not take \(type.rawValue) \(name.map { "\"\($0)\"" } ?? "events")")
+                throw ExitCode(2)
+            }
+        }
+        switch target.preview(payload: event.serialized()) {
+        case .entry(let entry):
+            print(entry.jsonString)
+        case .drop(let reason):
+            print("dropped: \(reason)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Emulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a local stand-in for an AWS service.", subcommands: [EmulateEventBridge.self])
+}
+
+struct EmulateEventBridge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eventbridge",
+        abstract: "Serve EventBridge's PutEvents on loopback: SigV4 checked, real validation rules, each event written as a target's envelope.")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 4010
+    @Option(help: "AWS region the signatures must be scoped to.") var region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+    @Option(help: "Append each received event, as the envelope a rule target gets, to this JSON-lines file.") var eventsOut: String?
+    @Option(help: "Access key id it accepts (default: AWS_ACCESS_KEY_ID, else the quickstart's).") var accessKeyId: String?
+    @Option(help: "Secret access key it checks signatures with (default: AWS_SECRET_ACCESS_KEY, else the quickstart's).") var secretAccessKey: String?
+    @Option(help: "Share of entries (0 to 1) answered with a per-entry ThrottlingException.") var throttleRate = 0.0
+    @Option(help: "Share of requests (0 to 1) answered with HTTP 500 InternalException.") var errorRate = 0.0
+    @Option(help: "Delay before every answer, in milliseconds.") var latencyMs = 0
+
+    func validate() throws {
+        guard (0...1).contains(throttleRate), (0...1).contains(errorRate) else { throw ValidationError("rates are shares between 0 and 1") }
+        guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
+        guard (accessKeyId == nil) == (secretAccessKey == nil) else { throw ValidationError("--access-key-id and --secret-access-key go together") }
+    }
+
+    func run() async throws {
+        let logger = makeLogger("switchyard.emulator")
+        let env = ProcessInfo.processInfo.environment
+        var options = EmulatorOptions()
+        options.host = host
+        options.port = port
+        options.region = region
+        options.eventsOut = eventsOut
+        options.throttleRate = throttleRate
+        options.errorRate = errorRate
+        options.latencyMilliseconds = latencyMs
+        if let id = accessKeyId, let secret = secretAccessKey {
+            options.credentials = [id: secret]
+        } else if let id = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"], !id.isEmpty, !secret.isEmpty {
+            options.credentials = [id: secret]
+        } else {
+            // The quickstart configuration's defaults, so README step one needs no AWS account.
+            options.credentials = ["quickstart": "quickstart-secret"]
+            logger.notice("accepting the quickstart credentials (access key id \"quickstart\"); pass --access-key-id/--secret-access-key to change")
+        }
+        let emulator = try EventBridgeEmulator(options: options)
+        logger.info("EventBridge emulator", metadata: [
+            "region": "\(region)", "eventsOut": "\(eventsOut ?? "-")", "accessKeyIds": "\(options.credentials.keys.sorted())",
+            "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)",
+        ])
+        try await emulator.application(logger: logger).runService()
     }
 }

@@ -14,6 +14,15 @@ public protocol DestinationPlugin: Sendable {
     /// Builds the destination the delivery engine drives. Throws when it cannot work at all (no
     /// credentials, say); the server then refuses to start, naming the destination.
     static func makeDestination(_ settings: Settings, policy: DeliveryPolicy, context: DestinationContext) throws(DestinationSetupError) -> any Destination
+
+    /// What one stored event would become, without credentials or network (`switchyard transform`).
+    static func preview(_ settings: Settings, payload: [UInt8]) -> Preview
+}
+
+/// A transform's result shown to a person: the entry as JSON, or why the event would be dead-lettered.
+public enum Preview: Sendable, Hashable {
+    case entry(JSONValue)
+    case drop(reason: String)
 }
 
 /// A problem inside a destination's `config:` block.
@@ -58,5 +67,13 @@ public struct ResolvedDestination: Sendable {
             return try plugin.makeDestination(settings, policy: config.delivery, context: context)
         }
         return try make(plugin)
+    }
+
+    public func preview(payload: [UInt8]) -> Preview {
+        func run<P: DestinationPlugin>(_ plugin: P.Type) -> Preview {
+            guard let settings = settings as? P.Settings else { return .drop(reason: "settings do not belong to type \(P.typeName)") }
+            return plugin.preview(settings, payload: payload)
+        }
+        return run(plugin)
     }
 }
