@@ -1,0 +1,90 @@
+"""moto's server as the EventBridge peer: signature checking on, an IAM user allowed only
+events:PutEvents for Switchyard, and a bus whose rule forwards every event to an SQS queue."""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import boto3
+import requests
+from botocore.config import Config
+
+REGION = "us-east-1"
+
+
+class Moto:
+    def __init__(self, workdir, port):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = workdir / "moto.log"
+        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="4", AWS_DEFAULT_REGION=REGION)
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                        stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(self.url + "/moto-api/", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("moto did not start:\n" + self.log_path.read_text(errors="replace"))
+            time.sleep(0.2)
+        # The first four calls are free: an admin for the test itself, with its key and policy.
+        bootstrap = self.client("iam", "bootstrap", "bootstrap")
+        bootstrap.create_user(UserName="test-admin")
+        admin_key = bootstrap.create_access_key(UserName="test-admin")["AccessKey"]
+        bootstrap.put_user_policy(UserName="test-admin", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        self.admin = (admin_key["AccessKeyId"], admin_key["SecretAccessKey"])
+        # From here on every call is signed and checked. Switchyard's user may only put events.
+        iam = self.client("iam")
+        iam.create_user(UserName="switchyard")
+        key = iam.create_access_key(UserName="switchyard")["AccessKey"]
+        iam.put_user_policy(UserName="switchyard", PolicyName="put-events", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": "*"}]}))
+        self.switchyard_key = (key["AccessKeyId"], key["SecretAccessKey"])
+
+    def client(self, service, key_id=None, secret=None):
+        key_id, secret = (key_id, secret) if key_id else self.admin
+        return boto3.client(service, region_name=REGION, endpoint_url=self.url, aws_access_key_id=key_id,
+                            aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+
+    def bus_with_queue(self, bus_name=None):
+        """A new bus whose rule sends everything from source `rudderstack` to a new SQS queue."""
+        bus_name = bus_name or f"bus-{uuid.uuid4().hex[:8]}"
+        events, sqs = self.client("events"), self.client("sqs")
+        bus_arn = events.create_event_bus(Name=bus_name)["EventBusArn"]
+        queue_url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="all", EventBusName=bus_name, EventPattern=json.dumps({"source": ["rudderstack"]}))
+        events.put_targets(Rule="all", EventBusName=bus_name, Targets=[{"Id": "q", "Arn": queue_arn}])
+        return bus_name, bus_arn, queue_url
+
+    def drain_queue(self, queue_url, expected, timeout=60):
+        """Every message on the queue, waiting until at least `expected` arrived and no more come."""
+        sqs = self.client("sqs")
+        bodies = []
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            for m in got:
+                bodies.append(json.loads(m["Body"]))
+            if got:
+                sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+            if not got:
+                quiet += 1
+                if len(bodies) >= expected and quiet >= 3:
+                    break
+                time.sleep(0.2)
+            else:
+                quiet = 0
+        return bodies
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
