@@ -64,8 +64,13 @@ struct Serve: AsyncParsableCommand {
             printError("\(loaded.config.storage.path): cannot open the queue: \(error)")
             throw ExitCode(74)
         }
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
+        // One pool for every destination. A refused connection is retried for up to 3 s (not the
+        // whole send timeout), so a destination that is down fails fast into backoff.
+        var clientConfiguration = HTTPClient.Configuration(
+            timeout: .init(connect: .seconds(3)),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64))
+        clientConfiguration.decompression = .disabled
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         var workers: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let environment = ProcessInfo.processInfo.environment
         for destination in loaded.destinations where destination.config.enabled {

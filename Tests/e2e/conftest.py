@@ -17,6 +17,7 @@ BINARY = Path(os.environ.get("SWITCHYARD_BIN", ROOT / ".build" / "debug" / "swit
 WRITE_KEY = "e2e-web-write-key-7f3a"
 SEGMENT_KEY = "e2e-segment-write-key-91cc"
 ADMIN_TOKEN = "e2e-admin-token-5d21"
+AWS_SECRET = "e2e-aws-secret-3b8e"
 
 CONFIG = """
 server:
@@ -39,7 +40,9 @@ destinations:
       region: us-east-1
       eventBusName: orders
       detailType: "{{{{ event }}}}"
-      endpoint: http://127.0.0.1:9
+      accessKeyID: AKIDE2E
+      accessKey: ${{E2E_AWS_SECRET}}
+      endpoint: http://127.0.0.1:9      # nothing listens: jobs stay queued for these tests to read
     filter:
       types: [track, identify]
   - name: audit-bus
@@ -47,6 +50,8 @@ destinations:
     config:
       region: us-east-1
       detailType: audit
+      accessKeyID: AKIDE2E
+      accessKey: ${{E2E_AWS_SECRET}}
       endpoint: http://127.0.0.1:9
 connections:
   - from: web
@@ -73,7 +78,8 @@ class Server:
         text = config_text or CONFIG
         self.config_path.write_text(text.format(port=self.port, storage=self.storage, sync=sync))
         self.log_path = workdir / "server.log"
-        self.env = dict(os.environ, E2E_WEB_KEY=WRITE_KEY, E2E_SEGMENT_KEY=SEGMENT_KEY, E2E_ADMIN_TOKEN=ADMIN_TOKEN, LOG_LEVEL="info")
+        self.env = dict(os.environ, E2E_WEB_KEY=WRITE_KEY, E2E_SEGMENT_KEY=SEGMENT_KEY, E2E_ADMIN_TOKEN=ADMIN_TOKEN,
+                        E2E_AWS_SECRET=AWS_SECRET, LOG_LEVEL="info")
         self.process = None
 
     @property
@@ -134,7 +140,8 @@ def server(tmp_path):
     s = Server(tmp_path).start()
     yield s
     s.stop()
-    assert WRITE_KEY not in s.log() and SEGMENT_KEY not in s.log() and ADMIN_TOKEN not in s.log(), "a secret reached the log"
+    for secret in (WRITE_KEY, SEGMENT_KEY, ADMIN_TOKEN, AWS_SECRET):
+        assert secret not in s.log(), "a secret reached the log"
 
 
 @pytest.fixture

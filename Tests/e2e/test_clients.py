@@ -50,7 +50,7 @@ def test_rudder_sdk_python_basic_auth_gzip_batch(server, caplog):
     jobs = server.jobs()
     assert len(jobs) == 2 * len(sent)
     assert {d for _, d, _ in jobs} == {"orders-bus", "audit-bus"}
-    assert {s for _, _, s in jobs} == {"pending"}
+    assert {s for _, _, s in jobs} <= {"pending", "in_flight", "failed"}, "nothing listens at the endpoint: queued, never lost"
 
 
 def test_segment_analytics_python_write_key_in_body(server):
@@ -72,6 +72,6 @@ def test_filters_decide_which_destinations_get_jobs(server):
     r = requests.post(server.url + "/v1/page", auth=auth, json={"anonymousId": "a1", "name": "Home", "messageId": page_id})
     assert r.status_code == 200 and r.text == "ok\n"
     # orders-bus only takes track and identify; audit-bus takes everything.
-    assert server.jobs() == [(page_id, "audit-bus", "pending")]
+    assert [(m, d) for m, d, _ in server.jobs()] == [(page_id, "audit-bus")]
     stored = server.events()[0]["payload"]
     assert stored["type"] == "page" and stored["name"] == "Home"

@@ -50,7 +50,7 @@ def test_validate_print_masks_secrets(tmp_path):
     result = run("validate", "--config", str(server.config_path), "--print", env=server.env)
     assert result.returncode == 0, result.stderr
     assert "***" in result.stdout
-    for secret in (ADMIN_TOKEN, server.env["E2E_WEB_KEY"], server.env["E2E_SEGMENT_KEY"]):
+    for secret in (ADMIN_TOKEN, server.env["E2E_WEB_KEY"], server.env["E2E_SEGMENT_KEY"], server.env["E2E_AWS_SECRET"]):
         assert secret not in result.stdout
 
 

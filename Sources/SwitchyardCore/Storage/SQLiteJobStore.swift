@@ -92,6 +92,7 @@ public final class SQLiteJobStore: JobStore {
                     state TEXT NOT NULL,
                     attempts INTEGER NOT NULL DEFAULT 0,
                     -- pending/failed: when it may be tried; in_flight: when its lease runs out.
+                    -- last_error: the latest failure, kept after a later success so retries stay visible.
                     available_at INTEGER NOT NULL,
                     lease INTEGER,
                     last_error TEXT,
@@ -186,7 +187,7 @@ public final class SQLiteJobStore: JobStore {
                 case .dead(let reason): (state, availableAt, error) = (.dead, now, reason)
                 }
                 try db.execute(sql: """
-                    UPDATE jobs SET state = ?, available_at = ?, last_error = ?, lease = NULL, updated_at = ?
+                    UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
                     WHERE id = ? AND lease = ? AND state = 'in_flight'
                     """, arguments: [state.rawValue, availableAt, error, now, result.jobID, result.lease])
                 if db.changesCount > 0, state == .succeeded || state == .dead { settled += 1 }
