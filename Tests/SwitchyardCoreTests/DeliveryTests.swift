@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import Testing
+@testable import SwitchyardCore
+
+/// A destination whose answers the test scripts: exercises the engine, not a wire protocol.
+final class ScriptedDestination: Destination, Sendable {
+    let batchLimits: BatchLimits
+    private let answer: @Sendable (PreparedEntry, Int) -> EntryOutcome
+    private let sent = NIOLockedValueBox<[[String]]>([])
+
+    init(limits: BatchLimits = .init(maxEntries: 10, maxBytes: 1000), answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome) {
+        batchLimits = limits
+        self.answer = answer
+    }
+
+    var batches: [[String]] { sent.withLockedValue { $0 } }
+
+    func prepare(_ job: Job) -> Prepared {
+        if job.name == "poison" { return .drop(reason: "InvalidArgument: cannot be sent") }
+        return .entry(PreparedEntry(job: job, body: job.payload, size: job.payload.count))
+    }
+
+    func send(_ entries: [PreparedEntry]) async -> [EntryOutcome] {
+        sent.withLockedValue { $0.append(entries.map(\.job.messageId)) }
+        return entries.map { answer($0, $0.job.attempt) }
+    }
+}
+
+func policy(maxAttempts: Int = 10, retryWindow: ConfigDuration = .seconds(3600)) -> DeliveryPolicy {
+    var p = DeliveryPolicy()
+    p.initialBackoff = .milliseconds(5)
+    p.maxBackoff = .milliseconds(20)
+    p.linger = .milliseconds(1)
+    p.maxAttempts = maxAttempts
+    p.retryWindow = retryWindow
+    return p
+}
+
+/// Runs a worker until `done` holds for the store, then stops it gracefully.
+func runWorker(_ worker: DeliveryWorker, until done: @escaping @Sendable () async throws -> Bool) async throws {
+    let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], logger: Logger(label: "test")))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await !done() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}
+
+func counts(_ store: SQLiteJobStore, _ destination: String = "d") async throws -> [String: Int] {
+    try await store.stats().destinations[destination]?.counts ?? [:]
+}
+
+@Suite("The delivery engine")
+struct DeliveryTests {
+    @Test("backoff is full jitter below an exponential, capped ceiling")
+    func backoff() {
+        var p = DeliveryPolicy()
+        p.initialBackoff = .seconds(1)
+        p.maxBackoff = .seconds(300)
+        #expect(p.backoff(afterAttempt: 1, random: { $0.upperBound }) == 1000)
+        #expect(p.backoff(afterAttempt: 4, random: { $0.upperBound }) == 8000)
+        #expect(p.backoff(afterAttempt: 30, random: { $0.upperBound }) == 300_000)
+        #expect(p.backoff(afterAttempt: 1000, random: { $0.upperBound }) == 300_000)
+        #expect(p.backoff(afterAttempt: 3, random: { $0.lowerBound }) == 0)
+    }
+
+    @Test("durations read as people write them")
+    func durations() {
+        #expect(ConfigDuration(parsing: "250ms")?.milliseconds == 250)
+        #expect(ConfigDuration(parsing: "10s")?.milliseconds == 10_000)
+        #expect(ConfigDuration(parsing: "5m")?.milliseconds == 300_000)
+        #expect(ConfigDuration(parsing: "3h")?.milliseconds == 10_800_000)
+        #expect(ConfigDuration(parsing: "7")?.milliseconds == 7000)
+        #expect(ConfigDuration(parsing: "soon") == nil)
+        #expect(ConfigDuration.seconds(10_800).description == "3h")
+    }
+
+    @Test("every job is delivered once, in batches within the destination's limits")
+    func delivers() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((0..<95).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
+            let destination = ScriptedDestination(limits: .init(maxEntries: 10, maxBytes: 400)) { _, _ in .delivered(reference: nil) }
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["succeeded": 95] }
+            let sent = destination.batches.flatMap { $0 }
+            #expect(sent.count == 95 && Set(sent).count == 95)
+            // Each payload is about 60 bytes: the 400-byte limit caps batches below 10 entries.
+            #expect(destination.batches.allSatisfy { $0.count <= 6 })
+            try store.close()
+        }
+    }
+
+    @Test("retryable failures are retried with backoff until they succeed; the attempts show in the queue")
+    func retries() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((0..<10).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
+            let destination = ScriptedDestination { _, attempt in
+                attempt < 3 ? .retry(.init(code: "ThrottlingException", message: "slow down")) : .delivered(reference: "id")
+            }
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["succeeded": 10] }
+            let attempts = try await store.read { db in try Int.fetchAll(db, sql: "SELECT attempts FROM jobs") }
+            #expect(attempts == Array(repeating: 3, count: 10))
+            let errors = try await store.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT last_error FROM jobs") }
+            #expect(errors == ["ThrottlingException: slow down"])
+            try store.close()
+        }
+    }
+
+    @Test("final failures, exhausted attempts and unsendable events become dead letters with reasons")
+    func deadLetters() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            var poison = makeEvent(99)
+            poison.name = "poison"
+            try await store.append([
+                NewEvent(source: "web", event: makeEvent(1), destinations: ["d"]),
+                NewEvent(source: "web", event: makeEvent(2), destinations: ["d"]),
+                NewEvent(source: "web", event: poison, destinations: ["d"]),
+            ])
+            let destination = ScriptedDestination { entry, _ in
+                entry.job.messageId == "m-1"
+                    ? .reject(.init(code: "AccessDeniedException", message: "no", httpStatus: 403))
+                    : .retry(.init(code: "InternalFailure", message: ""))
+            }
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(maxAttempts: 3), logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["dead": 3] }
+            let reasons = try await store.read { db in
+                try Row.fetchAll(db, sql: "SELECT e.message_id, j.attempts, j.last_error FROM jobs j JOIN events e ON e.id = j.event_id ORDER BY e.id")
+                    .map { "\($0[0] as String) \($0[1] as Int) \($0[2] as String)" }
+            }
+            #expect(reasons == [
+                "m-1 1 AccessDeniedException (HTTP 403): no",
+                "m-2 3 gave up after 3 attempts: InternalFailure",
+                "m-99 1 InvalidArgument: cannot be sent",
+            ])
+            try store.close()
+        }
+    }
+
+    @Test("the retry window dead-letters an event too old to be worth retrying")
+    func retryWindow() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            var old = makeEvent(1)
+            old.receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - 7_200_000)
+            try await store.append([NewEvent(source: "web", event: old, destinations: ["d"])])
+            let destination = ScriptedDestination { _, _ in .retry(.init(code: "HTTP503", message: "", httpStatus: 503)) }
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(retryWindow: .seconds(3600)), logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["dead": 1] }
+            let reason = try await store.read { db in try String.fetchOne(db, sql: "SELECT last_error FROM jobs") }
+            #expect(reason == "gave up after 1 attempts, retry window 1h passed: HTTP503 (HTTP 503)")
+            try store.close()
+        }
+    }
+
+    @Test("a restarted server makes jobs left in flight by a crash due at once")
+    func recovery() async throws {
+        try await withTemporaryDirectory { dir in
+            do {
+                let store = try SQLiteJobStore(config: storage(dir))
+                try await store.append([NewEvent(source: "web", event: makeEvent(1), destinations: ["d"])])
+                _ = try await store.claim(destination: "d", limit: 1, leaseFor: .seconds(3600))
+                try store.close()
+            }
+            let store = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
+            let jobs = try await store.claim(destination: "d", limit: 1, leaseFor: .seconds(30))
+            #expect(jobs.map(\.messageId) == ["m-1"])
+            #expect(jobs.first?.attempt == 2)
+            try store.close()
+        }
+    }
+}
+
+import GRDB
