@@ -106,7 +106,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EventBridgeTests",
-            dependencies: ["SwitchyardEventBridge", "AWSSigV4", "SwitchyardCore", "EventBridgeEmulator"],
+            dependencies: [
+                "SwitchyardEventBridge", "AWSSigV4", "SwitchyardCore", "EventBridgeEmulator",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
