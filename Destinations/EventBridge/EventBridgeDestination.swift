@@ -94,7 +94,7 @@ public struct EventBridgeDestination: Destination {
             .init(method: "POST", host: endpoint.hostHeader, path: "/", headers: [
                 ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "AWSEvents.PutEvents"),
             ], body: body),
-            amzDate: SigV4Signer.amzDate(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch))
+            amzDate: Timestamp.now().amzDate)
         var request = HTTPClientRequest(url: endpoint.url)
         request.method = .POST
         request.headers.add(name: "Host", value: endpoint.hostHeader)

@@ -45,7 +45,7 @@ public struct SigV4Signer: Sendable {
         public var headers: [(String, String)]
     }
 
-    /// - Parameter amzDate: `yyyyMMdd'T'HHmmss'Z'` in UTC.
+    /// - Parameter amzDate: `yyyyMMdd'T'HHmmss'Z'` in UTC (`Timestamp.amzDate`).
     public func sign(_ request: Request, amzDate: String) -> Signature {
         let date = String(amzDate.prefix(8))
         var headers: [(String, String)] = request.headers.map { ($0.0.lowercased(), Self.trimAll($0.1)) }
@@ -81,28 +81,6 @@ public struct SigV4Signer: Sendable {
             key = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array(part.utf8), using: key)))
         }
         return key
-    }
-
-    /// `20150830T123600Z` for a time in milliseconds since the epoch.
-    public static func amzDate(millisecondsSinceEpoch ms: Int64) -> String {
-        let seconds = ms / 1000
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secondOfDay = seconds - days * 86400
-        // Civil date from days (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return pad(y, 4) + pad(m, 2) + pad(d, 2) + "T" + pad(secondOfDay / 3600, 2) + pad(secondOfDay / 60 % 60, 2) + pad(secondOfDay % 60, 2) + "Z"
     }
 
     static func trimAll(_ value: String) -> String {

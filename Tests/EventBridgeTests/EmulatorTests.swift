@@ -13,7 +13,7 @@ func signedHeaders(_ body: String, secret: String = "emu-secret", keyID: String 
     let signer = SigV4Signer(credentials: AWSCredentials(accessKeyID: keyID, secretAccessKey: secret), region: region, service: "events")
     let signature = signer.sign(.init(method: "POST", host: "localhost", path: "/", headers: [
         ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "AWSEvents.PutEvents"),
-    ], body: Array(body.utf8)), amzDate: SigV4Signer.amzDate(millisecondsSinceEpoch: ms))
+    ], body: Array(body.utf8)), amzDate: Timestamp(millisecondsSinceEpoch: ms).amzDate)
     var fields: HTTPFields = [
         .contentType: "application/x-amz-json-1.1", HTTPField.Name("X-Amz-Target")!: "AWSEvents.PutEvents", HTTPField.Name("Host")!: "localhost",
     ]

@@ -56,8 +56,8 @@ struct SigV4VectorTests {
 
     @Test("X-Amz-Date is formatted from the clock in UTC")
     func amzDate() {
-        #expect(SigV4Signer.amzDate(millisecondsSinceEpoch: 1_440_938_160_000) == "20150830T123600Z")
-        #expect(SigV4Signer.amzDate(millisecondsSinceEpoch: 0) == "19700101T000000Z")
+        #expect(Timestamp(millisecondsSinceEpoch: 1_440_938_160_999).amzDate == "20150830T123600Z")
+        #expect(Timestamp(millisecondsSinceEpoch: 0).amzDate == "19700101T000000Z")
     }
 }
 

@@ -50,6 +50,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// `20150830T123600Z`: ISO 8601 basic format in UTC, whole seconds, as AWS signatures use it.
+    public var amzDate: String {
+        String(rfc3339.prefix(19).filter { $0 != "-" && $0 != ":" }) + "Z"
+    }
+
     /// Parses RFC 3339 (`2020-06-24T12:05:19.394Z`, `...+02:00`, any number of fraction digits,
     /// `t`/`z` or a space accepted). Returns nil for anything else rather than guessing.
     public init?(rfc3339 string: String) {
