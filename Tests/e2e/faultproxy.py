@@ -82,7 +82,7 @@ class FaultProxy:
         if fault == "throttle":
             return self.reply(handler, 400, {"__type": "ThrottlingException", "message": "Rate exceeded (fault proxy)"})
         if fault == "error":
-            return self.reply(handler, 503, {"__type": "ServiceUnavailable", "message": "fault proxy"})
+            return self.reply(handler, 500, {"__type": "InternalException", "message": "fault proxy"})
         if fault == "slow":
             threading.Event().wait(self.slow_seconds)
         entries = json.loads(body)["Entries"]

@@ -198,3 +198,25 @@ def test_transform_prints_the_entry_or_the_reason(tmp_path):
     too_long = run({"type": "track", "event": "x" * 200, "userId": "u"})
     assert too_long.returncode == 1
     assert too_long.stdout.startswith("dropped: InvalidArgument: DetailType is 200 characters, EventBridge allows 128")
+
+
+def test_a_destination_that_is_down_does_not_hold_up_another(tmp_path):
+    emulator = Emulator(tmp_path)
+    text = CONFIG.replace("EMULATOR_PORT", str(emulator.port)).replace("""connections:
+  - {{ from: web, to: [bus] }}""", """  - name: down
+    type: eventbridge
+    config: {{ region: us-east-1, detailType: x, endpoint: "http://127.0.0.1:9" }}
+connections:
+  - {{ from: web, to: [bus, down] }}""")
+    server = Server(tmp_path, config_text=text)
+    server.env.update(AWS_ACCESS_KEY_ID="AKIDEMULATOR", AWS_SECRET_ACCESS_KEY="emulator-secret")
+    server.start()
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    for m in ids:
+        assert requests.post(server.url + "/v1/track", auth=(WRITE_KEY, ""), json={"userId": "u", "event": "E", "messageId": m}).status_code == 200
+    wait_for(lambda: len(emulator.envelopes()) == 40, timeout=15, what="the healthy destination to get everything")
+    with server.db() as db:
+        down = dict(db.execute("SELECT state, COUNT(*) FROM jobs WHERE destination = 'down' GROUP BY state").fetchall())
+    assert "succeeded" not in down and sum(down.values()) == 40
+    server.stop()
+    emulator.stop()
