@@ -19,6 +19,7 @@ public struct EventBridgeDestination: Destination {
     public let timeout: TimeAmount
     let logger: Logger
     let authFailures: Counter
+    let latency: Timer
     let authLog: RateLimitedLog
 
     public var batchLimits: BatchLimits {
@@ -65,12 +66,14 @@ public struct EventBridgeDestination: Destination {
         self.logger = logger
         authFailures = Counter(label: "switchyard_destination_auth_failures_total", dimensions: [("destination", name)])
         authLog = RateLimitedLog(interval: 10_000)
+        latency = Timer(label: "switchyard_putevents_duration_seconds", dimensions: [("destination", name)], preferredDisplayUnit: .seconds)
     }
 
     public func prepare(_ job: Job) -> Prepared {
         do {
             let entry = try transform.entry(forEvent: job.payload)
-            return .entry(PreparedEntry(job: job, body: entry.json.serialized(), size: entry.awsSize))
+            let json = entry.json
+            return .entry(PreparedEntry(job: job, body: json.serialized(), size: entry.awsSize, display: json))
         } catch {
             return .drop(reason: error.description)
         }
@@ -88,7 +91,7 @@ public struct EventBridgeDestination: Destination {
         return body
     }
 
-    public func send(_ entries: [PreparedEntry]) async -> [EntryOutcome] {
+    public func send(_ entries: [PreparedEntry]) async -> SendResult {
         let body = Self.body(for: entries)
         let signature = signer.sign(
             .init(method: "POST", host: endpoint.hostHeader, path: "/", headers: [
@@ -105,15 +108,19 @@ public struct EventBridgeDestination: Destination {
 
         let status: Int
         let responseBody: ByteBuffer
+        let requestId: String?
+        let started = ContinuousClock.now
+        defer { latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1))) }
         do {
             let response = try await httpClient.execute(request, timeout: timeout)
             status = Int(response.status.code)
+            requestId = response.headers.first(name: "x-amzn-RequestId") ?? response.headers.first(name: "x-amz-request-id")
             responseBody = try await response.body.collect(upTo: 4 * 1024 * 1024)
         } catch {
             let failure = EntryOutcome.Failure(code: "ConnectionError", message: Self.describe(error))
-            return Array(repeating: .retry(failure), count: entries.count)
+            return SendResult(outcomes: Array(repeating: .retry(failure), count: entries.count))
         }
-        return outcomes(status: status, body: responseBody, count: entries.count)
+        return SendResult(outcomes: outcomes(status: status, body: responseBody, count: entries.count), requestId: requestId)
     }
 
     /// Reads EventBridge's answer (or moto's, which sends XML errors and `text/html` successes).

@@ -93,7 +93,8 @@ public final class EventBridgeEmulator: Sendable {
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
-        Response(status: status, headers: [.contentType: "application/x-amz-json-1.1"], body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+        Response(status: status, headers: [.contentType: "application/x-amz-json-1.1", HTTPField.Name("x-amzn-RequestId")!: UUIDv4.make()],
+                 body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
     }
 
     static func errorResponse(_ e: AWSError) -> Response {

@@ -100,6 +100,7 @@ public struct IngestController: Sendable {
             case .unavailable(let reason): throw IngestError.storageUnavailable(reason).textError(retryAfter: 5)
             }
         }
+        PipelineMetrics.shared.received(source: source.name, count: items.count)
         return .text("ok")
     }
 

@@ -2,13 +2,14 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import SwitchyardCore
 
 /// Builds the HTTP application for a loaded configuration. The caller owns the store and runs the
 /// returned application (a `Service`) in its `ServiceGroup` beside the delivery workers.
 public enum SwitchyardApplication {
-    public static func router(config: LoadedConfig, store: any JobStore) -> Router<SwitchyardRequestContext> {
+    public static func router(config: LoadedConfig, store: any JobStore, metrics: PrometheusCollectorRegistry? = nil) -> Router<SwitchyardRequestContext> {
         let router = Router(context: SwitchyardRequestContext.self)
         router.add(middleware: TextErrorMiddleware())
         // Browser SDKs post from any origin, as to the anchor.
@@ -16,6 +17,7 @@ public enum SwitchyardApplication {
             allowOrigin: .originBased,
             allowHeaders: [.accept, .authorization, .contentType, .contentEncoding, .origin],
             allowMethods: [.get, .post, .options],
+            exposedHeaders: ["Retry-After"],
             maxAge: .seconds(86400)))
 
         router.get("/health") { _, _ in Response.text("ok") }
@@ -35,18 +37,20 @@ public enum SwitchyardApplication {
             limits: config.config.server.limits,
             trustForwardedFor: config.config.server.trustForwardedFor
         ).addRoutes(to: router)
+        OperatorController(store: store, adminToken: config.config.server.adminToken, registry: metrics).addRoutes(to: router)
         return router
     }
 
     public static func make(
         config: LoadedConfig,
         store: any JobStore,
+        metrics: PrometheusCollectorRegistry?,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let server = config.config.server
         return Application(
-            router: router(config: config, store: store),
+            router: router(config: config, store: store, metrics: metrics),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),
             onServerRunning: onServerRunning,
             logger: logger)

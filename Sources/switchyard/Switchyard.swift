@@ -1,4 +1,6 @@
 import ArgumentParser
+import Metrics
+import Prometheus
 import EventBridgeEmulator
 import AsyncHTTPClient
 import Foundation
@@ -12,7 +14,7 @@ import SwitchyardServer
 struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A customer-data pipeline: RudderStack/Segment-compatible ingestion, durable queue, EventBridge delivery.",
-        subcommands: [Serve.self, Validate.self, Transform.self, Queue.self, Emulate.self],
+        subcommands: [Serve.self, Validate.self, Transform.self, Tail.self, Deliveries.self, DeadLetters.self, Replay.self, Queue.self, Emulate.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -88,11 +90,14 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(78)
             }
         }
-        let app = SwitchyardApplication.make(config: loaded, store: store, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
+        let retention = RetentionService(store: store, retention: loaded.config.storage.retention, logger: makeLogger("switchyard.retention"))
         // Services stop in reverse order: the HTTP server first (no new events), then delivery
         // finishes what it has in flight.
         let group = ServiceGroup(configuration: .init(
-            services: workers + [.init(service: app)],
+            services: [.init(service: retention)] + workers + [.init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

@@ -23,9 +23,9 @@ final class ScriptedDestination: Destination, Sendable {
         return .entry(PreparedEntry(job: job, body: job.payload, size: job.payload.count))
     }
 
-    func send(_ entries: [PreparedEntry]) async -> [EntryOutcome] {
+    func send(_ entries: [PreparedEntry]) async -> SendResult {
         sent.withLockedValue { $0.append(entries.map(\.job.messageId)) }
-        return entries.map { answer($0, $0.job.attempt) }
+        return SendResult(outcomes: entries.map { answer($0, $0.job.attempt) }, requestId: "req-\(entries.count)")
     }
 }
 

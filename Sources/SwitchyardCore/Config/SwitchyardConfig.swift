@@ -87,10 +87,12 @@ public struct StorageConfig: Codable, Sendable {
     public var maxQueuedJobs: Int = 10_000_000
     /// Below this much free space on the storage volume ingestion answers 503 rather than risk a failed write.
     public var minFreeBytes: Int = 64 * 1024 * 1024
+    /// How long the delivery log, delivered events and dead letters are kept.
+    public var retention: RetentionConfig = .init()
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case path, sync, maxQueuedJobs, minFreeBytes }
+    enum CodingKeys: String, CodingKey { case path, sync, maxQueuedJobs, minFreeBytes, retention }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -98,6 +100,7 @@ public struct StorageConfig: Codable, Sendable {
         sync = try c.decodeEnum(Sync.self, forKey: .sync) ?? sync
         maxQueuedJobs = try c.decodeIfPresent(Int.self, forKey: .maxQueuedJobs) ?? maxQueuedJobs
         minFreeBytes = try c.decodeIfPresent(Int.self, forKey: .minFreeBytes) ?? minFreeBytes
+        retention = try c.decodeIfPresent(RetentionConfig.self, forKey: .retention) ?? retention
     }
 }
 

@@ -85,7 +85,8 @@ public struct DeliveryWorker: Service {
             switch destination.prepare(job) {
             case .drop(let reason):
                 logger.warning("event can never be delivered, dead-lettered", metadata: ["destination": "\(name)", "messageId": "\(job.messageId)", "reason": "\(reason)"])
-                dropped.append(JobResult(jobID: job.id, lease: job.lease, outcome: .dead(reason: reason)))
+                dropped.append(JobResult(jobID: job.id, lease: job.lease, outcome: .dead(reason: reason),
+                                         log: AttemptLog(job: job, batchId: nil, requestId: nil, result: nil, entry: nil)))
             case .entry(let entry):
                 if !current.isEmpty, current.count >= limits.maxEntries || currentBytes + entry.size > limits.maxBytes {
                     batches.append(current)
@@ -102,7 +103,9 @@ public struct DeliveryWorker: Service {
     }
 
     func deliver(_ batch: [PreparedEntry]) async {
-        var outcomes = await destination.send(batch)
+        let batchId = UUIDv4.make()
+        let sent = await destination.send(batch)
+        var outcomes = sent.outcomes
         if outcomes.count != batch.count {
             logger.error("destination returned \(outcomes.count) outcomes for \(batch.count) entries; retrying the batch", metadata: ["destination": "\(name)"])
             outcomes = Array(repeating: .retry(.init(code: "InternalError", message: "outcome count mismatch")), count: batch.count)
@@ -111,7 +114,8 @@ public struct DeliveryWorker: Service {
         var results: [JobResult] = []
         results.reserveCapacity(batch.count)
         for (entry, outcome) in zip(batch, outcomes) {
-            results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now)))
+            let log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome, entry: entry.job.attempt == 1 ? entry.display : nil)
+            results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)
     }
@@ -139,6 +143,15 @@ public struct DeliveryWorker: Service {
 
     func record(_ results: [JobResult]) async {
         guard !results.isEmpty else { return }
+        var tally: [String: Int] = [:]
+        for result in results {
+            switch result.outcome {
+            case .succeeded: tally["succeeded", default: 0] += 1
+            case .retry: tally["failed", default: 0] += 1
+            case .dead: tally["dead", default: 0] += 1
+            }
+        }
+        for (outcome, count) in tally { PipelineMetrics.shared.delivery(destination: name, outcome: outcome, count: count) }
         // Outcomes must not be lost to a passing storage error: the send already happened.
         for attempt in 1...5 {
             do {

@@ -14,7 +14,18 @@ public protocol Destination: Sendable {
 
     /// Sends one batch and reports one outcome per entry, in order. Never throws: a failure of the
     /// whole request is an outcome for every entry.
-    func send(_ entries: [PreparedEntry]) async -> [EntryOutcome]
+    func send(_ entries: [PreparedEntry]) async -> SendResult
+}
+
+public struct SendResult: Sendable, Hashable {
+    public var outcomes: [EntryOutcome]
+    /// The destination's id for the request (`x-amzn-RequestId`), for the delivery log.
+    public var requestId: String?
+
+    public init(outcomes: [EntryOutcome], requestId: String? = nil) {
+        self.outcomes = outcomes
+        self.requestId = requestId
+    }
 }
 
 public struct BatchLimits: Sendable, Hashable {
@@ -38,13 +49,16 @@ public struct PreparedEntry: Sendable {
     public var job: Job
     /// The entry as the destination will put it in a request (for EventBridge, one PutEvents entry's JSON).
     public var body: [UInt8]
+    /// The entry as the delivery log shows it.
+    public var display: JSONValue?
     /// The entry's size as the destination counts it against `BatchLimits.maxBytes`.
     public var size: Int
 
-    public init(job: Job, body: [UInt8], size: Int) {
+    public init(job: Job, body: [UInt8], size: Int, display: JSONValue? = nil) {
         self.job = job
         self.body = body
         self.size = size
+        self.display = display
     }
 }
 

@@ -33,6 +33,7 @@ public struct Job: Sendable, Hashable {
     public var messageId: String
     public var type: MessageType
     public var name: String?
+    public var userId: String?
     public var receivedAt: Timestamp
     public var payload: [UInt8]
 }
@@ -50,11 +51,33 @@ public struct JobResult: Sendable, Hashable {
     public var jobID: Int64
     public var lease: Int64
     public var outcome: JobOutcome
+    /// What the delivery log records about this attempt, written with the outcome.
+    public var log: AttemptLog?
 
-    public init(jobID: Int64, lease: Int64, outcome: JobOutcome) {
+    public init(jobID: Int64, lease: Int64, outcome: JobOutcome, log: AttemptLog? = nil) {
         self.jobID = jobID
         self.lease = lease
         self.outcome = outcome
+        self.log = log
+    }
+}
+
+/// The facts of one attempt for the delivery log.
+public struct AttemptLog: Sendable, Hashable {
+    public var job: Job
+    /// Nil when the job was dead-lettered before any send.
+    public var batchId: String?
+    public var requestId: String?
+    public var result: EntryOutcome?
+    /// The entry as sent, recorded with the first attempt.
+    public var entry: JSONValue?
+
+    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?) {
+        self.job = job
+        self.batchId = batchId
+        self.requestId = requestId
+        self.result = result
+        self.entry = entry
     }
 }
 
@@ -110,4 +133,25 @@ public protocol JobStore: Sendable {
 
     /// Throws unless a write can be committed now; `/ready` uses it.
     func checkWritable() async throws
+
+    /// Committed delivery-log records, as they are committed.
+    var liveLog: LiveLogHub { get }
+
+    /// Stored records matching a filter, newest first, before a record id (for paging).
+    func records(_ query: LogQuery) async throws -> [LogRecord]
+
+    /// Records after a record id, oldest first: what a resuming live reader missed.
+    func records(after id: Int64, filter: LogFilter, limit: Int) async throws -> [LogRecord]
+
+    /// One event's whole story: the stored event, its jobs, and every record about it.
+    func story(messageId: String) async throws -> EventStory?
+
+    /// Dead-lettered jobs, newest first.
+    func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter]
+
+    /// Puts matching dead letters back in the queue, their attempts starting over; returns how many.
+    func replay(_ query: DeadLetterQuery) async throws -> Int
+
+    /// Deletes log records, finished jobs and their events past the retention limits.
+    func prune(_ retention: RetentionConfig) async throws -> PruneReport
 }

@@ -8,7 +8,8 @@ import NIOConcurrencyHelpers
 /// leaves either the whole request or none of it.
 public final class SQLiteJobStore: JobStore {
     public let path: String
-    private let pool: DatabasePool
+    let pool: DatabasePool
+    public let liveLog = LiveLogHub()
     private let config: StorageConfig
     private let logger: Logger
     private let committer: GroupCommit<NewEvent>
@@ -56,15 +57,18 @@ public final class SQLiteJobStore: JobStore {
         self.queued = queued
         let minFree = config.minFreeBytes
         let directoryPath = directory
+        let hub = liveLog
         committer = GroupCommit { (events: [NewEvent]) async throws(StoreError) in
             if minFree > 0, let free = freeBytes(atPath: directoryPath), free < Int64(minFree) {
                 throw .unavailable("only \(free) bytes free on the storage volume (storage.minFreeBytes is \(minFree))")
             }
+            let records: [LogRecord]
             do {
-                try await pool.write { db in try Self.insert(events, db: db) }
+                records = try await pool.write { db in try Self.insert(events, db: db) }
             } catch {
                 throw .unavailable(Self.describe(error))
             }
+            hub.publish(records)
         }
         logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)", "recoveredInFlight": "\(recovered)"])
     }
@@ -103,10 +107,41 @@ public final class SQLiteJobStore: JobStore {
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2-delivery-log") { db in
+            try db.execute(sql: """
+                CREATE TABLE delivery_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    source TEXT,
+                    destination TEXT,
+                    type TEXT,
+                    event TEXT,
+                    user_id TEXT,
+                    attempt INTEGER,
+                    batch_id TEXT,
+                    request_id TEXT,
+                    reference TEXT,
+                    error_code TEXT,
+                    error_message TEXT,
+                    http_status INTEGER,
+                    next_retry_at INTEGER,
+                    size INTEGER,
+                    detail TEXT
+                );
+                CREATE INDEX delivery_log_message ON delivery_log(message_id);
+                CREATE INDEX delivery_log_at ON delivery_log(at);
+                CREATE INDEX jobs_dead ON jobs(state, updated_at) WHERE state = 'dead';
+                """)
+        }
         return migrator
     }
 
-    static func insert(_ events: [NewEvent], db: Database) throws {
+    static func insert(_ events: [NewEvent], db: Database) throws -> [LogRecord] {
+        var records: [LogRecord] = []
+        records.reserveCapacity(events.count)
         let insertEvent = try db.cachedStatement(sql: """
             INSERT INTO events (message_id, source, type, name, user_id, anonymous_id, received_at, payload)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -125,7 +160,16 @@ public final class SQLiteJobStore: JobStore {
             for destination in item.destinations {
                 try insertJob.execute(arguments: [eventID, destination, received, received])
             }
+            var record = LogRecord(at: e.receivedAt, kind: .received, messageId: e.messageId, status: "received")
+            record.source = item.source
+            record.type = e.type.rawValue
+            record.event = e.name
+            record.userId = e.userId ?? e.anonymousId
+            record.size = e.payload.count
+            records.append(record)
         }
+        try insertRecords(&records, db: db)
+        return records
     }
 
     public func append(_ events: [NewEvent]) async throws(StoreError) {
@@ -142,6 +186,14 @@ public final class SQLiteJobStore: JobStore {
 
     public func waitForNewJobs(timeout: Duration) async {
         await appended.wait(timeout: timeout)
+    }
+
+    func signalNewJobs() {
+        appended.signal()
+    }
+
+    func queuedJobsAdded(_ n: Int) {
+        queued.withLockedValue { $0 += n }
     }
 
     public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {
@@ -161,14 +213,14 @@ public final class SQLiteJobStore: JobStore {
                 WHERE id IN (\(list))
                 """, arguments: [lease, leaseEnd, now])
             let rows = try Row.fetchAll(db, sql: """
-                SELECT j.id, j.attempts, e.source, e.message_id, e.type, e.name, e.received_at, e.payload
+                SELECT j.id, j.attempts, e.source, e.message_id, e.type, e.name, e.received_at, e.payload, COALESCE(e.user_id, e.anonymous_id)
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (\(list)) ORDER BY j.id
                 """)
             return rows.map { row in
                 let payload: Data = row[7]
                 return Job(
                     id: row[0], lease: lease, destination: destination, attempt: row[1], source: row[2],
-                    messageId: row[3], type: MessageType(rawValue: row[4]) ?? .track, name: row[5],
+                    messageId: row[3], type: MessageType(rawValue: row[4]) ?? .track, name: row[5], userId: row[8],
                     receivedAt: Timestamp(millisecondsSinceEpoch: row[6]), payload: [UInt8](payload))
             }
         }
@@ -176,25 +228,32 @@ public final class SQLiteJobStore: JobStore {
 
     public func finish(_ results: [JobResult]) async throws {
         guard !results.isEmpty else { return }
-        let now = Timestamp.now().millisecondsSinceEpoch
-        let settled = try await pool.write { db -> Int in
+        let now = Timestamp.now()
+        let (settled, records) = try await pool.write { db -> (Int, [LogRecord]) in
             var settled = 0
+            var records: [LogRecord] = []
+            let update = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
+                WHERE id = ? AND lease = ? AND state = 'in_flight'
+                """)
             for result in results {
                 let (state, availableAt, error): (JobState, Int64, String?)
                 switch result.outcome {
-                case .succeeded: (state, availableAt, error) = (.succeeded, now, nil)
+                case .succeeded: (state, availableAt, error) = (.succeeded, now.millisecondsSinceEpoch, nil)
                 case .retry(let at, let message): (state, availableAt, error) = (.failed, at.millisecondsSinceEpoch, message)
-                case .dead(let reason): (state, availableAt, error) = (.dead, now, reason)
+                case .dead(let reason): (state, availableAt, error) = (.dead, now.millisecondsSinceEpoch, reason)
                 }
-                try db.execute(sql: """
-                    UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
-                    WHERE id = ? AND lease = ? AND state = 'in_flight'
-                    """, arguments: [state.rawValue, availableAt, error, now, result.jobID, result.lease])
-                if db.changesCount > 0, state == .succeeded || state == .dead { settled += 1 }
+                try update.execute(arguments: [state.rawValue, availableAt, error, now.millisecondsSinceEpoch, result.jobID, result.lease])
+                // A stale lease changed nothing: its outcome is not the job's, so it is not logged either.
+                guard db.changesCount > 0 else { continue }
+                if state == .succeeded || state == .dead { settled += 1 }
+                if let log = result.log { records += Self.logRecords(for: log, outcome: result.outcome, at: now) }
             }
-            return settled
+            try Self.insertRecords(&records, db: db)
+            return (settled, records)
         }
         queued.withLockedValue { $0 -= settled }
+        liveLog.publish(records)
     }
 
     public func release(_ jobs: [Job]) async throws {

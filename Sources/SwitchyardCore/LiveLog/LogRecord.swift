@@ -1,0 +1,121 @@
+/// One entry of the delivery log: something that happened to an event, in order. Records are
+/// stored in the queue database (so they survive a restart), streamed live, and queried.
+public struct LogRecord: Sendable, Hashable {
+    public enum Kind: String, Sendable, CaseIterable, Codable {
+        /// The event was accepted and stored.
+        case received
+        /// The event became this destination entry (kept with the first attempt).
+        case transformed
+        /// One delivery attempt and what came of it.
+        case attempt
+        /// Dead-lettered without an attempt (it can never be sent).
+        case dead
+        /// Put back in the queue from the dead letters.
+        case replayed
+    }
+
+    /// Position in the log; the SSE event id, so a client can resume after it.
+    public var id: Int64 = 0
+    public var at: Timestamp
+    public var kind: Kind
+    public var messageId: String
+    public var source: String?
+    public var destination: String?
+    public var type: String?
+    public var event: String?
+    public var userId: String?
+    public var attempt: Int?
+    /// `received`, `succeeded`, `failed` (will retry), `dead` or `waiting` (replayed).
+    public var status: String
+    public var batchId: String?
+    public var requestId: String?
+    /// The destination's id for a delivered event (EventBridge's `EventId`).
+    public var reference: String?
+    public var errorCode: String?
+    public var errorMessage: String?
+    public var httpStatus: Int?
+    public var nextRetryAt: Timestamp?
+    public var size: Int?
+    /// The transformed entry, on `transformed` records.
+    public var detail: JSONValue?
+
+    public init(at: Timestamp, kind: Kind, messageId: String, status: String) {
+        self.at = at
+        self.kind = kind
+        self.messageId = messageId
+        self.status = status
+    }
+
+    /// The record as the API and the stream show it; keys in a stable, readable order, nulls left out.
+    public var json: JSONValue {
+        var o = JSONObject()
+        o["id"] = .number(String(id))
+        o["at"] = .string(at.rfc3339)
+        o["kind"] = .string(kind.rawValue)
+        o["status"] = .string(status)
+        o["messageId"] = .string(messageId)
+        func put(_ key: String, _ value: String?) { if let value { o[key] = .string(value) } }
+        func put(_ key: String, _ value: Int?) { if let value { o[key] = .number(String(value)) } }
+        put("source", source)
+        put("destination", destination)
+        put("type", type)
+        put("event", event)
+        put("userId", userId)
+        put("attempt", attempt)
+        put("batchId", batchId)
+        put("requestId", requestId)
+        put("reference", reference)
+        put("errorCode", errorCode)
+        put("errorMessage", errorMessage)
+        put("httpStatus", httpStatus)
+        put("nextRetryAt", nextRetryAt?.rfc3339)
+        put("size", size)
+        if let detail { o["detail"] = detail }
+        return .object(o)
+    }
+}
+
+/// Which records a reader wants; every field set must match.
+public struct LogFilter: Sendable, Hashable {
+    public var source: String?
+    public var destination: String?
+    public var status: String?
+    public var event: String?
+    public var userId: String?
+    public var messageId: String?
+    public var kind: LogRecord.Kind?
+
+    public init(source: String? = nil, destination: String? = nil, status: String? = nil, event: String? = nil, userId: String? = nil, messageId: String? = nil, kind: LogRecord.Kind? = nil) {
+        self.source = source
+        self.destination = destination
+        self.status = status
+        self.event = event
+        self.userId = userId
+        self.messageId = messageId
+        self.kind = kind
+    }
+
+    public func matches(_ r: LogRecord) -> Bool {
+        if let source, r.source != source { return false }
+        if let destination, r.destination != destination { return false }
+        if let status, r.status != status { return false }
+        if let event, r.event != event { return false }
+        if let userId, r.userId != userId { return false }
+        if let messageId, r.messageId != messageId { return false }
+        if let kind, r.kind != kind { return false }
+        return true
+    }
+
+    /// SQL conditions and arguments for the same filter.
+    var sql: (String, [String]) {
+        var clauses: [String] = []
+        var args: [String] = []
+        for (column, value) in [("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("message_id", messageId), ("kind", kind?.rawValue)] {
+            if let value {
+                clauses.append("\(column) = ?")
+                args.append(value)
+            }
+        }
+        return (clauses.joined(separator: " AND "), args)
+    }
+}

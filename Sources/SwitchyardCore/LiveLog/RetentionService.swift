@@ -1,0 +1,30 @@
+import Logging
+import ServiceLifecycle
+
+/// Prunes the delivery log, delivered jobs and old dead letters on a schedule, so the queue's
+/// size on disk stays bounded however long the server runs.
+public struct RetentionService: Service {
+    public let store: any JobStore
+    public let retention: RetentionConfig
+    public let logger: Logger
+
+    public init(store: any JobStore, retention: RetentionConfig, logger: Logger) {
+        self.store = store
+        self.retention = retention
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                let report = try await store.prune(retention)
+                if report.records + report.jobs + report.events > 0 {
+                    logger.info("pruned", metadata: ["records": "\(report.records)", "jobs": "\(report.jobs)", "events": "\(report.events)"])
+                }
+            } catch {
+                logger.warning("pruning failed: \(error)")
+            }
+            _ = try? await cancelOnGracefulShutdown { try await Task.sleep(for: retention.interval.duration) }
+        }
+    }
+}

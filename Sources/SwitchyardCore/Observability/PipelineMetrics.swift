@@ -1,0 +1,57 @@
+import Metrics
+import NIOConcurrencyHelpers
+
+/// The pipeline's counters, reported to swift-metrics (and so to Prometheus at `/metrics`) and
+/// kept as totals for the summary line of the live page, so both show the same numbers.
+public final class PipelineMetrics: Sendable {
+    public static let shared = PipelineMetrics()
+
+    public struct Snapshot: Sendable, Hashable {
+        public var receivedBySource: [String: Int]
+        /// destination → outcome (`succeeded`, `failed`, `dead`) → count.
+        public var deliveriesByDestination: [String: [String: Int]]
+    }
+
+    private let totals = NIOLockedValueBox(Snapshot(receivedBySource: [:], deliveriesByDestination: [:]))
+    private let counters = NIOLockedValueBox([String: Counter]())
+
+    public init() {}
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        return counters.withLockedValue { cache in
+            if let c = cache[key] { return c }
+            let c = Counter(label: label, dimensions: dimensions)
+            cache[key] = c
+            return c
+        }
+    }
+
+    public func received(source: String, count: Int) {
+        counter("switchyard_events_received_total", [("source", source)]).increment(by: count)
+        totals.withLockedValue { $0.receivedBySource[source, default: 0] += count }
+    }
+
+    /// One entry's outcome: `succeeded`, `failed` (a retry is scheduled) or `dead`.
+    public func delivery(destination: String, outcome: String, count: Int = 1) {
+        counter("switchyard_deliveries_total", [("destination", destination), ("outcome", outcome)]).increment(by: count)
+        if outcome == "failed" { counter("switchyard_retries_total", [("destination", destination)]).increment(by: count) }
+        if outcome == "dead" { counter("switchyard_dead_letters_total", [("destination", destination)]).increment(by: count) }
+        totals.withLockedValue { $0.deliveriesByDestination[destination, default: [:]][outcome, default: 0] += count }
+    }
+
+    public func snapshot() -> Snapshot {
+        totals.withLockedValue { $0 }
+    }
+
+    /// Queue depth and oldest waiting age per destination, set from the store when someone looks.
+    public func updateQueue(_ stats: QueueStats) {
+        let now = stats.destinations
+        for (destination, d) in now {
+            let waiting = (d.counts["pending"] ?? 0) + (d.counts["failed"] ?? 0) + (d.counts["in_flight"] ?? 0)
+            Gauge(label: "switchyard_queue_depth", dimensions: [("destination", destination)]).record(waiting)
+            Gauge(label: "switchyard_oldest_pending_age_seconds", dimensions: [("destination", destination)])
+                .record(Double(d.oldestWaitingAgeMs ?? 0) / 1000)
+        }
+    }
+}
