@@ -59,6 +59,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger("switchyard")
         let loaded = try options.load(logger: logger)
+        // Before anything creates a metric, so every one of them reaches /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let store: SQLiteJobStore
         do {
             store = try SQLiteJobStore(config: loaded.config.storage, logger: makeLogger("switchyard.storage"), recoverInFlight: true)
@@ -90,8 +93,6 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(78)
             }
         }
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
         let retention = RetentionService(store: store, retention: loaded.config.storage.retention, logger: makeLogger("switchyard.retention"))
         // Services stop in reverse order: the HTTP server first (no new events), then delivery
