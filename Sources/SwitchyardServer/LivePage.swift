@@ -28,7 +28,8 @@ enum LivePage {
   tbody tr { cursor: pointer; }
   tbody tr:hover, tbody tr.selected { background: #ddf4ff; }
   td.mid, td.err { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
-  td.err { white-space: normal; max-width: 320px; color: var(--dead); }
+  td.mid { max-width: 150px; overflow: hidden; text-overflow: ellipsis; }
+  td.err { max-width: 220px; overflow: hidden; text-overflow: ellipsis; color: var(--dead); }
   .status { display: inline-block; padding: 0 6px; border-radius: 8px; color: #fff; font-size: 11px; }
   .status-succeeded { background: var(--ok); } .status-failed { background: var(--fail); } .status-dead { background: var(--dead); }
   .status-waiting { background: var(--wait); } .status-received { background: var(--recv); } .status-transformed { background: #6f42c1; }
@@ -99,9 +100,9 @@ function row(r) {
   const st = document.createElement("td"); const badge = document.createElement("span");
   badge.className = "status status-" + r.status; badge.textContent = r.status; st.appendChild(badge); tr.appendChild(st);
   tr.appendChild(cell(r.source)); tr.appendChild(cell(r.destination)); tr.appendChild(cell(r.type)); tr.appendChild(cell(r.event));
-  tr.appendChild(cell(r.messageId, "mid")); tr.appendChild(cell(r.attempt));
+  const idCell = cell(r.messageId, "mid"); idCell.title = r.messageId; tr.appendChild(idCell); tr.appendChild(cell(r.attempt));
   const err = r.errorCode ? r.errorCode + (r.httpStatus ? " (HTTP " + r.httpStatus + ")" : "") + (r.errorMessage ? ": " + r.errorMessage : "") : (r.errorMessage || "");
-  tr.appendChild(cell(err, "err"));
+  const errCell = cell(err, "err"); errCell.title = err; tr.appendChild(errCell);
   tr.addEventListener("click", () => select(r.messageId, tr));
   return tr;
 }
