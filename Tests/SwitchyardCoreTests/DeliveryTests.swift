@@ -20,7 +20,7 @@ final class ScriptedDestination: Destination, Sendable {
 
     func prepare(_ job: Job) -> Prepared {
         if job.name == "poison" { return .drop(reason: "InvalidArgument: cannot be sent") }
-        return .entry(PreparedEntry(job: job, body: job.payload, size: job.payload.count))
+        return .entry(PreparedEntry(job: job, body: job.payload, size: job.payload.count, display: try? JSONParser.parse(job.payload)))
     }
 
     func send(_ entries: [PreparedEntry]) async -> SendResult {

@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import Testing
+@testable import SwitchyardCore
+
+@Suite("The delivery log")
+struct LiveLogTests {
+    func deliverAll(_ store: SQLiteJobStore, answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome, until done: @escaping @Sendable () async throws -> Bool) async throws {
+        let destination = ScriptedDestination(answer: answer)
+        let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(maxAttempts: 2), logger: Logger(label: "test"))
+        try await runWorker(worker, until: done)
+    }
+
+    @Test("receipt, transform, each attempt and dead letters are recorded, and streamed as committed")
+    func recorded() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            let subscription = store.liveLog.subscribe(LogFilter(messageId: "m-1"))
+            try await store.append([
+                NewEvent(source: "web", event: makeEvent(1), destinations: ["d"]),
+                NewEvent(source: "web", event: makeEvent(2), destinations: ["d"]),
+            ])
+            try await deliverAll(store, answer: { entry, attempt in
+                entry.job.messageId == "m-1" && attempt == 1 ? .retry(.init(code: "ThrottlingException", message: "slow", httpStatus: 400)) : .delivered(reference: "ev-\(entry.job.messageId)")
+            }, until: { try await counts(store) == ["succeeded": 2] })
+
+            let story = try #require(try await store.story(messageId: "m-1"))
+            #expect(story.records.map(\.kind) == [.received, .transformed, .attempt, .attempt])
+            #expect(story.records.map(\.status) == ["received", "transformed", "failed", "succeeded"])
+            let failed = story.records[2]
+            #expect(failed.errorCode == "ThrottlingException" && failed.httpStatus == 400 && failed.nextRetryAt != nil && failed.attempt == 1)
+            #expect(failed.batchId != nil && failed.requestId?.hasPrefix("req-") == true)
+            #expect(story.records[1].detail?[path: "messageId"] == .string("m-1"))
+            #expect(story.records[3].reference == "ev-m-1" && story.records[3].attempt == 2)
+            #expect(story.records.allSatisfy { $0.userId == "u1" && $0.type == "track" && $0.event == "E1" })
+            #expect(story.jobs.map(\.state) == ["succeeded"])
+
+            // The live subscriber saw the same records, in the same order, with the same ids.
+            var streamed: [LogRecord] = []
+            for await item in subscription.stream {
+                if case .record(let r) = item { streamed.append(r) }
+                if streamed.count == story.records.count { break }
+            }
+            #expect(streamed == story.records)
+            try store.close()
+        }
+    }
+
+    @Test("records read back by filter and page, and after an id for resuming")
+    func queries() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((0..<30).map { NewEvent(source: $0 % 2 == 0 ? "web" : "ios", event: makeEvent($0), destinations: []) })
+            let page = try await store.records(LogQuery(filter: LogFilter(source: "web"), limit: 10))
+            #expect(page.count == 10 && page.allSatisfy { $0.source == "web" })
+            #expect(page.map(\.id) == page.map(\.id).sorted(by: >))
+            let next = try await store.records(LogQuery(filter: LogFilter(source: "web"), before: page.last!.id, limit: 10))
+            #expect(next.count == 5 && next.allSatisfy { $0.id < page.last!.id })
+            let after = try await store.records(after: 25, filter: LogFilter(), limit: 100)
+            #expect(after.map(\.id) == [26, 27, 28, 29, 30])
+            try store.close()
+        }
+    }
+
+    @Test("a slow live reader loses records and is told how many; it never holds more than its buffer")
+    func slowReader() async {
+        let hub = LiveLogHub(bufferSize: 5)
+        let subscription = hub.subscribe(LogFilter())
+        let records = (1...20).map { n -> LogRecord in
+            var r = LogRecord(at: .now(), kind: .received, messageId: "m\(n)", status: "received")
+            r.id = Int64(n)
+            return r
+        }
+        hub.publish(records)
+        hub.publish([records[0]])
+        hub.unsubscribe(subscription.id)
+        var items: [LiveLogHub.Item] = []
+        for await item in subscription.stream { items.append(item) }
+        #expect(items.count <= 5)
+        #expect(items.contains { if case .dropped(let n) = $0 { return n > 0 } else { return false } })
+    }
+
+    @Test("replay puts dead letters back with their attempts starting over, and logs it")
+    func replay() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
+            try await deliverAll(store, answer: { _, _ in .reject(.init(code: "AccessDeniedException", message: "no", httpStatus: 403)) },
+                                 until: { try await counts(store) == ["dead": 3] })
+            #expect(try await store.deadLetters(DeadLetterQuery(errorCode: "AccessDenied")).count == 3)
+            #expect(try await store.deadLetters(DeadLetterQuery(errorCode: "Throttling")).isEmpty)
+            #expect(try await store.replay(DeadLetterQuery(messageIds: ["m-2"])) == 1)
+            #expect(try await counts(store) == ["dead": 2, "pending": 1])
+            let story = try #require(try await store.story(messageId: "m-2"))
+            #expect(story.records.last?.kind == .replayed && story.records.last?.status == "waiting")
+            let jobs = try await store.claim(destination: "d", limit: 10, leaseFor: .seconds(30))
+            #expect(jobs.map(\.messageId) == ["m-2"] && jobs[0].attempt == 1)
+            try store.close()
+        }
+    }
+
+    @Test("retention prunes old records, delivered jobs and old dead letters, never waiting jobs")
+    func retention() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((1...4).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
+            try await deliverAll(store, answer: { entry, _ in
+                switch entry.job.messageId {
+                case "m-1": return .delivered(reference: nil)
+                case "m-2": return .reject(.init(code: "MalformedDetail", message: ""))
+                default: return .retry(.init(code: "HTTP503", message: ""))
+                }
+            }, until: {
+                let c = try await counts(store)
+                return c["succeeded"] == 1 && c["dead"] == 1 && (c["failed"] ?? 0) + (c["dead"] ?? 0) >= 1
+            })
+            try await Task.sleep(for: .milliseconds(30))
+            var keepAll = RetentionConfig()
+            keepAll.maxLogRecords = 1_000_000
+            let nothing = try await store.prune(keepAll)
+            #expect(nothing == PruneReport(records: 0, jobs: 0, events: 0))
+
+            var tight = RetentionConfig()
+            tight.log = .milliseconds(1)
+            tight.delivered = .milliseconds(1)
+            tight.deadLetters = .seconds(3600)
+            let report = try await store.prune(tight)
+            #expect(report.records > 0)
+            #expect(report.jobs == 1 && report.events == 1)
+            let left = try await store.stats()
+            #expect(left.events == 3)
+            #expect(left.destinations["d"]?.counts["succeeded"] == nil)
+            #expect(left.destinations["d"]?.counts["dead"] == 1)
+            #expect(try await store.records(LogQuery()).isEmpty)
+
+            var capped = RetentionConfig()
+            capped.maxLogRecords = 2
+            try await store.append((10...14).map { NewEvent(source: "web", event: makeEvent($0), destinations: []) })
+            _ = try await store.prune(capped)
+            #expect(try await store.records(LogQuery()).map(\.messageId) == ["m-14", "m-13"])
+            try store.close()
+        }
+    }
+}
