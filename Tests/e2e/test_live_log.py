@@ -112,6 +112,9 @@ def test_live_stream_filters_heartbeats_and_resumes_with_last_event_id(tmp_path)
     got = [r["id"] for r in resumed.records]
     assert got == sorted(got) and got[0] == last + 1 and len(set(got)) == len(got)
     assert {r["messageId"] for r in resumed.records} == set(more)
+    streamed = json.dumps(everything.records + delivered.records + resumed.records)
+    for secret in (WRITE_KEY, AWS_SECRET, ADMIN_TOKEN):
+        assert secret not in streamed
     resumed.close()
     server.stop()
     emulator.stop()
