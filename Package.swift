@@ -105,6 +105,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Benchmark helpers: the bare Hummingbird baseline server and the transform micro-benchmark.
+        // Built in release by Benchmarks/run; not part of the product.
+        .executableTarget(
+            name: "switchyard-bench",
+            dependencies: [
+                "SwitchyardCore",
+                "SwitchyardEventBridge",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/Tool",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SwitchyardCoreTests",
             dependencies: ["SwitchyardCore", "SwitchyardEventBridge"],

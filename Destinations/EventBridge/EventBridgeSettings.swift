@@ -27,6 +27,10 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable {
 
     public struct Resource: Codable, Sendable, Hashable {
         public var arn: String
+
+        public init(arn: String) {
+            self.arn = arn
+        }
     }
 
     public static let defaultSource = "rudderstack"

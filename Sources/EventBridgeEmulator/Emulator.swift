@@ -25,6 +25,8 @@ public struct EmulatorOptions: Sendable {
     public var latencyMilliseconds = 0
     /// PutEvents size limit as EventBridge counts it.
     public var maxRequestBytes = 256 * 1024
+    /// Add the time each event arrived (`x-emulator-received-ms`) to its envelope, for latency benchmarks.
+    public var recordReceiptTime = false
 
     public init() {}
 }
@@ -258,7 +260,12 @@ public final class EventBridgeEmulator: Sendable {
                 ("resources", .array((e["Resources"]?.arrayValue ?? []))),
                 ("detail", .object(detail)),
             ]))
-            envelope.write(to: &lines)
+            var written = envelope
+            if options.recordReceiptTime, case .object(var o) = written {
+                o["x-emulator-received-ms"] = .number(String(Timestamp.now().millisecondsSinceEpoch))
+                written = .object(o)
+            }
+            written.write(to: &lines)
             lines.append(UInt8(ascii: "\n"))
             results.append(.object(JSONObject([("EventId", .string(id))])))
         }

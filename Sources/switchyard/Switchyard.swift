@@ -211,6 +211,7 @@ struct EmulateEventBridge: AsyncParsableCommand {
     @Option(help: "Share of entries (0 to 1) answered with a per-entry ThrottlingException.") var throttleRate = 0.0
     @Option(help: "Share of requests (0 to 1) answered with HTTP 500 InternalException.") var errorRate = 0.0
     @Option(help: "Delay before every answer, in milliseconds.") var latencyMs = 0
+    @Flag(help: "Add each event's arrival time (x-emulator-received-ms) to its envelope, for latency benchmarks.") var recordReceiptTime = false
 
     func validate() throws {
         guard (0...1).contains(throttleRate), (0...1).contains(errorRate) else { throw ValidationError("rates are shares between 0 and 1") }
@@ -229,6 +230,7 @@ struct EmulateEventBridge: AsyncParsableCommand {
         options.throttleRate = throttleRate
         options.errorRate = errorRate
         options.latencyMilliseconds = latencyMs
+        options.recordReceiptTime = recordReceiptTime
         if let id = accessKeyId, let secret = secretAccessKey {
             options.credentials = [id: secret]
         } else if let id = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"], !id.isEmpty, !secret.isEmpty {

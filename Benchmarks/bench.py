@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Switchyard's benchmarks: release builds, wrk and a baseline in the same run (these machines are
+noisy, so ratios matter as much as absolute figures). Prints a Markdown report; see BENCHMARKS.md."""
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".build" / "release" / "switchyard"
+BENCH = ROOT / ".build" / "release" / "switchyard-bench"
+WRITE_KEY = "bench-write-key"
+TOKEN = "bench-admin-token"
+KEY_ID, SECRET = "AKIDBENCH", "bench-secret"
+TRACK = {"userId": "user-123", "event": "Order Completed", "properties": {"order_id": "50314b8e", "total": 27.50, "currency": "USD",
+         "products": [{"sku": "45790-32", "price": 19.0}]}, "context": {"library": {"name": "bench", "version": "1.0"}}}
+
+CONFIG = """
+server: {{ host: 127.0.0.1, port: {port}, adminToken: {token}, limits: {{ maxRequestBytes: 8388608 }} }}
+storage: {{ path: {storage}, sync: {sync}, maxQueuedJobs: 20000000 }}
+sources: [{{ name: web, writeKeys: [{key}] }}]
+destinations:
+  - name: bus
+    type: eventbridge
+    config: {{ region: us-east-1, accessKeyID: {key_id}, accessKey: {secret}, eventBusName: orders, detailType: "{{{{ event }}}}", endpoint: "http://127.0.0.1:{emulator_port}" }}
+    delivery: {delivery}
+connections: [{{ from: web, to: [bus] }}]
+"""
+# While only ingestion is measured the destination is down; a long backoff keeps retries out of the way.
+QUIET = "{ concurrency: 1, initialBackoff: 10m, maxBackoff: 10m, maxAttempts: 1000 }"
+DRAIN = "{ concurrency: 8, linger: 5ms, initialBackoff: 100ms, maxBackoff: 2s, maxAttempts: 1000 }"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} did not answer")
+
+
+class Proc:
+    def __init__(self, args, log, env=None):
+        self.process = subprocess.Popen(args, stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env)
+
+    def rss_mb(self):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Switchyard(Proc):
+    def __init__(self, work, storage, emulator_port, delivery=QUIET, sync="full"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = work / f"switchyard-{self.port}.yaml"
+        config.write_text(CONFIG.format(port=self.port, token=TOKEN, storage=storage, sync=sync, key=WRITE_KEY, key_id=KEY_ID,
+                                        secret=SECRET, emulator_port=emulator_port, delivery=delivery))
+        self.args = [str(BIN), "serve", "--config", str(config)]
+        self.log = work / "switchyard.log"
+        self.start()
+
+    def start(self):
+        started = time.monotonic()
+        super().__init__(self.args, self.log, env=dict(os.environ, LOG_LEVEL="warning"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/ready", timeout=1).status_code == 200:
+                    self.ready_seconds = time.monotonic() - started
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.005)
+        raise RuntimeError("switchyard did not become ready")
+
+    def summary(self):
+        return requests.get(self.url + "/v1/summary", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60).json()
+
+
+def emulator(work, port, *extra):
+    p = Proc([str(BIN), "emulate", "eventbridge", "--port", str(port), "--access-key-id", KEY_ID, "--secret-access-key", SECRET, *extra],
+             work / "emulator.log", env=dict(os.environ, LOG_LEVEL="warning"))
+    wait_http(f"http://127.0.0.1:{port}/health")
+    return p
+
+
+def lua(work, name, path, body, headers):
+    script = work / f"{name}.lua"
+    lines = [f'wrk.method = "POST"', f"wrk.path = {json.dumps(path)}", f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def wrk(url, script, connections, duration):
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return None
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    return {"rps": rps, "non2xx": int(non2xx.group(1)) if non2xx else 0, "p50_ms": pct(50), "p99_ms": pct(99)}
+
+
+BASIC = "Basic " + __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
+
+
+def bench_ingestion(work, duration):
+    track = json.dumps(TRACK)
+    batch = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(100)]})
+    headers = {"Authorization": BASIC, "Content-Type": "application/json"}
+    single = lua(work, "track", "/v1/track", track, headers)
+    batched = lua(work, "batch", "/v1/batch", batch, headers)
+    port = free_port()
+    base = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / "baseline.log")
+    wait_http(f"http://127.0.0.1:{port}/")
+    baseline = wrk(f"http://127.0.0.1:{port}", single, 64, duration)
+    base.stop()
+    server = Switchyard(work, work / "ingest-queue", free_port())
+    ours = wrk(server.url, single, 64, duration)
+    batches = wrk(server.url, batched, 16, duration)
+    stored = server.summary()["received"].get("web", 0)
+    server.stop()
+    return {"track_size": len(track), "baseline": baseline, "switchyard": ours, "batch": batches, "stored": stored}
+
+
+def preload(url, total, per_request=500, threads=4):
+    sent = [0]
+    lock = threading.Lock()
+    body = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(per_request)]})
+
+    def worker():
+        session = requests.Session()
+        while True:
+            with lock:
+                if sent[0] >= total:
+                    return
+                sent[0] += per_request
+            r = session.post(url + "/v1/batch", data=body, headers={"Authorization": BASIC, "Content-Type": "application/json"}, timeout=60)
+            assert r.status_code == 200, r.text
+
+    started = time.monotonic()
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sent[0], time.monotonic() - started
+
+
+def signed_put_events(port):
+    entry = {"Source": "rudderstack", "DetailType": "Order Completed", "Detail": json.dumps(dict(TRACK, type="track", messageId=str(uuid.uuid4()))),
+             "Resources": [], "EventBusName": "orders"}
+    body = json.dumps({"Entries": [entry] * 10})
+    request = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=body,
+                         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSEvents.PutEvents"})
+    SigV4Auth(Credentials(KEY_ID, SECRET), "events", "us-east-1").add_auth(request)
+    return body, {k: v for k, v in request.headers.items()}
+
+
+def bench_backlog_and_delivery(work, events, duration):
+    port = free_port()
+    storage = work / "backlog-queue"
+    server = Switchyard(work, storage, port, delivery=DRAIN, sync="normal")
+    loaded, load_seconds = preload(server.url, events)
+    time.sleep(2)
+    rss_backlog = server.process and server.rss_mb()
+    server.stop()
+    server.start()
+    ready = server.ready_seconds
+    time.sleep(1)
+    rss_restarted = server.rss_mb()
+    # The emulator's own intake: wrk replaying one prebuilt, signed 10-entry request.
+    emu = emulator(work, port, "--events-out", "/dev/null")
+    body, headers = signed_put_events(port)
+    intake_script = lua(work, "putevents", "/", body, headers)
+    # Measure intake before the drain starts competing: stop the server while wrk runs.
+    server.stop()
+    intake = wrk(f"http://127.0.0.1:{port}", intake_script, 16, duration)
+    before = requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"]
+    started = time.monotonic()
+    server.start()
+    while True:
+        s = server.summary()["destinations"].get("bus", {})
+        if s.get("queueDepth", 1) == 0:
+            break
+        time.sleep(0.5)
+    drain_seconds = time.monotonic() - started
+    delivered = requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"] - before
+    peak_rss = server.rss_mb()
+    server.stop()
+    emu.stop()
+    return {"events": loaded, "preload_seconds": load_seconds, "rss_backlog_mb": rss_backlog, "rss_restarted_mb": rss_restarted,
+            "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "rss_after_drain_mb": peak_rss}
+
+
+async def paced_sender(url_port, rate, seconds, connections=16):
+    """Sends single track events at a fixed rate over keep-alive connections; returns messageId → ack time (ms)."""
+    acks = {}
+    interval = connections / rate
+    path = "/v1/track"
+
+    async def connection(offset):
+        reader, writer = await asyncio.open_connection("127.0.0.1", url_port)
+        start = time.monotonic() + offset * interval / connections
+        n = 0
+        while True:
+            due = start + n * interval
+            if due - (time.monotonic() - 0) > seconds + start - start and time.monotonic() > start + seconds:
+                break
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.monotonic() > start + seconds:
+                break
+            message_id = str(uuid.uuid4())
+            body = json.dumps(dict(TRACK, messageId=message_id)).encode()
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"Content-Length: (\d+)", head, re.I).group(1))
+            await reader.readexactly(length)
+            if head.startswith(b"HTTP/1.1 200"):
+                acks[message_id] = time.time() * 1000
+            n += 1
+        writer.close()
+
+    await asyncio.gather(*(connection(i) for i in range(connections)))
+    return acks
+
+
+def bench_latency(work, rate, seconds):
+    port = free_port()
+    out = work / "latency-events.jsonl"
+    emu = emulator(work, port, "--events-out", str(out), "--record-receipt-time")
+    server = Switchyard(work, work / "latency-queue", port, delivery="{ concurrency: 4, linger: 2ms }")
+    acks = asyncio.run(paced_sender(server.port, rate, seconds))
+    deadline = time.monotonic() + 60
+    received = {}
+    while time.monotonic() < deadline:
+        received = {}
+        for line in out.read_text().splitlines():
+            e = json.loads(line)
+            received[e["detail"]["messageId"]] = e["x-emulator-received-ms"]
+        if set(acks) <= set(received):
+            break
+        time.sleep(0.5)
+    lat = sorted(received[m] - acks[m] for m in acks if m in received)
+    server.stop()
+    emu.stop()
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+    return {"rate": rate, "sent": len(acks), "achieved_rate": len(acks) / seconds, "delivered": len(lat),
+            "p50_ms": q(0.50), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": lat[-1]}
+
+
+def bench_transform(events):
+    out = subprocess.run([str(BENCH), "transform", "--events", str(events)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    mem = int(next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.platform()}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000, help="backlog size for the delivery, memory and start-up benchmarks")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--latency-seconds", type=int, default=15)
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    for tool in (BIN, BENCH):
+        assert tool.exists(), f"{tool} is missing: build with swift build -c release"
+    assert shutil.which("wrk"), "wrk is missing (apt-get install wrk)"
+    work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    print(f"# work dir {work}", file=sys.stderr)
+    results["ingestion"] = bench_ingestion(work, args.duration)
+    print(json.dumps(results["ingestion"]), file=sys.stderr)
+    results["transform"] = bench_transform(300_000)
+    print(json.dumps(results["transform"]), file=sys.stderr)
+    results["latency"] = bench_latency(work, 2000, args.latency_seconds)
+    print(json.dumps(results["latency"]), file=sys.stderr)
+    results["backlog"] = bench_backlog_and_delivery(work, args.events, args.duration)
+    print(json.dumps(results["backlog"]), file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    report(results)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(r):
+    i, t, l, b = r["ingestion"], r["transform"], r["latency"], r["backlog"]
+    single = i["switchyard"]["rps"] / i["baseline"]["rps"]
+    batch_events = i["batch"]["rps"] * 100
+    entries = b["delivered"] / b["drain_seconds"]
+    intake_entries = b["intake"]["rps"] * 10
+    rows = [
+        ("1. ingestion, single 300-byte track, 64 connections", f'{i["switchyard"]["rps"]:,.0f} req/s (p99 {i["switchyard"]["p99_ms"]:.1f} ms) vs bare Hummingbird {i["baseline"]["rps"]:,.0f} req/s', f"{single:.2f} of bare", "≥ 0.5", single >= 0.5),
+        ("2. ingestion, batches of 100, 16 connections", f'{batch_events:,.0f} events/s committed ({i["batch"]["rps"]:,.0f} req/s)', "", "≥ 100,000 events/s", batch_events >= 100_000),
+        ("3. delivery, backlog drained to the emulator", f'{entries:,.0f} entries/s, {entries / 10:,.0f} PutEvents/s ({b["delivered"]:,} in {b["drain_seconds"]:.1f} s) vs emulator intake {intake_entries:,.0f} entries/s', f"{entries / intake_entries:.2f} of intake", "≥ 0.6", entries / intake_entries >= 0.6),
+        ("4. end-to-end latency at 2,000 events/s", f'p50 {l["p50_ms"]} ms, p99 {l["p99_ms"]} ms, p99.9 {l["p999_ms"]} ms ({l["delivered"]:,} events, {l["achieved_rate"]:,.0f}/s achieved)', "", "p99 ≤ 50 ms", l["p99_ms"] <= 50),
+        ("5a. memory with the backlog waiting", f'{b["rss_backlog_mb"]:.0f} MB RSS with {b["events"]:,} events queued; {b["rss_restarted_mb"]:.0f} MB after a restart', "", "≤ 150 MB", b["rss_backlog_mb"] <= 150),
+        ("5b. start-up to ready with the backlog", f'{b["ready_seconds"]:.2f} s', "", "≤ 1 s", b["ready_seconds"] <= 1),
+        ("6. transform (parse → enrich → entry → JSON), one core", f'{t["eventsPerSecond"]:,} events/s', "", "", True),
+    ]
+    print(f"Machine: {r['machine']}  \nDate: {r['date']}\n")
+    print("| benchmark | result | ratio | target | met |\n| --- | --- | --- | --- | --- |")
+    for name, result, ratio, target, met in rows:
+        print(f"| {name} | {result} | {ratio} | {target} | {'yes' if met else '**no**'} |")
+
+
+if __name__ == "__main__":
+    main()
