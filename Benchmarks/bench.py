@@ -245,16 +245,12 @@ async def paced_sender(url_port, rate, seconds, connections=16):
     async def connection(offset):
         reader, writer = await asyncio.open_connection("127.0.0.1", url_port)
         start = time.monotonic() + offset * interval / connections
+        end = start + seconds
         n = 0
-        while True:
-            due = start + n * interval
-            if due - (time.monotonic() - 0) > seconds + start - start and time.monotonic() > start + seconds:
-                break
-            delay = due - time.monotonic()
+        while start + n * interval <= end:
+            delay = start + n * interval - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if time.monotonic() > start + seconds:
-                break
             message_id = str(uuid.uuid4())
             body = json.dumps(dict(TRACK, messageId=message_id)).encode()
             writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
