@@ -13,6 +13,7 @@ public final class SQLiteJobStore: JobStore {
     private let config: StorageConfig
     private let logger: Logger
     private let committer: GroupCommit<NewEvent>
+    private let finisher: GroupCommit<JobResult>
     /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
     private let queued: NIOLockedValueBox<Int>
     private let appended = Wakeup()
@@ -69,6 +70,17 @@ public final class SQLiteJobStore: JobStore {
                 throw .unavailable(Self.describe(error))
             }
             hub.publish(records)
+        }
+        finisher = GroupCommit { (results: [JobResult]) async throws(StoreError) in
+            let now = Timestamp.now()
+            let outcome: (settled: Int, records: [LogRecord])
+            do {
+                outcome = try await pool.write { db in try Self.settle(results, db: db, now: now) }
+            } catch {
+                throw .unavailable(Self.describe(error))
+            }
+            queued.withLockedValue { $0 -= outcome.settled }
+            hub.publish(outcome.records)
         }
         logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)", "recoveredInFlight": "\(recovered)"])
     }
@@ -201,11 +213,22 @@ public final class SQLiteJobStore: JobStore {
         let leaseEnd = now + leaseFor.milliseconds
         let lease = Int64.random(in: 1...Int64.max)
         return try await pool.write { db in
-            let ids = try Int64.fetchAll(db, sql: """
-                SELECT id FROM jobs
-                WHERE destination = ? AND state IN ('pending', 'failed', 'in_flight') AND available_at <= ?
-                ORDER BY id LIMIT ?
-                """, arguments: [destination, now, limit])
+            // One walk of the (destination, state, available_at) index per state, each stopping after
+            // `limit` rows, then the earliest due overall: a claim costs the same with ten jobs
+            // waiting or ten million (one ORDER BY over all due rows would sort the whole backlog).
+            let due = try db.cachedStatement(sql: """
+                SELECT id, available_at FROM jobs
+                WHERE destination = ? AND state = ? AND available_at <= ?
+                ORDER BY available_at, id LIMIT ?
+                """)
+            var candidates: [(id: Int64, due: Int64)] = []
+            for state in ["failed", "pending", "in_flight"] {
+                for row in try Row.fetchAll(due, arguments: [destination, state, now, limit]) {
+                    candidates.append((row[0], row[1]))
+                }
+            }
+            candidates.sort { ($0.due, $0.id) < ($1.due, $1.id) }
+            let ids = candidates.prefix(limit).map(\.id)
             guard !ids.isEmpty else { return [] }
             let list = ids.map(String.init).joined(separator: ",")
             try db.execute(sql: """
@@ -226,34 +249,35 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// Outcomes from every worker go through one group commit too: a drained backlog means
+    /// thousands of outcomes a second, and one transaction (one fsync) can carry many of them.
     public func finish(_ results: [JobResult]) async throws {
         guard !results.isEmpty else { return }
-        let now = Timestamp.now()
-        let (settled, records) = try await pool.write { db -> (Int, [LogRecord]) in
-            var settled = 0
-            var records: [LogRecord] = []
-            let update = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
-                WHERE id = ? AND lease = ? AND state = 'in_flight'
-                """)
-            for result in results {
-                let (state, availableAt, error): (JobState, Int64, String?)
-                switch result.outcome {
-                case .succeeded: (state, availableAt, error) = (.succeeded, now.millisecondsSinceEpoch, nil)
-                case .retry(let at, let message): (state, availableAt, error) = (.failed, at.millisecondsSinceEpoch, message)
-                case .dead(let reason): (state, availableAt, error) = (.dead, now.millisecondsSinceEpoch, reason)
-                }
-                try update.execute(arguments: [state.rawValue, availableAt, error, now.millisecondsSinceEpoch, result.jobID, result.lease])
-                // A stale lease changed nothing: its outcome is not the job's, so it is not logged either.
-                guard db.changesCount > 0 else { continue }
-                if state == .succeeded || state == .dead { settled += 1 }
-                if let log = result.log { records += Self.logRecords(for: log, outcome: result.outcome, at: now) }
+        try await finisher.write(results)
+    }
+
+    static func settle(_ results: [JobResult], db: Database, now: Timestamp) throws -> (settled: Int, records: [LogRecord]) {
+        var settled = 0
+        var records: [LogRecord] = []
+        let update = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
+            WHERE id = ? AND lease = ? AND state = 'in_flight'
+            """)
+        for result in results {
+            let (state, availableAt, error): (JobState, Int64, String?)
+            switch result.outcome {
+            case .succeeded: (state, availableAt, error) = (.succeeded, now.millisecondsSinceEpoch, nil)
+            case .retry(let at, let message): (state, availableAt, error) = (.failed, at.millisecondsSinceEpoch, message)
+            case .dead(let reason): (state, availableAt, error) = (.dead, now.millisecondsSinceEpoch, reason)
             }
-            try Self.insertRecords(&records, db: db)
-            return (settled, records)
+            try update.execute(arguments: [state.rawValue, availableAt, error, now.millisecondsSinceEpoch, result.jobID, result.lease])
+            // A stale lease changed nothing: its outcome is not the job's, so it is not logged either.
+            guard db.changesCount > 0 else { continue }
+            if state == .succeeded || state == .dead { settled += 1 }
+            if let log = result.log { records += logRecords(for: log, outcome: result.outcome, at: now) }
         }
-        queued.withLockedValue { $0 -= settled }
-        liveLog.publish(records)
+        try insertRecords(&records, db: db)
+        return (settled, records)
     }
 
     public func release(_ jobs: [Job]) async throws {
