@@ -58,14 +58,17 @@ public enum IngestError: Error, Sendable, Equatable {
 
 /// What the server knows about a request besides its body.
 public struct IngestContext: Sendable {
-    public var receivedAt: Timestamp
+    public let receivedAt: Timestamp
     public var requestIP: String
     public var maxEventBytes: Int
+    /// `receivedAt` as RFC 3339, formatted once per request rather than up to four times per event.
+    let receivedAtText: String
 
     public init(receivedAt: Timestamp, requestIP: String, maxEventBytes: Int) {
         self.receivedAt = receivedAt
         self.requestIP = requestIP
         self.maxEventBytes = maxEventBytes
+        receivedAtText = receivedAt.rfc3339
     }
 }
 
@@ -162,13 +165,14 @@ public enum Ingestion {
 
         let receivedAt = context.receivedAt
         if e["request_ip"] == nil { e["request_ip"] = .string(context.requestIP) }
-        if e["receivedAt"] == nil { e["receivedAt"] = .string(receivedAt.rfc3339) }
+        let receivedAtText = JSONValue.string(context.receivedAtText)
+        if e["receivedAt"] == nil { e["receivedAt"] = receivedAtText }
 
         if e["sentAt"] == nil, let batchSentAt = defaults.sentAt { e["sentAt"] = batchSentAt }
         let clientOriginal = parsedTime(e["originalTimestamp"])
         let clientSentAt = parsedTime(e["sentAt"])
-        if clientOriginal == nil { e["originalTimestamp"] = .string(receivedAt.rfc3339) }
-        if clientSentAt == nil { e["sentAt"] = .string(receivedAt.rfc3339) }
+        if clientOriginal == nil { e["originalTimestamp"] = receivedAtText }
+        if clientSentAt == nil { e["sentAt"] = receivedAtText }
         // Correct with the device's two clock readings only when both are the device's: with no
         // originalTimestamp, mixing the device's sentAt with our receivedAt would invent a skew.
         let originalTimestamp = clientOriginal ?? receivedAt
@@ -177,7 +181,7 @@ public enum Ingestion {
             // Clock-skew correction: the device clock may be wrong, but the gap between when it
             // recorded the event and when it sent it is right.
             let corrected = receivedAt.millisecondsSinceEpoch - (sentAt.millisecondsSinceEpoch - originalTimestamp.millisecondsSinceEpoch)
-            e["timestamp"] = .string(Timestamp(millisecondsSinceEpoch: corrected).rfc3339)
+            e["timestamp"] = corrected == receivedAt.millisecondsSinceEpoch ? receivedAtText : .string(Timestamp(millisecondsSinceEpoch: corrected).rfc3339)
         }
 
         let payload = JSONValue.object(e).serialized()

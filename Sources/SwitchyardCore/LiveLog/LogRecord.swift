@@ -16,6 +16,9 @@ public struct LogRecord: Sendable, Hashable {
 
     /// Position in the log; the SSE event id, so a client can resume after it.
     public var id: Int64 = 0
+    /// The stored event's row, which the log is indexed by (an ever-growing integer, cheap to
+    /// index, unlike random message ids). Not part of the JSON.
+    public var eventID: Int64?
     public var at: Timestamp
     public var kind: Kind
     public var messageId: String
@@ -110,7 +113,11 @@ public struct LogFilter: Sendable, Hashable {
     var sql: (String, [String]) {
         var clauses: [String] = []
         var args: [String] = []
-        for (column, value) in [("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("message_id", messageId), ("kind", kind?.rawValue)] {
+        if let messageId {
+            clauses.append("event_id IN (SELECT id FROM events WHERE message_id = ?)")
+            args.append(messageId)
+        }
+        for (column, value) in [("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue)] {
             if let value {
                 clauses.append("\(column) = ?")
                 args.append(value)

@@ -25,29 +25,23 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let msOfDay = ms - days * 86_400_000
         let (y, m, d) = Timestamp.civil(fromDays: days)
-        let hour = msOfDay / 3_600_000
-        let minute = msOfDay / 60_000 % 60
-        let second = msOfDay / 1000 % 60
-        let milli = msOfDay % 1000
-        var out = [UInt8]()
-        out.reserveCapacity(24)
-        func put(_ v: Int64, _ width: Int) {
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
-            var v = v
-            for k in stride(from: width - 1, through: 0, by: -1) {
-                digits[k] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func put(_ value: Int64, _ width: Int, at offset: Int) {
+                var v = value
+                for k in stride(from: offset + width - 1, through: offset, by: -1) {
+                    out[k] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+                    v /= 10
+                }
             }
-            out.append(contentsOf: digits)
+            put(y, 4, at: 0); out[4] = UInt8(ascii: "-")
+            put(m, 2, at: 5); out[7] = UInt8(ascii: "-")
+            put(d, 2, at: 8); out[10] = UInt8(ascii: "T")
+            put(msOfDay / 3_600_000, 2, at: 11); out[13] = UInt8(ascii: ":")
+            put(msOfDay / 60_000 % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
+            put(msOfDay / 1000 % 60, 2, at: 17); out[19] = UInt8(ascii: ".")
+            put(msOfDay % 1000, 3, at: 20); out[23] = UInt8(ascii: "Z")
+            return 24
         }
-        put(y, 4); out.append(UInt8(ascii: "-"))
-        put(m, 2); out.append(UInt8(ascii: "-"))
-        put(d, 2); out.append(UInt8(ascii: "T"))
-        put(hour, 2); out.append(UInt8(ascii: ":"))
-        put(minute, 2); out.append(UInt8(ascii: ":"))
-        put(second, 2); out.append(UInt8(ascii: "."))
-        put(milli, 3); out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// `20150830T123600Z`: ISO 8601 basic format in UTC, whole seconds, as AWS signatures use it.

@@ -25,6 +25,8 @@ public enum JobState: String, Sendable, Codable, CaseIterable {
 /// claimed again by another cannot overwrite the newer result.
 public struct Job: Sendable, Hashable {
     public var id: Int64
+    /// The stored event's row.
+    public var eventID: Int64 = 0
     public var lease: Int64
     public var destination: String
     /// Attempts including this one.

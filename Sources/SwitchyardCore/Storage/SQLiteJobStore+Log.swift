@@ -7,6 +7,7 @@ extension SQLiteJobStore {
         let job = log.job
         func base(_ kind: LogRecord.Kind, _ status: String) -> LogRecord {
             var r = LogRecord(at: now, kind: kind, messageId: job.messageId, status: status)
+            r.eventID = job.eventID
             r.source = job.source
             r.destination = job.destination
             r.type = job.type.rawValue
@@ -59,15 +60,15 @@ extension SQLiteJobStore {
         guard !records.isEmpty else { return }
         let statement = try db.cachedStatement(sql: """
             INSERT INTO delivery_log (at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id,
-                request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for n in records.indices {
             let r = records[n]
             let values: [(any DatabaseValueConvertible)?] = [
                 r.at.millisecondsSinceEpoch, r.kind.rawValue, r.status, r.messageId, r.source, r.destination, r.type, r.event,
                 r.userId, r.attempt, r.batchId, r.requestId, r.reference, r.errorCode, r.errorMessage, r.httpStatus,
-                r.nextRetryAt?.millisecondsSinceEpoch, r.size, r.detail?.jsonString,
+                r.nextRetryAt?.millisecondsSinceEpoch, r.size, r.detail?.jsonString, r.eventID,
             ]
             try statement.execute(arguments: StatementArguments(values))
             records[n].id = db.lastInsertedRowID
@@ -76,7 +77,7 @@ extension SQLiteJobStore {
 
     static let recordColumns = """
         id, at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id, request_id,
-        reference, error_code, error_message, http_status, next_retry_at, size, detail
+        reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id
         """
 
     static func record(_ row: Row) -> LogRecord {
@@ -84,6 +85,7 @@ extension SQLiteJobStore {
             at: Timestamp(millisecondsSinceEpoch: row["at"]), kind: LogRecord.Kind(rawValue: row["kind"]) ?? .received,
             messageId: row["message_id"], status: row["status"])
         r.id = row["id"]
+        r.eventID = row["event_id"]
         r.source = row["source"]
         r.destination = row["destination"]
         r.type = row["type"]
@@ -139,7 +141,7 @@ extension SQLiteJobStore {
                     destination: row["destination"], state: state, attempts: row["attempts"], lastError: row["last_error"],
                     nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: row["available_at"]) : nil)
             }
-            let records = try Row.fetchAll(db, sql: "SELECT \(Self.recordColumns) FROM delivery_log WHERE message_id = ? ORDER BY id", arguments: [messageId]).map(Self.record)
+            let records = try Row.fetchAll(db, sql: "SELECT \(Self.recordColumns) FROM delivery_log WHERE event_id = ? ORDER BY id", arguments: [eventID]).map(Self.record)
             return EventStory(
                 messageId: messageId, source: event["source"], receivedAt: Timestamp(millisecondsSinceEpoch: event["received_at"]),
                 event: (try? JSONParser.parse([UInt8](payload))) ?? .null, jobs: jobs, records: records)
@@ -185,7 +187,7 @@ extension SQLiteJobStore {
         let arguments = (args + [max(1, min(query.limit, 1_000_000))]).map(\.databaseValue)
         let records = try await pool.write { db -> [LogRecord] in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error
+                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.id LIMIT ?
                 """, arguments: StatementArguments(arguments))
             var records: [LogRecord] = []
@@ -195,6 +197,7 @@ extension SQLiteJobStore {
             for row in rows {
                 try update.execute(arguments: [now.millisecondsSinceEpoch, now.millisecondsSinceEpoch, row[0] as Int64])
                 var r = LogRecord(at: now, kind: .replayed, messageId: row[1], status: "waiting")
+                r.eventID = row[8]
                 r.source = row[2]
                 r.destination = row[3]
                 r.type = row[4]
