@@ -17,6 +17,9 @@ public final class SQLiteJobStore: JobStore {
     /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
     private let queued: NIOLockedValueBox<Int>
     private let appended = Wakeup()
+    /// The last failed ingestion commit, cleared by the next one that succeeds: `/ready` reports
+    /// it, since a small probe write can still fit on a disk that refuses real batches.
+    private let lastWriteFailure = NIOLockedValueBox<(at: Timestamp, reason: String)?>(nil)
 
     public static let fileName = "queue.sqlite"
 
@@ -210,7 +213,13 @@ public final class SQLiteJobStore: JobStore {
         if jobs > 0, current + jobs > limit {
             throw .full(queued: current, limit: limit)
         }
-        try await committer.write(events)
+        do {
+            try await committer.write(events)
+        } catch {
+            if case .unavailable(let reason) = error { lastWriteFailure.withLockedValue { $0 = (.now(), reason) } }
+            throw error
+        }
+        lastWriteFailure.withLockedValue { $0 = nil }
         queued.withLockedValue { $0 += jobs }
         if jobs > 0 { appended.signal() }
     }
@@ -335,6 +344,9 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func checkWritable() async throws {
+        if let failure = lastWriteFailure.withLockedValue({ $0 }), Timestamp.now().millisecondsSinceEpoch - failure.at.millisecondsSinceEpoch < 30_000 {
+            throw StoreError.unavailable("the last write failed \(Timestamp.now().millisecondsSinceEpoch - failure.at.millisecondsSinceEpoch) ms ago: \(failure.reason)")
+        }
         if config.minFreeBytes > 0, let free = freeBytes(atPath: config.path), free < Int64(config.minFreeBytes) {
             throw StoreError.unavailable("only \(free) bytes free on the storage volume")
         }
