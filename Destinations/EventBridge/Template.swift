@@ -29,13 +29,13 @@ public struct Template: Sendable, Hashable {
             }
             let inner = rest[open.upperBound..<close.lowerBound]
             let pieces = inner.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
-            let path = pieces[0].trimmingCharacters()
+            let path = String(pieces[0]).trimmingWhitespace()
             guard !path.isEmpty, path.allSatisfy({ $0.isLetter || $0.isNumber || "._-$".contains($0) }) else {
                 throw ParseError(description: "\"{{\(inner)}}\" is not a path like {{ event }} or {{ properties.category | \"default\" }}")
             }
             var fallback: String?
             if pieces.count == 2 {
-                let f = pieces[1].trimmingCharacters()
+                let f = String(pieces[1]).trimmingWhitespace()
                 guard f.count >= 2, (f.first == "\"" && f.last == "\"") || (f.first == "'" && f.last == "'") else {
                     throw ParseError(description: "the fallback in \"{{\(inner)}}\" must be quoted, like | \"other\"")
                 }
@@ -69,14 +69,5 @@ public struct Template: Sendable, Hashable {
             }
         }
         return out
-    }
-}
-
-extension StringProtocol {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
-        while let l = s.last, l.isWhitespace { s = s.dropLast() }
-        return String(s)
     }
 }
