@@ -31,7 +31,9 @@ public struct DeliveryWorker: Service {
         let slotFreed = Wakeup()
         let limits = destination.batchLimits
         logger.info("delivery started", metadata: ["destination": "\(name)", "concurrency": "\(policy.concurrency)"])
-        await withTaskGroup(of: Void.self) { group in
+        // A discarding group: each finished send is released at once. (A plain task group keeps
+        // every finished child until it is awaited, which grew memory by the drained backlog.)
+        await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 let free = policy.concurrency - inFlight.withLockedValue { $0 }
                 if free <= 0 {
@@ -59,7 +61,6 @@ public struct DeliveryWorker: Service {
             }
             // Graceful shutdown: claim nothing more; the sends in flight finish (each bounded by
             // the timeout) and record their outcomes before the task group returns.
-            await group.waitForAll()
         }
         logger.info("delivery stopped", metadata: ["destination": "\(name)"])
     }
