@@ -339,8 +339,8 @@ def report(r):
         ("1. ingestion, single 300-byte track, 64 connections", f'{i["switchyard"]["rps"]:,.0f} req/s (p99 {i["switchyard"]["p99_ms"]:.1f} ms) vs bare Hummingbird {i["baseline"]["rps"]:,.0f} req/s', f"{single:.2f} of bare", "≥ 0.5", single >= 0.5),
         ("2. ingestion, batches of 100, 16 connections", f'{batch_events:,.0f} events/s committed ({i["batch"]["rps"]:,.0f} req/s)', "", "≥ 100,000 events/s", batch_events >= 100_000),
         ("3. delivery, backlog drained to the emulator", f'{entries:,.0f} entries/s, {entries / 10:,.0f} PutEvents/s ({b["delivered"]:,} in {b["drain_seconds"]:.1f} s) vs emulator intake {intake_entries:,.0f} entries/s', f"{entries / intake_entries:.2f} of intake", "≥ 0.6", entries / intake_entries >= 0.6),
-        ("4. end-to-end latency at 2,000 events/s", f'p50 {l["p50_ms"]} ms, p99 {l["p99_ms"]} ms, p99.9 {l["p999_ms"]} ms ({l["delivered"]:,} events, {l["achieved_rate"]:,.0f}/s achieved)', "", "p99 ≤ 50 ms", l["p99_ms"] <= 50),
-        ("5a. memory with the backlog waiting", f'{b["rss_backlog_mb"]:.0f} MB RSS with {b["events"]:,} events queued; {b["rss_restarted_mb"]:.0f} MB after a restart', "", "≤ 150 MB", b["rss_backlog_mb"] <= 150),
+        ("4. end-to-end latency at 2,000 events/s", f'p50 {l["p50_ms"]:.1f} ms, p99 {l["p99_ms"]:.1f} ms, p99.9 {l["p999_ms"]:.1f} ms ({l["delivered"]:,} events, {l["achieved_rate"]:,.0f}/s achieved)', "", "p99 ≤ 50 ms", l["p99_ms"] <= 50),
+        ("5a. memory with the backlog waiting (and after the drain)", f'{b["rss_backlog_mb"]:.0f} MB RSS with {b["events"]:,} events queued; {b["rss_restarted_mb"]:.0f} MB after a restart; {b["rss_after_drain_mb"]:.0f} MB after draining them', "", "≤ 150 MB", max(b["rss_backlog_mb"], b["rss_after_drain_mb"]) <= 150),
         ("5b. start-up to ready with the backlog", f'{b["ready_seconds"]:.2f} s', "", "≤ 1 s", b["ready_seconds"] <= 1),
         ("6. transform (parse → enrich → entry → JSON), one core", f'{t["eventsPerSecond"]:,} events/s', "", "", True),
     ]
