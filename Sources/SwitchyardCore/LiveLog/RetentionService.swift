@@ -24,7 +24,7 @@ public struct RetentionService: Service {
             } catch {
                 logger.warning("pruning failed: \(error)")
             }
-            _ = try? await cancelOnGracefulShutdown { try await Task.sleep(for: retention.interval.duration) }
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: retention.interval.duration) }
         }
     }
 }
