@@ -73,25 +73,13 @@ public final class SQLiteJobStore: JobStore {
         let directoryPath = directory
         let hub = liveLog
         committer = GroupCommit { (events: [NewEvent]) async throws(StoreError) in
-            if minFree > 0, let free = freeBytes(atPath: directoryPath), free < Int64(minFree) {
-                throw .unavailable("only \(free) bytes free on the storage volume (storage.minFreeBytes is \(minFree))")
-            }
-            let records: [LogRecord]
-            do {
-                records = try await pool.write { db in try Self.insert(events, db: db) }
-            } catch {
-                throw .unavailable(Self.describe(error))
-            }
+            try Self.checkFreeSpace(atPath: directoryPath, minFreeBytes: minFree)
+            let records = try await Self.write(pool) { db in try Self.insert(events, db: db) }
             hub.publish(records)
         }
         finisher = GroupCommit { (results: [JobResult]) async throws(StoreError) in
             let now = Timestamp.now()
-            let outcome: (settled: Int, records: [LogRecord])
-            do {
-                outcome = try await pool.write { db in try Self.settle(results, db: db, now: now) }
-            } catch {
-                throw .unavailable(Self.describe(error))
-            }
+            let outcome = try await Self.write(pool) { db in try Self.settle(results, db: db, now: now) }
             queued.withLockedValue { $0 -= outcome.settled }
             hub.publish(outcome.records)
         }
@@ -346,19 +334,31 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func checkWritable() async throws {
-        if let failure = lastWriteFailure.withLockedValue({ $0 }), Timestamp.now().millisecondsSinceEpoch - failure.at.millisecondsSinceEpoch < 30_000 {
-            throw StoreError.unavailable("the last write failed \(Timestamp.now().millisecondsSinceEpoch - failure.at.millisecondsSinceEpoch) ms ago: \(failure.reason)")
+        let now = Timestamp.now()
+        if let failure = lastWriteFailure.withLockedValue({ $0 }) {
+            let age = now.millisecondsSinceEpoch - failure.at.millisecondsSinceEpoch
+            if age < 30_000 { throw StoreError.unavailable("the last write failed \(age) ms ago: \(failure.reason)") }
         }
-        if config.minFreeBytes > 0, let free = freeBytes(atPath: config.path), free < Int64(config.minFreeBytes) {
-            throw StoreError.unavailable("only \(free) bytes free on the storage volume")
+        try Self.checkFreeSpace(atPath: config.path, minFreeBytes: config.minFreeBytes)
+        let probe = now.rfc3339
+        try await Self.write(pool) { db in
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [probe])
         }
-        let now = Timestamp.now().rfc3339
+    }
+
+    /// A write transaction whose failure is a `StoreError` with a reason a person can act on.
+    static func write<T: Sendable>(_ pool: DatabasePool, _ body: @Sendable @escaping (Database) throws -> T) async throws(StoreError) -> T {
         do {
-            try await pool.write { db in
-                try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [now])
-            }
+            return try await pool.write(body)
         } catch {
-            throw StoreError.unavailable(Self.describe(error))
+            throw .unavailable(describe(error))
+        }
+    }
+
+    /// Refuses a write while the storage volume is below `storage.minFreeBytes`.
+    static func checkFreeSpace(atPath path: String, minFreeBytes: Int) throws(StoreError) {
+        if minFreeBytes > 0, let free = freeBytes(atPath: path), free < Int64(minFreeBytes) {
+            throw .unavailable("only \(free) bytes free on the storage volume (storage.minFreeBytes is \(minFreeBytes))")
         }
     }
 
