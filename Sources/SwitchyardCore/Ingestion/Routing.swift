@@ -13,7 +13,6 @@ public struct Routing: Sendable {
     }
 
     private let sourcesByWriteKey: [String: Source]
-    public let destinationNames: [String]
 
     public init(_ config: SwitchyardConfig) {
         var targets: [String: [Target]] = [:]
@@ -31,7 +30,6 @@ public struct Routing: Sendable {
             for key in source.writeKeys { byKey[key.reveal()] = route }
         }
         sourcesByWriteKey = byKey
-        destinationNames = config.destinations.filter(\.enabled).map(\.name)
     }
 
     public func source(writeKey: String) -> Source? {

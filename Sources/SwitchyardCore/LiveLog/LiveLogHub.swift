@@ -42,8 +42,6 @@ public final class LiveLogHub: Sendable {
         removed?.continuation.finish()
     }
 
-    public var subscriberCount: Int { subscribers.withLockedValue { $0.count } }
-
     public func publish(_ records: [LogRecord]) {
         guard !records.isEmpty else { return }
         subscribers.withLockedValue { subscribers in
