@@ -206,7 +206,7 @@ def bench_backlog_and_delivery(work, events, duration):
     server = Switchyard(work, storage, port, delivery=DRAIN, sync="normal")
     loaded, load_seconds = preload(server.url, events)
     time.sleep(2)
-    rss_backlog = server.process and server.rss_mb()
+    rss_backlog = server.rss_mb()
     server.stop()
     server.start()
     ready = server.ready_seconds

@@ -115,7 +115,9 @@ public struct DeliveryWorker: Service {
         var results: [JobResult] = []
         results.reserveCapacity(batch.count)
         for (entry, outcome) in zip(batch, outcomes) {
-            let log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome, entry: entry.job.attempt == 1 ? entry.display : nil)
+            let first = entry.job.attempt == 1
+            let log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
+                                 entry: first ? entry.display : nil, entrySize: first ? entry.body.count : nil)
             results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)

@@ -73,13 +73,16 @@ public struct AttemptLog: Sendable, Hashable {
     public var result: EntryOutcome?
     /// The entry as sent, recorded with the first attempt.
     public var entry: JSONValue?
+    /// Its size on the wire, which the sender already knows.
+    public var entrySize: Int?
 
-    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?) {
+    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?, entrySize: Int? = nil) {
         self.job = job
         self.batchId = batchId
         self.requestId = requestId
         self.result = result
         self.entry = entry
+        self.entrySize = entrySize
     }
 }
 

@@ -19,7 +19,7 @@ extension SQLiteJobStore {
         if let entry = log.entry {
             var transformed = base(.transformed, "transformed")
             transformed.detail = entry
-            transformed.size = entry.serialized().count
+            transformed.size = log.entrySize
             records.append(transformed)
         }
         guard let result = log.result else {
