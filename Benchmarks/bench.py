@@ -308,6 +308,8 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--latency-seconds", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog"], action="append",
+                        help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     args = parser.parse_args()
     for tool in (BIN, BENCH):
         assert tool.exists(), f"{tool} is missing: build with swift build -c release"
@@ -315,14 +317,20 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(f"# work dir {work}", file=sys.stderr)
-    results["ingestion"] = bench_ingestion(work, args.duration)
-    print(json.dumps(results["ingestion"]), file=sys.stderr)
-    results["transform"] = bench_transform(300_000)
-    print(json.dumps(results["transform"]), file=sys.stderr)
-    results["latency"] = bench_latency(work, 2000, args.latency_seconds)
-    print(json.dumps(results["latency"]), file=sys.stderr)
-    results["backlog"] = bench_backlog_and_delivery(work, args.events, args.duration)
-    print(json.dumps(results["backlog"]), file=sys.stderr)
+    benchmarks = {
+        "ingestion": lambda: bench_ingestion(work, args.duration),
+        "transform": lambda: bench_transform(300_000),
+        "latency": lambda: bench_latency(work, 2000, args.latency_seconds),
+        "backlog": lambda: bench_backlog_and_delivery(work, args.events, args.duration),
+    }
+    for name, run in benchmarks.items():
+        if args.only and name not in args.only:
+            continue
+        results[name] = run()
+        print(json.dumps(results[name]), file=sys.stderr)
+    if args.only:
+        shutil.rmtree(work, ignore_errors=True)
+        return
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     report(results)

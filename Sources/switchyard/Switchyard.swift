@@ -95,10 +95,11 @@ struct Serve: AsyncParsableCommand {
         }
         let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
         let retention = RetentionService(store: store, retention: loaded.config.storage.retention, logger: makeLogger("switchyard.retention"))
+        let indexer = MessageIndexer(store: store, logger: makeLogger("switchyard.storage"))
         // Services stop in reverse order: the HTTP server first (no new events), then delivery
         // finishes what it has in flight.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: retention)] + workers + [.init(service: app)],
+            services: [.init(service: retention), .init(service: indexer)] + workers + [.init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

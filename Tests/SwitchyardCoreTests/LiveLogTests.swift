@@ -62,6 +62,34 @@ struct LiveLogTests {
         }
     }
 
+    @Test("an event is found by message id before its id is indexed, after, and never once pruned")
+    func messageIndex() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: []) })
+            #expect(try await store.story(messageId: "m-2")?.messageId == "m-2")
+            #expect(try await store.indexMessageIDs(limit: 2) == 2)
+            try await store.append([NewEvent(source: "web", event: makeEvent(4), destinations: [])])
+            // m-1 and m-2 are indexed; m-3 and m-4 are in the unindexed tail. All are found, once.
+            for n in 1...4 {
+                #expect(try await store.story(messageId: "m-\(n)")?.records.count == 1)
+                #expect(try await store.records(LogQuery(filter: LogFilter(messageId: "m-\(n)"))).count == 1)
+            }
+            #expect(try await store.indexMessageIDs() == 2)
+            #expect(try await store.indexMessageIDs() == 0)
+            #expect(try await store.story(messageId: "m-4")?.messageId == "m-4")
+            #expect(try await store.story(messageId: "m-5") == nil)
+
+            try await Task.sleep(for: .milliseconds(5))
+            var tight = RetentionConfig()
+            tight.delivered = .milliseconds(1)
+            _ = try await store.prune(tight)
+            #expect(try await store.story(messageId: "m-1") == nil)
+            #expect(try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message_index") } == 0)
+            try store.close()
+        }
+    }
+
     @Test("a slow live reader loses records and is told how many; it never holds more than its buffer")
     func slowReader() async {
         let hub = LiveLogHub(bufferSize: 5)

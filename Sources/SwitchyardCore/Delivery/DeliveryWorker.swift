@@ -33,34 +33,51 @@ public struct DeliveryWorker: Service {
         logger.info("delivery started", metadata: ["destination": "\(name)", "concurrency": "\(policy.concurrency)"])
         // A discarding group: each finished send is released at once. (A plain task group keeps
         // every finished child until it is awaited, which grew memory by the drained backlog.)
+        // Batches claimed and prepared but not yet sent. Claiming several rounds of sends at once
+        // keeps claims (each a write transaction) rare while a backlog drains.
+        var ready: [[PreparedEntry]] = []
+        let prefetch = min(1000, policy.concurrency * limits.maxEntries * 4)
+        // A discarding group: each finished send is released at once. (A plain task group keeps
+        // every finished child until it is awaited, which grew memory by the drained backlog.)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
-                let free = policy.concurrency - inFlight.withLockedValue { $0 }
-                if free <= 0 {
+                if ready.isEmpty {
+                    var jobs = await claim(limit: prefetch)
+                    if jobs.isEmpty {
+                        await store.waitForNewJobs(timeout: pollInterval)
+                        continue
+                    }
+                    if jobs.count < limits.maxEntries, policy.linger.milliseconds > 0, !Task.isShuttingDownGracefully {
+                        try? await Task.sleep(for: policy.linger.duration)
+                        jobs += await claim(limit: limits.maxEntries - jobs.count)
+                    }
+                    ready = await prepare(jobs, limits: limits)
+                    ready.reverse()
+                    continue
+                }
+                if policy.concurrency - inFlight.withLockedValue({ $0 }) <= 0 {
                     await slotFreed.wait(timeout: pollInterval)
                     continue
                 }
-                var jobs = await claim(limit: free * limits.maxEntries)
-                if jobs.isEmpty {
-                    await store.waitForNewJobs(timeout: pollInterval)
-                    continue
-                }
-                if jobs.count < limits.maxEntries, policy.linger.milliseconds > 0, !Task.isShuttingDownGracefully {
-                    try? await Task.sleep(for: policy.linger.duration)
-                    jobs += await claim(limit: limits.maxEntries - jobs.count)
-                }
-                let batches = await prepare(jobs, limits: limits)
-                for batch in batches {
-                    inFlight.withLockedValue { $0 += 1 }
-                    group.addTask {
-                        await self.deliver(batch)
-                        inFlight.withLockedValue { $0 -= 1 }
-                        slotFreed.signal()
-                    }
+                let batch = ready.removeLast()
+                inFlight.withLockedValue { $0 += 1 }
+                group.addTask {
+                    await self.deliver(batch)
+                    inFlight.withLockedValue { $0 -= 1 }
+                    slotFreed.signal()
                 }
             }
             // Graceful shutdown: claim nothing more; the sends in flight finish (each bounded by
             // the timeout) and record their outcomes before the task group returns.
+        }
+        // Claimed but never sent: back to the queue untried, so the next run sends them at once.
+        let unsent = ready.flatMap { $0.map(\.job) }
+        if !unsent.isEmpty {
+            do {
+                try await store.release(unsent)
+            } catch {
+                logger.error("cannot release \(unsent.count) unsent jobs; they are due again when their lease runs out: \(error)", metadata: ["destination": "\(name)"])
+            }
         }
         logger.info("delivery stopped", metadata: ["destination": "\(name)"])
     }
@@ -117,7 +134,8 @@ public struct DeliveryWorker: Service {
         for (entry, outcome) in zip(batch, outcomes) {
             let first = entry.job.attempt == 1
             let log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
-                                 entry: first ? entry.display : nil, entrySize: first ? entry.body.count : nil)
+                                 entry: first ? entry.display : nil, entrySize: first ? entry.body.count : nil,
+                                 entryText: first && entry.display != nil ? entry.body : nil)
             results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)

@@ -41,6 +41,9 @@ public struct LogRecord: Sendable, Hashable {
     public var size: Int?
     /// The transformed entry, on `transformed` records.
     public var detail: JSONValue?
+    /// `detail` as the destination already serialized it: stored as is instead of encoded again
+    /// on the writer thread.
+    var detailText: [UInt8]?
 
     public init(at: Timestamp, kind: Kind, messageId: String, status: String) {
         self.at = at
@@ -114,8 +117,8 @@ public struct LogFilter: Sendable, Hashable {
         var clauses: [String] = []
         var args: [String] = []
         if let messageId {
-            clauses.append("event_id IN (SELECT id FROM events WHERE message_id = ?)")
-            args.append(messageId)
+            clauses.append("event_id IN (\(SQLiteJobStore.eventsWithMessageID))")
+            args += [messageId, messageId]
         }
         for (column, value) in [("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue)] {
             if let value {

@@ -75,14 +75,17 @@ public struct AttemptLog: Sendable, Hashable {
     public var entry: JSONValue?
     /// Its size on the wire, which the sender already knows.
     public var entrySize: Int?
+    /// The entry's JSON exactly as sent, stored without encoding `entry` again.
+    public var entryText: [UInt8]?
 
-    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?, entrySize: Int? = nil) {
+    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?, entrySize: Int? = nil, entryText: [UInt8]? = nil) {
         self.job = job
         self.batchId = batchId
         self.requestId = requestId
         self.result = result
         self.entry = entry
         self.entrySize = entrySize
+        self.entryText = entryText
     }
 }
 

@@ -19,6 +19,7 @@ extension SQLiteJobStore {
         if let entry = log.entry {
             var transformed = base(.transformed, "transformed")
             transformed.detail = entry
+            transformed.detailText = log.entryText
             transformed.size = log.entrySize
             records.append(transformed)
         }
@@ -65,13 +66,34 @@ extension SQLiteJobStore {
             """)
         for n in records.indices {
             let r = records[n]
-            let values: [(any DatabaseValueConvertible)?] = [
-                r.at.millisecondsSinceEpoch, r.kind.rawValue, r.status, r.messageId, r.source, r.destination, r.type, r.event,
-                r.userId, r.attempt, r.batchId, r.requestId, r.reference, r.errorCode, r.errorMessage, r.httpStatus,
-                r.nextRetryAt?.millisecondsSinceEpoch, r.size, r.detail?.jsonString, r.eventID,
-            ]
-            try statement.execute(arguments: StatementArguments(values))
+            var row = RowWriter(statement)
+            row.bind(r.at.millisecondsSinceEpoch)
+            row.bind(r.kind.rawValue)
+            row.bind(r.status)
+            row.bind(r.messageId)
+            row.bind(r.source)
+            row.bind(r.destination)
+            row.bind(r.type)
+            row.bind(r.event)
+            row.bind(r.userId)
+            row.bind(r.attempt)
+            row.bind(r.batchId)
+            row.bind(r.requestId)
+            row.bind(r.reference)
+            row.bind(r.errorCode)
+            row.bind(r.errorMessage)
+            row.bind(r.httpStatus)
+            row.bind(r.nextRetryAt?.millisecondsSinceEpoch)
+            row.bind(r.size)
+            if let text = r.detailText {
+                row.bindText(text)
+            } else {
+                row.bind(r.detail?.jsonString)
+            }
+            row.bind(r.eventID)
+            try row.step(db)
             records[n].id = db.lastInsertedRowID
+            records[n].detailText = nil
         }
     }
 
@@ -130,7 +152,9 @@ extension SQLiteJobStore {
 
     public func story(messageId: String) async throws -> EventStory? {
         try await pool.read { db in
-            guard let event = try Row.fetchOne(db, sql: "SELECT id, source, received_at, payload FROM events WHERE message_id = ? ORDER BY id DESC LIMIT 1", arguments: [messageId]) else {
+            guard let event = try Row.fetchOne(db, sql: """
+                SELECT id, source, received_at, payload FROM events WHERE id IN (\(Self.eventsWithMessageID)) ORDER BY id DESC LIMIT 1
+                """, arguments: [messageId, messageId]) else {
                 return nil
             }
             let eventID: Int64 = event["id"]
@@ -233,7 +257,11 @@ extension SQLiteJobStore {
             try db.execute(sql: """
                 DELETE FROM events WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id)
                 """, arguments: [now - retention.delivered.milliseconds])
-            return PruneReport(records: records, jobs: jobs, events: db.changesCount)
+            let events = db.changesCount
+            // Index rows below the oldest event left go with them (an event kept longer by its
+            // dead letter keeps the rows after it until it goes too).
+            try db.execute(sql: "DELETE FROM message_index WHERE event_id < COALESCE((SELECT MIN(id) FROM events), 9223372036854775807)")
+            return PruneReport(records: records, jobs: jobs, events: events)
         }
     }
 }

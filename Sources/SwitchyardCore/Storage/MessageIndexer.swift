@@ -1,0 +1,31 @@
+import Logging
+import ServiceLifecycle
+
+/// Indexes the message ids of newly stored events in batches, a second behind ingestion, so
+/// lookups by message id stay fast without an index write in every ingestion commit.
+public struct MessageIndexer: Service {
+    public let store: SQLiteJobStore
+    public let logger: Logger
+    public var interval: Duration = .seconds(1)
+    public var batchSize = 50_000
+
+    public init(store: SQLiteJobStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            var indexed = 0
+            do {
+                indexed = try await store.indexMessageIDs(limit: batchSize)
+            } catch {
+                logger.warning("indexing message ids failed (lookups by message id scan more until it succeeds): \(error)")
+            }
+            // A full batch means more are waiting (after a restart, or a burst): go on at once,
+            // leaving the writer a moment for ingestion between batches.
+            let pause: Duration = indexed == batchSize ? .milliseconds(20) : interval
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+        }
+    }
+}
