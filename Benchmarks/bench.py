@@ -76,6 +76,11 @@ class Proc:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def cpu_seconds(self):
+        """User + system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -218,8 +223,11 @@ def bench_backlog_and_delivery(work, events, duration):
     intake_script = lua(work, "putevents", "/", body, headers)
     # Measure intake before the drain starts competing: stop the server while wrk runs.
     server.stop()
+    emu_cpu = emu.cpu_seconds()
     intake = wrk(f"http://127.0.0.1:{port}", intake_script, 16, duration)
+    intake["emulator_cpu_us_per_entry"] = (emu.cpu_seconds() - emu_cpu) / (intake["rps"] * duration * 10) * 1e6
     before = requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"]
+    emu_cpu = emu.cpu_seconds()
     started = time.monotonic()
     server.start()
     while True:
@@ -229,11 +237,14 @@ def bench_backlog_and_delivery(work, events, duration):
         time.sleep(0.5)
     drain_seconds = time.monotonic() - started
     delivered = requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"] - before
+    # Where the two cores went: CPU time per delivered entry, Switchyard's and the emulator's.
+    cpu = {"switchyard_us_per_entry": server.cpu_seconds() / delivered * 1e6,
+           "emulator_us_per_entry": (emu.cpu_seconds() - emu_cpu) / delivered * 1e6}
     peak_rss = server.rss_mb()
     server.stop()
     emu.stop()
     return {"events": loaded, "preload_seconds": load_seconds, "rss_backlog_mb": rss_backlog, "rss_restarted_mb": rss_restarted,
-            "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "rss_after_drain_mb": peak_rss}
+            "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
 
 async def paced_sender(url_port, rate, seconds, connections=16):
@@ -356,6 +367,13 @@ def report(r):
     print("| benchmark | result | ratio | target | met |\n| --- | --- | --- | --- | --- |")
     for name, result, ratio, target, met in rows:
         print(f"| {name} | {result} | {ratio} | {target} | {'yes' if met else '**no**'} |")
+    c = b["cpu"]
+    cores = os.cpu_count()
+    ceiling = cores * 1e6 / (c["switchyard_us_per_entry"] + c["emulator_us_per_entry"])
+    print(f'\nCPU per delivered entry during the drain: Switchyard {c["switchyard_us_per_entry"]:.0f} µs, emulator '
+          f'{c["emulator_us_per_entry"]:.0f} µs ({b["intake"]["emulator_cpu_us_per_entry"]:.0f} µs while wrk measured its intake). '
+          f'Sharing {cores} cores, the two together can deliver at most {ceiling:,.0f} entries/s; the emulator alone at '
+          f'0.6 of its intake would need {0.6 * intake_entries * c["emulator_us_per_entry"] / 1e6:.1f} cores.')
 
 
 if __name__ == "__main__":

@@ -62,9 +62,12 @@ public struct DeliveryWorker: Service {
                 let batch = ready.removeLast()
                 inFlight.withLockedValue { $0 += 1 }
                 group.addTask {
-                    await self.deliver(batch)
-                    inFlight.withLockedValue { $0 -= 1 }
-                    slotFreed.signal()
+                    // The slot frees when the send returns: recording its outcomes need not hold
+                    // up the next send, and outcomes waiting together share a commit.
+                    await self.deliver(batch) {
+                        inFlight.withLockedValue { $0 -= 1 }
+                        slotFreed.signal()
+                    }
                 }
             }
             // Graceful shutdown: claim nothing more; the sends in flight finish (each bounded by
@@ -120,9 +123,10 @@ public struct DeliveryWorker: Service {
         return batches
     }
 
-    func deliver(_ batch: [PreparedEntry]) async {
+    func deliver(_ batch: [PreparedEntry], sent done: () -> Void = {}) async {
         let batchId = UUIDv4.make()
         let sent = await destination.send(batch)
+        done()
         var outcomes = sent.outcomes
         if outcomes.count != batch.count {
             logger.error("destination returned \(outcomes.count) outcomes for \(batch.count) entries; retrying the batch", metadata: ["destination": "\(name)"])
