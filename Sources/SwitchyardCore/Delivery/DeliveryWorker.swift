@@ -14,6 +14,8 @@ public struct DeliveryWorker: Service {
     public let logger: Logger
     /// How long a claim lasts before the job is due again, should this process die mid-send.
     public var lease: Duration
+    /// How many rounds of `concurrency` sends one claim takes while a backlog drains.
+    static let claimRounds = 4
     /// How often to look for retries that have become due when nothing wakes the worker sooner.
     public var pollInterval: Duration = .milliseconds(200)
 
@@ -23,7 +25,8 @@ public struct DeliveryWorker: Service {
         self.store = store
         self.policy = policy
         self.logger = logger
-        lease = .milliseconds(policy.timeout.milliseconds * 3 + 30_000)
+        // A claimed job may wait behind the claim's other rounds of sends, each bounded by the timeout.
+        lease = .milliseconds(policy.timeout.milliseconds * Int64(Self.claimRounds + 2) + 30_000)
     }
 
     public func run() async throws {
@@ -36,7 +39,7 @@ public struct DeliveryWorker: Service {
         // Batches claimed and prepared but not yet sent. Claiming several rounds of sends at once
         // keeps claims (each a write transaction) rare while a backlog drains.
         var ready: [[PreparedEntry]] = []
-        let prefetch = min(1000, policy.concurrency * limits.maxEntries * 4)
+        let prefetch = min(1000, policy.concurrency * limits.maxEntries * Self.claimRounds)
         // A discarding group: each finished send is released at once. (A plain task group keeps
         // every finished child until it is awaited, which grew memory by the drained backlog.)
         await withDiscardingTaskGroup { group in
