@@ -126,7 +126,7 @@ public struct DeliveryWorker: Service {
         return batches
     }
 
-    func deliver(_ batch: [PreparedEntry], sent done: () -> Void = {}) async {
+    func deliver(_ batch: [PreparedEntry], sent done: () -> Void) async {
         let batchId = UUIDv4.make()
         let sent = await destination.send(batch)
         done()

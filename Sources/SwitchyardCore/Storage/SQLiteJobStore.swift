@@ -168,34 +168,31 @@ public final class SQLiteJobStore: JobStore {
                 CREATE TABLE message_index (event_id INTEGER PRIMARY KEY, message_id TEXT NOT NULL);
                 CREATE INDEX message_index_message ON message_index(message_id);
                 INSERT INTO message_index (event_id, message_id) SELECT id, message_id FROM events;
-                INSERT INTO meta (key, value) VALUES ('message_index_through', COALESCE((SELECT MAX(id) FROM events), 0))
-                    ON CONFLICT(key) DO UPDATE SET value = excluded.value;
                 """)
         }
         return migrator
     }
 
     /// Rows of `events` with a message id, as a subquery taking the id twice: the batch-built
-    /// index, plus a scan of the events stored since its last batch.
+    /// index, plus a scan of the events stored since its last batch. Events are indexed in id
+    /// order, so the index's highest event id is where the unindexed tail starts.
     static let eventsWithMessageID = """
         SELECT event_id FROM message_index WHERE message_id = ?
-        UNION ALL SELECT id FROM events WHERE id > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'message_index_through') AND message_id = ?
+        UNION ALL SELECT id FROM events WHERE id > (\(indexedThrough)) AND message_id = ?
         """
+
+    private static let indexedThrough = "SELECT COALESCE(MAX(event_id), 0) FROM message_index"
 
     /// Indexes the message ids of up to `limit` events stored since the last call, in one
     /// transaction; returns how many. One large batch rewrites each index page once, where
     /// indexing inside every ingestion commit rewrote a page per event.
     public func indexMessageIDs(limit: Int = 50_000) async throws -> Int {
         try await pool.write { db in
-            let through = try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'message_index_through'") ?? 0
             try db.execute(sql: """
-                INSERT OR IGNORE INTO message_index (event_id, message_id)
-                SELECT id, message_id FROM events WHERE id > ? ORDER BY id LIMIT ?
-                """, arguments: [through, limit])
-            let count = db.changesCount
-            guard let last = try Int64.fetchOne(db, sql: "SELECT MAX(event_id) FROM message_index"), last > through else { return 0 }
-            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'message_index_through'", arguments: [String(last)])
-            return count
+                INSERT INTO message_index (event_id, message_id)
+                SELECT id, message_id FROM events WHERE id > (\(Self.indexedThrough)) ORDER BY id LIMIT ?
+                """, arguments: [limit])
+            return db.changesCount
         }
     }
 
