@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard-bench",
         abstract: "Benchmark helpers (see Benchmarks/run).",
-        subcommands: [Baseline.self, TransformLoop.self])
+        subcommands: [Baseline.self, TransformLoop.self, IngestLoop.self])
 }
 
 /// The baseline for ingestion benchmarks: a bare Hummingbird route that reads the body and answers 200.
@@ -50,5 +50,29 @@ struct TransformLoop: AsyncParsableCommand {
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print(#"{"events":\#(events),"seconds":\#(String(format: "%.3f", seconds)),"eventsPerSecond":\#(Int(Double(events) / seconds)),"bytes":\#(bytes)}"#)
+    }
+}
+
+/// What ingestion does to a batch before it is stored (parse → check → enrich → JSON), in a loop
+/// on one core: the CPU per event that the SQLite writer's cost adds to.
+struct IngestLoop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ingest")
+    @Option var events = 500_000
+    @Option(help: "Events per /v1/batch body.") var batch = 100
+
+    func run() async throws {
+        let event = #"{"userId":"user-123","event":"Order Completed","properties":{"order_id":"50314b8e","total":27.5,"currency":"USD","products":[{"sku":"45790-32","price":19.0}]},"context":{"library":{"name":"bench","version":"1.0"}},"type":"track"}"#
+        let body = Array(#"{"batch":["#.utf8) + Array(Array(repeating: event, count: batch).joined(separator: ",").utf8) + Array("]}".utf8)
+        let context = IngestContext(receivedAt: .now(), requestIP: "127.0.0.1", maxEventBytes: 32768)
+        var bytes = 0
+        let rounds = max(1, events / batch)
+        let elapsed = try ContinuousClock().measure {
+            for _ in 0..<rounds {
+                for e in try Ingestion.events(route: .batch, body: body, context: context).events { bytes &+= e.payload.count }
+            }
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let n = rounds * batch
+        print(#"{"events":\#(n),"seconds":\#(String(format: "%.3f", seconds)),"eventsPerSecond":\#(Int(Double(n) / seconds)),"bytes":\#(bytes)}"#)
     }
 }

@@ -212,6 +212,8 @@ public enum Ingestion {
 extension String {
     /// The string without leading and trailing whitespace (no Foundation needed).
     public func trimmingWhitespace() -> String {
+        // Visible ASCII at both ends (nearly every id) cannot be whitespace: skip the Character walk.
+        if let first = utf8.first, let last = utf8.last, (0x21..<0x80).contains(first), (0x21..<0x80).contains(last) { return self }
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s = s.dropFirst() }
         while let l = s.last, l.isWhitespace { s = s.dropLast() }

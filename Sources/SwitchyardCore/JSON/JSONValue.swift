@@ -71,7 +71,9 @@ public struct JSONObject: Sendable, Hashable, Sequence {
     public var isEmpty: Bool { keys.isEmpty }
 
     public func index(of key: String) -> Int? {
-        keys.firstIndex(of: key)
+        // Comparing lengths first skips the out-of-line string comparison for nearly every key.
+        let length = key.utf8.count
+        return keys.firstIndex { $0.utf8.count == length && $0 == key }
     }
 
     /// Setting an existing key replaces its value in place; a new key goes at the end, as a client's

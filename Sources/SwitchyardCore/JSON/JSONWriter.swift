@@ -44,6 +44,16 @@ extension JSONValue {
         out.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
+            // Most strings need no escape at all: copy them in one go.
+            var clean = true
+            for b in utf8 where b < 0x20 || b == 0x22 || b == 0x5C {
+                clean = false
+                break
+            }
+            if clean {
+                out.append(contentsOf: utf8)
+                return
+            }
             var runStart = 0
             for (n, b) in utf8.enumerated() {
                 let escape: UInt8?
