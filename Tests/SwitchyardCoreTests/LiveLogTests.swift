@@ -90,6 +90,24 @@ struct LiveLogTests {
         }
     }
 
+    @Test("the message index is written as sorted runs that merge as they pile up, every id still found")
+    func messageIndexRuns() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            for n in 1...20 {
+                try await store.append([NewEvent(source: "web", event: makeEvent(n), destinations: [])])
+                #expect(try await store.indexMessageIDs() == 1)
+            }
+            // Eight runs of one id became one run of eight, twice; four single runs wait for more.
+            let runs = try await store.read { db in try Int.fetchAll(db, sql: "SELECT entries FROM message_runs ORDER BY run") }
+            #expect(runs == [8, 8, 1, 1, 1, 1])
+            for n in 1...20 {
+                #expect(try await store.story(messageId: "m-\(n)")?.records.count == 1)
+            }
+            try store.close()
+        }
+    }
+
     @Test("a slow live reader loses records and is told how many; it never holds more than its buffer")
     func slowReader() async {
         let hub = LiveLogHub(bufferSize: 5)

@@ -258,9 +258,11 @@ extension SQLiteJobStore {
                 DELETE FROM events WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id)
                 """, arguments: [now - retention.delivered.milliseconds])
             let events = db.changesCount
-            // Index rows below the oldest event left go with them (an event kept longer by its
-            // dead letter keeps the rows after it until it goes too).
-            try db.execute(sql: "DELETE FROM message_index WHERE event_id < COALESCE((SELECT MIN(id) FROM events), 9223372036854775807)")
+            // Index runs whose events are all gone go with them (ids of pruned events inside a run
+            // that still has live ones are dropped when that run is next merged).
+            let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") ?? Int64.max
+            try db.execute(sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)", arguments: [oldest])
+            try db.execute(sql: "DELETE FROM message_runs WHERE through < ?", arguments: [oldest])
             return PruneReport(records: records, jobs: jobs, events: events)
         }
     }

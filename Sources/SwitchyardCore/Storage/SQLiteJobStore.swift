@@ -170,29 +170,95 @@ public final class SQLiteJobStore: JobStore {
                 INSERT INTO message_index (event_id, message_id) SELECT id, message_id FROM events;
                 """)
         }
+        migrator.registerMigration("v5-message-index-runs") { db in
+            // One B-tree on random ids, even filled in batches, dirtied nearly every page per batch
+            // once it outgrew the cache. The index is now a set of runs, each written in key order.
+            try db.execute(sql: """
+                DROP TABLE message_index;
+                CREATE TABLE message_runs (
+                    run INTEGER PRIMARY KEY,
+                    -- The run holds the ids of events after < id <= through.
+                    after INTEGER NOT NULL,
+                    through INTEGER NOT NULL,
+                    entries INTEGER NOT NULL
+                );
+                CREATE TABLE message_index (
+                    run INTEGER NOT NULL,
+                    message_id TEXT NOT NULL,
+                    event_id INTEGER NOT NULL,
+                    PRIMARY KEY (run, message_id, event_id)
+                ) WITHOUT ROWID;
+                INSERT INTO message_runs (run, after, through, entries)
+                    SELECT 1, 0, MAX(id), COUNT(*) FROM events HAVING COUNT(*) > 0;
+                INSERT INTO message_index (run, message_id, event_id)
+                    SELECT 1, message_id, id FROM events ORDER BY message_id, id;
+                """)
+        }
         return migrator
     }
 
-    /// Rows of `events` with a message id, as a subquery taking the id twice: the batch-built
-    /// index, plus a scan of the events stored since its last batch. Events are indexed in id
-    /// order, so the index's highest event id is where the unindexed tail starts.
+    /// Rows of `events` with a message id, as a subquery taking the id twice: one probe of each
+    /// sorted run of the index, plus a scan of the events stored since the last run was cut.
     static let eventsWithMessageID = """
-        SELECT event_id FROM message_index WHERE message_id = ?
+        SELECT m.event_id FROM message_runs r CROSS JOIN message_index m ON m.run = r.run AND m.message_id = ?
         UNION ALL SELECT id FROM events WHERE id > (\(indexedThrough)) AND message_id = ?
         """
 
-    private static let indexedThrough = "SELECT COALESCE(MAX(event_id), 0) FROM message_index"
+    private static let indexedThrough = "SELECT COALESCE(MAX(through), 0) FROM message_runs"
 
-    /// Indexes the message ids of up to `limit` events stored since the last call, in one
-    /// transaction; returns how many. One large batch rewrites each index page once, where
-    /// indexing inside every ingestion commit rewrote a page per event.
+    /// Indexes the message ids of up to `limit` events stored since the last call as one new run,
+    /// sorted by message id, then merges small runs; returns how many ids it indexed.
+    ///
+    /// Why runs: message ids are random, so inserting them into one B-tree dirties a page per id,
+    /// and once that tree outgrows the page cache every batch rewrites nearly all of it (it had
+    /// become the writer's largest cost). A run is written in key order, so it only appends pages.
+    /// Lookups probe each run; merging keeps their number logarithmic.
     public func indexMessageIDs(limit: Int = 50_000) async throws -> Int {
         try await pool.write { db in
+            let through = try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0
+            guard let last = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM (SELECT id FROM events WHERE id > ? ORDER BY id LIMIT ?)", arguments: [through, limit]) else {
+                return 0
+            }
+            try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)", arguments: [through, last])
+            let run = db.lastInsertedRowID
             try db.execute(sql: """
-                INSERT INTO message_index (event_id, message_id)
-                SELECT id, message_id FROM events WHERE id > (\(Self.indexedThrough)) ORDER BY id LIMIT ?
-                """, arguments: [limit])
-            return db.changesCount
+                INSERT INTO message_index (run, message_id, event_id)
+                SELECT ?, message_id, id FROM events WHERE id > ? AND id <= ? ORDER BY message_id, id
+                """, arguments: [run, through, last])
+            let indexed = db.changesCount
+            try db.execute(sql: "UPDATE message_runs SET entries = ? WHERE run = ?", arguments: [indexed, run])
+            try Self.mergeMessageRuns(db)
+            return indexed
+        }
+    }
+
+    /// Runs are grouped in tiers by size (powers of 8). When the newest `fanIn` runs share a tier
+    /// they become one run of the next: every id is rewritten about once per tier, at most
+    /// log8(`maxMergedEntries`) times, and there are at most `fanIn` - 1 runs per tier. Runs larger
+    /// than `maxMergedEntries` are left alone so a merge never holds the writer for long.
+    static func mergeMessageRuns(_ db: Database, fanIn: Int = 8, maxMergedEntries: Int = 250_000) throws {
+        func tier(_ entries: Int) -> Int { entries < 8 ? 0 : (Int.bitWidth - 1 - entries.leadingZeroBitCount) / 3 }
+        while true {
+            let newest = try Row.fetchAll(db, sql: "SELECT run, after, through, entries FROM message_runs ORDER BY run DESC LIMIT ?", arguments: [fanIn])
+            guard newest.count == fanIn else { return }
+            let sizes = newest.map { $0["entries"] as Int }
+            let total = sizes.reduce(0, +)
+            guard total <= maxMergedEntries, Set(sizes.map(tier)).count == 1 else { return }
+            let runs = newest.map { $0["run"] as Int64 }
+            let list = runs.map(String.init).joined(separator: ",")
+            try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)",
+                           arguments: [newest.last!["after"] as Int64, newest.first!["through"] as Int64])
+            let merged = db.lastInsertedRowID
+            // Ids of events pruned meanwhile are dropped on the way.
+            try db.execute(sql: """
+                INSERT INTO message_index (run, message_id, event_id)
+                SELECT ?, m.message_id, m.event_id FROM message_index m
+                WHERE m.run IN (\(list)) AND EXISTS (SELECT 1 FROM events e WHERE e.id = m.event_id)
+                ORDER BY m.message_id, m.event_id
+                """, arguments: [merged])
+            try db.execute(sql: "UPDATE message_runs SET entries = ? WHERE run = ?", arguments: [db.changesCount, merged])
+            try db.execute(sql: "DELETE FROM message_index WHERE run IN (\(list))")
+            try db.execute(sql: "DELETE FROM message_runs WHERE run IN (\(list))")
         }
     }
 
