@@ -42,6 +42,12 @@ struct LiveLogTests {
                 if streamed.count == story.records.count { break }
             }
             #expect(streamed == story.records)
+
+            // Received records (the events) and stored records share one sequence of ids.
+            let log = try await store.records(LogQuery())
+            #expect(log.count == 7 && zip(log, log.dropFirst()).allSatisfy { $0.id > $1.id })
+            #expect(try await store.records(after: log.last!.id, filter: LogFilter(), limit: 100).map(\.id) == log.dropLast().reversed().map(\.id))
+            #expect(try await store.records(LogQuery(filter: LogFilter(kind: .received))).map(\.messageId) == ["m-2", "m-1"])
             try store.close()
         }
     }
@@ -166,24 +172,29 @@ struct LiveLogTests {
             let nothing = try await store.prune(keepAll)
             #expect(nothing == PruneReport(records: 0, jobs: 0, events: 0))
 
+            // Stored records are capped by count, newest kept; received records are the events
+            // themselves and live as long as their event does.
+            let stored = { try await store.records(LogQuery()).filter { $0.kind != .received } }
+            let newest = try await stored().prefix(2).map(\.id)
+            var capped = RetentionConfig()
+            capped.maxLogRecords = 2
+            _ = try await store.prune(capped)
+            #expect(try await stored().map(\.id) == newest)
+
             var tight = RetentionConfig()
             tight.log = .milliseconds(1)
             tight.delivered = .milliseconds(1)
             tight.deadLetters = .seconds(3600)
             let report = try await store.prune(tight)
-            #expect(report.records > 0)
+            #expect(report.records == 2)
             #expect(report.jobs == 1 && report.events == 1)
             let left = try await store.stats()
             #expect(left.events == 3)
             #expect(left.destinations["d"]?.counts["succeeded"] == nil)
             #expect(left.destinations["d"]?.counts["dead"] == 1)
-            #expect(try await store.records(LogQuery()).isEmpty)
-
-            var capped = RetentionConfig()
-            capped.maxLogRecords = 2
-            try await store.append((10...14).map { NewEvent(source: "web", event: makeEvent($0), destinations: []) })
-            _ = try await store.prune(capped)
-            #expect(try await store.records(LogQuery()).map(\.messageId) == ["m-14", "m-13"])
+            let remaining = try await store.records(LogQuery())
+            #expect(remaining.allSatisfy { $0.kind == .received })
+            #expect(remaining.map(\.messageId) == ["m-4", "m-3", "m-2"])
             try store.close()
         }
     }

@@ -128,4 +128,24 @@ public struct LogFilter: Sendable, Hashable {
         }
         return (clauses.joined(separator: " AND "), args)
     }
+
+    /// The same filter over `events` read as `received` records; nil when it cannot match one.
+    var receivedSQL: (String, [String])? {
+        if destination != nil { return nil }
+        if let status, status != "received" { return nil }
+        if let kind, kind != .received { return nil }
+        var clauses: [String] = []
+        var args: [String] = []
+        if let messageId {
+            clauses.append("id IN (\(SQLiteJobStore.eventsWithMessageID))")
+            args += [messageId, messageId]
+        }
+        for (column, value) in [("source", source), ("name", event), ("COALESCE(user_id, anonymous_id)", userId)] {
+            if let value {
+                clauses.append("\(column) = ?")
+                args.append(value)
+            }
+        }
+        return (clauses.joined(separator: " AND "), args)
+    }
 }

@@ -59,14 +59,16 @@ extension SQLiteJobStore {
 
     static func insertRecords(_ records: inout [LogRecord], db: Database) throws {
         guard !records.isEmpty else { return }
+        var nextID = try nextLogID(db)
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO delivery_log (at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id,
+            INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id,
                 request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for n in records.indices {
             let r = records[n]
             var row = RowWriter(statement)
+            row.bind(nextID)
             row.bind(r.at.millisecondsSinceEpoch)
             row.bind(r.kind.rawValue)
             row.bind(r.status)
@@ -92,8 +94,9 @@ extension SQLiteJobStore {
             }
             row.bind(r.eventID)
             try row.step(db)
-            records[n].id = db.lastInsertedRowID
+            records[n].id = nextID
             records[n].detailText = nil
+            nextID += 1
         }
     }
 
@@ -126,28 +129,55 @@ extension SQLiteJobStore {
         return r
     }
 
+    /// An event read as its `received` record, in the columns of `recordColumns`.
+    static let receivedColumns = """
+        id, received_at AS at, 'received' AS kind, 'received' AS status, message_id, source, NULL AS destination, type,
+        name AS event, COALESCE(user_id, anonymous_id) AS user_id, NULL AS attempt, NULL AS batch_id, NULL AS request_id,
+        NULL AS reference, NULL AS error_code, NULL AS error_message, NULL AS http_status, NULL AS next_retry_at,
+        length(payload) AS size, NULL AS detail, id AS event_id
+        """
+
+    /// One query per table the log is read from: stored records, and events as received records
+    /// (unless the filter rules those out), each ordered and limited by id; the caller merges them.
+    static func logQueries(_ filter: LogFilter, extra: (_ timeColumn: String) -> [(String, DatabaseValue)], order: String, limit: Int) -> [(String, StatementArguments)] {
+        var tables = [(table: "delivery_log", columns: recordColumns, time: "at", filter: filter.sql)]
+        if let received = filter.receivedSQL {
+            tables.append((table: "events", columns: receivedColumns, time: "received_at", filter: received))
+        }
+        return tables.map { t in
+            var conditions = t.filter.0.isEmpty ? [] : [t.filter.0]
+            var arguments = t.filter.1.map(\.databaseValue)
+            for (condition, value) in extra(t.time) {
+                conditions.append(condition)
+                arguments.append(value)
+            }
+            arguments.append(limit.databaseValue)
+            let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            return ("SELECT \(t.columns) FROM \(t.table) \(clause) ORDER BY id \(order) LIMIT ?", StatementArguments(arguments))
+        }
+    }
+
     public func records(_ query: LogQuery) async throws -> [LogRecord] {
-        var (clause, args) = query.filter.sql
-        var conditions = clause.isEmpty ? [] : [clause]
-        var arguments: [any DatabaseValueConvertible] = args
-        if let since = query.since { conditions.append("at >= ?"); arguments.append(since.millisecondsSinceEpoch) }
-        if let until = query.until { conditions.append("at <= ?"); arguments.append(until.millisecondsSinceEpoch) }
-        if let before = query.before { conditions.append("id < ?"); arguments.append(before) }
-        clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        arguments.append(max(1, min(query.limit, 1000)))
-        let sql = "SELECT \(Self.recordColumns) FROM delivery_log \(clause) ORDER BY id DESC LIMIT ?"
-        let finalArguments = arguments.map(\.databaseValue)
-        return try await pool.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(finalArguments)).map(Self.record) }
+        let limit = max(1, min(query.limit, 1000))
+        let queries = Self.logQueries(query.filter, extra: { time in
+            var extra: [(String, DatabaseValue)] = []
+            if let since = query.since { extra.append(("\(time) >= ?", since.millisecondsSinceEpoch.databaseValue)) }
+            if let until = query.until { extra.append(("\(time) <= ?", until.millisecondsSinceEpoch.databaseValue)) }
+            if let before = query.before { extra.append(("id < ?", before.databaseValue)) }
+            return extra
+        }, order: "DESC", limit: limit)
+        return try await pool.read { db in
+            let records = try queries.flatMap { try Row.fetchAll(db, sql: $0.0, arguments: $0.1).map(Self.record) }
+            return Array(records.sorted { $0.id > $1.id }.prefix(limit))
+        }
     }
 
     public func records(after id: Int64, filter: LogFilter, limit: Int) async throws -> [LogRecord] {
-        let (clause, args) = filter.sql
-        var arguments: [any DatabaseValueConvertible] = [id]
-        arguments += args.map { $0 as any DatabaseValueConvertible }
-        arguments.append(limit)
-        let sql = "SELECT \(Self.recordColumns) FROM delivery_log WHERE id > ?\(clause.isEmpty ? "" : " AND " + clause) ORDER BY id LIMIT ?"
-        let finalArguments = arguments.map(\.databaseValue)
-        return try await pool.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(finalArguments)).map(Self.record) }
+        let queries = Self.logQueries(filter, extra: { _ in [("id > ?", id.databaseValue)] }, order: "ASC", limit: limit)
+        return try await pool.read { db in
+            let records = try queries.flatMap { try Row.fetchAll(db, sql: $0.0, arguments: $0.1).map(Self.record) }
+            return Array(records.sorted { $0.id < $1.id }.prefix(limit))
+        }
     }
 
     public func story(messageId: String) async throws -> EventStory? {
@@ -165,7 +195,10 @@ extension SQLiteJobStore {
                     destination: row["destination"], state: state, attempts: row["attempts"], lastError: row["last_error"],
                     nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: row["available_at"]) : nil)
             }
-            let records = try Row.fetchAll(db, sql: "SELECT \(Self.recordColumns) FROM delivery_log WHERE event_id = ? ORDER BY id", arguments: [eventID]).map(Self.record)
+            let records = try Row.fetchAll(db, sql: """
+                SELECT \(Self.receivedColumns) FROM events WHERE id = ?1
+                UNION ALL SELECT \(Self.recordColumns) FROM delivery_log WHERE event_id = ?1 ORDER BY id
+                """, arguments: [eventID]).map(Self.record)
             return EventStory(
                 messageId: messageId, source: event["source"], receivedAt: Timestamp(millisecondsSinceEpoch: event["received_at"]),
                 event: (try? JSONParser.parse([UInt8](payload))) ?? .null, jobs: jobs, records: records)
@@ -244,8 +277,9 @@ extension SQLiteJobStore {
         return try await pool.write { db in
             try db.execute(sql: "DELETE FROM delivery_log WHERE at < ?", arguments: [now - retention.log.milliseconds])
             var records = db.changesCount
-            if let maxID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM delivery_log") {
-                try db.execute(sql: "DELETE FROM delivery_log WHERE id <= ?", arguments: [maxID - Int64(retention.maxLogRecords)])
+            // Ids are shared with events, so the newest `maxLogRecords` are found by counting.
+            if let oldestKept = try Int64.fetchOne(db, sql: "SELECT id FROM delivery_log ORDER BY id DESC LIMIT 1 OFFSET ?", arguments: [max(0, retention.maxLogRecords - 1)]) {
+                try db.execute(sql: "DELETE FROM delivery_log WHERE id < ?", arguments: [oldestKept])
                 records += db.changesCount
             }
             try db.execute(sql: """

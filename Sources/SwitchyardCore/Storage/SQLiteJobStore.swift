@@ -194,6 +194,16 @@ public final class SQLiteJobStore: JobStore {
                     SELECT 1, message_id, id FROM events ORDER BY message_id, id;
                 """)
         }
+        migrator.registerMigration("v6-received-from-events") { db in
+            // `received` records are now read from the events themselves, which share the log's
+            // id sequence; older log records move past every existing event id to keep ids unique.
+            try db.execute(sql: """
+                DELETE FROM delivery_log WHERE kind = 'received';
+                UPDATE delivery_log SET id = id + (SELECT MAX(
+                    COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('events', 'delivery_log')), 0),
+                    COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)));
+                """)
+        }
         return migrator
     }
 
@@ -265,9 +275,10 @@ public final class SQLiteJobStore: JobStore {
     static func insert(_ events: [NewEvent], db: Database) throws -> [LogRecord] {
         var records: [LogRecord] = []
         records.reserveCapacity(events.count)
+        var nextID = try nextLogID(db)
         let insertEvent = try db.cachedStatement(sql: """
-            INSERT INTO events (message_id, source, type, name, user_id, anonymous_id, received_at, payload)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let insertJob = try db.cachedStatement(sql: """
             INSERT INTO jobs (event_id, destination, state, available_at, updated_at) VALUES (?, ?, 'pending', ?, ?)
@@ -275,7 +286,10 @@ public final class SQLiteJobStore: JobStore {
         for item in events {
             let e = item.event
             let received = e.receivedAt.millisecondsSinceEpoch
+            let eventID = nextID
+            nextID += 1
             var row = RowWriter(insertEvent)
+            row.bind(eventID)
             row.bind(e.messageId)
             row.bind(item.source)
             row.bind(e.type.rawValue)
@@ -285,7 +299,6 @@ public final class SQLiteJobStore: JobStore {
             row.bind(received)
             row.bindBlob(e.payload)
             try row.step(db)
-            let eventID = db.lastInsertedRowID
             for destination in item.destinations {
                 var job = RowWriter(insertJob)
                 job.bind(eventID)
@@ -294,7 +307,9 @@ public final class SQLiteJobStore: JobStore {
                 job.bind(received)
                 try job.step(db)
             }
+            // The event's row is its `received` record (same id), so nothing more is stored for it.
             var record = LogRecord(at: e.receivedAt, kind: .received, messageId: e.messageId, status: "received")
+            record.id = eventID
             record.eventID = eventID
             record.source = item.source
             record.type = e.type.rawValue
@@ -303,8 +318,18 @@ public final class SQLiteJobStore: JobStore {
             record.size = e.payload.count
             records.append(record)
         }
-        try insertRecords(&records, db: db)
         return records
+    }
+
+    /// Events (each the log's `received` record) and delivery-log records take their ids from one
+    /// sequence, so the log is the two tables read in id order: a received record costs no row of
+    /// its own. AUTOINCREMENT's counters keep an id from ever being handed out twice.
+    static func nextLogID(_ db: Database) throws -> Int64 {
+        let statement = try db.cachedStatement(sql: """
+            SELECT MAX(COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('events', 'delivery_log')), 0),
+                       COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)) + 1
+            """)
+        return try Int64.fetchOne(statement) ?? 1
     }
 
     public func append(_ events: [NewEvent]) async throws(StoreError) {
