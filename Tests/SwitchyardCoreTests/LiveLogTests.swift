@@ -114,6 +114,25 @@ struct LiveLogTests {
         }
     }
 
+    @Test("a log id is never handed out twice, even after pruning took the newest records and events")
+    func logIDsNotReused() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: []) })
+            let last = try #require(try await store.records(LogQuery()).first?.id)
+            try await Task.sleep(for: .milliseconds(5))
+            var tight = RetentionConfig()
+            tight.delivered = .milliseconds(1)
+            #expect(try await store.prune(tight).events == 3)
+            try store.close()
+
+            let reopened = try SQLiteJobStore(config: storage(dir))
+            try await reopened.append([NewEvent(source: "web", event: makeEvent(4), destinations: [])])
+            #expect(try await reopened.records(LogQuery()).map(\.id) == [last + 1])
+            try reopened.close()
+        }
+    }
+
     @Test("a slow live reader loses records and is told how many; it never holds more than its buffer")
     func slowReader() async {
         let hub = LiveLogHub(bufferSize: 5)

@@ -1,11 +1,19 @@
+import Dispatch
 import NIOConcurrencyHelpers
 
 /// Shares one commit among many concurrent writers. While a commit is running, new writes wait;
 /// when it ends, all of them go into the next transaction together. One fsync then serves every
 /// request that arrived during the previous one, so throughput grows with load instead of
 /// collapsing to one fsync per request.
+///
+/// Commits and flushes run on their own dispatch queues, not in Swift's cooperative pool: with
+/// every pool thread busy parsing requests, the next commit used to wait for a free thread while
+/// the single SQLite writer sat idle.
 public final class GroupCommit<Item: Sendable>: Sendable {
-    public typealias Commit = @Sendable ([Item]) async throws(StoreError) -> Void
+    /// Writes one group in one transaction; runs on the commit queue and may block it.
+    public typealias Commit = @Sendable ([Item]) throws(StoreError) -> Void
+    /// Makes every commit before it durable; runs on the flush queue and may block it.
+    public typealias Sync = @Sendable () throws(StoreError) -> Void
 
     private struct Waiter {
         var items: [Item]
@@ -15,17 +23,30 @@ public final class GroupCommit<Item: Sendable>: Sendable {
     private struct State {
         var waiting: [Waiter] = []
         var running = false
+        /// Committed, waiting for the next flush.
+        var committed: [Waiter] = []
+        var flushing = false
     }
 
     private let state = NIOLockedValueBox(State())
     private let commit: Commit
+    private let sync: Sync?
     private let maxItemsPerCommit: Int
+    private let commitQueue: DispatchQueue
+    private let flushQueue: DispatchQueue
 
-    /// - Parameter maxItemsPerCommit: bounds one transaction's size (a group may still exceed it
-    ///   by one writer's items, since a writer's items are never split).
-    public init(maxItemsPerCommit: Int = 20_000, commit: @escaping Commit) {
+    /// - Parameters:
+    ///   - maxItemsPerCommit: bounds one transaction's size (a group may still exceed it by one
+    ///     writer's items, since a writer's items are never split).
+    ///   - sync: when given, a committed group is answered only after a `sync` that started after
+    ///     its commit. Flushes run beside the commits, not between them: while one group is
+    ///     flushed to disk the next one is already being written.
+    public init(label: String = "switchyard.group-commit", maxItemsPerCommit: Int = 20_000, sync: Sync? = nil, commit: @escaping Commit) {
         self.commit = commit
+        self.sync = sync
         self.maxItemsPerCommit = maxItemsPerCommit
+        commitQueue = DispatchQueue(label: label)
+        flushQueue = DispatchQueue(label: label + ".flush")
     }
 
     public func write(_ items: [Item]) async throws(StoreError) {
@@ -38,7 +59,7 @@ public final class GroupCommit<Item: Sendable>: Sendable {
                     return true
                 }
                 if start {
-                    Task.detached { await self.drain() }
+                    commitQueue.async { self.drain() }
                 }
             }
         } catch let error as StoreError {
@@ -48,7 +69,7 @@ public final class GroupCommit<Item: Sendable>: Sendable {
         }
     }
 
-    private func drain() async {
+    private func drain() {
         while true {
             let group: [Waiter] = state.withLockedValue { state in
                 guard !state.waiting.isEmpty else {
@@ -67,7 +88,38 @@ public final class GroupCommit<Item: Sendable>: Sendable {
             }
             if group.isEmpty { return }
             do {
-                try await commit(group.flatMap(\.items))
+                try commit(group.flatMap(\.items))
+            } catch {
+                for waiter in group { waiter.continuation.resume(throwing: error) }
+                continue
+            }
+            guard sync != nil else {
+                for waiter in group { waiter.continuation.resume() }
+                continue
+            }
+            let start = state.withLockedValue { state -> Bool in
+                state.committed += group
+                if state.flushing { return false }
+                state.flushing = true
+                return true
+            }
+            if start {
+                flushQueue.async { self.flush() }
+            }
+        }
+    }
+
+    private func flush() {
+        guard let sync else { return }
+        while true {
+            let group: [Waiter] = state.withLockedValue { state in
+                defer { state.committed = [] }
+                if state.committed.isEmpty { state.flushing = false }
+                return state.committed
+            }
+            if group.isEmpty { return }
+            do {
+                try sync()
                 for waiter in group { waiter.continuation.resume() }
             } catch {
                 for waiter in group { waiter.continuation.resume(throwing: error) }

@@ -275,6 +275,8 @@ extension SQLiteJobStore {
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
         let now = Timestamp.now().millisecondsSinceEpoch
         return try await pool.write { db in
+            // Deleting may take the newest ids: remember them, so they are not handed out again.
+            try Self.noteLastLogID(try Self.nextLogID(db) - 1, db)
             try db.execute(sql: "DELETE FROM delivery_log WHERE at < ?", arguments: [now - retention.log.milliseconds])
             var records = db.changesCount
             // Ids are shared with events, so the newest `maxLogRecords` are found by counting.

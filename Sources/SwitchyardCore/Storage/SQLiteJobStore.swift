@@ -13,7 +13,10 @@ public final class SQLiteJobStore: JobStore {
     private let config: StorageConfig
     private let logger: Logger
     private let committer: GroupCommit<NewEvent>
+    /// Outcomes are not flushed on their own: a lost outcome only means an event is delivered
+    /// again, and the next ingestion flush or checkpoint covers them anyway.
     private let finisher: GroupCommit<JobResult>
+    private let walSync: WALSync?
     /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
     private let queued: NIOLockedValueBox<Int>
     private let appended = Wakeup()
@@ -33,7 +36,8 @@ public final class SQLiteJobStore: JobStore {
         path = (directory as NSString).appendingPathComponent(Self.fileName)
 
         var configuration = Configuration()
-        let sync = config.sync == .full ? "FULL" : "NORMAL"
+        // `sync: full` is kept by `WALSync` after each ingestion commit, not by SQLite inside it.
+        let sync = "NORMAL"
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
@@ -72,14 +76,20 @@ public final class SQLiteJobStore: JobStore {
         let minFree = config.minFreeBytes
         let directoryPath = directory
         let hub = liveLog
-        committer = GroupCommit { (events: [NewEvent]) async throws(StoreError) in
+        let walSync = config.sync == .full ? WALSync(databasePath: path) : nil
+        self.walSync = walSync
+        var flush: GroupCommit<NewEvent>.Sync?
+        if let walSync {
+            flush = { () throws(StoreError) in try walSync.sync() }
+        }
+        committer = GroupCommit(label: "switchyard.ingest-commit", sync: flush) { (events: [NewEvent]) throws(StoreError) in
             try Self.checkFreeSpace(atPath: directoryPath, minFreeBytes: minFree)
-            let records = try await Self.write(pool) { db in try Self.insert(events, db: db) }
+            let records = try Self.writeNow(pool) { db in try Self.insert(events, db: db) }
             hub.publish(records)
         }
-        finisher = GroupCommit { (results: [JobResult]) async throws(StoreError) in
+        finisher = GroupCommit(label: "switchyard.outcome-commit") { (results: [JobResult]) throws(StoreError) in
             let now = Timestamp.now()
-            let outcome = try await Self.write(pool) { db in try Self.settle(results, db: db, now: now) }
+            let outcome = try Self.writeNow(pool) { db in try Self.settle(results, db: db, now: now) }
             queued.withLockedValue { $0 -= outcome.settled }
             hub.publish(outcome.records)
         }
@@ -204,6 +214,77 @@ public final class SQLiteJobStore: JobStore {
                     COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)));
                 """)
         }
+        migrator.registerMigration("v7-plain-rowids") { db in
+            // AUTOINCREMENT rewrote sqlite_sequence on every insert (about a tenth of the writer's
+            // time). Job ids may now be reused after pruning (a claim is proven by its random
+            // lease, not by the id); the log's ids keep their high-water mark in `meta`.
+            let counters = try db.tableExists("sqlite_sequence")
+                ? Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('events', 'delivery_log')") ?? 0 : 0
+            try noteLastLogID(max(counters, try nextLogID(db) - 1), db)
+            try db.execute(sql: """
+                CREATE TABLE new_events (
+                    id INTEGER PRIMARY KEY,
+                    message_id TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    name TEXT,
+                    user_id TEXT,
+                    anonymous_id TEXT,
+                    received_at INTEGER NOT NULL,
+                    payload BLOB NOT NULL
+                );
+                INSERT INTO new_events SELECT id, message_id, source, type, name, user_id, anonymous_id, received_at, payload FROM events;
+                DROP TABLE events;
+                ALTER TABLE new_events RENAME TO events;
+
+                CREATE TABLE new_jobs (
+                    id INTEGER PRIMARY KEY,
+                    event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+                    destination TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    available_at INTEGER NOT NULL,
+                    lease INTEGER,
+                    last_error TEXT,
+                    updated_at INTEGER NOT NULL
+                );
+                INSERT INTO new_jobs SELECT id, event_id, destination, state, attempts, available_at, lease, last_error, updated_at FROM jobs;
+                DROP TABLE jobs;
+                ALTER TABLE new_jobs RENAME TO jobs;
+                CREATE INDEX jobs_due ON jobs(destination, state, available_at);
+                CREATE INDEX jobs_event ON jobs(event_id);
+                CREATE INDEX jobs_dead ON jobs(state, updated_at) WHERE state = 'dead';
+
+                CREATE TABLE new_delivery_log (
+                    id INTEGER PRIMARY KEY,
+                    at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    source TEXT,
+                    destination TEXT,
+                    type TEXT,
+                    event TEXT,
+                    user_id TEXT,
+                    attempt INTEGER,
+                    batch_id TEXT,
+                    request_id TEXT,
+                    reference TEXT,
+                    error_code TEXT,
+                    error_message TEXT,
+                    http_status INTEGER,
+                    next_retry_at INTEGER,
+                    size INTEGER,
+                    detail TEXT,
+                    event_id INTEGER
+                );
+                INSERT INTO new_delivery_log SELECT \(recordColumns) FROM delivery_log;
+                DROP TABLE delivery_log;
+                ALTER TABLE new_delivery_log RENAME TO delivery_log;
+                CREATE INDEX delivery_log_at ON delivery_log(at);
+                CREATE INDEX delivery_log_event ON delivery_log(event_id);
+                """)
+        }
         return migrator
     }
 
@@ -323,13 +404,24 @@ public final class SQLiteJobStore: JobStore {
 
     /// Events (each the log's `received` record) and delivery-log records take their ids from one
     /// sequence, so the log is the two tables read in id order: a received record costs no row of
-    /// its own. AUTOINCREMENT's counters keep an id from ever being handed out twice.
+    /// its own. The next id is one past the newest row, or past the high-water mark that pruning
+    /// saves in `meta` before it deletes rows, so an id is never handed out twice (SQLite's
+    /// AUTOINCREMENT would do the same with an extra write per row).
     static func nextLogID(_ db: Database) throws -> Int64 {
         let statement = try db.cachedStatement(sql: """
-            SELECT MAX(COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('events', 'delivery_log')), 0),
+            SELECT MAX(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_log_id'), 0),
                        COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)) + 1
             """)
         return try Int64.fetchOne(statement) ?? 1
+    }
+
+    static func noteLastLogID(_ id: Int64, _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO meta (key, value) VALUES ('last_log_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
+            """)
+        var row = RowWriter(statement)
+        row.bind(String(id))
+        try row.step(db)
     }
 
     public func append(_ events: [NewEvent]) async throws(StoreError) {
@@ -499,6 +591,15 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// The same, blocking the calling thread (a group commit's own queue, never the Swift pool).
+    static func writeNow<T>(_ pool: DatabasePool, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.write(body)
+        } catch {
+            throw .unavailable(describe(error))
+        }
+    }
+
     /// Refuses a write while the storage volume is below `storage.minFreeBytes`.
     static func checkFreeSpace(atPath path: String, minFreeBytes: Int) throws(StoreError) {
         if minFreeBytes > 0, let free = freeBytes(atPath: path), free < Int64(minFreeBytes) {
@@ -513,6 +614,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func close() throws {
         try pool.close()
+        walSync?.closeLog()
     }
 
     static func describe(_ error: any Error) -> String {
