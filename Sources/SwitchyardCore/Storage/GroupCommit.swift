@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import NIOConcurrencyHelpers
 
 /// Shares one commit among many concurrent writers. While a commit is running, new writes wait;
@@ -26,6 +27,9 @@ public final class GroupCommit<Item: Sendable>: Sendable {
         /// Committed, waiting for the next flush.
         var committed: [Waiter] = []
         var flushing = false
+        /// Commits since `takeLoad`, and how many of them found the next group already waiting.
+        var commits = 0
+        var commitsWithWorkWaiting = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -34,6 +38,10 @@ public final class GroupCommit<Item: Sendable>: Sendable {
     private let maxItemsPerCommit: Int
     private let commitQueue: DispatchQueue
     private let flushQueue: DispatchQueue
+    /// Signalled when a flush takes the committed groups; the commit loop waits on it so it runs
+    /// at most one group ahead of the flushes. Without that bound a fast writer commits tiny groups
+    /// back to back, and every commit rewrites the same half-filled pages into the log.
+    private let flushTook = NSCondition()
 
     /// - Parameters:
     ///   - maxItemsPerCommit: bounds one transaction's size (a group may still exceed it by one
@@ -71,6 +79,11 @@ public final class GroupCommit<Item: Sendable>: Sendable {
 
     private func drain() {
         while true {
+            if sync != nil {
+                flushTook.lock()
+                while state.withLockedValue({ $0.flushing && !$0.committed.isEmpty }) { flushTook.wait() }
+                flushTook.unlock()
+            }
             let group: [Waiter] = state.withLockedValue { state in
                 guard !state.waiting.isEmpty else {
                     state.running = false
@@ -89,6 +102,10 @@ public final class GroupCommit<Item: Sendable>: Sendable {
             if group.isEmpty { return }
             do {
                 try commit(group.flatMap(\.items))
+                state.withLockedValue { state in
+                    state.commits += 1
+                    if !state.waiting.isEmpty { state.commitsWithWorkWaiting += 1 }
+                }
             } catch {
                 for waiter in group { waiter.continuation.resume(throwing: error) }
                 continue
@@ -109,6 +126,15 @@ public final class GroupCommit<Item: Sendable>: Sendable {
         }
     }
 
+    /// How busy the commits have been since the last call: the share of commits after which the
+    /// next group was already waiting (near 1 when writers queue up behind the database).
+    public func takeLoad() -> Double {
+        state.withLockedValue { state in
+            defer { (state.commits, state.commitsWithWorkWaiting) = (0, 0) }
+            return state.commits == 0 ? 0 : Double(state.commitsWithWorkWaiting) / Double(state.commits)
+        }
+    }
+
     private func flush() {
         guard let sync else { return }
         while true {
@@ -117,6 +143,9 @@ public final class GroupCommit<Item: Sendable>: Sendable {
                 if state.committed.isEmpty { state.flushing = false }
                 return state.committed
             }
+            flushTook.lock()
+            flushTook.broadcast()
+            flushTook.unlock()
             if group.isEmpty { return }
             do {
                 try sync()

@@ -297,6 +297,22 @@ public final class SQLiteJobStore: JobStore {
 
     private static let indexedThrough = "SELECT COALESCE(MAX(through), 0) FROM message_runs"
 
+    /// Whether ingestion has kept the writer saturated since the last call: the message indexer
+    /// then waits, so background work does not take the writer from requests.
+    public func ingestionSaturated() -> Bool {
+        committer.takeLoad() >= 0.5
+    }
+
+    /// About how many events wait to be indexed (ids are shared with log records, so this can
+    /// only overstate it).
+    public func unindexedEvents() async throws -> Int {
+        try await pool.read { db in
+            let through = try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0
+            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events") ?? 0
+            return Int(max(0, newest - through))
+        }
+    }
+
     /// Indexes the message ids of up to `limit` events stored since the last call as one new run,
     /// sorted by message id, then merges small runs; returns how many ids it indexed.
     ///
