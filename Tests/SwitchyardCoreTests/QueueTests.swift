@@ -149,6 +149,22 @@ struct QueueTests {
         #expect(trace.withLockedValue { $0.commitsDuringFlush } > 0)
     }
 
+    @Test("commit load reads near 1 while writers queue behind the database, 0 when idle, and resets when read")
+    func commitLoad() async throws {
+        let commit = GroupCommit<Int> { _ in usleep(2000) }
+        await withTaskGroup(of: Void.self) { group in
+            // Writers arrive every 0.3 ms (blocking this thread between them); a commit takes 2 ms.
+            for n in 0..<80 {
+                group.addTask { try? await commit.write([n]) }
+                usleep(300)
+            }
+        }
+        #expect(commit.takeLoad() >= 0.5)
+        #expect(commit.takeLoad() == 0)
+        try await commit.write([1])
+        #expect(commit.takeLoad() == 0)
+    }
+
     @Test("a store that was never closed (a crash) reopens with every acknowledged event")
     func reopenAfterUncleanStop() async throws {
         try await withTemporaryDirectory { dir in
