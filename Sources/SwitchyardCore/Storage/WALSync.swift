@@ -9,10 +9,10 @@ import NIOConcurrencyHelpers
 ///
 /// With `synchronous=FULL` SQLite fsyncs inside every commit: the single writer thread waits out
 /// each flush and the next group of requests waits behind it. With `storage.sync: full` the
-/// connection runs at NORMAL instead (a commit only writes the log) and this fsync runs on its own
-/// queue (`GroupCommit`'s flush queue) while the writer goes on with the next group. Callers are answered only after an fsync
-/// that began after their commit, so a 200 still means "on disk"; one fsync covers every commit
-/// before it.
+/// connection runs at NORMAL instead (a commit only writes the log) and this fsync runs on
+/// `GroupCommit`'s flush queue while the writer goes on with the next group. Callers are answered
+/// only after an fsync that began after their commit, so a 200 still means "on disk"; one fsync
+/// covers every commit before it.
 final class WALSync: Sendable {
     let path: String
     private let log = NIOLockedValueBox<(fd: Int32, inode: UInt64)>((-1, 0))
