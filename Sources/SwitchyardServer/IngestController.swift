@@ -38,9 +38,10 @@ public struct IngestController: Sendable {
             throw IngestError.requestTooLarge.textError
         }
         var headerSource: Routing.Source?
-        let hasBasic = request.headers[.authorization] != nil
+        let authorization = request.headers[.authorization]
+        let hasBasic = authorization != nil
         if hasBasic {
-            headerSource = try authenticate(BasicAuth.writeKey(from: request.headers[.authorization]))
+            headerSource = try authenticate(BasicAuth.writeKey(from: authorization))
         }
 
         var body: ByteBuffer
@@ -141,8 +142,15 @@ enum BasicAuth {
         guard let header else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "basic", parts[1].utf8.count <= 4096 else { return nil }
-        guard let decoded = Base64.decode(parts[1].trimmingCharacters(in: " ")),
-              let text = String(validating: decoded, as: UTF8.self) else { return nil }
+        guard let decoded = Base64.decode(parts[1].trimmingCharacters(in: " ")) else { return nil }
+        // Write keys are ASCII; the generic validating initializer is for the rest.
+        let text: String
+        if decoded.allSatisfy({ $0 < 0x80 }) {
+            text = String(decoding: decoded, as: UTF8.self)
+        } else {
+            guard let valid = String(validating: decoded, as: UTF8.self) else { return nil }
+            text = valid
+        }
         let user = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
         return user?.isEmpty == false ? user : nil
     }

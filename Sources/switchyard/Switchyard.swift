@@ -57,6 +57,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
+        LoggingSystem.bootstrap({ label, provider in LineLogHandler(label: label, metadataProvider: provider) }, metadataProvider: nil)
         let logger = makeLogger("switchyard")
         let loaded = try options.load(logger: logger)
         // Before anything creates a metric, so every one of them reaches /metrics.

@@ -27,8 +27,17 @@ public final class PipelineMetrics: Sendable {
         }
     }
 
+    /// Per source, so the request path looks a counter up by one short key.
+    private let receivedCounters = NIOLockedValueBox([String: Counter]())
+
     public func received(source: String, count: Int) {
-        counter("switchyard_events_received_total", [("source", source)]).increment(by: count)
+        let counter = receivedCounters.withLockedValue { cache in
+            if let c = cache[source] { return c }
+            let c = Counter(label: "switchyard_events_received_total", dimensions: [("source", source)])
+            cache[source] = c
+            return c
+        }
+        counter.increment(by: count)
         totals.withLockedValue { $0.receivedBySource[source, default: 0] += count }
     }
 
