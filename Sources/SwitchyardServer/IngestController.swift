@@ -33,15 +33,15 @@ public struct IngestController: Sendable {
 
     func ingest(route: IngestRoute, request: Request, context: SwitchyardRequestContext) async throws -> Response {
         let receivedAt = Timestamp.now()
+        let headers = IngestHeaders(request.headers)
         // Refuse early what is certain to be refused, before reading a byte of the body.
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limits.maxRequestBytes {
+        if let length = headers.contentLength.flatMap(Int.init), length > limits.maxRequestBytes {
             throw IngestError.requestTooLarge.textError
         }
         var headerSource: Routing.Source?
-        let authorization = request.headers[.authorization]
-        let hasBasic = authorization != nil
+        let hasBasic = headers.authorization != nil
         if hasBasic {
-            headerSource = try authenticate(BasicAuth.writeKey(from: authorization))
+            headerSource = try authenticate(BasicAuth.writeKey(from: headers.authorization))
         }
 
         var body: ByteBuffer
@@ -53,7 +53,7 @@ public struct IngestController: Sendable {
         let reservation = try budget.reserve(body.readableBytes)
         defer { budget.release(reservation) }
 
-        if let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" {
+        if let encoding = headers.contentEncoding?.lowercased(), encoding != "identity" {
             guard encoding == "gzip" || encoding == "x-gzip" else {
                 throw TextError(.unsupportedMediaType, "unsupported content encoding \"\(encoding.prefix(32))\": use gzip or none")
             }
@@ -68,7 +68,7 @@ public struct IngestController: Sendable {
         let decoded = try budget.reserve(body.readableBytes * 4)
         defer { budget.release(decoded) }
 
-        let ingestContext = IngestContext(receivedAt: receivedAt, requestIP: clientIP(request, context), maxEventBytes: limits.maxEventBytes)
+        let ingestContext = IngestContext(receivedAt: receivedAt, requestIP: clientIP(headers, context), maxEventBytes: limits.maxEventBytes)
         let batch: IngestBatch
         do {
             batch = try body.withUnsafeReadableBytes { raw throws(IngestError) in
@@ -112,8 +112,8 @@ public struct IngestController: Sendable {
         return source
     }
 
-    func clientIP(_ request: Request, _ context: SwitchyardRequestContext) -> String {
-        if trustForwardedFor, let forwarded = request.headers[.xForwardedFor] {
+    func clientIP(_ headers: IngestHeaders, _ context: SwitchyardRequestContext) -> String {
+        if trustForwardedFor, let forwarded = headers.forwardedFor {
             let first = forwarded.split(separator: ",", maxSplits: 1).first.map { $0.filter { $0 != " " } } ?? ""
             if !first.isEmpty, first.count <= 64 { return String(first) }
         }
@@ -133,6 +133,30 @@ extension IngestError {
 
 extension HTTPField.Name {
     static let xForwardedFor = Self("X-Forwarded-For")!
+}
+
+/// The headers ingestion reads, found in one pass over the request's fields. Repeated fields are
+/// joined with ", " as `HTTPFields`' own subscript does, which builds a new string on every lookup.
+struct IngestHeaders {
+    var contentLength: String?
+    var authorization: String?
+    var contentEncoding: String?
+    var forwardedFor: String?
+
+    init(_ fields: HTTPFields) {
+        func add(_ value: String, to existing: inout String?) {
+            existing = existing.map { $0 + ", " + value } ?? value
+        }
+        for field in fields {
+            switch field.name {
+            case .contentLength: add(field.value, to: &contentLength)
+            case .authorization: add(field.value, to: &authorization)
+            case .contentEncoding: add(field.value, to: &contentEncoding)
+            case .xForwardedFor: add(field.value, to: &forwardedFor)
+            default: continue
+            }
+        }
+    }
 }
 
 /// Reads the write key from `Authorization: Basic base64(key:)`. RudderStack clients send an empty

@@ -92,6 +92,18 @@ public enum Ingestion {
         return try events(route: route, document: document, context: context)
     }
 
+    /// The same for a body in place: the server's path, without generic dispatch.
+    public static func events(route: IngestRoute, body: UnsafeRawBufferPointer, context: IngestContext) throws(IngestError) -> IngestBatch {
+        if body.isEmpty { throw .emptyBody }
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(body)
+        } catch {
+            throw .invalidJSON(error.description)
+        }
+        return try events(route: route, document: document, context: context)
+    }
+
     public static func events(route: IngestRoute, document: JSONValue, context: IngestContext) throws(IngestError) -> IngestBatch {
         guard case .object(var top) = document else {
             throw route == .batch ? .invalidJSON("the body is not a JSON object") : .notAnEvent

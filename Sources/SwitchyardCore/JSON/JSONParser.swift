@@ -24,6 +24,14 @@ public struct JSONParser {
         }
     }
 
+    /// The same for a request body in place. Not generic, so a caller in another module does not
+    /// pay for generic dispatch and type metadata on every request.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
+        let buffer = bytes.bindMemory(to: UInt8.self)
+        var parser = Parser(bytes: buffer, maxDepth: maxDepth)
+        return try parser.parseDocument()
+    }
+
     public static func parse(_ string: String, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
         try parse(Array(string.utf8), maxDepth: maxDepth)
     }
