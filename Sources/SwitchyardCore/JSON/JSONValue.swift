@@ -30,7 +30,11 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// Reads a dotted path such as `properties.category`; nil when any step is missing.
-    public subscript(path path: some StringProtocol) -> JSONValue? {
+    ///
+    /// Takes a `String`, not any `StringProtocol`: a generic subscript called from another module
+    /// resolved type metadata at run time on every entry a destination built.
+    public subscript(path path: String) -> JSONValue? {
+        if case .object(let object) = self, !path.utf8.contains(UInt8(ascii: ".")) { return object[path] }
         var current = self
         for part in path.split(separator: ".", omittingEmptySubsequences: false) {
             switch current {
