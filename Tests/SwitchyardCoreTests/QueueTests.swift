@@ -126,10 +126,12 @@ struct QueueTests {
         let trace = NIOLockedValueBox(Trace())
         let commit = GroupCommit<Int>(sync: {
             let snapshot = trace.withLockedValue { $0.flushing = true; return $0.committed }
-            usleep(3000)
+            // A flush lasts until a commit has happened beside it (or a second has passed).
+            for _ in 0..<1000 where trace.withLockedValue({ $0.commitsDuringFlush == 0 }) { usleep(1000) }
+            usleep(500)
             trace.withLockedValue { $0.durable.formUnion(snapshot); $0.flushing = false }
         }) { items in
-            usleep(1000)
+            usleep(200)
             trace.withLockedValue { t in
                 t.committed.formUnion(items)
                 if t.flushing { t.commitsDuringFlush += 1 }
@@ -138,9 +140,12 @@ struct QueueTests {
         let answered = await withTaskGroup(of: Bool.self) { group in
             for n in 0..<300 {
                 group.addTask {
-                    try? await Task.sleep(for: .microseconds(n * 100))
                     try? await commit.write([n])
                     return trace.withLockedValue { $0.durable.contains(n) }
+                }
+                // Once the first group is being flushed, the rest arrive while it is.
+                if n == 0 {
+                    while !trace.withLockedValue({ $0.flushing }) { try? await Task.sleep(for: .milliseconds(1)) }
                 }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
@@ -149,18 +154,26 @@ struct QueueTests {
         #expect(trace.withLockedValue { $0.commitsDuringFlush } > 0)
     }
 
-    @Test("commit load reads near 1 while writers queue behind the database, 0 when idle, and resets when read")
+    @Test("commit load is the share of commits that found the next group already waiting, and resets when read")
     func commitLoad() async throws {
-        let commit = GroupCommit<Int> { _ in usleep(2000) }
-        await withTaskGroup(of: Void.self) { group in
-            // Writers arrive every 0.3 ms (blocking this thread between them); a commit takes 2 ms.
-            for n in 0..<80 {
-                group.addTask { try? await commit.write([n]) }
-                usleep(300)
-            }
+        let entered = NIOLockedValueBox(false)
+        let gate = DispatchSemaphore(value: 0)
+        let commit = GroupCommit<Int> { _ in
+            entered.withLockedValue { $0 = true }
+            gate.wait()
         }
-        #expect(commit.takeLoad() >= 0.5)
+        await withTaskGroup(of: Void.self) { group in
+            // The first commit holds the database while 39 more writers queue behind it; they all go
+            // into the second commit, after which nothing waits.
+            group.addTask { try? await commit.write([0]) }
+            while !entered.withLockedValue({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) }
+            for n in 1..<40 { group.addTask { try? await commit.write([n]) } }
+            try? await Task.sleep(for: .milliseconds(300))
+            for _ in 0..<40 { gate.signal() }
+        }
+        #expect(commit.takeLoad() == 0.5)
         #expect(commit.takeLoad() == 0)
+        gate.signal()
         try await commit.write([1])
         #expect(commit.takeLoad() == 0)
     }

@@ -82,14 +82,12 @@ public struct IngestBatch: Sendable {
 /// the whole request is accepted or refused, never a part of it.
 public enum Ingestion {
     public static func events(route: IngestRoute, body: some Collection<UInt8>, context: IngestContext) throws(IngestError) -> IngestBatch {
-        if body.isEmpty { throw .emptyBody }
-        let document: JSONValue
-        do {
-            document = try JSONParser.parse(body)
-        } catch {
-            throw .invalidJSON(error.description)
+        let result = body.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(IngestError) in try events(route: route, body: UnsafeRawBufferPointer(buffer), context: context) }
+        } ?? Array(body).withUnsafeBytes { raw in
+            Result { () throws(IngestError) in try events(route: route, body: raw, context: context) }
         }
-        return try events(route: route, document: document, context: context)
+        return try result.get()
     }
 
     /// The same for a body in place: the server's path, without generic dispatch.
