@@ -34,8 +34,6 @@ public struct DeliveryWorker: Service {
         let slotFreed = Wakeup()
         let limits = destination.batchLimits
         logger.info("delivery started", metadata: ["destination": "\(name)", "concurrency": "\(policy.concurrency)"])
-        // A discarding group: each finished send is released at once. (A plain task group keeps
-        // every finished child until it is awaited, which grew memory by the drained backlog.)
         // Batches claimed and prepared but not yet sent. Claiming several rounds of sends at once
         // keeps claims (each a write transaction) rare while a backlog drains.
         var ready: [[PreparedEntry]] = []

@@ -114,19 +114,9 @@ public struct LogFilter: Sendable, Hashable {
 
     /// SQL conditions and arguments for the same filter.
     var sql: (String, [String]) {
-        var clauses: [String] = []
-        var args: [String] = []
-        if let messageId {
-            clauses.append("event_id IN (\(SQLiteJobStore.eventsWithMessageID))")
-            args += [messageId, messageId]
-        }
-        for (column, value) in [("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue)] {
-            if let value {
-                clauses.append("\(column) = ?")
-                args.append(value)
-            }
-        }
-        return (clauses.joined(separator: " AND "), args)
+        conditions(eventColumn: "event_id", [
+            ("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue),
+        ])
     }
 
     /// The same filter over `events` read as `received` records; nil when it cannot match one.
@@ -134,13 +124,18 @@ public struct LogFilter: Sendable, Hashable {
         if destination != nil { return nil }
         if let status, status != "received" { return nil }
         if let kind, kind != .received { return nil }
+        return conditions(eventColumn: "id", [("source", source), ("name", event), ("COALESCE(user_id, anonymous_id)", userId)])
+    }
+
+    /// The message-id condition on the column holding the event's row, then one equality per set value.
+    private func conditions(eventColumn: String, _ columns: [(String, String?)]) -> (String, [String]) {
         var clauses: [String] = []
         var args: [String] = []
         if let messageId {
-            clauses.append("id IN (\(SQLiteJobStore.eventsWithMessageID))")
+            clauses.append("\(eventColumn) IN (\(SQLiteJobStore.eventsWithMessageID))")
             args += [messageId, messageId]
         }
-        for (column, value) in [("source", source), ("name", event), ("COALESCE(user_id, anonymous_id)", userId)] {
+        for (column, value) in columns {
             if let value {
                 clauses.append("\(column) = ?")
                 args.append(value)

@@ -18,7 +18,9 @@ public final class PipelineMetrics: Sendable {
     public init() {}
 
     private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        // Built with plain appends: this runs for every ingestion request.
+        var key = label
+        for (name, value) in dimensions { key += "|" + name + "=" + value }
         return counters.withLockedValue { cache in
             if let c = cache[key] { return c }
             let c = Counter(label: label, dimensions: dimensions)
@@ -27,17 +29,8 @@ public final class PipelineMetrics: Sendable {
         }
     }
 
-    /// Per source, so the request path looks a counter up by one short key.
-    private let receivedCounters = NIOLockedValueBox([String: Counter]())
-
     public func received(source: String, count: Int) {
-        let counter = receivedCounters.withLockedValue { cache in
-            if let c = cache[source] { return c }
-            let c = Counter(label: "switchyard_events_received_total", dimensions: [("source", source)])
-            cache[source] = c
-            return c
-        }
-        counter.increment(by: count)
+        counter("switchyard_events_received_total", [("source", source)]).increment(by: count)
         totals.withLockedValue { $0.receivedBySource[source, default: 0] += count }
     }
 

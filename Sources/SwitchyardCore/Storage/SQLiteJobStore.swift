@@ -36,11 +36,10 @@ public final class SQLiteJobStore: JobStore {
         path = (directory as NSString).appendingPathComponent(Self.fileName)
 
         var configuration = Configuration()
-        // `sync: full` is kept by `WALSync` after each ingestion commit, not by SQLite inside it.
-        let sync = "NORMAL"
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            // `sync: full` is kept by `WALSync` after each ingestion commit, not by SQLite inside it.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // The writer gets a 32 MiB page cache (index pages stay hot across commits); readers
             // keep SQLite's small default. No memory-mapping: mapped pages count against the
             // process's memory once per connection, and the backlog belongs on disk.
