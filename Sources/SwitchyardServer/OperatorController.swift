@@ -209,13 +209,13 @@ public struct OperatorController: Sendable {
     // MARK: Numbers
 
     func summaryJSON() async throws -> JSONValue {
-        let stats = try await store.stats()
-        PipelineMetrics.shared.updateQueue(stats)
+        let backlog = try await store.backlog()
+        PipelineMetrics.shared.updateQueue(backlog)
         let snapshot = PipelineMetrics.shared.snapshot()
         var destinations = JSONObject()
-        let names = Set(stats.destinations.keys).union(snapshot.deliveriesByDestination.keys).sorted()
+        let names = Set(backlog.keys).union(snapshot.deliveriesByDestination.keys).sorted()
         for name in names {
-            let d = stats.destinations[name]
+            let d = backlog[name]
             let waiting = (d?.counts["pending"] ?? 0) + (d?.counts["failed"] ?? 0) + (d?.counts["in_flight"] ?? 0)
             var o = JSONObject()
             o["queueDepth"] = .number(String(waiting))
@@ -238,7 +238,7 @@ public struct OperatorController: Sendable {
 
     func metrics() async throws -> Response {
         guard let registry else { throw TextError(.notFound, "metrics are not enabled") }
-        PipelineMetrics.shared.updateQueue(try await store.stats())
+        PipelineMetrics.shared.updateQueue(try await store.backlog())
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
     }

@@ -70,6 +70,36 @@ struct QueueTests {
         }
     }
 
+    @Test("the backlog counts waiting and dead jobs per destination and the oldest waiting event, not delivered ones")
+    func backlog() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            var old = makeEvent(1)
+            old.receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - 90_000)
+            try await store.append([NewEvent(source: "web", event: old, destinations: ["a", "b"])])
+            try await store.append((2...5).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["a"]) })
+            let jobs = try await store.claim(destination: "a", limit: 3, leaseFor: .seconds(30))
+            let later = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 60_000)
+            try await store.finish([
+                JobResult(jobID: jobs[0].id, lease: jobs[0].lease, outcome: .retry(at: later, error: "ThrottlingException")),
+                JobResult(jobID: jobs[1].id, lease: jobs[1].lease, outcome: .succeeded),
+            ])
+            let forB = try await store.claim(destination: "b", limit: 1, leaseFor: .seconds(30))
+            try await store.finish(forB.map { JobResult(jobID: $0.id, lease: $0.lease, outcome: .dead(reason: "MalformedDetail")) })
+            let backlog = try await store.backlog()
+            // a: m-1 failed (due later), m-2 delivered, m-3 still leased, m-4 and m-5 pending.
+            #expect(backlog["a"]?.counts == ["failed": 1, "in_flight": 1, "pending": 2])
+            #expect(backlog["b"]?.counts == ["dead": 1])
+            #expect((90_000..<120_000).contains(backlog["a"]?.oldestWaitingAgeMs ?? 0))
+            #expect(backlog["b"]?.oldestWaitingAgeMs == nil)
+            // The full count adds the delivered job; the waiting ones agree.
+            let stats = try await store.stats()
+            #expect(stats.destinations["a"]?.counts == ["failed": 1, "in_flight": 1, "pending": 2, "succeeded": 1])
+            #expect(abs((stats.destinations["a"]?.oldestWaitingAgeMs ?? 0) - (backlog["a"]?.oldestWaitingAgeMs ?? 0)) < 1_000)
+            try store.close()
+        }
+    }
+
     @Test("a lease that runs out makes the job due again, and the old lease can no longer settle it")
     func leaseExpiry() async throws {
         try await withTemporaryDirectory { dir in

@@ -38,23 +38,32 @@ public struct DeliveryWorker: Service {
         // keeps claims (each a write transaction) rare while a backlog drains.
         var ready: [[PreparedEntry]] = []
         let prefetch = min(1000, policy.concurrency * limits.maxEntries * Self.claimRounds)
+        // While a backlog drains, the next claim runs during the last round of sends, so the
+        // sends never wait for a claim (a write transaction) and the preparing of its entries.
+        var ahead: Task<(batches: [[PreparedEntry]], full: Bool), Never>?
+        var backlogged = false
         // A discarding group: each finished send is released at once. (A plain task group keeps
         // every finished child until it is awaited, which grew memory by the drained backlog.)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 if ready.isEmpty {
-                    var jobs = await claim(limit: prefetch)
-                    if jobs.isEmpty {
-                        await store.waitForNewJobs(timeout: pollInterval)
+                    let next: (batches: [[PreparedEntry]], full: Bool)
+                    if let claimed = ahead {
+                        ahead = nil
+                        next = await claimed.value
+                    } else {
+                        next = await claimAndPrepare(limit: prefetch, limits: limits)
+                    }
+                    backlogged = next.full
+                    if next.batches.isEmpty {
+                        if !backlogged { await store.waitForNewJobs(timeout: pollInterval) }
                         continue
                     }
-                    if jobs.count < limits.maxEntries, policy.linger.milliseconds > 0, !Task.isShuttingDownGracefully {
-                        try? await Task.sleep(for: policy.linger.duration)
-                        jobs += await claim(limit: limits.maxEntries - jobs.count)
-                    }
-                    ready = await prepare(jobs, limits: limits)
-                    ready.reverse()
+                    ready = next.batches.reversed()
                     continue
+                }
+                if backlogged, ahead == nil, ready.count <= policy.concurrency {
+                    ahead = Task { await self.claimAndPrepare(limit: prefetch, limits: limits, linger: false) }
                 }
                 if policy.concurrency - inFlight.withLockedValue({ $0 }) <= 0 {
                     await slotFreed.wait(timeout: pollInterval)
@@ -74,6 +83,7 @@ public struct DeliveryWorker: Service {
             // Graceful shutdown: claim nothing more; the sends in flight finish (each bounded by
             // the timeout) and record their outcomes before the task group returns.
         }
+        if let claimed = ahead { ready += await claimed.value.batches }
         // Claimed but never sent: back to the queue untried, so the next run sends them at once.
         let unsent = ready.flatMap { $0.map(\.job) }
         if !unsent.isEmpty {
@@ -84,6 +94,18 @@ public struct DeliveryWorker: Service {
             }
         }
         logger.info("delivery stopped", metadata: ["destination": "\(name)"])
+    }
+
+    /// Claims due jobs and prepares them into batches; `full` when the claim took all it asked for,
+    /// which means a backlog is waiting. A claim short of one batch lingers once for more.
+    func claimAndPrepare(limit: Int, limits: BatchLimits, linger: Bool = true) async -> (batches: [[PreparedEntry]], full: Bool) {
+        var jobs = await claim(limit: limit)
+        let full = jobs.count == limit
+        if linger, !jobs.isEmpty, jobs.count < limits.maxEntries, policy.linger.milliseconds > 0, !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: policy.linger.duration)
+            jobs += await claim(limit: limits.maxEntries - jobs.count)
+        }
+        return (await prepare(jobs, limits: limits), full)
     }
 
     func claim(limit: Int) async -> [Job] {

@@ -134,6 +134,11 @@ public protocol JobStore: Sendable {
     /// Gives leased jobs back untried (graceful shutdown), without counting the attempt.
     func release(_ jobs: [Job]) async throws
 
+    /// Jobs waiting and dead-lettered per destination, and the age of the oldest waiting event:
+    /// what the summary and metrics read on every poll, so it costs only the backlog's size.
+    func backlog() async throws -> [String: QueueStats.Destination]
+
+    /// The backlog plus stored events and delivered jobs: a full count, for `switchyard queue stats`.
     func stats() async throws -> QueueStats
 
     /// Returns when new jobs have been committed, or after `timeout`; delivery workers sleep on it.

@@ -61,6 +61,20 @@ struct RowWriter {
         }
     }
 
+    /// Runs a query, handing each result row to `body` while it is current (no row is copied).
+    func rows(_ db: Database, _ body: (ColumnReader) throws -> Void) throws {
+        let handle = statement.sqliteStatement
+        defer { sqlite3_reset(handle) }
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { return }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+            }
+            try body(ColumnReader(handle: handle))
+        }
+    }
+
     /// Runs the statement; throws the database's own error (a full disk stays `SQLITE_FULL`).
     func step(_ db: Database) throws {
         let code = sqlite3_step(statement.sqliteStatement)
@@ -70,5 +84,24 @@ struct RowWriter {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
         }
         sqlite3_reset(statement.sqliteStatement)
+    }
+}
+
+/// The current row of a stepped statement, read column by column without GRDB's `Row` boxing.
+struct ColumnReader {
+    let handle: SQLiteStatement
+
+    func int64(_ column: Int32) -> Int64 {
+        sqlite3_column_int64(handle, column)
+    }
+
+    func string(_ column: Int32) -> String? {
+        guard let text = sqlite3_column_text(handle, column) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+    }
+
+    func bytes(_ column: Int32) -> [UInt8] {
+        guard let blob = sqlite3_column_blob(handle, column) else { return [] }
+        return [UInt8](UnsafeRawBufferPointer(start: blob, count: Int(sqlite3_column_bytes(handle, column))))
     }
 }

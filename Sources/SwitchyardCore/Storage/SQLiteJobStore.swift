@@ -68,7 +68,7 @@ public final class SQLiteJobStore: JobStore {
             return db.changesCount
         }
         let waiting = try pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state IN ('pending','in_flight','failed')") ?? 0
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state IN \(Self.waitingStates)") ?? 0
         }
         let queued = NIOLockedValueBox(waiting)
         self.queued = queued
@@ -284,6 +284,16 @@ public final class SQLiteJobStore: JobStore {
                 CREATE INDEX delivery_log_event ON delivery_log(event_id);
                 """)
         }
+        migrator.registerMigration("v8-waiting-index") { db in
+            // Only jobs still to be delivered are indexed for claiming: a delivered job leaves the
+            // index (one delete) instead of moving to a `succeeded` section of it (a delete and an
+            // insert), a claim is one walk instead of one per state, and the queue's depth and
+            // oldest event are read from this index alone.
+            try db.execute(sql: """
+                DROP INDEX jobs_due;
+                CREATE INDEX jobs_waiting ON jobs(destination, available_at, event_id, state) WHERE state IN \(waitingStates);
+                """)
+        }
         return migrator
     }
 
@@ -474,41 +484,52 @@ public final class SQLiteJobStore: JobStore {
         let leaseEnd = now + leaseFor.milliseconds
         let lease = Int64.random(in: 1...Int64.max)
         return try await pool.write { db in
-            // One walk of the (destination, state, available_at) index per state, each stopping after
-            // `limit` rows, then the earliest due overall: a claim costs the same with ten jobs
-            // waiting or ten million (one ORDER BY over all due rows would sort the whole backlog).
+            // One walk of the waiting jobs' index, due order, stopping after `limit` rows: a claim
+            // costs the same with ten jobs waiting or ten million. Leases that ran out are due too.
             let due = try db.cachedStatement(sql: """
-                SELECT id, available_at FROM jobs
-                WHERE destination = ? AND state = ? AND available_at <= ?
-                ORDER BY available_at, id LIMIT ?
+                SELECT id, event_id, attempts FROM jobs
+                WHERE destination = ? AND state IN \(Self.waitingStates) AND available_at <= ?
+                ORDER BY available_at, event_id LIMIT ?
                 """)
-            var candidates: [(id: Int64, due: Int64)] = []
-            for state in ["failed", "pending", "in_flight"] {
-                for row in try Row.fetchAll(due, arguments: [destination, state, now, limit]) {
-                    candidates.append((row[0], row[1]))
+            var claimed: [(id: Int64, eventID: Int64, attempt: Int)] = []
+            var select = RowWriter(due)
+            select.bind(destination)
+            select.bind(now)
+            select.bind(limit)
+            try select.rows(db) { row in
+                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1))
+            }
+            let take = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ? WHERE id = ?
+                """)
+            let event = try db.cachedStatement(sql: """
+                SELECT source, message_id, type, name, received_at, payload, COALESCE(user_id, anonymous_id) FROM events WHERE id = ?
+                """)
+            var jobs: [Job] = []
+            jobs.reserveCapacity(claimed.count)
+            for job in claimed {
+                var update = RowWriter(take)
+                update.bind(lease)
+                update.bind(leaseEnd)
+                update.bind(now)
+                update.bind(job.id)
+                try update.step(db)
+                var read = RowWriter(event)
+                read.bind(job.eventID)
+                try read.rows(db) { row in
+                    jobs.append(Job(
+                        id: job.id, eventID: job.eventID, lease: lease, destination: destination, attempt: job.attempt,
+                        source: row.string(0) ?? "", messageId: row.string(1) ?? "", type: MessageType(rawValue: row.string(2) ?? "") ?? .track,
+                        name: row.string(3), userId: row.string(6), receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)), payload: row.bytes(5)))
                 }
             }
-            candidates.sort { ($0.due, $0.id) < ($1.due, $1.id) }
-            let ids = candidates.prefix(limit).map(\.id)
-            guard !ids.isEmpty else { return [] }
-            let list = ids.map(String.init).joined(separator: ",")
-            try db.execute(sql: """
-                UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ?
-                WHERE id IN (\(list))
-                """, arguments: [lease, leaseEnd, now])
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT j.id, j.attempts, e.source, e.message_id, e.type, e.name, e.received_at, e.payload, COALESCE(e.user_id, e.anonymous_id), j.event_id
-                FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (\(list)) ORDER BY j.id
-                """)
-            return rows.map { row in
-                let payload: Data = row[7]
-                return Job(
-                    id: row[0], eventID: row[9], lease: lease, destination: destination, attempt: row[1], source: row[2],
-                    messageId: row[3], type: MessageType(rawValue: row[4]) ?? .track, name: row[5], userId: row[8],
-                    receivedAt: Timestamp(millisecondsSinceEpoch: row[6]), payload: [UInt8](payload))
-            }
+            return jobs
         }
     }
+
+    /// The states of a job still to be delivered, as SQL: exactly the `jobs_waiting` index's condition,
+    /// which SQLite requires word for word before it uses a partial index.
+    static let waitingStates = "('pending', 'failed', 'in_flight')"
 
     /// Outcomes from every worker go through one group commit too: a drained backlog means
     /// thousands of outcomes a second, and one transaction (one fsync) can carry many of them.
@@ -563,25 +584,51 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    public func backlog() async throws -> [String: QueueStats.Destination] {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        return try await pool.read { db in try Self.backlog(db, now: now) }
+    }
+
     public func stats() async throws -> QueueStats {
         let now = Timestamp.now().millisecondsSinceEpoch
         return try await pool.read { db in
+            var destinations = try Self.backlog(db, now: now)
+            for row in try Row.fetchAll(db, sql: "SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination") {
+                destinations[row[0], default: .init(counts: [:], oldestWaitingAgeMs: nil)].counts["succeeded"] = row[1]
+            }
             let events = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0
-            var destinations: [String: QueueStats.Destination] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT destination, state, COUNT(*) FROM jobs GROUP BY destination, state") {
-                let name: String = row[0]
-                destinations[name, default: .init(counts: [:], oldestWaitingAgeMs: nil)].counts[row[1]] = row[2]
-            }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT j.destination, MIN(e.received_at) FROM jobs j JOIN events e ON e.id = j.event_id
-                WHERE j.state IN ('pending', 'in_flight', 'failed') GROUP BY j.destination
-                """) {
-                let name: String = row[0]
-                let oldest: Int64 = row[1]
-                destinations[name, default: .init(counts: [:], oldestWaitingAgeMs: nil)].oldestWaitingAgeMs = now - oldest
-            }
             return QueueStats(events: events, destinations: destinations)
         }
+    }
+
+    /// Reads only the waiting jobs' index (plus one event per destination) and the dead letters:
+    /// delivered jobs, however many are kept, cost nothing.
+    static func backlog(_ db: Database, now: Int64) throws -> [String: QueueStats.Destination] {
+        var destinations: [String: QueueStats.Destination] = [:]
+        let next = try db.cachedStatement(sql: """
+            SELECT destination FROM jobs WHERE state IN \(waitingStates) AND destination > ? ORDER BY destination LIMIT 1
+            """)
+        let tally = try db.cachedStatement(sql: """
+            SELECT SUM(state = 'pending'), SUM(state = 'failed'), SUM(state = 'in_flight'), MIN(event_id) FROM jobs
+            WHERE destination = ? AND state IN \(waitingStates)
+            """)
+        // One index probe per destination to find the next, then one pass over its waiting jobs.
+        var after = ""
+        while let name = try String.fetchOne(next, arguments: [after]) {
+            after = name
+            guard let row = try Row.fetchOne(tally, arguments: [name]) else { continue }
+            var counts: [String: Int] = [:]
+            for (column, state) in [(0, "pending"), (1, "failed"), (2, "in_flight")] where (row[column] as Int? ?? 0) > 0 {
+                counts[state] = row[column]
+            }
+            // Event ids grow with arrival, so the smallest waiting one is the oldest event.
+            let oldest = try Int64.fetchOne(db, sql: "SELECT received_at FROM events WHERE id = ?", arguments: [row[3] as Int64?])
+            destinations[name] = .init(counts: counts, oldestWaitingAgeMs: oldest.map { now - $0 })
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination") {
+            destinations[row[0], default: .init(counts: [:], oldestWaitingAgeMs: nil)].counts["dead"] = row[1]
+        }
+        return destinations
     }
 
     public func checkWritable() async throws {
@@ -659,3 +706,4 @@ func freeBytes(atPath path: String) -> Int64? {
     guard statvfs(path, &stats) == 0 else { return nil }
     return Int64(stats.f_bavail) * Int64(stats.f_frsize)
 }
+
