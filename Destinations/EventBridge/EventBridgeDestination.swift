@@ -118,9 +118,14 @@ public struct EventBridgeDestination: Destination {
             responseBody = try await response.body.collect(upTo: 4 * 1024 * 1024)
         } catch {
             let failure = EntryOutcome.Failure(code: "ConnectionError", message: Self.describe(error))
-            return SendResult(outcomes: Array(repeating: .retry(failure), count: entries.count))
+            return SendResult(outcomes: Array(repeating: .retry(failure), count: entries.count), unavailable: failure)
         }
-        return SendResult(outcomes: outcomes(status: status, body: responseBody, count: entries.count), requestId: requestId)
+        let outcomes = outcomes(status: status, body: responseBody, count: entries.count)
+        // A whole request refused with a retryable status: EventBridge (or the way to it) is down or throttling us.
+        if status != 200, case .retry(let failure)? = outcomes.first {
+            return SendResult(outcomes: outcomes, requestId: requestId, unavailable: failure)
+        }
+        return SendResult(outcomes: outcomes, requestId: requestId)
     }
 
     /// Reads EventBridge's answer (or moto's, which sends XML errors and `text/html` successes).

@@ -9,14 +9,21 @@ import Testing
 final class ScriptedDestination: Destination, Sendable {
     let batchLimits: BatchLimits
     private let answer: @Sendable (PreparedEntry, Int) -> EntryOutcome
+    /// While true, every send fails as a whole, as when the destination is down.
+    private let unavailable: @Sendable () -> Bool
     private let sent = NIOLockedValueBox<[[String]]>([])
+    private let refused = NIOLockedValueBox((sends: 0, entries: 0))
 
-    init(limits: BatchLimits = .init(maxEntries: 10, maxBytes: 1000), answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome) {
+    init(limits: BatchLimits = .init(maxEntries: 10, maxBytes: 1000), unavailable: @escaping @Sendable () -> Bool = { false },
+         answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome) {
         batchLimits = limits
+        self.unavailable = unavailable
         self.answer = answer
     }
 
     var batches: [[String]] { sent.withLockedValue { $0 } }
+    /// Sends failed as a whole, and the entries they carried.
+    var refusals: (sends: Int, entries: Int) { refused.withLockedValue { $0 } }
 
     func prepare(_ job: Job) -> Prepared {
         if job.name == "poison" { return .drop(reason: "InvalidArgument: cannot be sent") }
@@ -25,6 +32,11 @@ final class ScriptedDestination: Destination, Sendable {
 
     func send(_ entries: [PreparedEntry]) async -> SendResult {
         sent.withLockedValue { $0.append(entries.map(\.job.messageId)) }
+        if unavailable() {
+            refused.withLockedValue { $0 = ($0.sends + 1, $0.entries + entries.count) }
+            let failure = EntryOutcome.Failure(code: "ConnectionError", message: "connection refused")
+            return SendResult(outcomes: entries.map { _ in .retry(failure) }, unavailable: failure)
+        }
         return SendResult(outcomes: entries.map { answer($0, $0.job.attempt) }, requestId: "req-\(entries.count)")
     }
 }
@@ -160,6 +172,68 @@ struct DeliveryTests {
             try await runWorker(worker) { try await counts(store) == ["dead": 1] }
             let reason = try await store.read { db in try String.fetchOne(db, sql: "SELECT last_error FROM jobs") }
             #expect(reason == "gave up after 1 attempts, retry window 1h passed: HTTP503 (HTTP 503)")
+            try store.close()
+        }
+    }
+
+    @Test("a destination whose sends fail as a whole is paused, longer each time, then probed one send at a time")
+    func destinationBackoff() {
+        var p = DeliveryPolicy()
+        p.initialBackoff = .seconds(1)
+        p.maxBackoff = .seconds(8)
+        var backoff = DestinationBackoff()
+        let start = ContinuousClock.now
+        #expect(backoff.allowedInFlight(concurrency: 4) == 4)
+        // At least half the ceiling, at most all of it.
+        let pause1 = backoff.unavailable(at: start, policy: p, random: { $0.lowerBound })
+        #expect(pause1 == .milliseconds(500))
+        #expect(backoff.pause(at: start + .milliseconds(499)) == start + .milliseconds(500))
+        #expect(backoff.allowedInFlight(concurrency: 4) == 1)
+        // Sends already in flight that fail during the pause do not lengthen it.
+        let pause2 = backoff.unavailable(at: start + .milliseconds(100), policy: p)
+        #expect(pause2 == nil)
+        // The probe after the pause fails: the next pause is longer.
+        #expect(backoff.pause(at: start + .milliseconds(500)) == nil)
+        let pause3 = backoff.unavailable(at: start + .milliseconds(600), policy: p, random: { $0.upperBound })
+        #expect(pause3 == .seconds(2))
+        let pause4 = backoff.unavailable(at: start + .seconds(3), policy: p, random: { $0.upperBound })
+        #expect(pause4 == .seconds(4))
+        let pause5 = backoff.unavailable(at: start + .seconds(8), policy: p, random: { $0.upperBound })
+        #expect(pause5 == .seconds(8))
+        let pause6 = backoff.unavailable(at: start + .seconds(17), policy: p, random: { $0.upperBound })
+        #expect(pause6 == .seconds(8))
+        // One send gets through: full concurrency, and the next failure starts over.
+        let wasPaused = backoff.gotThrough()
+        #expect(wasPaused)
+        #expect(backoff.allowedInFlight(concurrency: 4) == 4)
+        let pausedAgain = backoff.gotThrough()
+        #expect(!pausedAgain)
+        let pause7 = backoff.unavailable(at: start + .seconds(30), policy: p, random: { $0.upperBound })
+        #expect(pause7 == .seconds(1))
+    }
+
+    @Test("while a destination is down, the queue is not tried event by event; it drains once the destination answers")
+    func pausedWhileDown() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((0..<200).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
+            let down = NIOLockedValueBox(true)
+            let destination = ScriptedDestination(unavailable: { down.withLockedValue { $0 } }) { _, _ in .delivered(reference: nil) }
+            var p = policy()
+            p.concurrency = 4
+            p.initialBackoff = .milliseconds(200)
+            p.maxBackoff = .milliseconds(400)
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
+            let started = ContinuousClock.now
+            try await runWorker(worker) {
+                if ContinuousClock.now - started > .milliseconds(600) { down.withLockedValue { $0 = false } }
+                return try await counts(store) == ["succeeded": 200]
+            }
+            // While down: the first round of sends, then one probe per pause, of 20 batches waiting.
+            #expect((1...8).contains(destination.refusals.sends))
+            // Jobs claimed but not sent were given back untried: only entries of refused sends count an attempt more.
+            let failedAttempts = try await store.read { db in try Int.fetchOne(db, sql: "SELECT SUM(attempts - 1) FROM jobs") }
+            #expect(failedAttempts == destination.refusals.entries)
             try store.close()
         }
     }

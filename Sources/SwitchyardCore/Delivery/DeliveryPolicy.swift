@@ -45,9 +45,14 @@ public struct DeliveryPolicy: Codable, Sendable, Hashable {
 
     /// The wait before attempt `attempt + 1`, after `attempt` attempts failed.
     public func backoff(afterAttempt attempt: Int, random: (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }) -> Int64 {
+        random(0...backoffCeiling(afterAttempt: attempt))
+    }
+
+    /// min(maxBackoff, initialBackoff × 2^(attempt−1)), in milliseconds.
+    public func backoffCeiling(afterAttempt attempt: Int) -> Int64 {
         let exponent = min(max(attempt - 1, 0), 40)
         let ceiling = min(maxBackoff.milliseconds, initialBackoff.milliseconds.multipliedReportingOverflow(by: 1 << exponent).overflow ? .max : initialBackoff.milliseconds << exponent)
-        return random(0...max(ceiling, 0))
+        return max(ceiling, 0)
     }
 }
 

@@ -18,6 +18,7 @@ public struct DeliveryWorker: Service {
     static let claimRounds = 4
     /// How often to look for retries that have become due when nothing wakes the worker sooner.
     public var pollInterval: Duration = .milliseconds(200)
+    let backoff = NIOLockedValueBox(DestinationBackoff())
 
     public init(name: String, destination: any Destination, store: any JobStore, policy: DeliveryPolicy, logger: Logger) {
         self.name = name
@@ -46,6 +47,15 @@ public struct DeliveryWorker: Service {
         // every finished child until it is awaited, which grew memory by the drained backlog.)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                if let until = backoff.withLockedValue({ $0.pause(at: .now) }) {
+                    // Whatever is claimed but unsent goes back untried, due again when the pause ends.
+                    var held = ready.flatMap { $0.map(\.job) }
+                    if let claimed = ahead { held += await claimed.value.batches.flatMap { $0.map(\.job) } }
+                    (ready, ahead) = ([], nil)
+                    await giveBack(held)
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(until: until, clock: .continuous) }
+                    continue
+                }
                 if ready.isEmpty {
                     let next: (batches: [[PreparedEntry]], full: Bool)
                     if let claimed = ahead {
@@ -65,7 +75,8 @@ public struct DeliveryWorker: Service {
                 if backlogged, ahead == nil, ready.count <= policy.concurrency {
                     ahead = Task { await self.claimAndPrepare(limit: prefetch, limits: limits, linger: false) }
                 }
-                if policy.concurrency - inFlight.withLockedValue({ $0 }) <= 0 {
+                let allowed = backoff.withLockedValue { $0.allowedInFlight(concurrency: policy.concurrency) }
+                if allowed - inFlight.withLockedValue({ $0 }) <= 0 {
                     await slotFreed.wait(timeout: pollInterval)
                     continue
                 }
@@ -85,15 +96,17 @@ public struct DeliveryWorker: Service {
         }
         if let claimed = ahead { ready += await claimed.value.batches }
         // Claimed but never sent: back to the queue untried, so the next run sends them at once.
-        let unsent = ready.flatMap { $0.map(\.job) }
-        if !unsent.isEmpty {
-            do {
-                try await store.release(unsent)
-            } catch {
-                logger.error("cannot release \(unsent.count) unsent jobs; they are due again when their lease runs out: \(error)", metadata: ["destination": "\(name)"])
-            }
-        }
+        await giveBack(ready.flatMap { $0.map(\.job) })
         logger.info("delivery stopped", metadata: ["destination": "\(name)"])
+    }
+
+    func giveBack(_ jobs: [Job]) async {
+        guard !jobs.isEmpty else { return }
+        do {
+            try await store.release(jobs)
+        } catch {
+            logger.error("cannot release \(jobs.count) unsent jobs; they are due again when their lease runs out: \(error)", metadata: ["destination": "\(name)"])
+        }
     }
 
     /// Claims due jobs and prepares them into batches; `full` when the claim took all it asked for,
@@ -149,6 +162,7 @@ public struct DeliveryWorker: Service {
     func deliver(_ batch: [PreparedEntry], sent done: () -> Void) async {
         let batchId = UUIDv4.make()
         let sent = await destination.send(batch)
+        noteAvailability(sent)
         done()
         var outcomes = sent.outcomes
         if outcomes.count != batch.count {
@@ -166,6 +180,19 @@ public struct DeliveryWorker: Service {
             results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)
+    }
+
+    /// Backs the destination off after a send that failed as a whole, and lifts that when one gets through.
+    func noteAvailability(_ sent: SendResult) {
+        if let failure = sent.unavailable {
+            guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
+            PipelineMetrics.shared.destinationPaused(name)
+            logger.warning("destination unavailable: pausing its sends, then trying one batch at a time", metadata: [
+                "destination": "\(name)", "pause": "\(ConfigDuration(milliseconds: pause.milliseconds))", "error": "\(failure)",
+            ])
+        } else if backoff.withLockedValue({ $0.gotThrough() }) {
+            logger.info("destination answering again: sending at full concurrency", metadata: ["destination": "\(name)"])
+        }
     }
 
     /// Turns a send's outcome into the job's next state: a retry while attempts and the window

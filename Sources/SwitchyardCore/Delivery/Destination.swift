@@ -21,10 +21,15 @@ public struct SendResult: Sendable, Hashable {
     public var outcomes: [EntryOutcome]
     /// The destination's id for the request (`x-amzn-RequestId`), for the delivery log.
     public var requestId: String?
+    /// Set when the request failed as a whole in a way that says the destination is unavailable
+    /// (no connection, a 5xx, the request throttled): the worker then backs off the destination
+    /// as a whole instead of trying every queued event once against it.
+    public var unavailable: EntryOutcome.Failure?
 
-    public init(outcomes: [EntryOutcome], requestId: String? = nil) {
+    public init(outcomes: [EntryOutcome], requestId: String? = nil, unavailable: EntryOutcome.Failure? = nil) {
         self.outcomes = outcomes
         self.requestId = requestId
+        self.unavailable = unavailable
     }
 }
 

@@ -42,6 +42,11 @@ public final class PipelineMetrics: Sendable {
         totals.withLockedValue { $0.deliveriesByDestination[destination, default: [:]][outcome, default: 0] += count }
     }
 
+    /// The destination's sends were paused after one failed as a whole.
+    public func destinationPaused(_ destination: String) {
+        counter("switchyard_destination_pauses_total", [("destination", destination)]).increment()
+    }
+
     public func snapshot() -> Snapshot {
         totals.withLockedValue { $0 }
     }
