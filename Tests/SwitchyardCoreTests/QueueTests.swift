@@ -100,6 +100,24 @@ struct QueueTests {
         }
     }
 
+    @Test("claims and the backlog read the waiting jobs' index, never the whole table")
+    func waitingIndexIsUsed() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            // SQLite uses a partial index only when a query repeats its condition word for word.
+            let plans = try await store.read { db in
+                try [
+                    "SELECT id FROM jobs WHERE destination = 'd' AND \(SQLiteJobStore.waiting) AND available_at <= 1 ORDER BY available_at, event_id LIMIT 5",
+                    "SELECT COUNT(*), MIN(event_id) FROM jobs WHERE destination = 'd' AND \(SQLiteJobStore.waiting)",
+                ].map { sql in try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, adapter: ColumnMapping(["detail": "detail"])).joined(separator: " ") }
+            }
+            for plan in plans {
+                #expect(plan.contains("USING") && plan.contains("INDEX jobs_waiting") && !plan.contains("TEMP B-TREE"), "\(plan)")
+            }
+            try store.close()
+        }
+    }
+
     @Test("a lease that runs out makes the job due again, and the old lease can no longer settle it")
     func leaseExpiry() async throws {
         try await withTemporaryDirectory { dir in
