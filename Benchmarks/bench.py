@@ -30,8 +30,10 @@ BENCH = ROOT / ".build" / "release" / "switchyard-bench"
 WRITE_KEY = "bench-write-key"
 TOKEN = "bench-admin-token"
 KEY_ID, SECRET = "AKIDBENCH", "bench-secret"
-TRACK = {"userId": "user-123", "event": "Order Completed", "properties": {"order_id": "50314b8e", "total": 27.50, "currency": "USD",
-         "products": [{"sku": "45790-32", "price": 19.0}]}, "context": {"library": {"name": "bench", "version": "1.0"}}}
+# About 300 bytes, as an SDK sends it (without messageId: the server assigns one, so every event is new).
+TRACK = {"userId": "user-123", "anonymousId": "anon-8f14e45f", "event": "Order Completed",
+         "properties": {"order_id": "50314b8e", "total": 27.50, "currency": "USD", "products": [{"sku": "45790-32", "price": 19.0}]},
+         "context": {"library": {"name": "bench", "version": "1.0"}}, "timestamp": "2026-11-26T12:00:00.000Z"}
 
 CONFIG = """
 server: {{ host: 127.0.0.1, port: {port}, adminToken: {token}, limits: {{ maxRequestBytes: 8388608 }} }}
@@ -152,7 +154,9 @@ def wrk(url, script, connections, duration):
 BASIC = "Basic " + __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
 
 
-def bench_ingestion(work, duration):
+def bench_ingestion(work, duration, rounds=3):
+    """Bare route and Switchyard take turns, `rounds` times: the machine's speed drifts by tens of
+    percent within minutes, so each ratio compares runs seconds apart, and the median is reported."""
     track = json.dumps(TRACK)
     batch = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(100)]})
     headers = {"Authorization": BASIC, "Content-Type": "application/json"}
@@ -161,14 +165,21 @@ def bench_ingestion(work, duration):
     port = free_port()
     base = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / "baseline.log")
     wait_http(f"http://127.0.0.1:{port}/")
-    baseline = wrk(f"http://127.0.0.1:{port}", single, 64, duration)
-    base.stop()
     server = Switchyard(work, work / "ingest-queue", free_port())
-    ours = wrk(server.url, single, 64, duration)
-    batches = wrk(server.url, batched, 16, duration)
+    runs = []
+    for _ in range(rounds):
+        baseline = wrk(f"http://127.0.0.1:{port}", single, 64, duration)
+        ours = wrk(server.url, single, 64, duration)
+        batches = wrk(server.url, batched, 16, duration)
+        runs.append({"baseline": baseline, "switchyard": ours, "batch": batches, "ratio": ours["rps"] / baseline["rps"]})
     stored = server.summary()["received"].get("web", 0)
     server.stop()
-    return {"track_size": len(track), "baseline": baseline, "switchyard": ours, "batch": batches, "stored": stored}
+    base.stop()
+    middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
+    batch_rates = sorted(r["batch"]["rps"] * 100 for r in runs)
+    return {"track_size": len(track), "batch_size": len(batch), "runs": runs, "ratio": middle["ratio"],
+            "baseline": middle["baseline"], "switchyard": middle["switchyard"],
+            "batch_events_per_second": batch_rates[len(batch_rates) // 2], "stored": stored}
 
 
 def preload(url, total, per_request=500, threads=4):
@@ -350,13 +361,15 @@ def main():
 
 def report(r):
     i, t, l, b = r["ingestion"], r["transform"], r["latency"], r["backlog"]
-    single = i["switchyard"]["rps"] / i["baseline"]["rps"]
-    batch_events = i["batch"]["rps"] * 100
+    single = i["ratio"]
+    batch_events = i["batch_events_per_second"]
+    ratios = " / ".join(f'{run["ratio"]:.2f}' for run in i["runs"])
+    batch_rounds = " / ".join(f'{run["batch"]["rps"] * 100 / 1000:.0f}K' for run in i["runs"])
     entries = b["delivered"] / b["drain_seconds"]
     intake_entries = b["intake"]["rps"] * 10
     rows = [
-        ("1. ingestion, single 300-byte track, 64 connections", f'{i["switchyard"]["rps"]:,.0f} req/s (p99 {i["switchyard"]["p99_ms"]:.1f} ms) vs bare Hummingbird {i["baseline"]["rps"]:,.0f} req/s', f"{single:.2f} of bare", "≥ 0.5", single >= 0.5),
-        ("2. ingestion, batches of 100, 16 connections", f'{batch_events:,.0f} events/s committed ({i["batch"]["rps"]:,.0f} req/s)', "", "≥ 100,000 events/s", batch_events >= 100_000),
+        (f'1. ingestion, single {i["track_size"]}-byte track, 64 connections', f'median round: {i["switchyard"]["rps"]:,.0f} req/s (p99 {i["switchyard"]["p99_ms"]:.1f} ms) vs bare Hummingbird {i["baseline"]["rps"]:,.0f} req/s; ratios by round {ratios}', f"{single:.2f} of bare", "≥ 0.5", single >= 0.5),
+        ("2. ingestion, batches of 100, 16 connections", f'{batch_events:,.0f} events/s committed (median; rounds {batch_rounds})', "", "≥ 100,000 events/s", batch_events >= 100_000),
         ("3. delivery, backlog drained to the emulator", f'{entries:,.0f} entries/s, {entries / 10:,.0f} PutEvents/s ({b["delivered"]:,} in {b["drain_seconds"]:.1f} s) vs emulator intake {intake_entries:,.0f} entries/s', f"{entries / intake_entries:.2f} of intake", "≥ 0.6", entries / intake_entries >= 0.6),
         ("4. end-to-end latency at 2,000 events/s", f'p50 {l["p50_ms"]:.1f} ms, p99 {l["p99_ms"]:.1f} ms, p99.9 {l["p999_ms"]:.1f} ms ({l["delivered"]:,} events, {l["achieved_rate"]:,.0f}/s achieved)', "", "p99 ≤ 50 ms", l["p99_ms"] <= 50),
         ("5a. memory with the backlog waiting (and after the drain)", f'{b["rss_backlog_mb"]:.0f} MB RSS with {b["events"]:,} events queued; {b["rss_restarted_mb"]:.0f} MB after a restart; {b["rss_after_drain_mb"]:.0f} MB after draining them', "", "≤ 150 MB", max(b["rss_backlog_mb"], b["rss_after_drain_mb"]) <= 150),
