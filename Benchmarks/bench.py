@@ -228,12 +228,13 @@ def bench_backlog_and_delivery(work, events, duration):
     ready = server.ready_seconds
     time.sleep(1)
     rss_restarted = server.rss_mb()
+    # Stopped before the emulator starts, so nothing is delivered before the drain is timed, and
+    # the intake is measured without the server competing.
+    server.stop()
     # The emulator's own intake: wrk replaying one prebuilt, signed 10-entry request.
     emu = emulator(work, port, "--events-out", "/dev/null")
     body, headers = signed_put_events(port)
     intake_script = lua(work, "putevents", "/", body, headers)
-    # Measure intake before the drain starts competing: stop the server while wrk runs.
-    server.stop()
     emu_cpu = emu.cpu_seconds()
     intake = wrk(f"http://127.0.0.1:{port}", intake_script, 16, duration)
     intake["emulator_cpu_us_per_entry"] = (emu.cpu_seconds() - emu_cpu) / (intake["rps"] * duration * 10) * 1e6
@@ -243,8 +244,13 @@ def bench_backlog_and_delivery(work, events, duration):
     server.start()
     # The emulator's counter tells when every event has arrived; polling the server's summary
     # instead would add its own queries to the drain being measured.
+    polls = 0
     while requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"] - before < loaded:
         time.sleep(0.2)
+        polls += 1
+        # Every 10 s, also ask the server, so a shortfall (which would be a lost event) stops the run.
+        if polls % 50 == 0:
+            assert server.summary()["destinations"]["bus"]["queueDepth"] > 0, "the queue is empty but not every event arrived"
     drain_seconds = time.monotonic() - started
     delivered = requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"] - before
     assert server.summary()["destinations"]["bus"]["queueDepth"] == 0
