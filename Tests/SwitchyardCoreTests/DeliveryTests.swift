@@ -164,9 +164,7 @@ struct DeliveryTests {
     func retryWindow() async throws {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
-            var old = makeEvent(1)
-            old.receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - 7_200_000)
-            try await store.append([NewEvent(source: "web", event: old, destinations: ["d"])])
+            try await store.append([NewEvent(source: "web", event: makeEvent(1, receivedAgo: 7_200_000), destinations: ["d"])])
             let destination = ScriptedDestination { _, _ in .retry(.init(code: "HTTP503", message: "", httpStatus: 503)) }
             let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(retryWindow: .seconds(3600)), logger: Logger(label: "test"))
             try await runWorker(worker) { try await counts(store) == ["dead": 1] }

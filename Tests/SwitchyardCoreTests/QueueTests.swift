@@ -12,9 +12,10 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async rethrow
     return try await body(path)
 }
 
-func makeEvent(_ n: Int, type: MessageType = .track) -> Event {
+func makeEvent(_ n: Int, type: MessageType = .track, receivedAgo milliseconds: Int64 = 0) -> Event {
     let payload = #"{"type":"\#(type.rawValue)","event":"E\#(n)","userId":"u\#(n)","messageId":"m-\#(n)"}"#
-    return Event(messageId: "m-\(n)", type: type, name: "E\(n)", userId: "u\(n)", anonymousId: nil, receivedAt: .now(), payload: Array(payload.utf8))
+    let receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - milliseconds)
+    return Event(messageId: "m-\(n)", type: type, name: "E\(n)", userId: "u\(n)", anonymousId: nil, receivedAt: receivedAt, payload: Array(payload.utf8))
 }
 
 func storage(_ path: String, sync: StorageConfig.Sync = .normal, maxQueuedJobs: Int = 1_000_000) -> StorageConfig {
@@ -74,9 +75,7 @@ struct QueueTests {
     func backlog() async throws {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
-            var old = makeEvent(1)
-            old.receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - 90_000)
-            try await store.append([NewEvent(source: "web", event: old, destinations: ["a", "b"])])
+            try await store.append([NewEvent(source: "web", event: makeEvent(1, receivedAgo: 90_000), destinations: ["a", "b"])])
             try await store.append((2...5).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["a"]) })
             let jobs = try await store.claim(destination: "a", limit: 3, leaseFor: .seconds(30))
             let later = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 60_000)
