@@ -1,9 +1,10 @@
 import GRDB
 import GRDBSQLite
 
-/// Binds one row's values straight into a prepared statement and steps it. On the writer's hot
-/// path (every event, job and log record) GRDB's `StatementArguments` boxed each value in an
-/// existential array and cost as much as SQLite itself; this is the same statement without that.
+/// Binds one row's values straight into a prepared statement and steps it (or reads the rows a
+/// query returns). On the writer's hot path (every event, job and log record) GRDB's
+/// `StatementArguments` boxed each value in an existential array and cost as much as SQLite
+/// itself; this is the same statement without that.
 struct RowWriter {
     private let statement: Statement
     private var position: Int32 = 0
