@@ -212,6 +212,7 @@ public struct OperatorController: Sendable {
         let backlog = try await store.backlog()
         PipelineMetrics.shared.updateQueue(backlog)
         let snapshot = PipelineMetrics.shared.snapshot()
+        let now = Timestamp.now().millisecondsSinceEpoch
         var destinations = JSONObject()
         let names = Set(backlog.keys).union(snapshot.deliveriesByDestination.keys).sorted()
         for name in names {
@@ -225,6 +226,13 @@ public struct OperatorController: Sendable {
             o["delivered"] = .number(String(outcomes["succeeded"] ?? 0))
             o["retries"] = .number(String(outcomes["failed"] ?? 0))
             o["deadLettered"] = .number(String(outcomes["dead"] ?? 0))
+            // Sends paused after one failed as a whole: how long until the next probe.
+            if let until = snapshot.pausedUntil[name]?.millisecondsSinceEpoch {
+                o["paused"] = .bool(true)
+                o["probeInSeconds"] = .number(String(max(0, (until - now + 999) / 1000)))
+            } else {
+                o["paused"] = .bool(false)
+            }
             destinations[name] = .object(o)
         }
         var received = JSONObject()

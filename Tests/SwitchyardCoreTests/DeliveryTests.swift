@@ -214,19 +214,24 @@ struct DeliveryTests {
     func pausedWhileDown() async throws {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append((0..<200).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
+            try await store.append((0..<200).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["paused-d"]) })
             let down = NIOLockedValueBox(true)
             let destination = ScriptedDestination(unavailable: { down.withLockedValue { $0 } }) { _, _ in .delivered(reference: nil) }
             var p = policy()
             p.concurrency = 4
             p.initialBackoff = .milliseconds(200)
             p.maxBackoff = .milliseconds(400)
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
+            let worker = DeliveryWorker(name: "paused-d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
             let started = ContinuousClock.now
+            let shownPaused = NIOLockedValueBox(false)
             try await runWorker(worker) {
+                if PipelineMetrics.shared.snapshot().pausedUntil["paused-d"] != nil { shownPaused.withLockedValue { $0 = true } }
                 if ContinuousClock.now - started > .milliseconds(600) { down.withLockedValue { $0 = false } }
-                return try await counts(store) == ["succeeded": 200]
+                return try await counts(store, "paused-d") == ["succeeded": 200]
             }
+            // The summary and metrics showed the pause, and stop showing it once sends get through.
+            #expect(shownPaused.withLockedValue { $0 })
+            #expect(PipelineMetrics.shared.snapshot().pausedUntil["paused-d"] == nil)
             // While down: the first round of sends, then one probe per pause, of 20 batches waiting.
             #expect((1...8).contains(destination.refusals.sends))
             // Jobs claimed but not sent were given back untried: only entries of refused sends count an attempt more.

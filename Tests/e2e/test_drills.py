@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import WRITE_KEY, Server
+from conftest import ADMIN_TOKEN, WRITE_KEY, Server
 from test_emulator_and_delivery import CONFIG, Emulator, wait_for
 
 SCALE = float(os.environ.get("DRILL_SCALE", "1"))
@@ -88,8 +88,10 @@ def test_crash_drill_kill_9_under_load_loses_nothing_that_got_a_200(tmp_path):
 
 def test_outage_drill_the_destination_answers_errors_then_recovers(tmp_path):
     outage = Emulator(tmp_path, "--error-rate", "1")     # every PutEvents answers 500
-    config = CONFIG.replace("maxAttempts: 50", "maxAttempts: 1000").replace("maxBackoff: 200ms", "maxBackoff: 1s")
+    config = CONFIG.replace("maxAttempts: 50", "maxAttempts: 1000").replace("maxBackoff: 200ms", "maxBackoff: 1s").replace(
+        "port: {port} }}", "port: {port}, adminToken: \"${{E2E_ADMIN_TOKEN}}\" }}")
     server = start(tmp_path, outage, config=config)
+    summary = lambda: requests.get(server.url + "/v1/summary", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()["destinations"]["bus"]
     load = Load(server, threads=2, pause=0.05)
     time.sleep(6 * SCALE)
     statuses = dict(load.statuses)
@@ -101,6 +103,8 @@ def test_outage_drill_the_destination_answers_errors_then_recovers(tmp_path):
         delivered_during = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'").fetchone()[0]
     assert retried > 0, "the live log shows the retries"
     assert delivered_during == 0
+    paused = summary()
+    assert paused["paused"] is True and paused["queueDepth"] > 0, f"the summary shows the destination paused: {paused}"
     # Recovery: a healthy destination on the same port.
     outage.stop()
     healthy = Emulator.__new__(Emulator)
@@ -110,6 +114,7 @@ def test_outage_drill_the_destination_answers_errors_then_recovers(tmp_path):
     time.sleep(2)
     acknowledged = load.stop()
     wait_for(lambda: set(acknowledged) <= set(delivered(healthy)), timeout=60, what="the backlog drained")
+    assert summary()["paused"] is False
     print(f"\noutage drill: {len(acknowledged)} acknowledged during and after the outage, {retried} failed attempts logged, all delivered")
     server.stop()
     healthy.stop()

@@ -186,11 +186,12 @@ public struct DeliveryWorker: Service {
     func noteAvailability(_ sent: SendResult) {
         if let failure = sent.unavailable {
             guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
-            PipelineMetrics.shared.destinationPaused(name)
+            PipelineMetrics.shared.destinationPaused(name, until: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + pause.milliseconds))
             logger.warning("destination unavailable: pausing its sends, then trying one batch at a time", metadata: [
                 "destination": "\(name)", "pause": "\(ConfigDuration(milliseconds: pause.milliseconds))", "error": "\(failure)",
             ])
         } else if backoff.withLockedValue({ $0.gotThrough() }) {
+            PipelineMetrics.shared.destinationAnswering(name)
             logger.info("destination answering again: sending at full concurrency", metadata: ["destination": "\(name)"])
         }
     }

@@ -10,6 +10,8 @@ public final class PipelineMetrics: Sendable {
         public var receivedBySource: [String: Int]
         /// destination → outcome (`succeeded`, `failed`, `dead`) → count.
         public var deliveriesByDestination: [String: [String: Int]]
+        /// Destinations whose sends are paused after failing as a whole, and until when.
+        public var pausedUntil: [String: Timestamp] = [:]
     }
 
     private let totals = NIOLockedValueBox(Snapshot(receivedBySource: [:], deliveriesByDestination: [:]))
@@ -43,8 +45,16 @@ public final class PipelineMetrics: Sendable {
     }
 
     /// The destination's sends were paused after one failed as a whole.
-    public func destinationPaused(_ destination: String) {
+    public func destinationPaused(_ destination: String, until: Timestamp) {
         counter("switchyard_destination_pauses_total", [("destination", destination)]).increment()
+        Gauge(label: "switchyard_destination_paused", dimensions: [("destination", destination)]).record(1)
+        totals.withLockedValue { $0.pausedUntil[destination] = until }
+    }
+
+    /// A send to the destination got an answer again.
+    public func destinationAnswering(_ destination: String) {
+        Gauge(label: "switchyard_destination_paused", dimensions: [("destination", destination)]).record(0)
+        totals.withLockedValue { _ = $0.pausedUntil.removeValue(forKey: destination) }
     }
 
     public func snapshot() -> Snapshot {
