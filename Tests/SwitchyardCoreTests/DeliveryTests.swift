@@ -11,12 +11,15 @@ final class ScriptedDestination: Destination, Sendable {
     private let answer: @Sendable (PreparedEntry, Int) -> EntryOutcome
     /// While true, every send fails as a whole, as when the destination is down.
     private let unavailable: @Sendable () -> Bool
+    /// How long each send takes.
+    private let delay: Duration
     private let sent = NIOLockedValueBox<[[String]]>([])
     private let refused = NIOLockedValueBox((sends: 0, entries: 0))
 
     init(limits: BatchLimits = .init(maxEntries: 10, maxBytes: 1000), unavailable: @escaping @Sendable () -> Bool = { false },
-         answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome) {
+         delay: Duration = .zero, answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome) {
         batchLimits = limits
+        self.delay = delay
         self.unavailable = unavailable
         self.answer = answer
     }
@@ -32,6 +35,7 @@ final class ScriptedDestination: Destination, Sendable {
 
     func send(_ entries: [PreparedEntry]) async -> SendResult {
         sent.withLockedValue { $0.append(entries.map(\.job.messageId)) }
+        if delay > .zero { try? await Task.sleep(for: delay) }
         if unavailable() {
             refused.withLockedValue { $0 = ($0.sends + 1, $0.entries + entries.count) }
             let failure = EntryOutcome.Failure(code: "ConnectionError", message: "connection refused")
@@ -237,6 +241,29 @@ struct DeliveryTests {
             // Jobs claimed but not sent were given back untried: only entries of refused sends count an attempt more.
             let failedAttempts = try await store.read { db in try Int.fetchOne(db, sql: "SELECT SUM(attempts - 1) FROM jobs") }
             #expect(failedAttempts == destination.refusals.entries)
+            try store.close()
+        }
+    }
+
+    @Test("stopping while a backlog drains gives back every job claimed but not sent, including the claim made ahead")
+    func stopWhileDraining() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((0..<500).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
+            let destination = ScriptedDestination(delay: .milliseconds(100)) { _, _ in .delivered(reference: nil) }
+            var p = policy()
+            p.concurrency = 2
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
+            // A claim takes 4 rounds of 2 sends (80 jobs); the next claim starts once 2 batches are
+            // left. Stop during the third round of the second claim: 2 batches ready, the next claim made.
+            try await runWorker(worker) { destination.batches.count >= 14 }
+            let after = try await counts(store)
+            // Nothing is left leased, nothing is lost, and only the jobs actually sent count an attempt.
+            #expect(after["in_flight"] == nil)
+            #expect(after["succeeded", default: 0] + after["pending", default: 0] == 500)
+            #expect(after["succeeded", default: 0] < 500)
+            let attempts = try await store.read { db in try Int.fetchOne(db, sql: "SELECT SUM(attempts) FROM jobs") }
+            #expect(attempts == after["succeeded"])
             try store.close()
         }
     }
