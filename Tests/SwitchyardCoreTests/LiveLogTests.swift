@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import NIOConcurrencyHelpers
 import Logging
 import Testing
 @testable import SwitchyardCore
@@ -50,6 +52,57 @@ struct LiveLogTests {
             #expect(try await store.records(LogQuery(filter: LogFilter(kind: .received))).map(\.messageId) == ["m-2", "m-1"])
             try store.close()
         }
+    }
+
+    @Test("a transformed entry is stored without the event it embeds, and read back exactly as sent")
+    func transformedWithoutEvent() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            let subscription = store.liveLog.subscribe(LogFilter(messageId: "m-1", kind: .transformed))
+            try await store.append([NewEvent(source: "web", event: makeEvent(1), destinations: ["d"])])
+            let destination = EnvelopeDestination()
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["succeeded": 1] }
+            let sent = try #require(destination.sent.withLockedValue { $0.first })
+
+            // Stored: the entry minus the event's escaped copy, and where it was.
+            let stored = try await store.read { db in
+                try Row.fetchOne(db, sql: "SELECT detail, detail_event FROM delivery_log WHERE kind = 'transformed'").map { ($0["detail"] as String?, $0["detail_event"] as Int?) }
+            }
+            let text = try #require(stored?.0)
+            #expect(stored?.1 != nil)
+            #expect(text.utf8.count < sent.count - makeEvent(1).payload.count)
+            #expect(!text.contains("m-1"))
+
+            // Read back from the log, the story and the live stream: the entry as it was sent.
+            let whole = try JSONParser.parse(sent)
+            let story = try #require(try await store.story(messageId: "m-1"))
+            #expect(story.records.first { $0.kind == .transformed }?.detail == whole)
+            #expect(try await store.records(LogQuery(filter: LogFilter(kind: .transformed))).first?.detail == whole)
+            for await item in subscription.stream {
+                if case .record(let r) = item { #expect(r.detail == whole); break }
+            }
+
+            // Once the event itself is gone, the entry says so instead of failing to read.
+            try await store.pool.write { db in try db.execute(sql: "DELETE FROM events") }
+            let orphan = try await store.records(LogQuery(filter: LogFilter(kind: .transformed))).first?.detail
+            #expect(orphan?[path: "Detail"] == .string("(the event was pruned from the queue)"))
+            #expect(orphan?[path: "Source"] == .string("test"))
+            try store.close()
+        }
+    }
+
+    @Test("an embedded event is cut out and put back byte for byte, escapes and all")
+    func embeddedEventRoundTrip() throws {
+        for event in [#"{"a":"quote \" and backslash \\ and tab\t","b":"é ✓ 😀"}"#, #"{"type":"track"}"#] {
+            let bytes = Array(event.utf8)
+            let entry = JSONValue.object(JSONObject([("Source", .string("s")), ("Detail", .string(event)), ("DetailType", .string("t"))])).serialized()
+            let cut = try #require(EmbeddedEvent.remove(from: entry, event: bytes))
+            #expect(cut.text.count < entry.count - bytes.count)
+            #expect(EmbeddedEvent.restore(cut.text, offset: cut.offset, event: bytes) == entry)
+        }
+        // An entry that does not carry the event verbatim is kept whole.
+        #expect(EmbeddedEvent.remove(from: Array(#"{"Detail":"{}"}"#.utf8), event: Array(#"{"x":1}"#.utf8)) == nil)
     }
 
     @Test("records read back by filter and page, and after an id for resuming")
@@ -216,5 +269,21 @@ struct LiveLogTests {
             #expect(remaining.map(\.messageId) == ["m-4", "m-3", "m-2"])
             try store.close()
         }
+    }
+}
+
+/// Sends entries that carry the whole event as a JSON string, as EventBridge's `Detail` does.
+final class EnvelopeDestination: Destination, Sendable {
+    let batchLimits = BatchLimits(maxEntries: 10, maxBytes: 100_000)
+    let sent = NIOLockedValueBox<[[UInt8]]>([])
+
+    func prepare(_ job: Job) -> Prepared {
+        let entry = JSONValue.object(JSONObject([("Detail", .string(String(decoding: job.payload, as: UTF8.self))), ("Source", .string("test"))]))
+        return .entry(PreparedEntry(job: job, body: entry.serialized(), size: job.payload.count, display: entry))
+    }
+
+    func send(_ entries: [PreparedEntry]) async -> SendResult {
+        sent.withLockedValue { $0 += entries.map(\.body) }
+        return SendResult(outcomes: entries.map { _ in .delivered(reference: nil) })
     }
 }

@@ -174,9 +174,13 @@ public struct DeliveryWorker: Service {
         results.reserveCapacity(batch.count)
         for (entry, outcome) in zip(batch, outcomes) {
             let first = entry.job.attempt == 1
-            let log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
+            var log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
                                  entry: first ? entry.display : nil, entrySize: first ? entry.body.count : nil,
                                  entryText: first && entry.display != nil ? entry.body : nil)
+            // Cut here, off the writer: the event is stored already.
+            if let text = log.entryText, let compact = EmbeddedEvent.remove(from: text, event: entry.job.payload) {
+                (log.entryText, log.entryEventOffset) = (compact.text, compact.offset)
+            }
             results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)

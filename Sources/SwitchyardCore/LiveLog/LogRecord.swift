@@ -44,6 +44,8 @@ public struct LogRecord: Sendable, Hashable {
     /// `detail` as the destination already serialized it: stored as is instead of encoded again
     /// on the writer thread.
     var detailText: [UInt8]?
+    /// Where `detailText` had the event's JSON cut out, to be put back from the stored event.
+    var detailEventOffset: Int?
 
     public init(at: Timestamp, kind: Kind, messageId: String, status: String) {
         self.at = at

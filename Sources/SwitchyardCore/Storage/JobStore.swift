@@ -77,6 +77,8 @@ public struct AttemptLog: Sendable, Hashable {
     public var entrySize: Int?
     /// The entry's JSON exactly as sent, stored without encoding `entry` again.
     public var entryText: [UInt8]?
+    /// Where `entryText` had the event's own JSON cut out (`EmbeddedEvent`), if it did.
+    public var entryEventOffset: Int?
 
     public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?, entrySize: Int? = nil, entryText: [UInt8]? = nil) {
         self.job = job

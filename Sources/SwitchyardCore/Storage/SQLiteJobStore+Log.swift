@@ -20,6 +20,7 @@ extension SQLiteJobStore {
             var transformed = base(.transformed, "transformed")
             transformed.detail = entry
             transformed.detailText = log.entryText
+            transformed.detailEventOffset = log.entryEventOffset
             transformed.size = log.entrySize
             records.append(transformed)
         }
@@ -62,8 +63,8 @@ extension SQLiteJobStore {
         var nextID = try nextLogID(db)
         let statement = try db.cachedStatement(sql: """
             INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id,
-                request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id, detail_event)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for n in records.indices {
             let r = records[n]
@@ -93,9 +94,11 @@ extension SQLiteJobStore {
                 row.bind(r.detail?.jsonString)
             }
             row.bind(r.eventID)
+            row.bind(r.detailText == nil ? nil : r.detailEventOffset)
             try row.step(db)
             records[n].id = nextID
             records[n].detailText = nil
+            records[n].detailEventOffset = nil
             nextID += 1
         }
     }
@@ -125,8 +128,33 @@ extension SQLiteJobStore {
         r.httpStatus = row["http_status"]
         r.nextRetryAt = (row["next_retry_at"] as Int64?).map(Timestamp.init(millisecondsSinceEpoch:))
         r.size = row["size"]
-        r.detail = (row["detail"] as String?).flatMap { try? JSONParser.parse($0) }
+        if let offset = row["detail_event"] as Int? {
+            // Completed by `restoreEmbeddedEvents`, from the stored event.
+            r.detailText = (row["detail"] as String?).map { Array($0.utf8) }
+            r.detailEventOffset = offset
+        } else {
+            r.detail = (row["detail"] as String?).flatMap { try? JSONParser.parse($0) }
+        }
         return r
+    }
+
+    /// Puts each transformed entry's event back (see `EmbeddedEvent`), one lookup per event.
+    static func restoreEmbeddedEvents(_ records: [LogRecord], db: Database) throws -> [LogRecord] {
+        var records = records
+        let payload = try db.cachedStatement(sql: "SELECT payload FROM events WHERE id = ?")
+        for n in records.indices {
+            guard let offset = records[n].detailEventOffset, let text = records[n].detailText else { continue }
+            var event: [UInt8]?
+            if let id = records[n].eventID {
+                var read = RowWriter(payload)
+                read.bind(id)
+                try read.rows(db) { row in event = row.bytes(0) }
+            }
+            records[n].detail = try? JSONParser.parse(EmbeddedEvent.restore(text, offset: offset, event: event))
+            records[n].detailText = nil
+            records[n].detailEventOffset = nil
+        }
+        return records
     }
 
     /// An event read as its `received` record, in the columns of `recordColumns`.
@@ -134,13 +162,17 @@ extension SQLiteJobStore {
         id, received_at AS at, 'received' AS kind, 'received' AS status, message_id, source, NULL AS destination, type,
         name AS event, COALESCE(user_id, anonymous_id) AS user_id, NULL AS attempt, NULL AS batch_id, NULL AS request_id,
         NULL AS reference, NULL AS error_code, NULL AS error_message, NULL AS http_status, NULL AS next_retry_at,
-        length(payload) AS size, NULL AS detail, id AS event_id
+        length(payload) AS size, NULL AS detail, id AS event_id, NULL AS detail_event
         """
+
+    /// What reads select from `delivery_log`: `recordColumns` (frozen, since migration v7 copies
+    /// exactly those) and the offset of a cut-out event.
+    static let recordReadColumns = recordColumns + ", detail_event"
 
     /// One query per table the log is read from: stored records, and events as received records
     /// (unless the filter rules those out), each ordered and limited by id; the caller merges them.
     static func logQueries(_ filter: LogFilter, extra: (_ timeColumn: String) -> [(String, DatabaseValue)], order: String, limit: Int) -> [(String, StatementArguments)] {
-        var tables = [(table: "delivery_log", columns: recordColumns, time: "at", filter: filter.sql)]
+        var tables = [(table: "delivery_log", columns: recordReadColumns, time: "at", filter: filter.sql)]
         if let received = filter.receivedSQL {
             tables.append((table: "events", columns: receivedColumns, time: "received_at", filter: received))
         }
@@ -168,7 +200,7 @@ extension SQLiteJobStore {
         }, order: "DESC", limit: limit)
         return try await pool.read { db in
             let records = try queries.flatMap { try Row.fetchAll(db, sql: $0.0, arguments: $0.1).map(Self.record) }
-            return Array(records.sorted { $0.id > $1.id }.prefix(limit))
+            return try Self.restoreEmbeddedEvents(Array(records.sorted { $0.id > $1.id }.prefix(limit)), db: db)
         }
     }
 
@@ -176,7 +208,7 @@ extension SQLiteJobStore {
         let queries = Self.logQueries(filter, extra: { _ in [("id > ?", id.databaseValue)] }, order: "ASC", limit: limit)
         return try await pool.read { db in
             let records = try queries.flatMap { try Row.fetchAll(db, sql: $0.0, arguments: $0.1).map(Self.record) }
-            return Array(records.sorted { $0.id < $1.id }.prefix(limit))
+            return try Self.restoreEmbeddedEvents(Array(records.sorted { $0.id < $1.id }.prefix(limit)), db: db)
         }
     }
 
@@ -195,10 +227,10 @@ extension SQLiteJobStore {
                     destination: row["destination"], state: state, attempts: row["attempts"], lastError: row["last_error"],
                     nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: row["available_at"]) : nil)
             }
-            let records = try Row.fetchAll(db, sql: """
+            let records = try Self.restoreEmbeddedEvents(Row.fetchAll(db, sql: """
                 SELECT \(Self.receivedColumns) FROM events WHERE id = ?1
-                UNION ALL SELECT \(Self.recordColumns) FROM delivery_log WHERE event_id = ?1 ORDER BY id
-                """, arguments: [eventID]).map(Self.record)
+                UNION ALL SELECT \(Self.recordReadColumns) FROM delivery_log WHERE event_id = ?1 ORDER BY id
+                """, arguments: [eventID]).map(Self.record), db: db)
             return EventStory(
                 messageId: messageId, source: event["source"], receivedAt: Timestamp(millisecondsSinceEpoch: event["received_at"]),
                 event: (try? JSONParser.parse([UInt8](payload))) ?? .null, jobs: jobs, records: records)

@@ -294,6 +294,11 @@ public final class SQLiteJobStore: JobStore {
                 CREATE INDEX jobs_waiting ON jobs(destination, available_at, event_id, state) WHERE \(waiting);
                 """)
         }
+        migrator.registerMigration("v9-transformed-without-event") { db in
+            // A transformed record may store its entry without the event it embeds (`EmbeddedEvent`);
+            // this is where the event's text goes back. Older records keep the whole entry.
+            try db.execute(sql: "ALTER TABLE delivery_log ADD COLUMN detail_event INTEGER")
+        }
         return migrator
     }
 
