@@ -41,23 +41,20 @@ public struct DeliveryWorker: Service {
         let prefetch = min(1000, policy.concurrency * limits.maxEntries * Self.claimRounds)
         // While a backlog drains, the next claim runs during the last round of sends, so the
         // sends never wait for a claim (a write transaction) and the preparing of its entries.
-        var ahead: Task<(batches: [[PreparedEntry]], full: Bool), Never>?
+        var ahead: Task<Claimed, Never>?
         var backlogged = false
         // A discarding group: each finished send is released at once. (A plain task group keeps
         // every finished child until it is awaited, which grew memory by the drained backlog.)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 if let until = backoff.withLockedValue({ $0.pause(at: .now) }) {
-                    // Whatever is claimed but unsent goes back untried, due again when the pause ends.
-                    var held = ready.flatMap { $0.map(\.job) }
-                    if let claimed = ahead { held += await claimed.value.batches.flatMap { $0.map(\.job) } }
-                    (ready, ahead) = ([], nil)
-                    await giveBack(held)
+                    // What is claimed but unsent is due again when the pause ends.
+                    await giveBackUnsent(&ready, &ahead)
                     try? await cancelWhenGracefulShutdown { try await Task.sleep(until: until, clock: .continuous) }
                     continue
                 }
                 if ready.isEmpty {
-                    let next: (batches: [[PreparedEntry]], full: Bool)
+                    let next: Claimed
                     if let claimed = ahead {
                         ahead = nil
                         next = await claimed.value
@@ -94,13 +91,20 @@ public struct DeliveryWorker: Service {
             // Graceful shutdown: claim nothing more; the sends in flight finish (each bounded by
             // the timeout) and record their outcomes before the task group returns.
         }
-        if let claimed = ahead { ready += await claimed.value.batches }
-        // Claimed but never sent: back to the queue untried, so the next run sends them at once.
-        await giveBack(ready.flatMap { $0.map(\.job) })
+        // Claimed but never sent: the next run sends them at once.
+        await giveBackUnsent(&ready, &ahead)
         logger.info("delivery stopped", metadata: ["destination": "\(name)"])
     }
 
-    func giveBack(_ jobs: [Job]) async {
+    /// Batches claimed and prepared, and whether the claim took all it asked for.
+    typealias Claimed = (batches: [[PreparedEntry]], full: Bool)
+
+    /// Puts every job claimed but not sent (the prepared batches and the claim made ahead) back
+    /// in the queue untried, and empties both.
+    func giveBackUnsent(_ ready: inout [[PreparedEntry]], _ ahead: inout Task<Claimed, Never>?) async {
+        var jobs = ready.flatMap { $0.map(\.job) }
+        if let claimed = ahead { jobs += await claimed.value.batches.flatMap { $0.map(\.job) } }
+        (ready, ahead) = ([], nil)
         guard !jobs.isEmpty else { return }
         do {
             try await store.release(jobs)
@@ -111,7 +115,7 @@ public struct DeliveryWorker: Service {
 
     /// Claims due jobs and prepares them into batches; `full` when the claim took all it asked for,
     /// which means a backlog is waiting. A claim short of one batch lingers once for more.
-    func claimAndPrepare(limit: Int, limits: BatchLimits, linger: Bool = true) async -> (batches: [[PreparedEntry]], full: Bool) {
+    func claimAndPrepare(limit: Int, limits: BatchLimits, linger: Bool = true) async -> Claimed {
         var jobs = await claim(limit: limit)
         let full = jobs.count == limit
         if linger, !jobs.isEmpty, jobs.count < limits.maxEntries, policy.linger.milliseconds > 0, !Task.isShuttingDownGracefully {
