@@ -217,9 +217,8 @@ public struct OperatorController: Sendable {
         let names = Set(backlog.keys).union(snapshot.deliveriesByDestination.keys).sorted()
         for name in names {
             let d = backlog[name]
-            let waiting = (d?.counts["pending"] ?? 0) + (d?.counts["failed"] ?? 0) + (d?.counts["in_flight"] ?? 0)
             var o = JSONObject()
-            o["queueDepth"] = .number(String(waiting))
+            o["queueDepth"] = .number(String(d?.waiting ?? 0))
             o["oldestWaitingSeconds"] = .number(String((d?.oldestWaitingAgeMs ?? 0) / 1000))
             o["deadLetters"] = .number(String(d?.counts["dead"] ?? 0))
             let outcomes = snapshot.deliveriesByDestination[name] ?? [:]

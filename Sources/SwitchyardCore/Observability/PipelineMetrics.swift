@@ -64,8 +64,7 @@ public final class PipelineMetrics: Sendable {
     /// Queue depth and oldest waiting age per destination, set from the store when someone looks.
     public func updateQueue(_ backlog: [String: QueueStats.Destination]) {
         for (destination, d) in backlog {
-            let waiting = (d.counts["pending"] ?? 0) + (d.counts["failed"] ?? 0) + (d.counts["in_flight"] ?? 0)
-            Gauge(label: "switchyard_queue_depth", dimensions: [("destination", destination)]).record(waiting)
+            Gauge(label: "switchyard_queue_depth", dimensions: [("destination", destination)]).record(d.waiting)
             Gauge(label: "switchyard_oldest_pending_age_seconds", dimensions: [("destination", destination)])
                 .record(Double(d.oldestWaitingAgeMs ?? 0) / 1000)
         }

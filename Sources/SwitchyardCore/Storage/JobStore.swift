@@ -97,6 +97,11 @@ public struct QueueStats: Sendable, Hashable, Codable {
         public var counts: [String: Int]
         /// Age of the oldest job still waiting to be delivered, in milliseconds.
         public var oldestWaitingAgeMs: Int64?
+
+        /// Jobs still to be delivered: pending, failed (due again later) or in flight.
+        public var waiting: Int {
+            (counts["pending"] ?? 0) + (counts["failed"] ?? 0) + (counts["in_flight"] ?? 0)
+        }
     }
 
     public var events: Int
