@@ -12,6 +12,8 @@ enum EmbeddedEvent {
     static func remove(from entry: [UInt8], event: [UInt8]) -> (text: [UInt8], offset: Int)? {
         let needle = quoted(event)
         guard needle.count > 2, needle.count <= entry.count else { return nil }
+        // A first-byte check and memcmp: the standard library's `firstRange(of:)` took 36 µs on a
+        // 700-byte entry against 46 ns for this loop, on every delivered event.
         let found: Int? = entry.withUnsafeBufferPointer { hay in
             needle.withUnsafeBufferPointer { n in
                 let first = n[0]
