@@ -50,9 +50,13 @@ class Emulator:
         raise RuntimeError("emulator did not start")
 
     def envelopes(self):
+        """Every complete line so far. The emulator may be writing the last one while we read (a
+        request's lines can take more than one write), so text after the final newline waits for
+        the next read."""
         if not self.events_path.exists():
             return []
-        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line]
+        complete = self.events_path.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in complete if line]
 
     def stop(self):
         self.process.terminate()
