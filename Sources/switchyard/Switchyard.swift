@@ -5,6 +5,7 @@ import EventBridgeEmulator
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import SwitchyardCore
 import SwitchyardEventBridge
@@ -103,14 +104,24 @@ struct Serve: AsyncParsableCommand {
             services: [.init(service: retention), .init(service: indexer)] + workers + [.init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        var failure: (any Error)?
         do {
             try await group.run()
         } catch {
-            logger.error("stopped with an error: \(error)")
+            failure = error
+            let server = loaded.config.server
+            if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+                logger.error("cannot listen on \(server.host):\(server.port): the address is already in use (another switchyard, or another program?)")
+            } else {
+                logger.error("stopped with an error: \(error)")
+            }
         }
         try await httpClient.shutdown()
         try store.close()
         logger.info("stopped")
+        // A supervisor (systemd, Kubernetes) must see that the server did not run, e.g. when
+        // its port was taken.
+        if failure != nil { throw ExitCode(69) }
     }
 }
 

@@ -1,4 +1,5 @@
 """`switchyard validate` and `serve` on good and bad configurations."""
+import socket
 import subprocess
 
 from conftest import BINARY, ADMIN_TOKEN, Server
@@ -58,3 +59,19 @@ def test_serve_without_a_config_uses_the_embedded_quickstart(tmp_path):
     result = run("validate", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "<embedded quickstart.yaml>: ok (1 sources, 1 destinations, 1 connections)" in result.stdout
+
+
+def test_serve_on_a_taken_port_exits_at_once_and_says_why(tmp_path):
+    # Before, the queue's background services kept retrying their cancelled work: the process
+    # spun on both cores, wrote warnings without end and ignored SIGTERM.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = Server(tmp_path)
+        server.config_path.write_text(server.config_path.read_text().replace(f"port: {server.port}", f"port: {port}"))
+        result = run("serve", "--config", str(server.config_path), env=server.env)
+    assert result.returncode == 69, result.stderr
+    output = result.stdout + result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: the address is already in use" in output
+    assert "CancellationError" not in output

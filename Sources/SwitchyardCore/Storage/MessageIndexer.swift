@@ -20,7 +20,8 @@ public struct MessageIndexer: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        // Cancelled (another service failed, e.g. the port was taken) means stop, like a shutdown.
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var indexed = 0
             do {
                 let saturated = store.ingestionSaturated()
@@ -29,6 +30,7 @@ public struct MessageIndexer: Service {
                     indexed = try await store.indexMessageIDs(limit: batchSize)
                 }
             } catch {
+                if Task.isCancelled { return }
                 logger.warning("indexing message ids failed (lookups by message id scan more until it succeeds): \(error)")
             }
             // A full batch means more are waiting (after a restart, or a burst): go on at once,
