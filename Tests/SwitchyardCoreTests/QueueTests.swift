@@ -254,6 +254,23 @@ struct QueueTests {
         }
     }
 
+    @Test("one server owns a queue: a second one is refused, naming the first, until the first closes it")
+    func ownership() async throws {
+        try await withTemporaryDirectory { dir in
+            let owner = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
+            #expect(throws: QueueLockError.inUse(path: dir + "/queue.lock", pid: getpid())) {
+                try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
+            }
+            // Tools that only read the queue may open it beside the server.
+            let reader = try SQLiteJobStore(config: storage(dir))
+            #expect(try await reader.stats().events == 0)
+            try reader.close()
+            try owner.close()
+            let next = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
+            try next.close()
+        }
+    }
+
     @Test("a full queue refuses new events instead of growing, and accepts again once drained")
     func full() async throws {
         try await withTemporaryDirectory { dir in

@@ -2,7 +2,9 @@
 import socket
 import subprocess
 
-from conftest import BINARY, ADMIN_TOKEN, Server
+import requests
+
+from conftest import BINARY, ADMIN_TOKEN, WRITE_KEY, Server
 
 BAD = """server:
   port: 8080
@@ -75,3 +77,20 @@ def test_serve_on_a_taken_port_exits_at_once_and_says_why(tmp_path):
     output = result.stdout + result.stderr
     assert f"cannot listen on 127.0.0.1:{port}: the address is already in use" in output
     assert "CancellationError" not in output
+
+
+def test_a_second_server_on_the_same_queue_is_refused(make_server):
+    # Both servers get the same folder (make_server shares the test's directory).
+    first = make_server().start()
+    second = make_server()
+    assert second.storage == first.storage
+    result = run("serve", "--config", str(second.config_path), env=second.env)
+    assert result.returncode == 74, result.stderr
+    assert f"the queue is in use by process {first.process.pid}" in result.stderr
+    # The first server goes on undisturbed; once it has stopped, the queue opens again.
+    r = requests.post(first.url + "/v1/track", auth=(WRITE_KEY, ""), json={"userId": "u", "event": "e"})
+    assert r.status_code == 200, r.text
+    first.stop()
+    second.start()
+    assert len(second.events()) == 1
+    second.stop()

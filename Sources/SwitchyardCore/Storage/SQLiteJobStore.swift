@@ -17,6 +17,8 @@ public final class SQLiteJobStore: JobStore {
     /// again, and the next ingestion flush or checkpoint covers them anyway.
     private let finisher: GroupCommit<JobResult>
     private let walSync: WALSync?
+    /// Held by the server that owns the queue (`recoverInFlight`), until `close()`.
+    private let ownership: QueueLock?
     /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
     private let queued: NIOLockedValueBox<Int>
     private let appended = Wakeup()
@@ -34,6 +36,8 @@ public final class SQLiteJobStore: JobStore {
         let directory = config.path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent(Self.fileName)
+        // Recovering in-flight jobs is only right for the one process that owns the queue.
+        ownership = recoverInFlight ? try QueueLock(directory: directory) : nil
 
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
@@ -683,6 +687,7 @@ public final class SQLiteJobStore: JobStore {
     public func close() throws {
         try pool.close()
         walSync?.closeLog()
+        ownership?.release()
     }
 
     static func describe(_ error: any Error) -> String {
