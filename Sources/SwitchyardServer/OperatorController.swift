@@ -57,7 +57,7 @@ public struct OperatorController: Sendable {
         guard let text = request.uri.queryParameters.get(key), !text.isEmpty else { return nil }
         if let t = Timestamp(rfc3339: String(text)) { return t }
         if let ago = ConfigDuration(parsing: String(text)) { return Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - ago.milliseconds) }
-        throw TextError(.badRequest, "\(key) must be an RFC 3339 time or a duration ago like 15m")
+        throw TextError(.badRequest, "\(key) must be an RFC 3339 time or a duration ago like 15m (at most 100 years)")
     }
 
     static func integer(_ request: Request, _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

@@ -186,6 +186,46 @@ struct ConfigTests {
             == [#"switchyard.yaml:4:23: unknown message type "trak" (did you mean "track"?); expected one of track, identify, page, screen, group, alias"#])
     }
 
+    @Test("a problem with a value from the environment quotes the ${VAR}, never the secret in it")
+    func problemsHideEnvironmentValues() {
+        let env = ["WEB_WRITE_KEY": "sk_live_write_secret", "RETRIES": "lots"]
+        let p = problems("""
+            sources:
+              - name: web
+                writeKeys: ${WEB_WRITE_KEY}
+            destinations:
+              - name: bus
+                type: eventbridge
+                config: { region: us-east-1, detailType: x }
+                delivery: { maxAttempts: "${RETRIES}" }
+              - name: other
+                type: eventbridge
+                config: { region: us-east-1, detailType: x }
+                delivery: { timeout: "${WEB_WRITE_KEY}" }
+            """, env: env)
+        #expect(p.contains(#"switchyard.yaml:3:16: expected a list for sources[0].writeKeys, found "${WEB_WRITE_KEY}""#))
+        #expect(p.contains { $0.contains(#"found "${RETRIES}""#) })
+        #expect(p.contains { $0.contains(#""${WEB_WRITE_KEY}" is not a duration"#) })
+        #expect(!p.joined().contains("sk_live_write_secret"))
+    }
+
+    @Test("a duration too large to count is a problem, not a crash")
+    func hugeDurations() {
+        #expect(ConfigDuration(parsing: "200000000000d") == nil)
+        #expect(ConfigDuration(parsing: "9223372036854775807") == nil)
+        #expect(ConfigDuration(parsing: "36500d") == ConfigDuration(milliseconds: 3_153_600_000_000))
+        #expect(ConfigDuration(parsing: "1500ms")?.milliseconds == 1500)
+        #expect(ConfigDuration(parsing: "90")?.milliseconds == 90_000)
+        let p = problems("""
+            destinations:
+              - name: bus
+                type: eventbridge
+                config: { region: us-east-1, detailType: x }
+                delivery: { retryWindow: 200000000000d }
+            """)
+        #expect(p.contains { $0.contains(#""200000000000d" is not a duration of at most 100 years"#) })
+    }
+
     @Test("the dump shows every secret as ***")
     func redaction() throws {
         let yaml = """

@@ -265,7 +265,7 @@ private struct SingleContainer: SingleValueDecodingContainer {
         switch s.value.lowercased() {
         case "true": return true
         case "false": return false
-        default: throw ConfigProblem(location: s.location, message: "expected true or false for \(name), found \"\(s.value)\"")
+        default: throw ConfigProblem(location: s.location, message: "expected true or false for \(name), found \"\(s.written)\"")
         }
     }
 
@@ -276,7 +276,7 @@ private struct SingleContainer: SingleValueDecodingContainer {
     func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
         let s = try scalar("a whole number")
         guard let v = T(s.value.replacingOccurrences(of: "_", with: "")) else {
-            throw ConfigProblem(location: s.location, message: "expected a whole number for \(name), found \"\(s.value)\"")
+            throw ConfigProblem(location: s.location, message: "expected a whole number for \(name), found \"\(s.written)\"")
         }
         return v
     }
@@ -284,7 +284,7 @@ private struct SingleContainer: SingleValueDecodingContainer {
     func decode(_ type: Double.Type) throws -> Double {
         let s = try scalar("a number")
         guard let v = Double(s.value) else {
-            throw ConfigProblem(location: s.location, message: "expected a number for \(name), found \"\(s.value)\"")
+            throw ConfigProblem(location: s.location, message: "expected a number for \(name), found \"\(s.written)\"")
         }
         return v
     }

@@ -27,6 +27,16 @@ public indirect enum ConfigNode: Sendable {
         /// Plain (unquoted) scalars may mean null, a boolean or a number; quoted ones are always strings.
         public var isPlain: Bool
         public var location: SourceLocation
+        /// The text as the file has it, `${VAR}` not substituted. Messages quote this, never
+        /// `value`: an environment variable may hold a write key or an AWS secret.
+        public var written: String
+
+        public init(value: String, isPlain: Bool, location: SourceLocation, written: String? = nil) {
+            self.value = value
+            self.isPlain = isPlain
+            self.location = location
+            self.written = written ?? value
+        }
     }
 
     public struct Entry: Sendable {
@@ -49,7 +59,7 @@ public indirect enum ConfigNode: Sendable {
 
     public var kindDescription: String {
         switch self {
-        case .scalar(let s): return isNull ? "null" : "\"\(s.value)\""
+        case .scalar(let s): return isNull ? "null" : "\"\(s.written)\""
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         }
@@ -122,7 +132,7 @@ public struct ConfigParser: Sendable {
         case .scalar(let scalar):
             let loc = location(scalar.mark)
             let value = interpolate(scalar.string, at: loc, problems: &problems)
-            return .scalar(.init(value: value, isPlain: scalar.style == .plain, location: loc))
+            return .scalar(.init(value: value, isPlain: scalar.style == .plain, location: loc, written: scalar.string))
         case .mapping(let mapping):
             var entries: [ConfigNode.Entry] = []
             var seen: Set<String> = []

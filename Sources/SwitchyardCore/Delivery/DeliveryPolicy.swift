@@ -70,22 +70,28 @@ public struct ConfigDuration: Codable, Sendable, Hashable, CustomStringConvertib
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self).trimmingWhitespace()
         guard let value = ConfigDuration(parsing: text) else {
-            throw ConfigProblem(location: decoder.configNode?.location, message: "\"\(text)\" is not a duration; write it like 250ms, 10s, 5m, 3h or 1d")
+            var written = text
+            if case .scalar(let scalar)? = decoder.configNode { written = scalar.written }
+            throw ConfigProblem(location: decoder.configNode?.location, message: "\"\(written)\" is not a duration of at most 100 years; write it like 250ms, 10s, 5m, 3h or 1d")
         }
         self = value
     }
 
+    /// The longest duration accepted: 100 years. Longer ones (from a config file, or an operator's
+    /// `since=`) are refused instead of overflowing the arithmetic done with them.
+    public static let maximumMilliseconds: Int64 = 100 * 365 * 86_400_000
+
     public init?(parsing text: String) {
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        var value: (number: String, factor: Int64) = (text, 1000)
         for (suffix, factor) in units where text.hasSuffix(suffix) {
-            let number = String(text.dropLast(suffix.count)).trimmingWhitespace()
-            if let n = Int64(number), n >= 0 {
-                milliseconds = n * factor
-                return
-            }
+            value = (String(text.dropLast(suffix.count)).trimmingWhitespace(), factor)
+            break
         }
-        guard let seconds = Int64(text), seconds >= 0 else { return nil }
-        milliseconds = seconds * 1000
+        guard let n = Int64(value.number), n >= 0 else { return nil }
+        let (product, overflow) = n.multipliedReportingOverflow(by: value.factor)
+        guard !overflow, product <= Self.maximumMilliseconds else { return nil }
+        milliseconds = product
     }
 
     public func encode(to encoder: any Encoder) throws {
