@@ -112,10 +112,13 @@ public struct EventBridgeDestination: Destination {
         let started = ContinuousClock.now
         defer { latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1))) }
         do {
-            let response = try await httpClient.execute(request, timeout: timeout)
+            // The client's timeout ends when the response's head arrives; the body is held to the
+            // same deadline, or a peer that stalls after its headers would hold this send forever.
+            let deadline = NIODeadline.now() + timeout
+            let response = try await httpClient.execute(request, deadline: deadline)
             status = Int(response.status.code)
             requestId = response.headers.first(name: "x-amzn-RequestId") ?? response.headers.first(name: "x-amz-request-id")
-            responseBody = try await response.body.collect(upTo: 4 * 1024 * 1024)
+            responseBody = try await Self.collect(response.body, before: deadline, timeout: timeout)
         } catch {
             let failure = EntryOutcome.Failure(code: "ConnectionError", message: Self.describe(error))
             return SendResult(outcomes: Array(repeating: .retry(failure), count: entries.count), unavailable: failure)
@@ -184,6 +187,28 @@ public struct EventBridgeDestination: Destination {
             return String(text[open.upperBound..<close.lowerBound])
         }
         return (tag("Code"), tag("Message"))
+    }
+
+    /// Reads a response body, giving up at `deadline`.
+    static func collect(_ body: HTTPClientResponse.Body, before deadline: NIODeadline, timeout: TimeAmount) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await body.collect(upTo: 4 * 1024 * 1024) }
+            group.addTask {
+                let wait = deadline - NIODeadline.now()
+                try await Task.sleep(for: .nanoseconds(max(wait.nanoseconds, 0)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else {
+                throw ResponseTimeout(seconds: Double(timeout.nanoseconds) / 1e9)
+            }
+            return buffer
+        }
+    }
+
+    struct ResponseTimeout: Error, CustomStringConvertible {
+        let seconds: Double
+        var description: String { "the response's body did not arrive within the \(seconds)s timeout" }
     }
 
     static func describe(_ error: any Error) -> String {

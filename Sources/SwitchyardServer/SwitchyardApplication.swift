@@ -51,6 +51,7 @@ public enum SwitchyardApplication {
         let server = config.config.server
         return Application(
             router: router(config: config, store: store, metrics: metrics),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(server.idleTimeout.milliseconds))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),
             onServerRunning: onServerRunning,
             logger: logger)

@@ -100,10 +100,16 @@ struct Serve: AsyncParsableCommand {
         let indexer = MessageIndexer(store: store, logger: makeLogger("switchyard.storage"))
         // Services stop in reverse order: the HTTP server first (no new events), then delivery
         // finishes what it has in flight.
-        let group = ServiceGroup(configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
             services: [.init(service: retention), .init(service: indexer)] + workers + [.init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // Past the grace period, what is still running is cancelled; a stalled client cannot keep
+        // the process alive. Every accepted event is already on disk, and leased jobs are due
+        // again at the next start.
+        groupConfiguration.maximumGracefulShutdownDuration = loaded.config.server.shutdownGrace.duration
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         var failure: (any Error)?
         do {
             try await group.run()

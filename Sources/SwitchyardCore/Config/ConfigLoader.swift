@@ -137,6 +137,12 @@ public struct ConfigLoader: Sendable {
         if !(1...65535).contains(server.port) {
             problems.append(.init(location: at("server", "port"), message: "server.port must be between 1 and 65535, found \(server.port)"))
         }
+        if server.shutdownGrace.milliseconds < 1000 {
+            problems.append(.init(location: at("server", "shutdownGrace"), message: "server.shutdownGrace must be at least 1s"))
+        }
+        if server.idleTimeout.milliseconds < 1000 {
+            problems.append(.init(location: at("server", "idleTimeout"), message: "server.idleTimeout must be at least 1s"))
+        }
         if server.limits.maxEventBytes < 256 {
             problems.append(.init(location: at("server", "limits", "maxEventBytes"), message: "server.limits.maxEventBytes must be at least 256"))
         }

@@ -37,11 +37,18 @@ public struct ServerConfig: Codable, Sendable {
     public var limits: LimitsConfig = .init()
     /// Take `request_ip` from the first `X-Forwarded-For` address, as the anchor does behind a load balancer.
     public var trustForwardedFor: Bool = true
+    /// How long a SIGTERM may take: sends in flight finish and open requests are answered, then
+    /// whatever is left (a stalled upload, a live-log reader that stopped reading) is cancelled.
+    /// Under Kubernetes' default of 30 s before SIGKILL.
+    public var shutdownGrace: ConfigDuration = .seconds(25)
+    /// A keep-alive connection with no request for this long is closed. Longer than the 60 s of
+    /// common load balancers, so the balancer, not the server, closes an idle connection first.
+    public var idleTimeout: ConfigDuration = .seconds(75)
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case host, port, adminToken, limits, trustForwardedFor
+        case host, port, adminToken, limits, trustForwardedFor, shutdownGrace, idleTimeout
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,6 +59,8 @@ public struct ServerConfig: Codable, Sendable {
         if adminToken?.isEmpty == true { adminToken = nil }
         limits = try c.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? limits
         trustForwardedFor = try c.decodeIfPresent(Bool.self, forKey: .trustForwardedFor) ?? trustForwardedFor
+        shutdownGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGrace) ?? shutdownGrace
+        idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
     }
 }
 
