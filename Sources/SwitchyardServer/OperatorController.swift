@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 import ServiceLifecycle
@@ -72,6 +73,15 @@ public struct OperatorController: Sendable {
         case record(LogRecord)
         case dropped(Int)
         case heartbeat
+
+        /// How many log records the item stands for, when it is itself dropped.
+        var records: Int {
+            switch self {
+            case .record: return 1
+            case .dropped(let n): return n
+            case .heartbeat: return 0
+            }
+        }
     }
 
     func live(_ request: Request, context: SwitchyardRequestContext) async throws -> Response {
@@ -99,13 +109,17 @@ public struct OperatorController: Sendable {
                 }
             }
             let (items, continuation) = AsyncStream<StreamItem>.makeStream(bufferingPolicy: .bufferingNewest(store.liveLog.bufferSize))
+            // Records this relay had to drop for a slow reader, told to the reader like the hub's own.
+            let lost = NIOLockedValueBox(0)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await item in subscription.stream {
+                        let result: AsyncStream<StreamItem>.Continuation.YieldResult
                         switch item {
-                        case .record(let r): continuation.yield(.record(r))
-                        case .dropped(let n): continuation.yield(.dropped(n))
+                        case .record(let r): result = continuation.yield(.record(r))
+                        case .dropped(let n): result = continuation.yield(.dropped(n))
                         }
+                        if case .dropped(let oldest) = result { lost.withLockedValue { $0 += oldest.records } }
                     }
                     continuation.finish()
                 }
@@ -117,6 +131,8 @@ public struct OperatorController: Sendable {
                 }
                 defer { group.cancelAll() }
                 for try await item in items.cancelOnGracefulShutdown() {
+                    let dropped = lost.withLockedValue { count in defer { count = 0 }; return count }
+                    if dropped > 0 { try await writer.write(Self.droppedNotice(dropped)) }
                     switch item {
                     case .record(let record):
                         // Already sent from the stored backlog.
@@ -124,7 +140,7 @@ public struct OperatorController: Sendable {
                         try await writer.write(Self.sse(record))
                         lastSent = record.id
                     case .dropped(let n):
-                        try await writer.write(ByteBuffer(string: "event: dropped\ndata: {\"dropped\":\(n),\"reason\":\"the client read too slowly\"}\n\n"))
+                        try await writer.write(Self.droppedNotice(n))
                     case .heartbeat:
                         try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                     }
@@ -133,6 +149,10 @@ public struct OperatorController: Sendable {
             }
             try await writer.finish(nil)
         })
+    }
+
+    static func droppedNotice(_ count: Int) -> ByteBuffer {
+        ByteBuffer(string: "event: dropped\ndata: {\"dropped\":\(count),\"reason\":\"the client read too slowly\"}\n\n")
     }
 
     static func sse(_ record: LogRecord) -> ByteBuffer {

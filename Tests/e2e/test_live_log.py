@@ -1,6 +1,7 @@
 """The live delivery log: SSE with filters and resume, stored queries, one event's story, dead
 letters and replay, metrics, the CLI, admin-only access, and no secret anywhere in what it shows."""
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -209,3 +210,38 @@ def _up(port):
         return True
     except requests.ConnectionError:
         return False
+
+
+def test_a_live_reader_too_slow_to_keep_up_is_told_how_many_records_it_missed(tmp_path):
+    emulator = Emulator(tmp_path)
+    server = start(tmp_path, emulator)
+    # A reader that does not read: its socket's buffers fill, and the server must drop records
+    # for it (memory stays bounded), but never silently.
+    reader = socket.socket()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.connect(("127.0.0.1", server.port))
+    reader.sendall(f"GET /v1/live?kind=received&heartbeat=300 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode())
+    time.sleep(0.3)
+    total = 0
+    for _ in range(40):
+        batch = [{"type": "track", "userId": "u", "event": "E", "messageId": str(uuid.uuid4()),
+                  "properties": {"padding": "x" * 400}} for _ in range(500)]
+        assert requests.post(server.url + "/v1/batch", auth=(WRITE_KEY, ""), json={"batch": batch}).status_code == 200
+        total += len(batch)
+    time.sleep(1)
+    reader.settimeout(2)
+    data = b""
+    try:
+        while chunk := reader.recv(1 << 20):
+            data += chunk
+    except socket.timeout:
+        pass
+    reader.close()
+    text = data.decode(errors="replace")
+    seen = text.count("\nid: ") + text.startswith("id: ")
+    dropped = sum(json.loads(line[len("data: "):])["dropped"] for line in text.splitlines()
+                  if line.startswith("data: ") and '"dropped"' in line)
+    assert dropped > 0, f"the reader was slow enough to miss records (saw {seen} of {total})"
+    assert seen + dropped == total, f"{seen} sent + {dropped} reported dropped != {total}"
+    server.stop()
+    emulator.stop()
