@@ -44,14 +44,18 @@ public struct IngestController: Sendable {
             headerSource = try authenticate(BasicAuth.writeKey(from: headers.authorization))
         }
 
-        var body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limits.maxRequestBytes)
-        } catch is NIOTooManyBytesError {
-            throw IngestError.requestTooLarge.textError
+        // The body is counted against the budget as it arrives, so many slow uploads together
+        // cannot hold more than the budget (nor block it by declaring sizes they never send).
+        var body = ByteBuffer()
+        var held = MemoryBudget.Reservation(bytes: 0)
+        defer { budget.release(held) }
+        for try await chunk in request.body {
+            guard body.readableBytes + chunk.readableBytes <= limits.maxRequestBytes else {
+                throw IngestError.requestTooLarge.textError
+            }
+            held.bytes += try budget.reserve(chunk.readableBytes).bytes
+            if body.readableBytes == 0 { body = chunk } else { body.writeImmutableBuffer(chunk) }
         }
-        let reservation = try budget.reserve(body.readableBytes)
-        defer { budget.release(reservation) }
 
         if let encoding = headers.contentEncoding?.lowercased(), encoding != "identity" {
             guard encoding == "gzip" || encoding == "x-gzip" else {
@@ -228,7 +232,7 @@ final class MemoryBudget: Sendable {
     }
 
     struct Reservation {
-        let bytes: Int
+        var bytes: Int
     }
 
     func reserve(_ bytes: Int) throws -> Reservation {

@@ -1,5 +1,6 @@
 """Hostile input over a real socket: each gets its documented status and body, the server keeps
 serving, and nothing already accepted is lost."""
+import base64
 import gzip
 import json
 import socket
@@ -110,3 +111,52 @@ def test_slow_and_broken_connections_do_not_stop_others(server):
         s.close()
     assert errors == []
     assert sorted(e["message_id"] for e in server.events()) == sorted(ids)
+
+
+BUDGET_CONFIG = """
+server:
+  host: 127.0.0.1
+  port: {port}
+  limits: {{ maxRequestBytes: 1048576, maxInflightBytes: 4194304 }}
+storage: {{ path: {storage}, sync: {sync} }}
+sources:
+  - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
+destinations:
+  - name: bus
+    type: eventbridge
+    config: {{ region: us-east-1, detailType: x, accessKeyID: AKIDE2E, accessKey: secret, endpoint: "http://127.0.0.1:9" }}
+connections:
+  - {{ from: web, to: [bus] }}
+"""
+
+
+def test_slow_uploads_together_cannot_hold_more_than_the_memory_budget(make_server):
+    server = make_server(config_text=BUDGET_CONFIG).start()
+    uploads = []
+    answers = []
+    for _ in range(6):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=3)
+        s.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()) + b"\r\n"
+                  b"Content-Length: 1000000\r\n\r\n")
+        try:
+            s.sendall(b"[" + b" " * 900_000)  # most of the body, never the rest
+        except OSError:
+            pass  # refused and closed while sending
+        uploads.append(s)
+    for s in uploads:
+        s.settimeout(0.5)
+        try:
+            answers.append(s.recv(4096).decode(errors="replace"))
+        except OSError:
+            answers.append("")
+    # 6 × 0.9 MB is more than the 4 MiB budget: the uploads past it are answered 503 at once
+    # instead of being held (before, all six were kept in memory, waiting for their bodies).
+    refused = [a for a in answers if a.startswith("HTTP/1.1 503")]
+    assert refused and all("server is busy, retry later" in a for a in refused), answers
+    assert len(refused) <= 3, answers
+    for s in uploads:
+        s.close()
+    # What they held is given back.
+    assert track(server, str(uuid.uuid4())).status_code == 200
+    server.stop()
