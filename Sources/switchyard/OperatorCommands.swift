@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import SwitchyardCore
@@ -112,15 +113,25 @@ struct Tail: AsyncParsableCommand {
     @Option(help: "Resume after this record id (records since then are replayed first).") var after: Int64?
     @Option(help: "Stop after this many records (for scripts and tests).") var count: Int?
 
+    /// How the stream ended.
+    enum End: Sendable {
+        case counted, closedByServer, silent
+    }
+
+    /// The server sends a heartbeat this often; three missed ones mean the connection is dead.
+    static let heartbeatSeconds = 15
+
     func run() async throws {
         let (url, token) = try server.resolve()
-        var request = HTTPClientRequest(url: url + "/v1/live" + queryString(filter.query))
+        var query = filter.query
+        query.append(("heartbeat", String(Self.heartbeatSeconds)))
+        var request = HTTPClientRequest(url: url + "/v1/live" + queryString(query))
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let after { request.headers.add(name: "Last-Event-ID", value: String(after)) }
         let color = !json && isatty(STDOUT_FILENO) == 1
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         } catch {
             printError("cannot reach \(url): \(error)")
             throw ExitCode(69)
@@ -128,35 +139,66 @@ struct Tail: AsyncParsableCommand {
         guard response.status == .ok else {
             let body = try await response.body.collect(upTo: 65536)
             printError("\(response.status.code): \(String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines))")
-            throw ExitCode(77)
+            throw ExitCode(response.status == .unauthorized || response.status == .forbidden ? 77 : 69)
         }
-        var pending = ""
-        var seen = 0
-        for try await chunk in response.body {
-            pending += String(buffer: chunk)
-            while let end = pending.range(of: "\n\n") {
-                let block = pending[..<end.lowerBound]
-                pending = String(pending[end.upperBound...])
-                var event = "message"
-                var data = ""
-                for line in block.split(separator: "\n") {
-                    if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
-                    if line.hasPrefix("data: ") { data += line.dropFirst(6) }
+        let lastData = NIOLockedValueBox(ContinuousClock.now)
+        let lastID = NIOLockedValueBox<String?>(after.map(String.init))
+        let (json, count) = (self.json, self.count)
+        let end = try await withThrowingTaskGroup(of: End.self) { group in
+            group.addTask {
+                var pending = ""
+                var seen = 0
+                for try await chunk in response.body {
+                    lastData.withLockedValue { $0 = .now }
+                    pending += String(buffer: chunk)
+                    while let end = pending.range(of: "\n\n") {
+                        let block = pending[..<end.lowerBound]
+                        pending = String(pending[end.upperBound...])
+                        var event = "message"
+                        var data = ""
+                        for line in block.split(separator: "\n") {
+                            if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
+                            if line.hasPrefix("data: ") { data += line.dropFirst(6) }
+                            if line.hasPrefix("id: ") { lastID.withLockedValue { $0 = String(line.dropFirst(4)) } }
+                        }
+                        guard !data.isEmpty else { continue }
+                        if event == "dropped" {
+                            printError("note: \(data)")
+                            continue
+                        }
+                        if json {
+                            print(data)
+                        } else if let record = try? JSONParser.parse(data) {
+                            print(describe(record, color: color))
+                        }
+                        fflush(nil)
+                        seen += 1
+                        if let count, seen >= count { return .counted }
+                    }
                 }
-                guard !data.isEmpty else { continue }
-                if event == "dropped" {
-                    printError("note: \(data)")
-                    continue
-                }
-                if json {
-                    print(data)
-                } else if let record = try? JSONParser.parse(data) {
-                    print(describe(record, color: color))
-                }
-                fflush(nil)
-                seen += 1
-                if let count, seen >= count { return }
+                return .closedByServer
             }
+            group.addTask {
+                let silence = Duration.seconds(3 * Self.heartbeatSeconds)
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    if ContinuousClock.now - lastData.withLockedValue({ $0 }) > silence { return .silent }
+                }
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? .closedByServer
+        }
+        // A stream that ends is not success: a script following the log should know, and resume.
+        let resume = lastID.withLockedValue { $0 }.map { "; resume with --after \($0)" } ?? ""
+        switch end {
+        case .counted:
+            return
+        case .closedByServer:
+            printError("the server ended the live stream (did it stop?)\(resume)")
+            throw ExitCode(69)
+        case .silent:
+            printError("nothing from \(url) for \(3 * Self.heartbeatSeconds)s, not even a heartbeat: the connection is lost\(resume)")
+            throw ExitCode(69)
         }
     }
 }

@@ -245,3 +245,24 @@ def test_a_live_reader_too_slow_to_keep_up_is_told_how_many_records_it_missed(tm
     assert seen + dropped == total, f"{seen} sent + {dropped} reported dropped != {total}"
     server.stop()
     emulator.stop()
+
+
+def test_tail_says_when_the_server_ends_the_stream_and_where_to_resume(tmp_path):
+    emulator = Emulator(tmp_path)
+    server = start(tmp_path, emulator)
+    env = dict(server.env, SWITCHYARD_ADMIN_TOKEN=ADMIN_TOKEN)
+    tail = subprocess.Popen([str(BINARY), "tail", "--url", server.url, "--json", "--status", "received"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(0.5)
+    track(server, str(uuid.uuid4()))
+    received = lambda: requests.get(server.url + "/v1/deliveries?status=received", headers=AUTH).json()["records"]
+    wait_for(lambda: len(received()) == 1, what="the event's record")
+    last = received()[0]["id"]
+    time.sleep(0.3)
+    server.stop()
+    out, err = tail.communicate(timeout=20)
+    # Before, tail exited 0 here: a script following the log could not tell it had stopped.
+    assert tail.returncode == 69, err
+    assert f"the server ended the live stream (did it stop?); resume with --after {last}" in err
+    assert len(out.splitlines()) == 1
+    emulator.stop()
