@@ -248,7 +248,11 @@ public final class EventBridgeEmulator: Sendable {
             }
             let id = UUIDv4.make()
             var time = now
-            if case .number(let n)? = e["Time"], let seconds = Int64(n) { time = Timestamp(millisecondsSinceEpoch: seconds * 1000) }
+            // A Time too large to count is treated as absent (EventBridge then uses the call's time).
+            if case .number(let n)? = e["Time"], let seconds = Int64(n) {
+                let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+                if !overflow { time = Timestamp(millisecondsSinceEpoch: ms) }
+            }
             let envelope = JSONValue.object(JSONObject([
                 ("version", .string("0")),
                 ("id", .string(id)),
@@ -270,10 +274,15 @@ public final class EventBridgeEmulator: Sendable {
             results.append(.object(JSONObject([("EventId", .string(id))])))
         }
         if !lines.isEmpty {
-            output.withLockedValue { out in
-                guard let out else { return }
-                _ = lines.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, out.file) }
-                fflush(out.file)
+            let recorded = output.withLockedValue { out -> Bool in
+                guard let out else { return true }
+                let written = lines.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, out.file) }
+                return fflush(out.file) == 0 && written == lines.count
+            }
+            // Events it could not record (a full disk) were not delivered: say so, so they are sent again.
+            guard recorded else {
+                counters.withLockedValue { $0.failed += entries.count }
+                throw AWSError(status: .internalServerError, type: "InternalException", message: "the emulator could not write its events file (is the disk full?)")
             }
         }
         let delivered = entries.count - failed

@@ -23,9 +23,9 @@ func signedHeaders(_ body: String, secret: String = "emu-secret", keyID: String 
 
 @Suite("The EventBridge emulator behaves like EventBridge where it matters")
 struct EmulatorTests {
-    func withEmulator(_ body: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void) async throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("emu-\(UUID().uuidString).jsonl").path
-        defer { try? FileManager.default.removeItem(atPath: out) }
+    func withEmulator(eventsOut: String? = nil, _ body: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void) async throws {
+        let out = eventsOut ?? FileManager.default.temporaryDirectory.appendingPathComponent("emu-\(UUID().uuidString).jsonl").path
+        defer { if eventsOut == nil { try? FileManager.default.removeItem(atPath: out) } }
         var options = EmulatorOptions()
         options.credentials = ["AKIDEMU": "emu-secret"]
         options.eventsOut = out
@@ -74,6 +74,27 @@ struct EmulatorTests {
             var tampered = signedHeaders(body)
             tampered[HTTPField.Name("X-Amz-Target")!] = "AWSEvents.ListRules"
             #expect(try await self.put(client, body, headers: tampered).1[path: "__type"] == .string("InvalidSignatureException"))
+        }
+    }
+
+    @Test("events it cannot record (a full disk) are answered 500, not acknowledged")
+    func fullDisk() async throws {
+        try await withEmulator(eventsOut: "/dev/full") { client, _ in
+            let (status, answer) = try await self.put(client, #"{"Entries":[\#(Self.entry)]}"#)
+            #expect(status == 500)
+            #expect(answer[path: "__type"] == .string("InternalException"))
+        }
+    }
+
+    @Test("a Time too large to count is taken as absent, not crashed on")
+    func hugeTime() async throws {
+        try await withEmulator { client, out in
+            let entry = #"{"Source":"s","DetailType":"d","Detail":"{}","Time":9223372036854775807}"#
+            let (status, answer) = try await self.put(client, #"{"Entries":[\#(entry)]}"#)
+            #expect(status == 200)
+            #expect(answer[path: "FailedEntryCount"] == .number("0"))
+            let line = try String(contentsOfFile: out, encoding: .utf8)
+            #expect(line.contains("\"time\":\"\(Timestamp.now().rfc3339.prefix(4))"))
         }
     }
 
