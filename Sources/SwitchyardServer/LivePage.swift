@@ -78,7 +78,7 @@ enum LivePage {
 <script>
 "use strict";
 const MAX_ROWS = 500;
-const state = { token: sessionStorage.getItem("switchyard.adminToken") || "", controller: null, lastId: null, paused: false, held: [], selected: null };
+const state = { token: sessionStorage.getItem("switchyard.adminToken") || "", controller: null, lastId: null, paused: false, held: [], heldCount: 0, selected: null };
 const $ = (id) => document.getElementById(id);
 
 function headers() { return { "Authorization": "Bearer " + state.token }; }
@@ -118,7 +118,8 @@ function add(records, atTop) {
 
 function onRecord(r) {
   state.lastId = r.id;
-  if (state.paused) { state.held.push(r); $("paused-count").textContent = state.held.length + " new while paused"; return; }
+  // While paused only the newest rows the table can show are kept, so a long pause does not grow the tab's memory.
+  if (state.paused) { state.held.push(r); state.heldCount++; if (state.held.length > MAX_ROWS) state.held.shift(); $("paused-count").textContent = state.heldCount + " new while paused"; return; }
   add([r], true);
   if (state.selected === r.messageId) showDetail(r.messageId);
 }
@@ -231,7 +232,7 @@ $("token").addEventListener("keydown", (e) => { if (e.key === "Enter") $("save-t
 $("apply").addEventListener("click", () => { state.lastId = null; start(); });
 $("pause").addEventListener("click", () => {
   state.paused = !state.paused; $("pause").textContent = state.paused ? "Resume" : "Pause";
-  if (!state.paused) { add(state.held.reverse(), true); state.held = []; $("paused-count").textContent = ""; }
+  if (!state.paused) { add(state.held.reverse(), true); state.held = []; state.heldCount = 0; $("paused-count").textContent = ""; }
 });
 setInterval(refreshSummary, 3000);
 start();

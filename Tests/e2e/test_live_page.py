@@ -73,6 +73,16 @@ def test_an_event_appears_live_and_its_failure_details_show(tmp_path, browser):
     browser.find_element(By.ID, "pause").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'#records tbody tr[data-message-id="{later}"]')))
 
+    # A long pause keeps only what the table can show; the count still tells how many came.
+    browser.find_element(By.ID, "pause").click()
+    burst = [{"type": "track", "userId": "u", "event": "Burst", "messageId": str(uuid.uuid4())} for _ in range(600)]
+    assert requests.post(server.url + "/v1/batch", auth=(WRITE_KEY, ""), json={"batch": burst}).status_code == 200
+    wait.until(lambda b: int((b.find_element(By.ID, "paused-count").text.split() or ["0"])[0]) >= 600)
+    assert browser.execute_script("return state.held.length") == 500
+    browser.find_element(By.ID, "pause").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'#records tbody tr[data-message-id="{burst[-1]["messageId"]}"]')))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#records tbody tr")) <= 500
+
     browser.save_screenshot(os.environ.get("LIVE_SCREENSHOT", str(tmp_path / "live.png")))
     page = browser.page_source
     for secret in (WRITE_KEY, AWS_SECRET):
