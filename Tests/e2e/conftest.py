@@ -61,6 +61,27 @@ connections:
 """
 
 
+
+def one_destination_config(server="", delivery="", endpoint="http://127.0.0.1:9"):
+    """A configuration template for `Server`: the `web` source (E2E_WEB_KEY) connected to one
+    EventBridge destination `bus`. `server` and `delivery` add keys to those mappings, as YAML flow
+    text (for example "shutdownGrace: 2s"); the default endpoint has nothing listening."""
+    server, delivery, endpoint = (t.replace("{", "{{").replace("}", "}}") for t in (server, delivery, endpoint))
+    server_keys = ", ".join(k for k in ("host: 127.0.0.1, port: {port}", server) if k)
+    delivery_line = f"\n    delivery: {{{{ {delivery} }}}}" if delivery else ""
+    return f"""
+server: {{{{ {server_keys} }}}}
+storage: {{{{ path: {{storage}}, sync: {{sync}} }}}}
+sources:
+  - {{{{ name: web, writeKeys: ["${{{{E2E_WEB_KEY}}}}"] }}}}
+destinations:
+  - name: bus
+    type: eventbridge
+    config: {{{{ region: us-east-1, detailType: x, accessKeyID: AKIDE2E, accessKey: secret, endpoint: "{endpoint}" }}}}{delivery_line}
+connections:
+  - {{{{ from: web, to: [bus] }}}}
+"""
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

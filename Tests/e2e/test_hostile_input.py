@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from conftest import WRITE_KEY
+from conftest import WRITE_KEY, one_destination_config
 
 AUTH = (WRITE_KEY, "")
 
@@ -113,21 +113,7 @@ def test_slow_and_broken_connections_do_not_stop_others(server):
     assert sorted(e["message_id"] for e in server.events()) == sorted(ids)
 
 
-BUDGET_CONFIG = """
-server:
-  host: 127.0.0.1
-  port: {port}
-  limits: {{ maxRequestBytes: 1048576, maxInflightBytes: 4194304 }}
-storage: {{ path: {storage}, sync: {sync} }}
-sources:
-  - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
-destinations:
-  - name: bus
-    type: eventbridge
-    config: {{ region: us-east-1, detailType: x, accessKeyID: AKIDE2E, accessKey: secret, endpoint: "http://127.0.0.1:9" }}
-connections:
-  - {{ from: web, to: [bus] }}
-"""
+BUDGET_CONFIG = one_destination_config(server="limits: { maxRequestBytes: 1048576, maxInflightBytes: 4194304 }")
 
 
 def test_slow_uploads_together_cannot_hold_more_than_the_memory_budget(make_server):

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from conftest import WRITE_KEY, Server
+from conftest import WRITE_KEY, Server, one_destination_config
 from test_emulator_and_delivery import wait_for
 
 
@@ -46,19 +46,9 @@ class StallingDestination:
             connection.close()
 
 
-CONFIG = """
-server: {{ host: 127.0.0.1, port: {port}, shutdownGrace: 2s }}
-storage: {{ path: {storage}, sync: {sync} }}
-sources:
-  - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
-destinations:
-  - name: bus
-    type: eventbridge
-    config: {{ region: us-east-1, detailType: x, accessKeyID: AKIDE2E, accessKey: secret, endpoint: "http://127.0.0.1:DESTINATION_PORT" }}
-    delivery: {{ timeout: 1s, initialBackoff: 100ms, maxBackoff: 200ms, linger: 0ms }}
-connections:
-  - {{ from: web, to: [bus] }}
-"""
+def config(destination_port):
+    return one_destination_config(server="shutdownGrace: 2s", endpoint=f"http://127.0.0.1:{destination_port}",
+                                  delivery="timeout: 1s, initialBackoff: 100ms, maxBackoff: 200ms, linger: 0ms")
 
 
 def attempts(server):
@@ -68,7 +58,7 @@ def attempts(server):
 
 def test_a_destination_that_stalls_after_its_headers_is_timed_out_and_retried(tmp_path):
     destination = StallingDestination()
-    server = Server(tmp_path, config_text=CONFIG.replace("DESTINATION_PORT", str(destination.port))).start()
+    server = Server(tmp_path, config_text=config(destination.port)).start()
     r = requests.post(server.url + "/v1/track", auth=(WRITE_KEY, ""), json={"userId": "u", "event": "e"})
     assert r.status_code == 200
     # Before, the send waited for the body forever: one attempt, never finished, never logged.
@@ -81,7 +71,7 @@ def test_a_destination_that_stalls_after_its_headers_is_timed_out_and_retried(tm
 
 
 def test_sigterm_with_a_stalled_upload_stops_within_the_grace_period(tmp_path):
-    server = Server(tmp_path, config_text=CONFIG.replace("DESTINATION_PORT", "9")).start()
+    server = Server(tmp_path, config_text=config(9)).start()
     r = requests.post(server.url + "/v1/track", auth=(WRITE_KEY, ""), json={"userId": "u", "event": "kept"})
     assert r.status_code == 200
     with socket.create_connection(("127.0.0.1", server.port)) as upload:
