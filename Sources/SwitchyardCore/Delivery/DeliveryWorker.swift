@@ -129,6 +129,8 @@ public struct DeliveryWorker: Service {
         do {
             return try await store.claim(destination: name, limit: limit, leaseFor: lease)
         } catch {
+            // Cancelled: the service group is stopping (e.g. the port was taken); not a storage error.
+            if Task.isCancelled { return [] }
             logger.error("cannot claim jobs: \(error)", metadata: ["destination": "\(name)"])
             try? await Task.sleep(for: .seconds(1))
             return []
