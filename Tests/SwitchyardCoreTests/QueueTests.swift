@@ -201,30 +201,6 @@ struct QueueTests {
         #expect(trace.withLockedValue { $0.commitsDuringFlush } > 0)
     }
 
-    @Test("commit load is the share of commits that found the next group already waiting, and resets when read")
-    func commitLoad() async throws {
-        let entered = NIOLockedValueBox(false)
-        let gate = DispatchSemaphore(value: 0)
-        let commit = GroupCommit<Int> { _ in
-            entered.withLockedValue { $0 = true }
-            gate.wait()
-        }
-        await withTaskGroup(of: Void.self) { group in
-            // The first commit holds the database while 39 more writers queue behind it; they all go
-            // into the second commit, after which nothing waits.
-            group.addTask { try? await commit.write([0]) }
-            while !entered.withLockedValue({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) }
-            for n in 1..<40 { group.addTask { try? await commit.write([n]) } }
-            try? await Task.sleep(for: .milliseconds(300))
-            for _ in 0..<40 { gate.signal() }
-        }
-        #expect(commit.takeLoad() == 0.5)
-        #expect(commit.takeLoad() == 0)
-        gate.signal()
-        try await commit.write([1])
-        #expect(commit.takeLoad() == 0)
-    }
-
     @Test("a store that was never closed (a crash) reopens with every acknowledged event")
     func reopenAfterUncleanStop() async throws {
         try await withTemporaryDirectory { dir in

@@ -27,9 +27,6 @@ public final class GroupCommit<Item: Sendable>: Sendable {
         /// Committed, waiting for the next flush.
         var committed: [Waiter] = []
         var flushing = false
-        /// Commits since `takeLoad`, and how many of them found the next group already waiting.
-        var commits = 0
-        var commitsWithWorkWaiting = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -102,10 +99,6 @@ public final class GroupCommit<Item: Sendable>: Sendable {
             if group.isEmpty { return }
             do {
                 try commit(group.flatMap(\.items))
-                state.withLockedValue { state in
-                    state.commits += 1
-                    if !state.waiting.isEmpty { state.commitsWithWorkWaiting += 1 }
-                }
             } catch {
                 for waiter in group { waiter.continuation.resume(throwing: error) }
                 continue
@@ -123,15 +116,6 @@ public final class GroupCommit<Item: Sendable>: Sendable {
             if start {
                 flushQueue.async { self.flush() }
             }
-        }
-    }
-
-    /// How busy the commits have been since the last call: the share of commits after which the
-    /// next group was already waiting (near 1 when writers queue up behind the database).
-    public func takeLoad() -> Double {
-        state.withLockedValue { state in
-            defer { (state.commits, state.commitsWithWorkWaiting) = (0, 0) }
-            return state.commits == 0 ? 0 : Double(state.commitsWithWorkWaiting) / Double(state.commits)
         }
     }
 

@@ -4,15 +4,13 @@ import ServiceLifecycle
 /// Indexes the message ids of newly stored events in batches, about a second behind ingestion,
 /// so lookups by message id stay fast without an index write in every ingestion commit.
 ///
-/// Indexing costs the single SQLite writer about 2 us per event. While ingestion keeps that writer
-/// saturated the indexer waits (lookups scan the unindexed events meanwhile), unless `maxLag`
-/// events are already waiting: then it indexes anyway, so lookups stay bounded.
+/// The index has its own database file and writer (`SQLiteJobStore.messageIndex`), so indexing
+/// runs beside ingestion instead of taking turns with it on the queue's writer.
 public struct MessageIndexer: Service {
     public let store: SQLiteJobStore
     public let logger: Logger
     public var interval: Duration = .seconds(1)
     public var batchSize = 50_000
-    public var maxLag = 250_000
 
     public init(store: SQLiteJobStore, logger: Logger) {
         self.store = store
@@ -24,17 +22,12 @@ public struct MessageIndexer: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var indexed = 0
             do {
-                let saturated = store.ingestionSaturated()
-                let behind = saturated ? try await store.unindexedEvents() : 0
-                if !saturated || behind >= maxLag {
-                    indexed = try await store.indexMessageIDs(limit: batchSize)
-                }
+                indexed = try await store.indexMessageIDs(limit: batchSize)
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("indexing message ids failed (lookups by message id scan more until it succeeds): \(error)")
             }
-            // A full batch means more are waiting (after a restart, or a burst): go on at once,
-            // leaving the writer a moment for ingestion between batches.
+            // A full batch means more are waiting (after a restart, or a burst): go on at once.
             let pause: Duration = indexed == batchSize ? .milliseconds(20) : interval
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
         }

@@ -326,11 +326,7 @@ extension SQLiteJobStore {
                 DELETE FROM events WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id)
                 """, arguments: [now - retention.delivered.milliseconds])
             let events = db.changesCount
-            // Index runs whose events are all gone go with them (ids of pruned events inside a run
-            // that still has live ones are dropped when that run is next merged).
-            let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") ?? Int64.max
-            try db.execute(sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)", arguments: [oldest])
-            try db.execute(sql: "DELETE FROM message_runs WHERE through < ?", arguments: [oldest])
+            // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).
             return PruneReport(records: records, jobs: jobs, events: events)
         }
     }

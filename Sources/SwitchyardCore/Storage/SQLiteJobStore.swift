@@ -9,6 +9,10 @@ import NIOConcurrencyHelpers
 public final class SQLiteJobStore: JobStore {
     public let path: String
     let pool: DatabasePool
+    /// The message-id index, in a database file of its own (`messages.sqlite`) with its own
+    /// writer, so indexing never takes the queue's one writer from ingestion. It is derived data:
+    /// rebuilt from `events` when missing, and lookups also scan the events not yet indexed.
+    let messageIndex: DatabasePool
     public let liveLog = LiveLogHub()
     private let config: StorageConfig
     private let logger: Logger
@@ -27,6 +31,7 @@ public final class SQLiteJobStore: JobStore {
     private let lastWriteFailure = NIOLockedValueBox<(at: Timestamp, reason: String)?>(nil)
 
     public static let fileName = "queue.sqlite"
+    public static let messageIndexFileName = "messages.sqlite"
 
     /// - Parameter recoverInFlight: the server owning the queue passes true at start-up, making jobs a
     ///   crashed run left in flight due at once; tools that only look at the queue pass false.
@@ -39,9 +44,25 @@ public final class SQLiteJobStore: JobStore {
         // Recovering in-flight jobs is only right for the one process that owns the queue.
         ownership = recoverInFlight ? try QueueLock(directory: directory) : nil
 
+        let indexPath = (directory as NSString).appendingPathComponent(Self.messageIndexFileName)
+        var indexConfiguration = Configuration()
+        indexConfiguration.busyMode = .timeout(5)
+        indexConfiguration.label = "switchyard.message-index"
+        indexConfiguration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let messageIndex = try DatabasePool(path: indexPath, configuration: indexConfiguration)
+        try Self.messageIndexMigrator.migrate(messageIndex)
+        self.messageIndex = messageIndex
+
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
+            // Readers see the message index as `mi` (`eventsWithMessageID`). Only readers: the
+            // writer's transactions would otherwise lock the index file too.
+            if db.configuration.readonly {
+                try db.execute(sql: "ATTACH DATABASE ? AS mi", arguments: [indexPath])
+            }
             // `sync: full` is kept by `WALSync` after each ingestion commit, not by SQLite inside it.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // The writer gets a 32 MiB page cache (index pages stay hot across commits); readers
@@ -303,57 +324,84 @@ public final class SQLiteJobStore: JobStore {
             // this is where the event's text goes back. Older records keep the whole entry.
             try db.execute(sql: "ALTER TABLE delivery_log ADD COLUMN detail_event INTEGER")
         }
+        migrator.registerMigration("v10-message-index-own-file") { db in
+            // The message index moved to `messages.sqlite`, where the indexer rebuilds it from
+            // `events` (about 2 s per million); lookups scan the events not yet indexed meanwhile.
+            try db.execute(sql: "DROP TABLE message_index; DROP TABLE message_runs;")
+        }
+        return migrator
+    }
+
+    static var messageIndexMigrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-runs") { db in
+            try db.execute(sql: """
+                CREATE TABLE message_runs (
+                    run INTEGER PRIMARY KEY,
+                    -- The run holds the ids of events after < id <= through.
+                    after INTEGER NOT NULL,
+                    through INTEGER NOT NULL,
+                    entries INTEGER NOT NULL
+                );
+                CREATE TABLE message_index (
+                    run INTEGER NOT NULL,
+                    message_id TEXT NOT NULL,
+                    event_id INTEGER NOT NULL,
+                    PRIMARY KEY (run, message_id, event_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
     /// Rows of `events` with a message id, as a subquery taking the id twice: one probe of each
     /// sorted run of the index, plus a scan of the events stored since the last run was cut.
+    /// Runs on the queue's readers, which attach the index as `mi`.
     static let eventsWithMessageID = """
-        SELECT m.event_id FROM message_runs r CROSS JOIN message_index m ON m.run = r.run AND m.message_id = ?
-        UNION ALL SELECT id FROM events WHERE id > (\(indexedThrough)) AND message_id = ?
+        SELECT m.event_id FROM mi.message_runs r CROSS JOIN mi.message_index m ON m.run = r.run AND m.message_id = ?
+        UNION ALL SELECT id FROM events WHERE id > (SELECT COALESCE(MAX(through), 0) FROM mi.message_runs) AND message_id = ?
         """
 
     private static let indexedThrough = "SELECT COALESCE(MAX(through), 0) FROM message_runs"
-
-    /// Whether ingestion has kept the writer saturated since the last call: the message indexer
-    /// then waits, so background work does not take the writer from requests.
-    public func ingestionSaturated() -> Bool {
-        committer.takeLoad() >= 0.5
-    }
-
-    /// About how many events wait to be indexed (ids are shared with log records, so this can
-    /// only overstate it).
-    public func unindexedEvents() async throws -> Int {
-        try await pool.read { db in
-            let through = try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0
-            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events") ?? 0
-            return Int(max(0, newest - through))
-        }
-    }
 
     /// Indexes the message ids of up to `limit` events stored since the last call as one new run,
     /// sorted by message id, then merges small runs; returns how many ids it indexed.
     ///
     /// Why runs: message ids are random, so inserting them into one B-tree dirties a page per id,
-    /// and once that tree outgrows the page cache every batch rewrites nearly all of it (it had
-    /// become the writer's largest cost). A run is written in key order, so it only appends pages.
-    /// Lookups probe each run; merging keeps their number logarithmic.
+    /// and once that tree outgrows the page cache every batch rewrites nearly all of it. A run is
+    /// written in key order, so it only appends pages. Lookups probe each run; merging keeps their
+    /// number logarithmic. The ids are read and sorted on one of the queue's readers and written to
+    /// the index's own file: the queue's writer is not involved.
     public func indexMessageIDs(limit: Int = 50_000) async throws -> Int {
-        try await pool.write { db in
-            let through = try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0
-            guard let last = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM (SELECT id FROM events WHERE id > ? ORDER BY id LIMIT ?)", arguments: [through, limit]) else {
-                return 0
-            }
-            try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)", arguments: [through, last])
+        let through = try await messageIndex.read { db in try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0 }
+        let (oldest, ids) = try await pool.read { db -> (Int64, [(String, Int64)]) in
+            let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") ?? Int64.max
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT message_id, id FROM (SELECT id, message_id FROM events WHERE id > ? ORDER BY id LIMIT ?) ORDER BY message_id, id
+                """, arguments: [through, limit])
+            var ids: [(String, Int64)] = []
+            ids.reserveCapacity(limit)
+            while let row = try rows.next() { ids.append((row[0], row[1])) }
+            return (oldest, ids)
+        }
+        return try await messageIndex.write { db in
+            // Runs whose events are all pruned go (ids of pruned events inside a run that still has
+            // live ones are dropped when that run is next merged).
+            try db.execute(sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)", arguments: [oldest])
+            try db.execute(sql: "DELETE FROM message_runs WHERE through < ?", arguments: [oldest])
+            guard let last = ids.map(\.1).max() else { return 0 }
+            try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, ?)", arguments: [through, last, ids.count])
             let run = db.lastInsertedRowID
-            try db.execute(sql: """
-                INSERT INTO message_index (run, message_id, event_id)
-                SELECT ?, message_id, id FROM events WHERE id > ? AND id <= ? ORDER BY message_id, id
-                """, arguments: [run, through, last])
-            let indexed = db.changesCount
-            try db.execute(sql: "UPDATE message_runs SET entries = ? WHERE run = ?", arguments: [indexed, run])
-            try Self.mergeMessageRuns(db)
-            return indexed
+            let insert = try db.cachedStatement(sql: "INSERT INTO message_index (run, message_id, event_id) VALUES (?, ?, ?)")
+            for (messageID, eventID) in ids {
+                var row = RowWriter(insert)
+                row.bind(run)
+                row.bind(messageID)
+                row.bind(eventID)
+                try row.step(db)
+            }
+            try Self.mergeMessageRuns(db, oldestEvent: oldest)
+            return ids.count
         }
     }
 
@@ -361,7 +409,7 @@ public final class SQLiteJobStore: JobStore {
     /// they become one run of the next: every id is rewritten about once per tier, at most
     /// log8(`maxMergedEntries`) times, and there are at most `fanIn` - 1 runs per tier. Runs larger
     /// than `maxMergedEntries` are left alone so a merge never holds the writer for long.
-    static func mergeMessageRuns(_ db: Database, fanIn: Int = 8, maxMergedEntries: Int = 250_000) throws {
+    static func mergeMessageRuns(_ db: Database, oldestEvent: Int64, fanIn: Int = 8, maxMergedEntries: Int = 250_000) throws {
         func tier(_ entries: Int) -> Int { entries < 8 ? 0 : (Int.bitWidth - 1 - entries.leadingZeroBitCount) / 3 }
         while true {
             let newest = try Row.fetchAll(db, sql: "SELECT run, after, through, entries FROM message_runs ORDER BY run DESC LIMIT ?", arguments: [fanIn])
@@ -374,13 +422,14 @@ public final class SQLiteJobStore: JobStore {
             try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)",
                            arguments: [newest.last!["after"] as Int64, newest.first!["through"] as Int64])
             let merged = db.lastInsertedRowID
-            // Ids of events pruned meanwhile are dropped on the way.
+            // Ids older than the oldest stored event are dropped on the way. (Others of pruned
+            // events may stay: a lookup joins to `events` and finds nothing for them.)
             try db.execute(sql: """
                 INSERT INTO message_index (run, message_id, event_id)
                 SELECT ?, m.message_id, m.event_id FROM message_index m
-                WHERE m.run IN (\(list)) AND EXISTS (SELECT 1 FROM events e WHERE e.id = m.event_id)
+                WHERE m.run IN (\(list)) AND m.event_id >= ?
                 ORDER BY m.message_id, m.event_id
-                """, arguments: [merged])
+                """, arguments: [merged, oldestEvent])
             try db.execute(sql: "UPDATE message_runs SET entries = ? WHERE run = ?", arguments: [db.changesCount, merged])
             try db.execute(sql: "DELETE FROM message_index WHERE run IN (\(list))")
             try db.execute(sql: "DELETE FROM message_runs WHERE run IN (\(list))")
@@ -686,6 +735,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func close() throws {
         try pool.close()
+        try messageIndex.close()
         walSync?.closeLog()
         ownership?.release()
     }
