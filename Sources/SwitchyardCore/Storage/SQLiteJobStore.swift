@@ -374,22 +374,26 @@ public final class SQLiteJobStore: JobStore {
     /// the index's own file: the queue's writer is not involved.
     public func indexMessageIDs(limit: Int = 50_000) async throws -> Int {
         let through = try await messageIndex.read { db in try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0 }
-        let (oldest, ids) = try await pool.read { db -> (Int64, [(String, Int64)]) in
+        let (oldest, ids, last) = try await pool.read { db -> (Int64, [(String, Int64)], Int64?) in
             let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") ?? Int64.max
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT message_id, id FROM (SELECT id, message_id FROM events WHERE id > ? ORDER BY id LIMIT ?) ORDER BY message_id, id
                 """, arguments: [through, limit])
             var ids: [(String, Int64)] = []
-            ids.reserveCapacity(limit)
-            while let row = try rows.next() { ids.append((row[0], row[1])) }
-            return (oldest, ids)
+            var last: Int64?
+            while let row = try rows.next() {
+                let id: Int64 = row[1]
+                ids.append((row[0], id))
+                last = max(last ?? id, id)
+            }
+            return (oldest, ids, last)
         }
         return try await messageIndex.write { db in
             // Runs whose events are all pruned go (ids of pruned events inside a run that still has
             // live ones are dropped when that run is next merged).
             try db.execute(sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)", arguments: [oldest])
             try db.execute(sql: "DELETE FROM message_runs WHERE through < ?", arguments: [oldest])
-            guard let last = ids.map(\.1).max() else { return 0 }
+            guard let last else { return 0 }
             try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, ?)", arguments: [through, last, ids.count])
             let run = db.lastInsertedRowID
             let insert = try db.cachedStatement(sql: "INSERT INTO message_index (run, message_id, event_id) VALUES (?, ?, ?)")
