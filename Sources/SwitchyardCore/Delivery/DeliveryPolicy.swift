@@ -70,9 +70,9 @@ public struct ConfigDuration: Codable, Sendable, Hashable, CustomStringConvertib
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self).trimmingWhitespace()
         guard let value = ConfigDuration(parsing: text) else {
-            var written = text
-            if case .scalar(let scalar)? = decoder.configNode { written = scalar.written }
-            throw ConfigProblem(location: decoder.configNode?.location, message: "\"\(written)\" is not a duration of at most 100 years; write it like 250ms, 10s, 5m, 3h or 1d")
+            // Quoted as the file has it (`kindDescription`), so a ${VAR}'s value is not shown.
+            let written = decoder.configNode?.kindDescription ?? "\"\(text)\""
+            throw ConfigProblem(location: decoder.configNode?.location, message: "\(written) is not a duration of at most 100 years; write it like 250ms, 10s, 5m, 3h or 1d")
         }
         self = value
     }
