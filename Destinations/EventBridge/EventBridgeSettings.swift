@@ -138,6 +138,27 @@ public enum EventBridgePlugin: DestinationPlugin {
         return problems
     }
 
+    /// A detail type that renders empty is sent as the message's type; say so where it will happen,
+    /// since a rule matching on detail-type may then not see those events.
+    public static func warnings(_ s: EventBridgeSettings, admits types: [MessageType]) -> [SettingsProblem] {
+        guard let template = try? Template(s.detailType) else { return [] }
+        var affected: [MessageType] = []
+        var fields: [String] = []
+        for type in types {
+            guard let missing = template.fieldsMissing(for: type) else { continue }
+            affected.append(type)
+            for field in missing where !fields.contains(field) { fields.append(field) }
+        }
+        guard !affected.isEmpty else { return [] }
+        let names = affected.map(\.rawValue)
+        let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
+        let example = fields.first ?? "event"
+        return [SettingsProblem(path: ["detailType"], message: """
+            detailType "\(s.detailType)" renders empty for \(names.joined(separator: ", ")) events (they have no \(fields.joined(separator: ", "))): \
+            they are sent with their type as DetailType (\(quoted)); give the template a fallback, like {{ \(example) | "other" }}, to choose another
+            """)]
+    }
+
     static func isRegion(_ s: String) -> Bool {
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count >= 3, let last = parts.last, last.allSatisfy(\.isNumber) else { return false }

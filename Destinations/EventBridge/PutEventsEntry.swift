@@ -61,7 +61,7 @@ public struct EventBridgeTransform: Sendable {
             switch self {
             case .detailNotAnObject: return "MalformedDetail: Detail must be a JSON object"
             case .invalidEventJSON: return "MalformedDetail: the stored event is not valid JSON"
-            case .emptyDetailType: return "InvalidArgument: DetailType rendered empty (give the template a fallback, like {{ event | \"unknown\" }})"
+            case .emptyDetailType: return "InvalidArgument: DetailType rendered empty and the event has no type to fall back on (give the template a fallback, like {{ event | \"unknown\" }})"
             case .detailTypeTooLong(let n): return "InvalidArgument: DetailType is \(n) characters, EventBridge allows \(EventBridgeTransform.maxDetailTypeLength)"
             case .traceHeaderTooLong(let n): return "InvalidArgument: TraceHeader is \(n) characters, EventBridge allows \(EventBridgeTransform.maxTraceHeaderLength)"
             case .entryTooLarge(let size, let limit): return "InvalidArgument: entry is \(size) bytes as EventBridge counts it, over the \(limit)-byte limit"
@@ -82,7 +82,10 @@ public struct EventBridgeTransform: Sendable {
     /// - Parameter detail: the event's compact JSON, when the caller already has it.
     public func entry(for event: JSONValue, detail: String? = nil) throws(Drop) -> PutEventsEntry {
         guard case .object = event else { throw .detailNotAnObject }
-        let detailType = self.detailType.render(event)
+        var detailType = self.detailType.render(event)
+        // A template that reads a field this type of message lacks (`{{ event }}` on an identify)
+        // falls back to the message's type, so every type is delivered rather than dead-lettered.
+        if detailType.isEmpty, let type = event[path: "type"]?.stringValue { detailType = type }
         if detailType.isEmpty { throw .emptyDetailType }
         if detailType.count > Self.maxDetailTypeLength { throw .detailTypeTooLong(detailType.count) }
         var trace: String?

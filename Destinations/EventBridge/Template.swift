@@ -49,6 +49,25 @@ public struct Template: Sendable, Hashable {
         self.parts = parts
     }
 
+    /// The placeholders' paths when nothing else can give the text content for a message of this
+    /// type: no literal text, no fallback, and every path starts at a field the type's spec lacks
+    /// (`{{ event }}` on an identify). Nil when the template can render something.
+    public func fieldsMissing(for type: MessageType) -> [String]? {
+        var paths: [String] = []
+        for part in parts {
+            switch part {
+            case .literal(let text):
+                if !text.isEmpty { return nil }
+            case .value(let path, let fallback):
+                if fallback?.isEmpty == false { return nil }
+                let field = path.split(separator: ".", maxSplits: 1).first.map(String.init) ?? path
+                if type.hasField(field) { return nil }
+                paths.append(path)
+            }
+        }
+        return paths.isEmpty ? nil : paths
+    }
+
     /// Renders against an event: strings as they are, numbers and booleans as text, objects and arrays as JSON.
     public func render(_ event: JSONValue) -> String {
         var out = ""

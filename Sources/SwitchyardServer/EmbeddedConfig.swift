@@ -2,7 +2,7 @@
 /// The configuration `switchyard serve` uses when it is given none, so step one of the README needs no file.
 public enum EmbeddedConfig {
     public static let quickstart = #"""
-# Switchyard quickstart: one source, one EventBridge destination.
+# Switchyard quickstart: one source, one EventBridge destination that takes every message type.
 # This is also the configuration `switchyard serve` uses when there is no ./switchyard.yaml.
 # Every ${VAR:-default} can be set from the environment; secrets are never printed.
 server:
@@ -24,10 +24,8 @@ destinations:
       accessKeyID: ${QUICKSTART_ACCESS_KEY_ID:-quickstart}
       accessKey: ${QUICKSTART_SECRET_ACCESS_KEY:-quickstart-secret}
       eventBusName: orders
-      detailType: "{{ event }}"
+      detailType: "{{ event }}"                  # a track's event name; other types send their type ("identify", "page", …)
       endpoint: ${EVENTBRIDGE_ENDPOINT:-http://127.0.0.1:4010}
-    filter:
-      types: [track, identify]
 connections:
   - from: web
     to: [orders-bus]

@@ -61,6 +61,7 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap({ label, provider in LineLogHandler(label: label, metadataProvider: provider) }, metadataProvider: nil)
         let logger = makeLogger("switchyard")
         let loaded = try options.load(logger: logger)
+        for warning in loaded.warnings { logger.notice("configuration: \(warning)") }
         // Before anything creates a metric, so every one of them reaches /metrics.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -141,6 +142,10 @@ struct Validate: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try options.load()
+        // Warnings never fail validation: the configuration works, perhaps not as meant.
+        for warning in loaded.warnings {
+            printError(warning.location.map { "\($0): warning: \(warning.message)" } ?? "warning: \(warning.message)")
+        }
         if self.print {
             Swift.print(try loaded.redactedYAML(), terminator: "")
         } else {

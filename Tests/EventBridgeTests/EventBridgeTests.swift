@@ -52,6 +52,17 @@ struct TransformTests {
         #expect(entry.awsSize == "rudderstack".utf8.count + 4 + entry.detail.utf8.count + arn.utf8.count)
     }
 
+    @Test("a detail type that renders empty becomes the message's type, so every type is delivered")
+    func emptyDetailTypeFallsBackToTheType() throws {
+        let transform = try EventBridgeTransform(settings: settings("{{ event }}"))
+        #expect(try transform.entry(for: event(#"{"type":"identify","userId":"u"}"#)).detailType == "identify")
+        #expect(try transform.entry(for: event(#"{"type":"page","name":"Home","event":""}"#)).detailType == "page")
+        #expect(try transform.entry(for: event(#"{"type":"track","event":"Paid"}"#)).detailType == "Paid")
+        // A fallback the user wrote still wins over the type.
+        let withFallback = try EventBridgeTransform(settings: settings(#"{{ event | "other" }}"#))
+        #expect(try withFallback.entry(for: event(#"{"type":"identify"}"#)).detailType == "other")
+    }
+
     @Test("Time comes from the event's timestamp when asked, and counts 14 bytes")
     func time() throws {
         let transform = try EventBridgeTransform(settings: settings(includeTime: true))
@@ -70,7 +81,7 @@ struct TransformTests {
     @Test("events that can never be delivered are dropped with a precise reason")
     func drops() throws {
         let transform = try EventBridgeTransform(settings: settings(maxRequestBytes: 1024))
-        #expect(throws: EventBridgeTransform.Drop.emptyDetailType) { try transform.entry(for: event(#"{"type":"identify"}"#)) }
+        #expect(throws: EventBridgeTransform.Drop.emptyDetailType) { try transform.entry(for: event(#"{"userId":"u"}"#)) }
         #expect(throws: EventBridgeTransform.Drop.detailTypeTooLong(129)) { try transform.entry(for: event("{\"event\":\"\(String(repeating: "x", count: 129))\"}")) }
         #expect(throws: EventBridgeTransform.Drop.detailNotAnObject) { try transform.entry(for: event("[1]")) }
         let big = try event("{\"event\":\"E\",\"p\":\"\(String(repeating: "y", count: 2000))\"}")

@@ -11,6 +11,8 @@ public struct LoadedConfig: Sendable {
     public var file: String
     public var config: SwitchyardConfig
     public var destinations: [ResolvedDestination]
+    /// Settings that work but may not do what was meant (`validate` prints them, `serve` logs them).
+    public var warnings: [ConfigProblem] = []
 
     /// The configuration as YAML with every secret shown as `***`, for `switchyard validate --print`.
     public func redactedYAML() throws -> String {
@@ -72,8 +74,9 @@ public struct ConfigLoader: Sendable {
         let decoder = ConfigDecoder()
         let config = decoder.decode(SwitchyardConfig.self, from: root)
         var destinations: [ResolvedDestination] = []
+        var warnings: [ConfigProblem] = []
         if let config {
-            destinations = resolveDestinations(config, root: root, decoder: decoder)
+            destinations = resolveDestinations(config, root: root, decoder: decoder, warnings: &warnings)
             problems += decoder.problems + decoder.unknownKeyProblems() + check(config, root: root)
         } else {
             problems += decoder.problems + decoder.unknownKeyProblems()
@@ -81,7 +84,7 @@ public struct ConfigLoader: Sendable {
         guard let config, problems.isEmpty else {
             throw ConfigError(problems: Self.ordered(problems))
         }
-        return LoadedConfig(file: file, config: config, destinations: destinations)
+        return LoadedConfig(file: file, config: config, destinations: destinations, warnings: Self.ordered(warnings))
     }
 
     static func ordered(_ problems: [ConfigProblem]) -> [ConfigProblem] {
@@ -91,7 +94,7 @@ public struct ConfigLoader: Sendable {
         }
     }
 
-    private func resolveDestinations(_ config: SwitchyardConfig, root: ConfigNode, decoder: ConfigDecoder) -> [ResolvedDestination] {
+    private func resolveDestinations(_ config: SwitchyardConfig, root: ConfigNode, decoder: ConfigDecoder, warnings: inout [ConfigProblem]) -> [ResolvedDestination] {
         var resolved: [ResolvedDestination] = []
         for (n, destination) in config.destinations.enumerated() {
             let base: [any CodingKey] = [IndexKey(stringValue: "destinations")!, IndexKey(n)]
@@ -104,21 +107,22 @@ public struct ConfigLoader: Sendable {
                 continue
             }
             let node = destination.config ?? .mapping([], root.node(at: base)?.location ?? root.location)
-            if let r = resolve(plugin, destination: destination, node: node, path: base + [IndexKey(stringValue: "config")!], decoder: decoder) {
+            if let r = resolve(plugin, destination: destination, node: node, path: base + [IndexKey(stringValue: "config")!], decoder: decoder, warnings: &warnings) {
                 resolved.append(r)
             }
         }
         return resolved
     }
 
-    private func resolve<P: DestinationPlugin>(_ plugin: P.Type, destination: DestinationConfig, node: ConfigNode, path: [any CodingKey], decoder: ConfigDecoder) -> ResolvedDestination? {
+    private func resolve<P: DestinationPlugin>(_ plugin: P.Type, destination: DestinationConfig, node: ConfigNode, path: [any CodingKey], decoder: ConfigDecoder, warnings: inout [ConfigProblem]) -> ResolvedDestination? {
         guard let settings = decoder.decode(P.Settings.self, from: node, path: path) else { return nil }
-        let issues = P.validate(settings, environment: environment)
-        for issue in issues {
+        func problem(_ issue: SettingsProblem) -> ConfigProblem {
             let keys = issue.path.map { IndexKey(stringValue: $0)! as any CodingKey }
-            let loc = node.location(nearest: keys)
-            decoder.add(ConfigProblem(location: loc, message: "destination \"\(destination.name)\": \(issue.message)"))
+            return ConfigProblem(location: node.location(nearest: keys), message: "destination \"\(destination.name)\": \(issue.message)")
         }
+        let issues = P.validate(settings, environment: environment)
+        for issue in issues { decoder.add(problem(issue)) }
+        warnings += P.warnings(settings, admits: destination.filter?.types ?? MessageType.allCases).map(problem)
         guard issues.isEmpty else { return nil }
         return ResolvedDestination(config: destination, plugin: plugin, settings: settings)
     }

@@ -17,6 +17,14 @@ public protocol DestinationPlugin: Sendable {
 
     /// What one stored event would become, without credentials or network (`switchyard transform`).
     static func preview(_ settings: Settings, payload: [UInt8]) -> Preview
+
+    /// Settings that work but may not do what the user meant for the message types the destination
+    /// admits. They never stop the server: `validate` prints them and `serve` logs them.
+    static func warnings(_ settings: Settings, admits types: [MessageType]) -> [SettingsProblem]
+}
+
+extension DestinationPlugin {
+    public static func warnings(_ settings: Settings, admits types: [MessageType]) -> [SettingsProblem] { [] }
 }
 
 /// A transform's result shown to a person: the entry as JSON, or why the event would be dead-lettered.

@@ -10,6 +10,30 @@ public enum MessageType: String, Sendable, Codable, CaseIterable, Hashable {
     case track, identify, page, screen, group, alias
 }
 
+extension MessageType {
+    /// Top-level fields every message may carry: the spec's common fields and what enrichment adds.
+    public static let commonFields: Set<String> = [
+        "anonymousId", "userId", "context", "integrations", "messageId", "receivedAt", "sentAt",
+        "timestamp", "originalTimestamp", "type", "channel", "request_ip", "version",
+    ]
+
+    /// The top-level fields the Segment/RudderStack spec gives this type besides the common ones,
+    /// so configuration checks can tell that `{{ event }}` means nothing on an identify.
+    public var specFields: Set<String> {
+        switch self {
+        case .track: return ["event", "properties"]
+        case .identify: return ["traits"]
+        case .page, .screen: return ["name", "category", "properties"]
+        case .group: return ["groupId", "traits"]
+        case .alias: return ["previousId"]
+        }
+    }
+
+    public func hasField(_ name: String) -> Bool {
+        Self.commonFields.contains(name) || specFields.contains(name)
+    }
+}
+
 /// An accepted event, enriched and ready to store: the facts the pipeline routes on, plus the
 /// event's JSON exactly as it will be forwarded.
 public struct Event: Sendable, Hashable {
