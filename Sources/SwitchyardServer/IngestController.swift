@@ -23,25 +23,76 @@ public struct IngestController: Sendable {
         budget = MemoryBudget(limit: limits.maxInflightBytes)
     }
 
+    /// Where a route finds its write key.
+    enum WriteKeyPlace {
+        /// Basic auth (RudderStack's clients, analytics.js from 1.84), else `writeKey` in the body
+        /// (Segment's server clients and older analytics.js).
+        case headerOrBody
+        /// `?writeKey=`: `navigator.sendBeacon` cannot set headers.
+        case query
+    }
+
+    /// Browsers send at most 64 KiB through `navigator.sendBeacon` (and keepalive fetches), so a
+    /// larger body on the beacon route is not a browser's.
+    static let maxBeaconBytes = 64 * 1024
+
     public func addRoutes(to router: Router<SwitchyardRequestContext>) {
+        func post(_ path: String, _ route: IngestRoute, writeKey: WriteKeyPlace = .headerOrBody, maxBytes: Int? = nil) {
+            router.post(RouterPath(path)) { request, context in
+                try await counted(path) {
+                    try await self.ingest(route: route, request: request, context: context, writeKey: writeKey, maxBytes: maxBytes ?? limits.maxRequestBytes)
+                }
+            }
+        }
         for route in IngestRoute.allCases {
-            router.post("/v1/\(route.rawValue)") { request, context in
-                try await self.ingest(route: route, request: request, context: context)
+            // RudderStack's and Segment's long routes.
+            post("/v1/\(route.rawValue)", route)
+            // Segment's browser SDK (analytics.js): the type's first letter; `/b` is its batching strategy.
+            post("/v1/\(route.rawValue.prefix(1))", route)
+        }
+        // Historical imports (both anchors): a batch, with the same checks.
+        post("/v1/import", .batch)
+        // rudder-sdk-js's beacon transport.
+        post("/beacon/v1/batch", .batch, writeKey: .query, maxBytes: min(limits.maxRequestBytes, Self.maxBeaconBytes))
+        // RudderStack's pixel API, for pages and e-mails where no script runs.
+        for type in [MessageType.track, .page] {
+            let path = "/pixel/v1/\(type.rawValue)"
+            router.get(RouterPath(path)) { request, context in
+                try await counted(path) { try await self.pixel(type: type, path: path, request: request, context: context) }
             }
         }
     }
 
-    func ingest(route: IngestRoute, request: Request, context: SwitchyardRequestContext) async throws -> Response {
+    /// Counts refusals by route and status.
+    private func counted(_ path: String, _ handle: () async throws -> Response) async throws -> Response {
+        do {
+            return try await handle()
+        } catch let error as TextError {
+            PipelineMetrics.shared.refused(route: path, status: error.status.code)
+            throw error
+        }
+    }
+
+    func ingest(route: IngestRoute, request: Request, context: SwitchyardRequestContext, writeKey place: WriteKeyPlace = .headerOrBody, maxBytes: Int) async throws -> Response {
         let receivedAt = Timestamp.now()
         let headers = IngestHeaders(request.headers)
         // Refuse early what is certain to be refused, before reading a byte of the body.
-        if let length = headers.contentLength.flatMap(Int.init), length > limits.maxRequestBytes {
+        if let length = headers.contentLength.flatMap(Int.init), length > maxBytes {
             throw IngestError.requestTooLarge.textError
         }
         var headerSource: Routing.Source?
-        let hasBasic = headers.authorization != nil
-        if hasBasic {
-            headerSource = try authenticate(BasicAuth.writeKey(from: headers.authorization))
+        let provedKey: Bool
+        switch place {
+        case .query:
+            let query = try Self.query(of: request)
+            guard let key = query.writeKey, !key.isEmpty else { throw IngestError.missingWriteKeyInQuery.textError }
+            headerSource = try authenticate(key)
+            provedKey = true
+        case .headerOrBody:
+            provedKey = headers.authorization != nil
+            if provedKey {
+                headerSource = try authenticate(BasicAuth.writeKey(from: headers.authorization))
+            }
         }
 
         // The body is counted against the budget as it arrives, so many slow uploads together
@@ -50,7 +101,7 @@ public struct IngestController: Sendable {
         var held = MemoryBudget.Reservation(bytes: 0)
         defer { budget.release(held) }
         for try await chunk in request.body {
-            guard body.readableBytes + chunk.readableBytes <= limits.maxRequestBytes else {
+            guard body.readableBytes + chunk.readableBytes <= maxBytes else {
                 throw IngestError.requestTooLarge.textError
             }
             held.bytes += try budget.reserve(chunk.readableBytes).bytes
@@ -62,11 +113,11 @@ public struct IngestController: Sendable {
                 throw TextError(.unsupportedMediaType, "unsupported content encoding \"\(encoding.prefix(32))\": use gzip or none")
             }
             do {
-                body = try body.decompress(with: .gzip(), maxSize: limits.maxRequestBytes)
+                body = try body.decompress(with: .gzip(), maxSize: maxBytes)
             } catch let error as CompressNIOError where error == .bufferOverflow {
                 throw IngestError.requestTooLarge.textError
             } catch {
-                throw (hasBasic ? IngestError.invalidGzip : IngestError.missingWriteKey).textError
+                throw (provedKey ? IngestError.invalidGzip : IngestError.missingWriteKey).textError
             }
         }
         let decoded = try budget.reserve(body.readableBytes * 4)
@@ -80,8 +131,8 @@ public struct IngestController: Sendable {
             }
         } catch {
             // A caller that proved no write key learns nothing about its body.
-            if !hasBasic, case .invalidJSON = error { throw IngestError.missingWriteKey.textError }
-            if !hasBasic, case .emptyBody = error { throw IngestError.missingWriteKey.textError }
+            if !provedKey, case .invalidJSON = error { throw IngestError.missingWriteKey.textError }
+            if !provedKey, case .emptyBody = error { throw IngestError.missingWriteKey.textError }
             throw error.textError
         }
 
@@ -92,8 +143,66 @@ public struct IngestController: Sendable {
             guard let key = batch.bodyWriteKey, !key.isEmpty else { throw IngestError.missingWriteKey.textError }
             source = try authenticate(key)
         }
+        try await store(batch.events, from: source, context: context)
+        return .text("ok")
+    }
 
-        let items = batch.events.map { event in
+    /// A pixel answers as rudder-server's does: a 1×1 GIF with status 200 whatever happens, so the
+    /// `<img>` of a page or an e-mail always loads. Whether the event was stored is told by
+    /// `X-Switchyard-Refused` (absent when it was) and the refusal counter. Only a query past the
+    /// bounds or not well formed is refused with its status, as on every other route.
+    func pixel(type: MessageType, path: String, request: Request, context: SwitchyardRequestContext) async throws -> Response {
+        let receivedAt = Timestamp.now()
+        let query = try Self.query(of: request)
+        do {
+            guard let key = query.writeKey, !key.isEmpty else { throw IngestError.missingWriteKeyInQuery.textError }
+            let source = try authenticate(key)
+            let headers = IngestHeaders(request.headers)
+            let ingestContext = IngestContext(receivedAt: receivedAt, requestIP: clientIP(headers, context), maxEventBytes: limits.maxEventBytes)
+            let batch: IngestBatch
+            do throws(IngestError) {
+                let document = try query.pixelEvent(type: type, now: ingestContext.receivedAtText)
+                batch = try Ingestion.events(route: type == .track ? .track : .page, document: document, context: ingestContext)
+            } catch {
+                throw error.textError
+            }
+            try await store(batch.events, from: source, context: context)
+            return Self.pixelResponse(refused: nil)
+        } catch let error as TextError {
+            // Counted by the status it would have had: the one place besides its header it shows.
+            PipelineMetrics.shared.refused(route: path, status: error.status.code)
+            return Self.pixelResponse(refused: error)
+        }
+    }
+
+    static func query(of request: Request) throws -> QueryParameters {
+        do {
+            return try QueryParameters.parse(request.uri.query.map { Substring($0) } ?? "")
+        } catch {
+            throw error.textError
+        }
+    }
+
+    static let transparentGIF: [UInt8] = [
+        0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x21, 0xF9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2C, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3B,
+    ]
+
+    static func pixelResponse(refused: TextError?) -> Response {
+        var headers: HTTPFields = [
+            .contentType: "image/gif",
+            // Every view is an event: no cache may answer in the server's place.
+            .cacheControl: "no-cache, no-store, must-revalidate",
+        ]
+        if let refused { headers[.switchyardRefused] = "\(refused.status.code) \(refused.message)" }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: transparentGIF)))
+    }
+
+    /// Appends the events and their jobs; returns once they are committed (and, with
+    /// `storage.sync: full`, on disk). Past this, the request is answered 200.
+    func store(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws {
+        let items = events.map { event in
             NewEvent(source: source.name, event: event, destinations: routing.destinations(for: event, from: source))
         }
         do {
@@ -106,7 +215,6 @@ public struct IngestController: Sendable {
             }
         }
         PipelineMetrics.shared.received(source: source.name, count: items.count)
-        return .text("ok")
     }
 
     func authenticate(_ writeKey: String?) throws -> Routing.Source {
@@ -137,6 +245,10 @@ extension IngestError {
 
 extension HTTPField.Name {
     static let xForwardedFor = Self("X-Forwarded-For")!
+    static let xForwardedProto = Self("X-Forwarded-Proto")!
+    static let xForwardedHost = Self("X-Forwarded-Host")!
+    /// Why a pixel's event was not stored, on the 200 that a pixel always gets.
+    static let switchyardRefused = Self("X-Switchyard-Refused")!
 }
 
 /// The headers ingestion reads, found in one pass over the request's fields. Repeated fields are

@@ -11,14 +11,10 @@ import SwitchyardCore
 public enum SwitchyardApplication {
     public static func router(config: LoadedConfig, store: any JobStore, metrics: PrometheusCollectorRegistry? = nil) -> Router<SwitchyardRequestContext> {
         let router = Router(context: SwitchyardRequestContext.self)
+        // Browser SDKs post from any origin, as to the anchor. Outermost, so refusals carry the
+        // CORS headers too and a page can read them.
+        router.add(middleware: SDKCORSMiddleware())
         router.add(middleware: TextErrorMiddleware())
-        // Browser SDKs post from any origin, as to the anchor.
-        router.add(middleware: CORSMiddleware(
-            allowOrigin: .originBased,
-            allowHeaders: [.accept, .authorization, .contentType, .contentEncoding, .origin],
-            allowMethods: [.get, .post, .options],
-            exposedHeaders: ["Retry-After"],
-            maxAge: .seconds(86400)))
 
         router.get("/health") { _, _ in Response.text("ok") }
         router.get("/ready") { _, context in
@@ -31,8 +27,9 @@ public enum SwitchyardApplication {
             }
         }
 
+        let routing = Routing(config.config)
         IngestController(
-            routing: Routing(config.config),
+            routing: routing,
             store: store,
             limits: config.config.server.limits,
             trustForwardedFor: config.config.server.trustForwardedFor

@@ -14,6 +14,7 @@ struct Harness {
     static let yaml = """
         server:
           limits: { maxEventBytes: 1024, maxRequestBytes: 65536 }
+          SERVER
         storage:
           path: STORAGE
           sync: normal
@@ -30,11 +31,12 @@ struct Harness {
           - { from: web, to: [bus] }
         """
 
-    static func run(maxQueuedJobs: Int = 1000, minFreeBytes: Int = 0, _ body: @escaping @Sendable (any TestClientProtocol, SQLiteJobStore) async throws -> Void) async throws {
+    /// - Parameter server: more keys for the `server:` section, as YAML lines at its indentation.
+    static func run(maxQueuedJobs: Int = 1000, minFreeBytes: Int = 0, server: String = "", _ body: @escaping @Sendable (any TestClientProtocol, SQLiteJobStore) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-api-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let text = yaml.replacingOccurrences(of: "STORAGE", with: dir).replacingOccurrences(of: "MAXJOBS", with: "\(maxQueuedJobs)")
-            .replacingOccurrences(of: "MINFREE", with: "\(minFreeBytes)")
+            .replacingOccurrences(of: "MINFREE", with: "\(minFreeBytes)").replacingOccurrences(of: "SERVER", with: server)
         let config = try ConfigLoader(registry: DestinationRegistry([EventBridgePlugin.self]), environment: [:]).load(text: text, file: "test.yaml")
         let store = try SQLiteJobStore(config: config.config.storage)
         let app = Application(router: SwitchyardApplication.router(config: config, store: store))

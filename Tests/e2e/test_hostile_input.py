@@ -41,7 +41,8 @@ def test_bad_requests_get_documented_answers_and_the_server_keeps_serving(server
         ("/v1/track", dict(headers={"Authorization": "Basic %%%"}, json={"userId": "u"}), 401, "failed to read writekey from header"),
         ("/v1/track", dict(auth=AUTH, json={"userId": "u", "blob": "x" * 40_000}), 413, None),
         ("/v1/batch", dict(auth=AUTH, data=b"[" * 5_000_000), 413, "request size exceeds max limit"),
-        ("/v1/import", dict(auth=AUTH, json={"userId": "u"}), 404, "not found"),
+        ("/v1/import", dict(auth=AUTH, json={"userId": "u"}), 400, "empty batch payload"),
+        ("/v1/merge", dict(auth=AUTH, json={"userId": "u"}), 404, "not found"),
         ("/v2/track", dict(auth=AUTH, json={"userId": "u"}), 404, "not found"),
     ]
     for path, kwargs, status, body in cases:

@@ -18,16 +18,25 @@ public enum IngestError: Error, Sendable, Equatable {
     case requestTooLarge
     case invalidGzip
     case missingWriteKey
+    case missingWriteKeyInQuery
     case invalidWriteKey
+    /// A single-event route given a `{"batch": [...]}` body.
+    case batchOnSingleEventRoute(route: String)
+    case queryTooLarge(bytes: Int, limit: Int)
+    case tooManyQueryParameters(count: Int, limit: Int)
+    case invalidQuery(String)
+    case pixelNeedsAnonymousId
+    case pixelTrackNeedsEvent
     case sourceDisabled
     case queueFull
     case storageUnavailable(String)
 
     public var status: Int {
         switch self {
-        case .emptyBody, .invalidJSON, .notAnEvent, .invalidType, .noIdentity, .emptyBatch, .invalidGzip: return 400
-        case .eventTooLarge, .requestTooLarge: return 413
-        case .missingWriteKey, .invalidWriteKey: return 401
+        case .emptyBody, .invalidJSON, .notAnEvent, .invalidType, .noIdentity, .emptyBatch, .invalidGzip, .batchOnSingleEventRoute,
+             .tooManyQueryParameters, .invalidQuery, .pixelNeedsAnonymousId, .pixelTrackNeedsEvent: return 400
+        case .eventTooLarge, .requestTooLarge, .queryTooLarge: return 413
+        case .missingWriteKey, .missingWriteKeyInQuery, .invalidWriteKey: return 401
         case .sourceDisabled: return 404
         case .queueFull, .storageUnavailable: return 503
         }
@@ -48,6 +57,13 @@ public enum IngestError: Error, Sendable, Equatable {
         case .requestTooLarge: return "request size exceeds max limit"
         case .invalidGzip: return "invalid gzip body"
         case .missingWriteKey: return "failed to read writekey from header"
+        case .missingWriteKeyInQuery: return "failed to read writekey from query params"
+        case .batchOnSingleEventRoute(let route): return "a {\"batch\": [...]} body goes to /v1/batch (or /v1/b); this route takes one \(route) event"
+        case .queryTooLarge(let bytes, let limit): return "query string exceeds max limit (\(bytes) bytes, limit \(limit))"
+        case .tooManyQueryParameters(let count, let limit): return "too many query parameters (\(count), limit \(limit))"
+        case .invalidQuery(let reason): return "invalid query string: \(reason)"
+        case .pixelNeedsAnonymousId: return "a pixel needs anonymousId"
+        case .pixelTrackNeedsEvent: return "track: mandatory field 'event' missing"
         case .invalidWriteKey: return "invalid write key"
         case .sourceDisabled: return "source is disabled"
         case .queueFull: return "queue is full, retry later"
@@ -62,7 +78,7 @@ public struct IngestContext: Sendable {
     public var requestIP: String
     public var maxEventBytes: Int
     /// `receivedAt` as RFC 3339, formatted once per request rather than up to four times per event.
-    let receivedAtText: String
+    public let receivedAtText: String
 
     public init(receivedAt: Timestamp, requestIP: String, maxEventBytes: Int) {
         self.receivedAt = receivedAt
@@ -112,6 +128,8 @@ public enum Ingestion {
         let rawEvents: [JSONValue]
         let batchDefaults: BatchDefaults
         if let type = route.messageType {
+            // An SDK pointed at the wrong route would otherwise store its whole batch as one event.
+            if case .array? = top["batch"] { throw .batchOnSingleEventRoute(route: route.rawValue) }
             top["type"] = .string(type.rawValue)
             rawEvents = [.object(top)]
             batchDefaults = BatchDefaults()

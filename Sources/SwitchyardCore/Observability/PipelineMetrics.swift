@@ -36,6 +36,12 @@ public final class PipelineMetrics: Sendable {
         totals.withLockedValue { $0.receivedBySource[source, default: 0] += count }
     }
 
+    /// An ingestion request refused (or, for a pixel, answered without storing its event), by
+    /// the route's path and the status it was refused with.
+    public func refused(route: String, status: Int) {
+        counter("switchyard_requests_refused_total", [("route", route), ("status", String(status))]).increment()
+    }
+
     /// One entry's outcome: `succeeded`, `failed` (a retry is scheduled) or `dead`.
     public func delivery(destination: String, outcome: String, count: Int = 1) {
         counter("switchyard_deliveries_total", [("destination", destination), ("outcome", outcome)]).increment(by: count)
