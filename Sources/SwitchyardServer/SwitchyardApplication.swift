@@ -34,6 +34,7 @@ public enum SwitchyardApplication {
             limits: config.config.server.limits,
             trustForwardedFor: config.config.server.trustForwardedFor
         ).addRoutes(to: router)
+        SDKSettingsController(routing: routing, server: config.config.server).addRoutes(to: router)
         OperatorController(store: store, adminToken: config.config.server.adminToken, registry: metrics).addRoutes(to: router)
         return router
     }

@@ -245,10 +245,45 @@ struct ConfigTests {
         #expect("\(Secret("x"))" == "***")
     }
 
-    @Test("Examples/quickstart.yaml loads as it is shipped")
+    @Test("Examples/quickstart.yaml loads as it is shipped, and delivers every message type")
     func quickstart() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Examples/quickstart.yaml").path
         let loaded = try ConfigLoader(registry: registry, environment: [:]).load(path: path)
         #expect(loaded.config.sources.map(\.name) == ["web"])
+        #expect(loaded.config.destinations.map(\.filter) == [nil])
+    }
+
+    @Test("a detail type that renders empty for a type the destination admits is a warning, not a problem")
+    func detailTypeWarnings() throws {
+        func warnings(_ detailType: String, types: String? = nil) throws -> [String] {
+            let filter = types.map { "\n    filter: { types: [\($0)] }" } ?? ""
+            return try load("""
+                destinations:
+                  - name: bus
+                    type: eventbridge
+                    config: { region: us-east-1, detailType: '\(detailType)' }\(filter)
+                """).warnings.map(\.description)
+        }
+        #expect(try warnings("{{ event }}", types: "track, identify") == [
+            #"switchyard.yaml:4:46: destination "bus": detailType "{{ event }}" renders empty for identify events (they have no event): they are sent with their type as DetailType ("identify"); give the template a fallback, like {{ event | "other" }}, to choose another"#,
+        ])
+        #expect(try warnings("{{ event }}").first?.contains("renders empty for identify, page, screen, group, alias events") == true)
+        #expect(try warnings("{{ event }}", types: "track") == [])
+        #expect(try warnings("{{ name }}", types: "page, screen") == [])
+        #expect(try warnings(#"{{ event | "other" }}"#) == [], "a fallback always renders")
+        #expect(try warnings("shop.{{ event }}") == [], "literal text always renders")
+        #expect(try warnings("{{ traits.plan }}", types: "identify, group, track").first?.contains("renders empty for track events (they have no traits.plan)") == true)
+        #expect(try warnings("orders") == [])
+    }
+
+    @Test("server.publicURL is an http(s) URL with a host; a trailing slash is dropped")
+    func publicURL() throws {
+        #expect(try load("server: { publicURL: 'https://collect.example.com/' }").config.server.publicURL == "https://collect.example.com")
+        #expect(try load("server: { publicURL: '' }").config.server.publicURL == nil)
+        #expect(PublicURL("https://edge.example/collect")?.hostAndPath == "edge.example/collect")
+        #expect(PublicURL("HTTP://[::1]:8080")?.description == "http://[::1]:8080")
+        for bad in ["collect.example.com", "ftp://x", "https://", "https://a b", "https://x/?q=1", "https://u:p@x", "https://x/#f"] {
+            #expect(problems("server: { publicURL: '\(bad)' }").first?.contains("server.publicURL \"\(bad)\" must be an http:// or https:// URL") == true, "\(bad)")
+        }
     }
 }

@@ -147,6 +147,9 @@ public struct ConfigLoader: Sendable {
         if server.idleTimeout.milliseconds < 1000 {
             problems.append(.init(location: at("server", "idleTimeout"), message: "server.idleTimeout must be at least 1s"))
         }
+        if let url = server.publicURL, let problem = PublicURL.problem(url) {
+            problems.append(.init(location: at("server", "publicURL"), message: "server.publicURL \(problem)"))
+        }
         if server.limits.maxEventBytes < 256 {
             problems.append(.init(location: at("server", "limits", "maxEventBytes"), message: "server.limits.maxEventBytes must be at least 256"))
         }

@@ -44,11 +44,14 @@ public struct ServerConfig: Codable, Sendable {
     /// A keep-alive connection with no request for this long is closed. Longer than the 60 s of
     /// common load balancers, so the balancer, not the server, closes an idle connection first.
     public var idleTimeout: ConfigDuration = .seconds(75)
+    /// The URL browsers reach this server at (`https://collect.example.com`), which the SDK
+    /// settings endpoints hand back. Without it, the request's own scheme and Host are used.
+    public var publicURL: String?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case host, port, adminToken, limits, trustForwardedFor, shutdownGrace, idleTimeout
+        case host, port, adminToken, limits, trustForwardedFor, shutdownGrace, idleTimeout, publicURL
     }
 
     public init(from decoder: any Decoder) throws {
@@ -61,6 +64,10 @@ public struct ServerConfig: Codable, Sendable {
         trustForwardedFor = try c.decodeIfPresent(Bool.self, forKey: .trustForwardedFor) ?? trustForwardedFor
         shutdownGrace = try c.decodeIfPresent(ConfigDuration.self, forKey: .shutdownGrace) ?? shutdownGrace
         idleTimeout = try c.decodeIfPresent(ConfigDuration.self, forKey: .idleTimeout) ?? idleTimeout
+        publicURL = try c.decodeIfPresent(String.self, forKey: .publicURL)
+        if publicURL?.isEmpty == true { publicURL = nil }
+        // Normalised (no trailing slash) when it parses; kept as written for the check's message otherwise.
+        if let text = publicURL, let url = PublicURL(text) { publicURL = url.description }
     }
 }
 
