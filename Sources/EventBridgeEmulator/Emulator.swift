@@ -47,6 +47,9 @@ public final class EventBridgeEmulator: Sendable {
     public init(options: EmulatorOptions) throws {
         self.options = options
         if let path = options.eventsOut {
+            // The quickstart writes under .switchyard/, which the server has not made yet.
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             guard let file = fopen(path, "a") else {
                 throw EmulatorError.cannotOpen(path)
             }

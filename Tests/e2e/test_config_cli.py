@@ -61,6 +61,9 @@ def test_serve_without_a_config_uses_the_embedded_quickstart(tmp_path):
     result = run("validate", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "<embedded quickstart.yaml>: ok (1 sources, 1 destinations, 1 connections)" in result.stdout
+    # The quickstart takes every type with detailType "{{ event }}": a warning says what the others get.
+    assert result.stderr.startswith("<embedded quickstart.yaml>:23:19: warning: destination \"orders-bus\": detailType \"{{ event }}\" renders empty for identify, page, screen, group, alias events"), result.stderr
+    assert '("identify", "page", "screen", "group", "alias")' in result.stderr
 
 
 def test_serve_on_a_taken_port_exits_at_once_and_says_why(tmp_path):

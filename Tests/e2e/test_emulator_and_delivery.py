@@ -2,6 +2,7 @@
 flight, refusing to start without credentials, and `switchyard transform`."""
 import collections
 import json
+import os
 import signal
 import subprocess
 import time
@@ -224,3 +225,42 @@ connections:
     assert "succeeded" not in down and sum(down.values()) == 40
     server.stop()
     emulator.stop()
+
+
+def test_the_readme_quickstart_delivers_a_track_and_an_identify(tmp_path):
+    """README command 1 as a newcomer runs it (on free ports): the emulator writes under
+    .switchyard/, serve takes the embedded configuration, and both messages reach the bus."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    emulator_port, server_port = free_port(), free_port()
+    emulator = subprocess.Popen([str(BINARY), "emulate", "eventbridge", "--port", str(emulator_port),
+                                 "--events-out", ".switchyard/emulator-events.jsonl"],
+                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    env.update(SWITCHYARD_PORT=str(server_port), EVENTBRIDGE_ENDPOINT=f"http://127.0.0.1:{emulator_port}")
+    server = subprocess.Popen([str(BINARY), "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{server_port}"
+    try:
+        wait_for(lambda: _healthy(url) and _healthy(f"http://127.0.0.1:{emulator_port}"), timeout=20, what="quickstart up")
+        r = requests.post(url + "/v1/track", auth=("dev-write-key", ""), json={"userId": "u1", "event": "Order Completed", "properties": {"total": 42}})
+        assert (r.status_code, r.text) == (200, "ok\n")
+        r = requests.post(url + "/v1/identify", auth=("dev-write-key", ""), data='{"userId":"u1","traits":{"email":"u1@example.com"}}')
+        assert (r.status_code, r.text) == (200, "ok\n")
+        out = tmp_path / ".switchyard" / "emulator-events.jsonl"
+        wait_for(lambda: out.exists() and out.read_text().count("\n") >= 2, what="both envelopes")
+        envelopes = [json.loads(line) for line in out.read_text().splitlines()]
+        assert sorted(e["detail-type"] for e in envelopes) == ["Order Completed", "identify"]
+        assert {e["detail"]["userId"] for e in envelopes} == {"u1"}
+        assert not (tmp_path / "events.jsonl").exists()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        log = server.communicate(timeout=20)[0]
+        emulator.terminate()
+        emulator.wait(10)
+    assert server.returncode == 0, log
+    assert "detailType \"{{ event }}\" renders empty for identify, page, screen, group, alias events" in log, "serve notes the warning"
+
+
+def _healthy(url):
+    try:
+        return requests.get(url + "/health", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
