@@ -84,9 +84,7 @@ public struct IngestController: Sendable {
         let provedKey: Bool
         switch place {
         case .query:
-            let query = try Self.query(of: request)
-            guard let key = query.writeKey, !key.isEmpty else { throw IngestError.missingWriteKeyInQuery.textError }
-            headerSource = try authenticate(key)
+            headerSource = try authenticate(query: Self.query(of: request))
             provedKey = true
         case .headerOrBody:
             provedKey = headers.authorization != nil
@@ -155,14 +153,13 @@ public struct IngestController: Sendable {
         let receivedAt = Timestamp.now()
         let query = try Self.query(of: request)
         do {
-            guard let key = query.writeKey, !key.isEmpty else { throw IngestError.missingWriteKeyInQuery.textError }
-            let source = try authenticate(key)
+            let source = try authenticate(query: query)
             let headers = IngestHeaders(request.headers)
             let ingestContext = IngestContext(receivedAt: receivedAt, requestIP: clientIP(headers, context), maxEventBytes: limits.maxEventBytes)
             let batch: IngestBatch
             do throws(IngestError) {
                 let document = try query.pixelEvent(type: type, now: ingestContext.receivedAtText)
-                batch = try Ingestion.events(route: type == .track ? .track : .page, document: document, context: ingestContext)
+                batch = try Ingestion.events(route: IngestRoute(type), document: document, context: ingestContext)
             } catch {
                 throw error.textError
             }
@@ -215,6 +212,12 @@ public struct IngestController: Sendable {
             }
         }
         PipelineMetrics.shared.received(source: source.name, count: items.count)
+    }
+
+    /// The beacon's and the pixel's key, in the query: `navigator.sendBeacon` and `<img>` cannot set headers.
+    func authenticate(query: QueryParameters) throws -> Routing.Source {
+        guard let key = query.writeKey, !key.isEmpty else { throw IngestError.missingWriteKeyInQuery.textError }
+        return try authenticate(key)
     }
 
     func authenticate(_ writeKey: String?) throws -> Routing.Source {

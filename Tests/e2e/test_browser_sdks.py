@@ -15,25 +15,16 @@ import time
 
 import pytest
 
-from conftest import WRITE_KEY, Server, free_port
-from test_emulator_and_delivery import Emulator, wait_for
+from conftest import WRITE_KEY, free_port
+from test_emulator_and_delivery import CONFIG as DELIVERY_CONFIG, Emulator, start_server, wait_for
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 
-CONFIG = """
-server: {{ host: 127.0.0.1, port: {port} }}
-storage: {{ path: {storage}, sync: {sync} }}
-sources:
-  - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
-destinations:
-  - name: bus
-    type: eventbridge
-    config: {{ region: us-east-1, eventBusName: web, detailType: "{{{{ event }}}}", endpoint: "http://127.0.0.1:EMULATOR_PORT" }}
-    delivery: {{ linger: 5ms, initialBackoff: 20ms, maxBackoff: 200ms }}
-connections:
-  - {{ from: web, to: [bus] }}
-"""
+# The delivery tests' configuration, with the quickstart's detail type: other types than track
+# must arrive with their type as DetailType.
+CONFIG = DELIVERY_CONFIG.replace('detailType: "{{{{ event | \\"unknown\\" }}}}"', 'detailType: "{{{{ event }}}}"')
+assert CONFIG != DELIVERY_CONFIG
 
 PAGE = r"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Shop</title></head>
@@ -200,9 +191,7 @@ def chromium(tmp_path):
 
 def test_a_web_page_sends_with_each_sdk_and_every_event_is_delivered_once(tmp_path, chromium):
     emulator = Emulator(tmp_path)
-    server = Server(tmp_path, config_text=CONFIG.replace("EMULATOR_PORT", str(emulator.port)))
-    server.env.update(AWS_ACCESS_KEY_ID="AKIDEMULATOR", AWS_SECRET_ACCESS_KEY="emulator-secret")
-    server.start()
+    server = start_server(tmp_path, emulator, config=CONFIG)
     page = PageServer(PAGE.replace("SERVER_URL", json.dumps(server.url)).replace("WRITE_KEY", json.dumps(WRITE_KEY)))
     try:
         chromium.get(page.url)

@@ -64,8 +64,8 @@ class Emulator:
         self.process.wait(10)
 
 
-def start_server(tmp_path, emulator, secret="emulator-secret", extra_env=None):
-    server = Server(tmp_path, config_text=CONFIG.replace("EMULATOR_PORT", str(emulator.port)))
+def start_server(tmp_path, emulator, secret="emulator-secret", extra_env=None, config=CONFIG):
+    server = Server(tmp_path, config_text=config.replace("EMULATOR_PORT", str(emulator.port)))
     server.env.update(AWS_ACCESS_KEY_ID="AKIDEMULATOR", AWS_SECRET_ACCESS_KEY=secret)
     server.env.update(extra_env or {})
     return server.start()

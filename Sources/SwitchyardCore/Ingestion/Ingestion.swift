@@ -3,6 +3,11 @@ public enum IngestRoute: String, Sendable, CaseIterable {
     case track, identify, page, screen, group, alias, batch
 
     public var messageType: MessageType? { MessageType(rawValue: rawValue) }
+
+    /// The single-event route of a message type.
+    public init(_ type: MessageType) {
+        self = IngestRoute(rawValue: type.rawValue)!
+    }
 }
 
 /// Why a request was refused. `status` and `body` are the anchor's wire contract (rudder-server's
