@@ -129,9 +129,11 @@ def emulator(work, port, *extra):
     return p
 
 
-def lua(work, name, path, body, headers):
+def lua(work, name, path, body, headers, method="POST"):
     script = work / f"{name}.lua"
-    lines = [f'wrk.method = "POST"', f"wrk.path = {json.dumps(path)}", f"wrk.body = {json.dumps(body)}"]
+    lines = [f'wrk.method = "{method}"', f"wrk.path = {json.dumps(path)}"]
+    if body is not None:
+        lines.append(f"wrk.body = {json.dumps(body)}")
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     script.write_text("\n".join(lines) + "\n")
     return script
@@ -141,6 +143,7 @@ def wrk(url, script, connections, duration):
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     def pct(p):
         m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
@@ -148,7 +151,15 @@ def wrk(url, script, connections, duration):
             return None
         v, unit = float(m.group(1)), m.group(2)
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-    return {"rps": rps, "non2xx": int(non2xx.group(1)) if non2xx else 0, "p50_ms": pct(50), "p99_ms": pct(99)}
+    return {"rps": rps, "requests": requests_done, "non2xx": int(non2xx.group(1)) if non2xx else 0, "p50_ms": pct(50), "p99_ms": pct(99)}
+
+
+def measured(proc, url, script, connections, duration):
+    """A wrk run with the server's own CPU time per request (user + system, from /proc)."""
+    before = proc.cpu_seconds()
+    result = wrk(url, script, connections, duration)
+    result["cpu_us_per_request"] = (proc.cpu_seconds() - before) * 1e6 / max(result["requests"], 1)
+    return result
 
 
 BASIC = "Basic " + __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
@@ -184,6 +195,44 @@ def bench_ingestion(work, duration, rounds=3):
     return {"track_size": len(track), "batch_size": len(batch), "runs": runs, "ratio": middle["ratio"],
             "baseline": middle["baseline"], "switchyard": middle["switchyard"],
             "batch_events_per_second": batch_rates[len(batch_rates) // 2]}
+
+
+def bench_browser(work, duration, rounds=3):
+    """The browser routes against the bare Hummingbird routes, in alternating rounds as for
+    ingestion: analytics.js's /v1/t (text/plain, the write key in the body, an Origin so the CORS
+    middleware answers), the pixel's GET, and the long /v1/track for reference. Each run also
+    reads the server's CPU time, so the cost per event is a multiple of the bare route's cost per
+    request, which holds when the two processes share the cores with wrk."""
+    from urllib.parse import urlencode
+    track = json.dumps(TRACK)
+    ajs = json.dumps(dict(TRACK, writeKey=WRITE_KEY, _metadata={"bundled": ["Segment.io"], "unbundled": [], "bundledIds": []}))
+    query = urlencode({"writeKey": WRITE_KEY, "anonymousId": "anon-8f14e45f", "event": "Email Opened", "properties.campaign": "winter",
+                       "context.page.url": "https://mail.example/view?id=7", "context.library.name": "pixel"})
+    routes = {
+        "long /v1/track": lua(work, "track", "/v1/track", track, {"Authorization": BASIC, "Content-Type": "application/json"}),
+        "analytics.js /v1/t": lua(work, "ajs", "/v1/t", ajs, {"Content-Type": "text/plain", "Origin": "https://shop.example"}),
+        "pixel GET": lua(work, "pixel", "/pixel/v1/track?" + query, None, {}, method="GET"),
+    }
+    port = free_port()
+    base = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / "baseline.log")
+    wait_http(f"http://127.0.0.1:{port}/")
+    runs = {name: [] for name in routes}
+    for n in range(rounds):
+        queue = work / f"browser-queue-{n}"
+        server = Switchyard(work, queue, free_port())
+        for name, script in routes.items():
+            baseline = measured(base, f"http://127.0.0.1:{port}", script, 64, duration)
+            ours = measured(server, server.url, script, 64, duration)
+            runs[name].append({"baseline": baseline, "switchyard": ours, "ratio": ours["rps"] / baseline["rps"],
+                               "cpu_multiple": ours["cpu_us_per_request"] / baseline["cpu_us_per_request"]})
+        # A pixel answers 200 even when it stores nothing: count what was stored.
+        answered = sum(runs[name][-1]["switchyard"]["requests"] for name in routes)
+        stored = server.summary()["received"].get("web", 0)
+        assert stored >= answered, f"{answered} requests answered but {stored} events stored"
+        server.stop()
+        shutil.rmtree(queue, ignore_errors=True)
+    base.stop()
+    return {name: {"runs": r, **sorted(r, key=lambda x: x["ratio"])[len(r) // 2]} for name, r in runs.items()}
 
 
 def preload(url, total, per_request=500, threads=4):
@@ -343,9 +392,13 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--latency-seconds", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog"], action="append",
+    parser.add_argument("--binary", type=Path, help="the switchyard binary to measure (default .build/release/switchyard), for an A/B against another build")
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     args = parser.parse_args()
+    if args.binary:
+        global BIN
+        BIN = args.binary.resolve()
     for tool in (BIN, BENCH):
         assert tool.exists(), f"{tool} is missing: build with swift build -c release"
     assert shutil.which("wrk"), "wrk is missing (apt-get install wrk)"
@@ -357,6 +410,7 @@ def main():
         "transform": lambda: bench_transform(300_000),
         "latency": lambda: bench_latency(work, 2000, args.latency_seconds),
         "backlog": lambda: bench_backlog_and_delivery(work, args.events, args.duration),
+        "browser": lambda: bench_browser(work, args.duration),
     }
     for name, run in benchmarks.items():
         if args.only and name not in args.only:
@@ -393,6 +447,10 @@ def report(r):
     print("| benchmark | result | ratio | target | met |\n| --- | --- | --- | --- | --- |")
     for name, result, ratio, target, met in rows:
         print(f"| {name} | {result} | {ratio} | {target} | {'yes' if met else '**no**'} |")
+    for name, run in r["browser"].items():
+        s, base = run["switchyard"], run["baseline"]
+        print(f'| 7. {name}, 64 connections | median round: {s["rps"]:,.0f} req/s, {s["cpu_us_per_request"]:.0f} µs CPU per event, '
+              f'vs bare {base["rps"]:,.0f} req/s, {base["cpu_us_per_request"]:.0f} µs | {run["ratio"]:.2f} of bare; CPU {run["cpu_multiple"]:.1f}× | | |')
     c = b["cpu"]
     cores = os.cpu_count()
     ceiling = cores * 1e6 / (c["switchyard_us_per_entry"] + c["emulator_us_per_entry"])

@@ -24,6 +24,10 @@ struct Baseline: AsyncParsableCommand {
             _ = try await request.collectBody(upTo: 4 * 1024 * 1024)
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
+        // The pixel's baseline: a GET answered with 43 bytes, as a 1x1 GIF is.
+        router.get("/pixel/v1/{route}") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "image/gif"], body: .init(byteBuffer: ByteBuffer(repeating: 0x47, count: 43)))
+        }
         try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port))).runService()
     }
 }
