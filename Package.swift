@@ -66,12 +66,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Destination plugins: each depends on SwitchyardCore (and shared AWS signing) only, so adding one never touches the server.
+        // The client every AWS destination shares: JSON 1.1 calls signed with SigV4, answers read
+        // within one deadline, AWS's error bodies and which codes are retried or mean a bad configuration.
+        .target(
+            name: "AWSClient",
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Destination plugins: each depends on SwitchyardCore (and the shared AWS client) only, so adding one never touches the server.
         .target(
             name: "SwitchyardEventBridge",
             dependencies: [
                 "SwitchyardCore",
                 "AWSSigV4",
+                "AWSClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -1,5 +1,3 @@
-import SwitchyardCore
-
 /// A text with `{{ path }}` placeholders over the event, like `{{ event }}` or
 /// `order.{{ properties.status | "unknown" }}`. A missing value renders as its fallback, or as
 /// nothing. Parsed once when the configuration loads, so a mistake is a config error.

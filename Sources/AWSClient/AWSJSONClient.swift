@@ -1,0 +1,143 @@
+import AWSSigV4
+import AsyncHTTPClient
+import NIOCore
+import SwitchyardCore
+
+/// An AWS service that speaks the JSON 1.1 protocol (EventBridge and Kinesis; Firehose, SQS and
+/// SNS speak it too): each call is one signed POST of a JSON body with an `X-Amz-Target`, sent
+/// with the shared HTTP client and answered within one deadline, body included.
+public struct AWSJSONClient: Sendable {
+    public let endpoint: AWSEndpoint
+    public let signer: SigV4Signer
+    public let httpClient: HTTPClient
+    /// One call's time limit, from connecting to the last byte of the answer.
+    public let timeout: TimeAmount
+
+    public init(endpoint: AWSEndpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount) {
+        self.endpoint = endpoint
+        self.signer = signer
+        self.httpClient = httpClient
+        self.timeout = timeout
+    }
+
+    /// What came of a call.
+    public enum Answer: Sendable {
+        /// The service answered (any status).
+        case response(AWSResponse)
+        /// No answer: no connection, a reset, or the deadline passed.
+        case failed(String)
+    }
+
+    /// - Parameter target: the operation, as `X-Amz-Target` names it (`Kinesis_20131202.PutRecords`).
+    public func call(_ target: String, body: [UInt8]) async -> Answer {
+        let contentType = "application/x-amz-json-1.1"
+        let signature = signer.sign(
+            .init(method: "POST", host: endpoint.hostHeader, path: "/", headers: [("Content-Type", contentType), ("X-Amz-Target", target)], body: body),
+            amzDate: Timestamp.now().amzDate)
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .POST
+        request.headers.add(name: "Host", value: endpoint.hostHeader)
+        request.headers.add(name: "Content-Type", value: contentType)
+        request.headers.add(name: "X-Amz-Target", value: target)
+        for (name, value) in signature.headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            // The client's timeout ends when the response's head arrives; the body is held to the
+            // same deadline, or a peer that stalls after its headers would hold this call forever.
+            let deadline = NIODeadline.now() + timeout
+            let response = try await httpClient.execute(request, deadline: deadline)
+            let requestId = response.headers.first(name: "x-amzn-RequestId") ?? response.headers.first(name: "x-amz-request-id")
+            let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
+            return .response(AWSResponse(status: Int(response.status.code), body: Array(bytes.readableBytesView), requestId: requestId))
+        } catch {
+            return .failed(Self.describe(error))
+        }
+    }
+
+    /// Reads a response body, giving up at `deadline`.
+    public static func collect(_ body: HTTPClientResponse.Body, before deadline: NIODeadline, timeout: TimeAmount) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await body.collect(upTo: 4 * 1024 * 1024) }
+            group.addTask {
+                let wait = deadline - NIODeadline.now()
+                try await Task.sleep(for: .nanoseconds(max(wait.nanoseconds, 0)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else {
+                throw ResponseTimeout(seconds: Double(timeout.nanoseconds) / 1e9)
+            }
+            return buffer
+        }
+    }
+
+    struct ResponseTimeout: Error, CustomStringConvertible {
+        let seconds: Double
+        var description: String { "the response's body did not arrive within the \(seconds)s timeout" }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: error)
+    }
+}
+
+/// A service's answer to one call.
+public struct AWSResponse: Sendable, Hashable {
+    public var status: Int
+    public var body: [UInt8]
+    /// `x-amzn-RequestId`, for the delivery log.
+    public var requestId: String?
+
+    public init(status: Int, body: [UInt8], requestId: String? = nil) {
+        self.status = status
+        self.body = body
+        self.requestId = requestId
+    }
+
+    /// The error code and message of a refused call: `{"__type": "ns#Code", "message": …}` from
+    /// AWS, or `<Code>`/`<Message>` XML, which moto sends for signature and IAM errors.
+    public var error: (code: String?, message: String?) {
+        if case .object(let o)? = try? JSONParser.parse(body) {
+            let type = (o["__type"]?.stringValue ?? o["code"]?.stringValue).map { String($0.split(separator: "#").last ?? Substring($0)) }
+            return (type, o["message"]?.stringValue ?? o["Message"]?.stringValue)
+        }
+        let text = String(decoding: body.prefix(8192), as: UTF8.self)
+        func tag(_ name: String) -> String? {
+            guard let open = text.range(of: "<\(name)>"), let close = text.range(of: "</\(name)>", range: open.upperBound..<text.endIndex) else { return nil }
+            return String(text[open.upperBound..<close.lowerBound])
+        }
+        return (tag("Code"), tag("Message"))
+    }
+}
+
+/// A parsed endpoint URL and the Host value that gets signed (with the port only when it is not
+/// the scheme's default, as the AWS SDKs sign it).
+public struct AWSEndpoint: Sendable, Hashable {
+    public var url: String
+    public var hostHeader: String
+
+    public init?(_ url: String) {
+        let isHTTPS: Bool
+        let rest: Substring
+        if url.hasPrefix("https://") {
+            isHTTPS = true
+            rest = url.dropFirst(8)
+        } else if url.hasPrefix("http://") {
+            isHTTPS = false
+            rest = url.dropFirst(7)
+        } else {
+            return nil
+        }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" }
+        guard !authority.isEmpty else { return nil }
+        var host = String(authority)
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+            let port = authority[authority.index(after: colon)...]
+            guard let p = Int(port), (1...65535).contains(p) else { return nil }
+            if (isHTTPS && p == 443) || (!isHTTPS && p == 80) { host = String(authority[..<colon]) }
+        }
+        self.url = (isHTTPS ? "https://" : "http://") + authority + "/"
+        hostHeader = host
+    }
+}
