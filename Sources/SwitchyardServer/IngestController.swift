@@ -200,7 +200,7 @@ public struct IngestController: Sendable {
     /// `storage.sync: full`, on disk). Past this, the request is answered 200.
     func store(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws {
         let items = events.map { event in
-            NewEvent(source: source.name, event: event, destinations: routing.destinations(for: event, from: source))
+            NewEvent(source: source.name, event: event, targets: routing.targets(for: event, from: source))
         }
         do {
             try await store.append(items)

@@ -27,7 +27,7 @@ public enum SwitchyardApplication {
             }
         }
 
-        let routing = Routing(config.config)
+        let routing = Routing(config)
         IngestController(
             routing: routing,
             store: store,

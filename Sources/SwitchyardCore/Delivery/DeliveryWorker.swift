@@ -63,7 +63,7 @@ public struct DeliveryWorker: Service {
                     }
                     backlogged = next.full
                     if next.batches.isEmpty {
-                        if !backlogged { await store.waitForNewJobs(timeout: pollInterval) }
+                        if !backlogged { await store.waitForNewJobs(since: next.generation, timeout: pollInterval) }
                         continue
                     }
                     ready = next.batches.reversed()
@@ -96,8 +96,9 @@ public struct DeliveryWorker: Service {
         logger.info("delivery stopped", metadata: ["destination": "\(name)"])
     }
 
-    /// Batches claimed and prepared, and whether the claim took all it asked for.
-    typealias Claimed = (batches: [[PreparedEntry]], full: Bool)
+    /// Batches claimed and prepared, whether the claim took all it asked for, and the store's
+    /// `newJobsGeneration` from before it: waiting on that misses nothing committed since.
+    typealias Claimed = (batches: [[PreparedEntry]], full: Bool, generation: Int)
 
     /// Puts every job claimed but not sent (the prepared batches and the claim made ahead) back
     /// in the queue untried, and empties both.
@@ -116,13 +117,14 @@ public struct DeliveryWorker: Service {
     /// Claims due jobs and prepares them into batches; `full` when the claim took all it asked for,
     /// which means a backlog is waiting. A claim short of one batch lingers once for more.
     func claimAndPrepare(limit: Int, limits: BatchLimits, linger: Bool = true) async -> Claimed {
+        let generation = store.newJobsGeneration
         var jobs = await claim(limit: limit)
         let full = jobs.count == limit
         if linger, !jobs.isEmpty, jobs.count < limits.maxEntries, policy.linger.milliseconds > 0, !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: policy.linger.duration)
             jobs += await claim(limit: limits.maxEntries - jobs.count)
         }
-        return (await prepare(jobs, limits: limits), full)
+        return (await prepare(jobs, limits: limits), full, generation)
     }
 
     func claim(limit: Int) async -> [Job] {
@@ -148,7 +150,7 @@ public struct DeliveryWorker: Service {
             switch destination.prepare(job) {
             case .drop(let reason):
                 logger.warning("event can never be delivered, dead-lettered", metadata: ["destination": "\(name)", "messageId": "\(job.messageId)", "reason": "\(reason)"])
-                dropped.append(JobResult(jobID: job.id, lease: job.lease, outcome: .dead(reason: reason),
+                dropped.append(JobResult(job: job, outcome: .dead(reason: reason),
                                          log: AttemptLog(job: job, batchId: nil, requestId: nil, result: nil, entry: nil)))
             case .entry(let entry):
                 if !current.isEmpty, current.count >= limits.maxEntries || currentBytes + entry.size > limits.maxBytes {
@@ -187,7 +189,7 @@ public struct DeliveryWorker: Service {
             if let text = log.entryText, let compact = EmbeddedEvent.remove(from: text, event: entry.job.payload) {
                 (log.entryText, log.entryEventOffset) = (compact.text, compact.offset)
             }
-            results.append(JobResult(jobID: entry.job.id, lease: entry.job.lease, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
+            results.append(JobResult(job: entry.job, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)
     }

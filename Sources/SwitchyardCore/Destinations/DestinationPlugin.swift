@@ -21,10 +21,15 @@ public protocol DestinationPlugin: Sendable {
     /// Settings that work but may not do what the user meant for the message types the destination
     /// admits. They never stop the server: `validate` prints them and `serve` logs them.
     static func warnings(_ settings: Settings, admits types: [MessageType]) -> [SettingsProblem]
+
+    /// Whether the destination needs each key's events in acceptance order; the delivery engine
+    /// and the store keep it, so a plugin only names the key.
+    static func ordering(_ settings: Settings) -> DeliveryOrdering
 }
 
 extension DestinationPlugin {
     public static func warnings(_ settings: Settings, admits types: [MessageType]) -> [SettingsProblem] { [] }
+    public static func ordering(_ settings: Settings) -> DeliveryOrdering { .none }
 }
 
 /// A transform's result shown to a person: the entry as JSON, or why the event would be dead-lettered.
@@ -75,6 +80,14 @@ public struct ResolvedDestination: Sendable {
             return try plugin.makeDestination(settings, policy: config.delivery, context: context)
         }
         return try make(plugin)
+    }
+
+    public var ordering: DeliveryOrdering {
+        func read<P: DestinationPlugin>(_ plugin: P.Type) -> DeliveryOrdering {
+            guard let settings = settings as? P.Settings else { return .none }
+            return plugin.ordering(settings)
+        }
+        return read(plugin)
     }
 
     public func preview(payload: [UInt8]) -> Preview {

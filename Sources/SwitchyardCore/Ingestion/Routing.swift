@@ -10,18 +10,29 @@ public struct Routing: Sendable {
     public struct Target: Sendable {
         public var destination: String
         public var filter: EventFilter?
+        /// Set for destinations that keep each key's events in order: the key is stored with the job.
+        public var orderingKey: EventKey?
     }
 
     private let sourcesByWriteKey: [String: Source]
 
-    public init(_ config: SwitchyardConfig) {
+    /// Routing for a checked configuration, with each destination's ordering from its plugin.
+    public init(_ loaded: LoadedConfig) {
+        var orderings: [String: DeliveryOrdering] = [:]
+        for destination in loaded.destinations { orderings[destination.name] = destination.ordering }
+        self.init(loaded.config, orderings: orderings)
+    }
+
+    public init(_ config: SwitchyardConfig, orderings: [String: DeliveryOrdering] = [:]) {
         var targets: [String: [Target]] = [:]
         let destinations = Dictionary(config.destinations.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for connection in config.connections {
             for name in connection.to {
                 guard let d = destinations[name], d.enabled else { continue }
                 if targets[connection.from, default: []].contains(where: { $0.destination == name }) { continue }
-                targets[connection.from, default: []].append(Target(destination: name, filter: d.filter))
+                var key: EventKey?
+                if case .perKey(let rule)? = orderings[name] { key = rule }
+                targets[connection.from, default: []].append(Target(destination: name, filter: d.filter, orderingKey: key))
             }
         }
         var byKey: [String: Source] = [:]
@@ -36,11 +47,16 @@ public struct Routing: Sendable {
         sourcesByWriteKey[writeKey]
     }
 
-    /// Destinations that get a job for this event.
-    public func destinations(for event: Event, from source: Source) -> [String] {
+    /// The jobs this event gets: one per destination whose filter admits it, with its ordering key.
+    public func targets(for event: Event, from source: Source) -> [JobTarget] {
         source.destinations.compactMap { target in
             guard target.filter?.admits(type: event.type, name: event.name) ?? true else { return nil }
-            return target.destination
+            return JobTarget(destination: target.destination, orderingKey: target.orderingKey?.value(for: event))
         }
+    }
+
+    /// Destinations that get a job for this event.
+    public func destinations(for event: Event, from source: Source) -> [String] {
+        targets(for: event, from: source).map(\.destination)
     }
 }

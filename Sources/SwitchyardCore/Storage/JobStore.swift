@@ -2,23 +2,47 @@
 public struct NewEvent: Sendable {
     public var source: String
     public var event: Event
-    public var destinations: [String]
+    public var targets: [JobTarget]
 
-    public init(source: String, event: Event, destinations: [String]) {
+    public var destinations: [String] { targets.map(\.destination) }
+
+    public init(source: String, event: Event, targets: [JobTarget]) {
         self.source = source
         self.event = event
-        self.destinations = destinations
+        self.targets = targets
+    }
+
+    /// Jobs with no ordering key.
+    public init(source: String, event: Event, destinations: [String]) {
+        self.init(source: source, event: event, targets: destinations.map { JobTarget(destination: $0) })
+    }
+}
+
+/// One job to create: the destination, and the key its events are ordered by when the
+/// destination asks for per-key order (`DeliveryOrdering.perKey`).
+public struct JobTarget: Sendable, Hashable {
+    public var destination: String
+    /// While a job of this destination with the same key is not yet delivered or dead, this one
+    /// waits `blocked` behind it.
+    public var orderingKey: String?
+
+    public init(destination: String, orderingKey: String? = nil) {
+        self.destination = destination
+        self.orderingKey = orderingKey
     }
 }
 
 /// A job's life, as in the anchor's router: pending → inFlight (leased) → succeeded | failed
-/// (retried at a time) | dead (given up, with a reason).
+/// (retried at a time) | dead (given up, with a reason). A job ordered by key starts `blocked`
+/// when an earlier job of its key is still to be delivered, and becomes pending when that one is
+/// delivered or dead.
 public enum JobState: String, Sendable, Codable, CaseIterable {
     case pending
     case inFlight = "in_flight"
     case succeeded
     case failed
     case dead
+    case blocked
 }
 
 /// A job claimed for delivery. `lease` proves the claim: a worker whose lease expired and was
@@ -38,6 +62,8 @@ public struct Job: Sendable, Hashable {
     public var userId: String?
     public var receivedAt: Timestamp
     public var payload: [UInt8]
+    /// Set when the destination orders its jobs by key.
+    public var orderingKey: String?
 }
 
 /// What became of a delivery attempt.
@@ -55,12 +81,21 @@ public struct JobResult: Sendable, Hashable {
     public var outcome: JobOutcome
     /// What the delivery log records about this attempt, written with the outcome.
     public var log: AttemptLog?
+    /// The job's destination and ordering key, when it has one: its delivery or dead letter lets
+    /// the next job of the key go.
+    public var ordering: JobTarget?
 
-    public init(jobID: Int64, lease: Int64, outcome: JobOutcome, log: AttemptLog? = nil) {
+    public init(jobID: Int64, lease: Int64, outcome: JobOutcome, log: AttemptLog? = nil, ordering: JobTarget? = nil) {
         self.jobID = jobID
         self.lease = lease
         self.outcome = outcome
         self.log = log
+        self.ordering = ordering
+    }
+
+    public init(job: Job, outcome: JobOutcome, log: AttemptLog?) {
+        self.init(jobID: job.id, lease: job.lease, outcome: outcome, log: log,
+                  ordering: job.orderingKey.map { JobTarget(destination: job.destination, orderingKey: $0) })
     }
 }
 
@@ -98,9 +133,10 @@ public struct QueueStats: Sendable, Hashable, Codable {
         /// Age of the oldest job still waiting to be delivered, in milliseconds.
         public var oldestWaitingAgeMs: Int64?
 
-        /// Jobs still to be delivered: pending, failed (due again later) or in flight.
+        /// Jobs still to be delivered: pending, failed (due again later), in flight, or blocked
+        /// behind an earlier job of their key.
         public var waiting: Int {
-            (counts["pending"] ?? 0) + (counts["failed"] ?? 0) + (counts["in_flight"] ?? 0)
+            (counts["pending"] ?? 0) + (counts["failed"] ?? 0) + (counts["in_flight"] ?? 0) + (counts["blocked"] ?? 0)
         }
     }
 
@@ -132,7 +168,8 @@ public protocol JobStore: Sendable {
     func append(_ events: [NewEvent]) async throws(StoreError)
 
     /// Leases up to `limit` due jobs of a destination, oldest first. Leases that ran out (a worker
-    /// that crashed) make their jobs due again.
+    /// that crashed) make their jobs due again. A blocked job is never due: of the jobs of one
+    /// ordering key, only the oldest still to be delivered can be claimed.
     func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job]
 
     /// Records outcomes; a result whose lease is no longer current is ignored.
@@ -148,8 +185,14 @@ public protocol JobStore: Sendable {
     /// The backlog plus stored events and delivered jobs: a full count, for `switchyard queue stats`.
     func stats() async throws -> QueueStats
 
-    /// Returns when new jobs have been committed, or after `timeout`; delivery workers sleep on it.
-    func waitForNewJobs(timeout: Duration) async
+    /// Grows whenever jobs may have become claimable: new ones committed, blocked ones let go,
+    /// dead letters replayed. A worker reads it before it claims and passes it to
+    /// `waitForNewJobs`, so nothing that happens in between is missed.
+    var newJobsGeneration: Int { get }
+
+    /// Returns at once when `newJobsGeneration` has moved past `generation`, else when it does,
+    /// or after `timeout`; delivery workers sleep on it.
+    func waitForNewJobs(since generation: Int, timeout: Duration) async
 
     /// Throws unless a write can be committed now; `/ready` uses it.
     func checkWritable() async throws

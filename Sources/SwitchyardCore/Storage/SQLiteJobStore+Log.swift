@@ -276,15 +276,23 @@ extension SQLiteJobStore {
         let arguments = (args + [max(1, min(query.limit, 1_000_000))]).map(\.databaseValue)
         let records = try await pool.write { db -> [LogRecord] in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id
+                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.id LIMIT ?
                 """, arguments: StatementArguments(arguments))
             var records: [LogRecord] = []
             let update = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = 'pending', attempts = 0, available_at = ?, lease = NULL, updated_at = ? WHERE id = ? AND state = 'dead'
+                UPDATE jobs SET state = ?, attempts = 0, available_at = ?, lease = NULL, updated_at = ? WHERE id = ? AND state = 'dead'
                 """)
+            var keyed: KeyedJobs?
             for row in rows {
-                try update.execute(arguments: [now.millisecondsSinceEpoch, now.millisecondsSinceEpoch, row[0] as Int64])
+                // A replayed job of an ordering key waits behind the key's job still to be delivered, if any.
+                var state = JobState.pending
+                var availableAt = now.millisecondsSinceEpoch
+                if let key = row[9] as String? {
+                    if keyed == nil { keyed = try KeyedJobs(db) }
+                    if try keyed!.isBusy(destination: row[3], key: key, db: db) { (state, availableAt) = (.blocked, KeyedJobs.never) }
+                }
+                try update.execute(arguments: [state.rawValue, availableAt, now.millisecondsSinceEpoch, row[0] as Int64])
                 var r = LogRecord(at: now, kind: .replayed, messageId: row[1], status: "waiting")
                 r.eventID = row[8]
                 r.source = row[2]

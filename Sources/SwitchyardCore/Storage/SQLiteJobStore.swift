@@ -25,7 +25,8 @@ public final class SQLiteJobStore: JobStore {
     private let ownership: QueueLock?
     /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
     private let queued: NIOLockedValueBox<Int>
-    private let appended = Wakeup()
+    /// Signalled when jobs may have become claimable (appended, let go from behind their key, replayed).
+    private let appended: Wakeup
     /// The last failed ingestion commit, cleared by the next one that succeeds: `/ready` reports
     /// it, since a small probe write can still fit on a disk that refuses real batches.
     private let lastWriteFailure = NIOLockedValueBox<(at: Timestamp, reason: String)?>(nil)
@@ -97,6 +98,8 @@ public final class SQLiteJobStore: JobStore {
         }
         let queued = NIOLockedValueBox(waiting)
         self.queued = queued
+        let appended = Wakeup()
+        self.appended = appended
         let minFree = config.minFreeBytes
         let directoryPath = directory
         let hub = liveLog
@@ -116,6 +119,8 @@ public final class SQLiteJobStore: JobStore {
             let outcome = try Self.writeNow(pool) { db in try Self.settle(results, db: db, now: now) }
             queued.withLockedValue { $0 -= outcome.settled }
             hub.publish(outcome.records)
+            // Jobs let go from behind their key are due now: their worker need not wait for a poll.
+            if outcome.released > 0 { appended.signal() }
         }
         logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)", "recoveredInFlight": "\(recovered)"])
     }
@@ -329,6 +334,16 @@ public final class SQLiteJobStore: JobStore {
             // `events` (about 2 s per million); lookups scan the events not yet indexed meanwhile.
             try db.execute(sql: "DROP TABLE message_index; DROP TABLE message_runs;")
         }
+        migrator.registerMigration("v11-ordering-keys") { db in
+            // Jobs of destinations that keep per-key order carry their key. Of a key's jobs still to
+            // be delivered, only the oldest can be claimed; the rest wait `blocked` (never due) and
+            // are let go one at a time. This index finds a key's jobs still to be delivered, by
+            // state, oldest first; it holds nothing for destinations without ordering.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN ordering_key TEXT;
+                CREATE INDEX jobs_ordering ON jobs(destination, ordering_key, state, id) WHERE ordering_key IS NOT NULL AND \(waiting);
+                """)
+        }
         return migrator
     }
 
@@ -451,6 +466,7 @@ public final class SQLiteJobStore: JobStore {
         let insertJob = try db.cachedStatement(sql: """
             INSERT INTO jobs (event_id, destination, state, available_at, updated_at) VALUES (?, ?, 'pending', ?, ?)
             """)
+        var keyed: KeyedJobs?
         for item in events {
             let e = item.event
             let received = e.receivedAt.millisecondsSinceEpoch
@@ -467,10 +483,15 @@ public final class SQLiteJobStore: JobStore {
             row.bind(received)
             row.bindBlob(e.payload)
             try row.step(db)
-            for destination in item.destinations {
+            for target in item.targets {
+                if let key = target.orderingKey {
+                    if keyed == nil { keyed = try KeyedJobs(db) }
+                    try keyed!.insert(eventID: eventID, target: target.destination, key: key, at: received, db: db)
+                    continue
+                }
                 var job = RowWriter(insertJob)
                 job.bind(eventID)
-                job.bind(destination)
+                job.bind(target.destination)
                 job.bind(received)
                 job.bind(received)
                 try job.step(db)
@@ -529,8 +550,10 @@ public final class SQLiteJobStore: JobStore {
         if jobs > 0 { appended.signal() }
     }
 
-    public func waitForNewJobs(timeout: Duration) async {
-        await appended.wait(timeout: timeout)
+    public var newJobsGeneration: Int { appended.generation }
+
+    public func waitForNewJobs(since generation: Int, timeout: Duration) async {
+        await appended.wait(since: generation, timeout: timeout)
     }
 
     func signalNewJobs() {
@@ -549,17 +572,17 @@ public final class SQLiteJobStore: JobStore {
             // One walk of the waiting jobs' index, due order, stopping after `limit` rows: a claim
             // costs the same with ten jobs waiting or ten million. Leases that ran out are due too.
             let due = try db.cachedStatement(sql: """
-                SELECT id, event_id, attempts FROM jobs
+                SELECT id, event_id, attempts, ordering_key FROM jobs
                 WHERE destination = ? AND \(Self.waiting) AND available_at <= ?
                 ORDER BY available_at, event_id LIMIT ?
                 """)
-            var claimed: [(id: Int64, eventID: Int64, attempt: Int)] = []
+            var claimed: [(id: Int64, eventID: Int64, attempt: Int, key: String?)] = []
             var select = RowWriter(due)
             select.bind(destination)
             select.bind(now)
             select.bind(limit)
             try select.rows(db) { row in
-                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1))
+                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1, row.string(3)))
             }
             let take = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ? WHERE id = ?
@@ -582,7 +605,8 @@ public final class SQLiteJobStore: JobStore {
                     jobs.append(Job(
                         id: job.id, eventID: job.eventID, lease: lease, destination: destination, attempt: job.attempt,
                         source: row.string(0) ?? "", messageId: row.string(1) ?? "", type: MessageType(rawValue: row.string(2) ?? "") ?? .track,
-                        name: row.string(3), userId: row.string(6), receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)), payload: row.bytes(5)))
+                        name: row.string(3), userId: row.string(6), receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)), payload: row.bytes(5),
+                        orderingKey: job.key))
                 }
             }
             return jobs
@@ -601,9 +625,11 @@ public final class SQLiteJobStore: JobStore {
         try await finisher.write(results)
     }
 
-    static func settle(_ results: [JobResult], db: Database, now: Timestamp) throws -> (settled: Int, records: [LogRecord]) {
+    static func settle(_ results: [JobResult], db: Database, now: Timestamp) throws -> (settled: Int, released: Int, records: [LogRecord]) {
         var settled = 0
+        var released = 0
         var records: [LogRecord] = []
+        var keyed: KeyedJobs?
         let update = try db.cachedStatement(sql: """
             UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
             WHERE id = ? AND lease = ? AND state = 'in_flight'
@@ -625,11 +651,18 @@ public final class SQLiteJobStore: JobStore {
             try row.step(db)
             // A stale lease changed nothing: its outcome is not the job's, so it is not logged either.
             guard db.changesCount > 0 else { continue }
-            if state == .succeeded || state == .dead { settled += 1 }
+            if state == .succeeded || state == .dead {
+                settled += 1
+                // The key's next job, if one waits behind this one, may go now.
+                if let ordering = result.ordering, let key = ordering.orderingKey {
+                    if keyed == nil { keyed = try KeyedJobs(db) }
+                    released += try keyed!.releaseNext(destination: ordering.destination, key: key, at: now.millisecondsSinceEpoch, db: db)
+                }
+            }
             if let log = result.log { records += logRecords(for: log, outcome: result.outcome, at: now) }
         }
         try insertRecords(&records, db: db)
-        return (settled, records)
+        return (settled, released, records)
     }
 
     public func release(_ jobs: [Job]) async throws {
@@ -672,7 +705,7 @@ public final class SQLiteJobStore: JobStore {
             SELECT destination FROM jobs WHERE \(waiting) AND destination > ? ORDER BY destination LIMIT 1
             """)
         let tally = try db.cachedStatement(sql: """
-            SELECT SUM(state = 'pending'), SUM(state = 'failed'), SUM(state = 'in_flight'), MIN(event_id) FROM jobs
+            SELECT SUM(state = 'pending'), SUM(state = 'failed'), SUM(state = 'in_flight'), MIN(event_id), SUM(state = 'blocked') FROM jobs
             WHERE destination = ? AND \(waiting)
             """)
         // One index probe per destination to find the next, then one pass over its waiting jobs.
@@ -681,7 +714,7 @@ public final class SQLiteJobStore: JobStore {
             after = name
             guard let row = try Row.fetchOne(tally, arguments: [name]) else { continue }
             var counts: [String: Int] = [:]
-            for (column, state) in [(0, "pending"), (1, "failed"), (2, "in_flight")] where (row[column] as Int? ?? 0) > 0 {
+            for (column, state) in [(0, "pending"), (1, "failed"), (2, "in_flight"), (4, "blocked")] where (row[column] as Int? ?? 0) > 0 {
                 counts[state] = row[column]
             }
             // Event ids grow with arrival, so the smallest waiting one is the oldest event.
@@ -755,6 +788,64 @@ public final class SQLiteJobStore: JobStore {
             }
         }
         return "\(error)"
+    }
+}
+
+/// The statements behind per-key order (`DeliveryOrdering.perKey`): a job whose key has an earlier
+/// job still to be delivered is stored `blocked`, never due (`available_at` is the largest time,
+/// so claims never reach it); when the one ahead is delivered or dead, the oldest blocked job of
+/// the key becomes pending. Prepared only in transactions that meet a keyed job.
+struct KeyedJobs {
+    let busy: Statement
+    let insert: Statement
+    let next: Statement
+    static let never = Int64.max
+
+    init(_ db: Database) throws {
+        busy = try db.cachedStatement(sql: """
+            SELECT 1 FROM jobs WHERE destination = ? AND ordering_key = ? AND \(SQLiteJobStore.waiting) LIMIT 1
+            """)
+        insert = try db.cachedStatement(sql: """
+            INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        next = try db.cachedStatement(sql: """
+            UPDATE jobs SET state = 'pending', available_at = ?, updated_at = ? WHERE id = (
+                SELECT id FROM jobs WHERE destination = ? AND ordering_key = ? AND state = 'blocked' AND \(SQLiteJobStore.waiting)
+                ORDER BY id LIMIT 1)
+            """)
+    }
+
+    /// Whether the key has a job still to be delivered (earlier in this transaction included).
+    func isBusy(destination: String, key: String, db: Database) throws -> Bool {
+        var found = false
+        var row = RowWriter(busy)
+        row.bind(destination)
+        row.bind(key)
+        try row.rows(db) { _ in found = true }
+        return found
+    }
+
+    func insert(eventID: Int64, target destination: String, key: String, at received: Int64, db: Database) throws {
+        let blocked = try isBusy(destination: destination, key: key, db: db)
+        var row = RowWriter(insert)
+        row.bind(eventID)
+        row.bind(destination)
+        row.bind(blocked ? JobState.blocked.rawValue : JobState.pending.rawValue)
+        row.bind(blocked ? Self.never : received)
+        row.bind(received)
+        row.bind(key)
+        try row.step(db)
+    }
+
+    /// Lets the key's oldest blocked job go; returns how many did (0 or 1).
+    func releaseNext(destination: String, key: String, at now: Int64, db: Database) throws -> Int {
+        var row = RowWriter(next)
+        row.bind(now)
+        row.bind(now)
+        row.bind(destination)
+        row.bind(key)
+        try row.step(db)
+        return db.changesCount
     }
 }
 

@@ -1,0 +1,222 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Testing
+@testable import SwitchyardCore
+
+/// An event of user `user`, the `n`th accepted.
+func keyedEvent(_ n: Int, user: String) -> NewEvent {
+    let payload = #"{"type":"track","event":"E\#(n)","userId":"\#(user)","messageId":"m-\#(n)"}"#
+    let event = Event(messageId: "m-\(n)", type: .track, name: "E\(n)", userId: user, anonymousId: nil, receivedAt: .now(), payload: Array(payload.utf8))
+    return NewEvent(source: "web", event: event, targets: [JobTarget(destination: "d", orderingKey: user)])
+}
+
+func claimIDs(_ store: SQLiteJobStore, limit: Int = 100) async throws -> [Job] {
+    try await store.claim(destination: "d", limit: limit, leaseFor: .seconds(30))
+}
+
+func finish(_ store: SQLiteJobStore, _ job: Job, _ outcome: JobOutcome) async throws {
+    try await store.finish([JobResult(job: job, outcome: outcome, log: nil)])
+}
+
+@Suite("Per-key order in the queue")
+struct OrderingQueueTests {
+    @Test("of one key's jobs only the oldest still to be delivered can be claimed; the others wait blocked")
+    func oneAtATime() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "b"), keyedEvent(3, user: "a"), keyedEvent(4, user: "a")]
+                + [NewEvent(source: "web", event: makeEvent(5), destinations: ["d"])])
+            #expect(try await counts(store) == ["pending": 3, "blocked": 2])
+            #expect(try await store.backlog()["d"]?.waiting == 5, "blocked jobs count in the queue's depth")
+
+            let first = try await claimIDs(store)
+            #expect(first.map(\.messageId) == ["m-1", "m-2", "m-5"])
+            #expect(first.map(\.orderingKey) == ["a", "b", nil])
+            #expect(try await claimIDs(store).isEmpty, "a's next job waits while m-1 is in flight")
+
+            try await finish(store, first[0], .succeeded)
+            let second = try await claimIDs(store)
+            #expect(second.map(\.messageId) == ["m-3"], "delivering m-1 lets m-3 go, and only m-3")
+            try await finish(store, second[0], .dead(reason: "InvalidArgument"))
+            #expect(try await claimIDs(store).map(\.messageId) == ["m-4"], "a dead letter lets the next go too")
+            try store.close()
+        }
+    }
+
+    @Test("a failed job keeps its key's later jobs waiting until its retry is delivered")
+    func retryHoldsTheKey() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a")])
+            let first = try #require(try await claimIDs(store).first)
+            let soon = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 150)
+            try await finish(store, first, .retry(at: soon, error: "ProvisionedThroughputExceededException"))
+            #expect(try await claimIDs(store).isEmpty, "m-2 is not sent ahead of m-1's retry")
+            try await Task.sleep(for: .milliseconds(200))
+            let retried = try await claimIDs(store)
+            #expect(retried.map(\.messageId) == ["m-1"] && retried[0].attempt == 2)
+            try await finish(store, retried[0], .succeeded)
+            #expect(try await claimIDs(store).map(\.messageId) == ["m-2"])
+            try store.close()
+        }
+    }
+
+    @Test("order survives a restart: what was in flight is retried first, what waited still waits")
+    func acrossRestarts() async throws {
+        try await withTemporaryDirectory { dir in
+            var store = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
+            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a"), keyedEvent(3, user: "a")])
+            let first = try #require(try await claimIDs(store).first)
+            try await finish(store, first, .succeeded)
+            #expect(try await claimIDs(store).map(\.messageId) == ["m-2"])
+            try store.close()   // m-2 in flight when the process stops
+
+            store = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
+            #expect(try await counts(store) == ["succeeded": 1, "failed": 1, "blocked": 1])
+            let again = try await claimIDs(store)
+            #expect(again.map(\.messageId) == ["m-2"], "m-3 still waits behind the interrupted m-2")
+            try await finish(store, again[0], .succeeded)
+            #expect(try await claimIDs(store).map(\.messageId) == ["m-3"])
+            try store.close()
+        }
+    }
+
+    @Test("a replayed dead letter waits behind its key's job still to be delivered")
+    func replayWaits() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a")])
+            try await finish(store, try #require(try await claimIDs(store).first), .dead(reason: "boom"))
+            let second = try #require(try await claimIDs(store).first)
+            #expect(second.messageId == "m-2")
+            #expect(try await store.replay(DeadLetterQuery(messageIds: ["m-1"])) == 1)
+            #expect(try await counts(store) == ["in_flight": 1, "blocked": 1])
+            try await finish(store, second, .succeeded)
+            #expect(try await claimIDs(store).map(\.messageId) == ["m-1"])
+            try store.close()
+        }
+    }
+
+    @Test("letting a job go wakes the key's worker: waiting since the generation it saw returns at once")
+    func releaseWakes() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a")])
+            let first = try #require(try await claimIDs(store).first)
+            let seen = store.newJobsGeneration
+            try await finish(store, first, .succeeded)
+            let started = ContinuousClock.now
+            await store.waitForNewJobs(since: seen, timeout: .seconds(30))
+            #expect(ContinuousClock.now - started < .seconds(5), "the release was signalled, not waited out")
+            try store.close()
+        }
+    }
+}
+
+/// A destination that fails some entries one by one and records, per key, what it accepted and
+/// whether two entries of a key were ever in flight at once.
+final class KeyCheckingDestination: Destination, Sendable {
+    let batchLimits = BatchLimits(maxEntries: 50, maxBytes: 1_000_000)
+    struct State {
+        var inFlight: [String: Int] = [:]
+        var overlaps = 0
+        var accepted: [String: [Int]] = [:]
+        var sends = 0
+    }
+    let state = NIOLockedValueBox(State())
+    let failEvery: Int
+
+    init(failEvery: Int) {
+        self.failEvery = failEvery
+    }
+
+    func prepare(_ job: Job) -> Prepared {
+        .entry(PreparedEntry(job: job, body: job.payload, size: job.payload.count))
+    }
+
+    func send(_ entries: [PreparedEntry]) async -> SendResult {
+        let keys = entries.map { $0.job.userId ?? "" }
+        let sendNumber = state.withLockedValue { s -> Int in
+            for key in keys {
+                s.inFlight[key, default: 0] += 1
+                if s.inFlight[key]! > 1 { s.overlaps += 1 }
+            }
+            s.sends += 1
+            return s.sends
+        }
+        try? await Task.sleep(for: .milliseconds(2))
+        var outcomes: [EntryOutcome] = []
+        state.withLockedValue { s in
+            for (i, entry) in entries.enumerated() {
+                let key = keys[i]
+                s.inFlight[key]! -= 1
+                // Deterministic per-entry failures, as PutRecords' ProvisionedThroughputExceededException.
+                if (sendNumber + i) % failEvery == 0 {
+                    outcomes.append(.retry(.init(code: "ProvisionedThroughputExceededException", message: "slow down")))
+                } else {
+                    s.accepted[key, default: []].append(Int(entry.job.messageId.dropFirst(2))!)
+                    outcomes.append(.delivered(reference: nil))
+                }
+            }
+        }
+        return SendResult(outcomes: outcomes)
+    }
+}
+
+@Suite("Per-key order in the delivery engine")
+struct OrderingDeliveryTests {
+    @Test("with some entries failing, each key's events are accepted in order, never two at a time")
+    func orderedUnderPartialFailure() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            let users = (0..<8).map { "user-\($0)" }
+            try await store.append((0..<240).map { keyedEvent($0, user: users[$0 % users.count]) })
+            let destination = KeyCheckingDestination(failEvery: 3)
+            var p = policy(maxAttempts: 100)
+            p.concurrency = 4
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["succeeded": 240] }
+            let state = destination.state.withLockedValue { $0 }
+            #expect(state.overlaps == 0, "a key's next event is never sent while an earlier one is in flight")
+            for (n, user) in users.enumerated() {
+                #expect(state.accepted[user] == Array(stride(from: n, to: 240, by: users.count)), "\(user)'s events in acceptance order, each once")
+            }
+            try store.close()
+        }
+    }
+
+    @Test("without ordering, a key's events go out together, in one batch")
+    func unordered() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append((0..<40).map { n in
+                var e = keyedEvent(n, user: "same")
+                e.targets = [JobTarget(destination: "d")]
+                return e
+            })
+            let destination = KeyCheckingDestination(failEvery: 1_000_000)
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["succeeded": 40] }
+            #expect(destination.state.withLockedValue { $0.overlaps } > 0)
+            try store.close()
+        }
+    }
+
+    @Test("ingestion stores each event's ordering key as the destination's plugin names it")
+    func routingKeys() throws {
+        var config = SwitchyardConfig()
+        config.sources = [SourceConfig(name: "web", writeKeys: ["k"])]
+        config.destinations = [DestinationConfig(name: "ordered", type: "x"), DestinationConfig(name: "plain", type: "x")]
+        config.connections = [ConnectionConfig(from: "web", to: ["ordered", "plain"])]
+        let routing = Routing(config, orderings: ["ordered": .perKey(.userOrAnonymousId)])
+        let source = try #require(routing.source(writeKey: "k"))
+        let anonymous = Event(messageId: "m", type: .track, name: "E", userId: nil, anonymousId: "anon-1", receivedAt: .now(), payload: Array("{}".utf8))
+        #expect(routing.targets(for: anonymous, from: source) == [JobTarget(destination: "ordered", orderingKey: "anon-1"), JobTarget(destination: "plain")])
+        let template = try Template("{{ properties.account }}")
+        let event = Event(messageId: "m", type: .track, name: "E", userId: "u", anonymousId: nil, receivedAt: .now(),
+                          payload: Array(#"{"userId":"u","properties":{"account":"acme"}}"#.utf8))
+        #expect(EventKey.template(template).value(for: event) == "acme")
+        #expect(EventKey.messageId.value(for: event) == "m")
+    }
+}
