@@ -95,6 +95,17 @@ let package = Package(
             exclude: ["vectors"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SwitchyardKinesis",
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                "AWSClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Destinations/Kinesis",
+            swiftSettings: swiftSettings
+        ),
         // A local PutEvents endpoint that checks signatures and validation like EventBridge, for the
         // quickstart, demos and drills (faults on demand).
         .target(
@@ -113,6 +124,7 @@ let package = Package(
                 "SwitchyardCore",
                 "SwitchyardServer",
                 "SwitchyardEventBridge",
+                "SwitchyardKinesis",
                 "EventBridgeEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -147,6 +159,15 @@ let package = Package(
             dependencies: [
                 "SwitchyardEventBridge", "AWSSigV4", "SwitchyardCore", "EventBridgeEmulator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KinesisTests",
+            dependencies: [
+                "SwitchyardKinesis", "AWSClient", "AWSSigV4", "SwitchyardCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

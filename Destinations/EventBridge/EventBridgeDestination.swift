@@ -11,11 +11,11 @@ import SwitchyardCore
 public struct EventBridgeDestination: Destination {
     public let name: String
     public let transform: EventBridgeTransform
-    public let client: AWSJSONClient
-    let latency: Timer
-    let alarm: MisconfigurationAlarm
+    public let call: AWSBatchCall
 
     public typealias Endpoint = AWSEndpoint
+
+    public var client: AWSJSONClient { call.client }
 
     public var batchLimits: BatchLimits {
         BatchLimits(maxEntries: 10, maxBytes: transform.settings.maxRequestBytes)
@@ -24,9 +24,9 @@ public struct EventBridgeDestination: Destination {
     public init(name: String, transform: EventBridgeTransform, endpoint: Endpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount, logger: Logger) {
         self.name = name
         self.transform = transform
-        client = AWSJSONClient(endpoint: endpoint, signer: signer, httpClient: httpClient, timeout: timeout)
-        alarm = MisconfigurationAlarm(destination: name, service: "EventBridge", logger: logger)
-        latency = Timer(label: "switchyard_putevents_duration_seconds", dimensions: [("destination", name)], preferredDisplayUnit: .seconds)
+        call = AWSBatchCall(
+            client: AWSJSONClient(endpoint: endpoint, signer: signer, httpClient: httpClient, timeout: timeout), codes: .common,
+            destination: name, service: "EventBridge", latencyMetric: "switchyard_putevents_duration_seconds", logger: logger)
     }
 
     public func prepare(_ job: Job) -> Prepared {
@@ -52,50 +52,25 @@ public struct EventBridgeDestination: Destination {
     }
 
     public func send(_ entries: [PreparedEntry]) async -> SendResult {
-        let started = ContinuousClock.now
-        let answer = await client.call("AWSEvents.PutEvents", body: Self.body(for: entries))
-        latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
-        let response: AWSResponse
-        switch answer {
-        case .response(let answered):
-            response = answered
-        case .failed(let reason):
-            let failure = EntryOutcome.Failure(code: "ConnectionError", message: reason)
-            return SendResult(outcomes: Array(repeating: .retry(failure), count: entries.count), unavailable: failure)
-        }
-        let outcomes = outcomes(status: response.status, body: ByteBuffer(bytes: response.body), count: entries.count)
-        // A whole request refused with a retryable status: EventBridge (or the way to it) is down or throttling us.
-        if response.status != 200, case .retry(let failure)? = outcomes.first {
-            return SendResult(outcomes: outcomes, requestId: response.requestId, unavailable: failure)
-        }
-        return SendResult(outcomes: outcomes, requestId: response.requestId)
+        await call.send("AWSEvents.PutEvents", body: Self.body(for: entries), count: entries.count) { Self.entryOutcomes($0, count: entries.count) }
     }
 
     /// Reads EventBridge's answer (or moto's, which sends XML errors and `text/html` successes).
     func outcomes(status: Int, body: ByteBuffer, count: Int) -> [EntryOutcome] {
-        let response = AWSResponse(status: status, body: Array(body.readableBytesView))
-        if status == 200 {
-            guard case .object(let o)? = try? JSONParser.parse(response.body), case .array(let results)? = o["Entries"], results.count == count else {
-                let failure = EntryOutcome.Failure(code: "InvalidResponse", message: "PutEvents answered 200 with a body that does not list one result per entry", httpStatus: 200)
-                return Array(repeating: .retry(failure), count: count)
-            }
-            return results.map { result in
-                if case .string(let id)? = result[path: "EventId"], !id.isEmpty { return .delivered(reference: id) }
-                let code = result[path: "ErrorCode"]?.stringValue ?? "UnknownError"
-                let failure = EntryOutcome.Failure(code: code, message: result[path: "ErrorMessage"]?.stringValue ?? "")
-                return Self.retryableEntryCodes.contains(code) ? .retry(failure) : .reject(failure)
-            }
-        }
-        let (code, message) = response.error
-        let failure = EntryOutcome.Failure(code: code ?? "HTTP\(status)", message: message ?? "", httpStatus: status)
-        switch AWSErrorCodes.common.classify(status: status, code: code) {
-        case .retry:
+        call.outcomes(AWSResponse(status: status, body: Array(body.readableBytesView)), count: count) { Self.entryOutcomes($0, count: count) }
+    }
+
+    /// A 200's results, entry by entry: an `EventId` delivers, throttling and internal failures retry.
+    static func entryOutcomes(_ response: AWSResponse, count: Int) -> [EntryOutcome] {
+        guard case .object(let o)? = try? JSONParser.parse(response.body), case .array(let results)? = o["Entries"], results.count == count else {
+            let failure = EntryOutcome.Failure(code: "InvalidResponse", message: "PutEvents answered 200 with a body that does not list one result per entry", httpStatus: 200)
             return Array(repeating: .retry(failure), count: count)
-        case .misconfigured:
-            alarm.raise(code: failure.code, status: status, accessKeyID: client.signer.credentials.accessKeyID)
-            return Array(repeating: .reject(failure), count: count)
-        case .reject:
-            return Array(repeating: .reject(failure), count: count)
+        }
+        return results.map { result in
+            if case .string(let id)? = result[path: "EventId"], !id.isEmpty { return .delivered(reference: id) }
+            let code = result[path: "ErrorCode"]?.stringValue ?? "UnknownError"
+            let failure = EntryOutcome.Failure(code: code, message: result[path: "ErrorMessage"]?.stringValue ?? "")
+            return retryableEntryCodes.contains(code) ? .retry(failure) : .reject(failure)
         }
     }
 

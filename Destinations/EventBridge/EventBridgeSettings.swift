@@ -1,9 +1,10 @@
+import AWSClient
 import AWSSigV4
 import SwitchyardCore
 
 /// The `config:` block of an `eventbridge` destination. Key names follow RudderStack's EventBridge
 /// destination (camelCase), so a user's existing settings carry over; `endpoint` and `source` are ours.
-public struct EventBridgeSettings: Codable, Sendable, Hashable {
+public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSettings {
     public var region: String?
     public var accessKeyID: String?
     public var accessKey: Secret?
@@ -84,21 +85,7 @@ public enum EventBridgePlugin: DestinationPlugin {
     public static let typeName = "eventbridge"
 
     public static func validate(_ s: EventBridgeSettings, environment: [String: String]) -> [SettingsProblem] {
-        var problems: [SettingsProblem] = []
-        let region = s.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
-        if let region {
-            if !isRegion(region) {
-                problems.append(.init(path: ["region"], message: "\"\(region)\" is not an AWS region name (like us-east-1)"))
-            }
-        } else {
-            problems.append(.init(path: ["region"], message: "region is required (or set AWS_REGION)"))
-        }
-        if (s.accessKeyID == nil) != (s.accessKey == nil) {
-            problems.append(.init(path: [s.accessKeyID == nil ? "accessKey" : "accessKeyID"], message: "accessKeyID and accessKey go together: set both or neither"))
-        }
-        if s.sessionToken != nil, s.accessKeyID == nil {
-            problems.append(.init(path: ["sessionToken"], message: "sessionToken needs accessKeyID and accessKey"))
-        }
+        var problems = s.accessProblems(environment: environment)
         if let bus = s.eventBusName, bus.count > 1600 {
             problems.append(.init(path: ["eventBusName"], message: "eventBusName is longer than EventBridge's 1600 characters"))
         }
@@ -132,9 +119,6 @@ public enum EventBridgePlugin: DestinationPlugin {
         for (n, resource) in s.resourceID.enumerated() where resource.arn.isEmpty || resource.arn.count > 2048 {
             problems.append(.init(path: ["resourceID", "\(n)", "arn"], message: "resource ARNs must be 1 to 2048 characters"))
         }
-        if let endpoint = s.endpoint, !isHTTPURL(endpoint) {
-            problems.append(.init(path: ["endpoint"], message: "endpoint \"\(endpoint)\" must be an http:// or https:// URL with a host"))
-        }
         return problems
     }
 
@@ -158,42 +142,11 @@ public enum EventBridgePlugin: DestinationPlugin {
             they are sent with their type as DetailType (\(quoted)); give the template a fallback, like {{ \(example) | "other" }}, to choose another
             """)]
     }
-
-    static func isRegion(_ s: String) -> Bool {
-        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 3, let last = parts.last, last.allSatisfy(\.isNumber) else { return false }
-        return parts.dropLast().allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isLowercase } }
-    }
-
-    static func isHTTPURL(_ s: String) -> Bool {
-        for scheme in ["http://", "https://"] where s.hasPrefix(scheme) {
-            let rest = s.dropFirst(scheme.count)
-            let host = rest.prefix { $0 != "/" && $0 != ":" }
-            return !host.isEmpty && !s.contains(" ")
-        }
-        return false
-    }
 }
 
 extension EventBridgePlugin {
     public static func makeDestination(_ settings: EventBridgeSettings, policy: DeliveryPolicy, context: DestinationContext) throws(DestinationSetupError) -> any Destination {
-        let env = context.environment
-        guard let region = settings.region ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] else {
-            throw DestinationSetupError(destination: context.name, message: "no AWS region: set region in its config or AWS_REGION")
-        }
-        let explicit = settings.accessKeyID.flatMap { id in
-            settings.accessKey.map { AWSCredentials(accessKeyID: id, secretAccessKey: $0.reveal(), sessionToken: settings.sessionToken?.reveal()) }
-        }
-        guard let resolved = CredentialChain(environment: env).resolve(explicit: explicit) else {
-            throw DestinationSetupError(destination: context.name, message: """
-                no AWS credentials found: set accessKeyID and accessKey in its config (e.g. from ${ENV} variables), \
-                or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE)
-                """)
-        }
-        let url = EndpointResolver.endpoint(explicit: settings.endpoint, serviceEnvName: "EVENTBRIDGE", hostPrefix: "events", region: region, environment: env)
-        guard let endpoint = EventBridgeDestination.Endpoint(url) else {
-            throw DestinationSetupError(destination: context.name, message: "endpoint \"\(url)\" is not an http(s) URL")
-        }
+        let access = try settings.resolveAccess(for: .eventBridge, destination: context.name, environment: context.environment)
         let transform: EventBridgeTransform
         do {
             transform = try EventBridgeTransform(settings: settings)
@@ -201,12 +154,12 @@ extension EventBridgePlugin {
             throw DestinationSetupError(destination: context.name, message: "\(error)")
         }
         context.logger.info("EventBridge destination ready", metadata: [
-            "destination": "\(context.name)", "endpoint": "\(endpoint.url)", "region": "\(region)",
-            "bus": "\(settings.eventBusName ?? "default")", "credentials": "\(resolved.origin)",
+            "destination": "\(context.name)", "endpoint": "\(access.endpoint.url)", "region": "\(access.region)",
+            "bus": "\(settings.eventBusName ?? "default")", "credentials": "\(access.credentialsOrigin)",
         ])
         return EventBridgeDestination(
-            name: context.name, transform: transform, endpoint: endpoint,
-            signer: SigV4Signer(credentials: resolved.credentials, region: region, service: "events"),
+            name: context.name, transform: transform, endpoint: access.endpoint,
+            signer: SigV4Signer(credentials: access.credentials, region: access.region, service: AWSService.eventBridge.signingName),
             httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds), logger: context.logger)
     }
 }

@@ -1,5 +1,7 @@
 import AWSSigV4
 import AsyncHTTPClient
+import Logging
+import Metrics
 import NIOCore
 import SwitchyardCore
 
@@ -139,5 +141,57 @@ public struct AWSEndpoint: Sendable, Hashable {
         }
         self.url = (isHTTPS ? "https://" : "http://") + authority + "/"
         hostHeader = host
+    }
+}
+
+/// A destination's batch call: sends one request for a batch and turns the answer into one
+/// outcome per entry. A 200 is read entry by entry by the service's own reader; anything else
+/// fails the whole batch, retried, rejected or rejected with the alarm, as the service's code
+/// table says, and a retryable failure of the whole request marks the destination unavailable.
+public struct AWSBatchCall: Sendable {
+    public let client: AWSJSONClient
+    public let codes: AWSErrorCodes
+    let alarm: MisconfigurationAlarm
+    let latency: Timer
+
+    /// - Parameter latencyMetric: the timer's label, such as `switchyard_putevents_duration_seconds`.
+    public init(client: AWSJSONClient, codes: AWSErrorCodes, destination: String, service: String, latencyMetric: String, logger: Logger) {
+        self.client = client
+        self.codes = codes
+        alarm = MisconfigurationAlarm(destination: destination, service: service, logger: logger)
+        latency = Timer(label: latencyMetric, dimensions: [("destination", destination)], preferredDisplayUnit: .seconds)
+    }
+
+    public func send(_ target: String, body: [UInt8], count: Int, readEntries: (AWSResponse) -> [EntryOutcome]) async -> SendResult {
+        let started = ContinuousClock.now
+        let answer = await client.call(target, body: body)
+        latency.recordNanoseconds(Int64((ContinuousClock.now - started) / .nanoseconds(1)))
+        switch answer {
+        case .failed(let reason):
+            let failure = EntryOutcome.Failure(code: "ConnectionError", message: reason)
+            return SendResult(outcomes: Array(repeating: .retry(failure), count: count), unavailable: failure)
+        case .response(let response):
+            let outcomes = outcomes(response, count: count, readEntries: readEntries)
+            // Refused as a whole with a retryable status: the service (or the way to it) is down or throttling us.
+            if response.status != 200, case .retry(let failure)? = outcomes.first {
+                return SendResult(outcomes: outcomes, requestId: response.requestId, unavailable: failure)
+            }
+            return SendResult(outcomes: outcomes, requestId: response.requestId)
+        }
+    }
+
+    public func outcomes(_ response: AWSResponse, count: Int, readEntries: (AWSResponse) -> [EntryOutcome]) -> [EntryOutcome] {
+        if response.status == 200 { return readEntries(response) }
+        let (code, message) = response.error
+        let failure = EntryOutcome.Failure(code: code ?? "HTTP\(response.status)", message: message ?? "", httpStatus: response.status)
+        switch codes.classify(status: response.status, code: code) {
+        case .retry:
+            return Array(repeating: .retry(failure), count: count)
+        case .misconfigured:
+            alarm.raise(code: failure.code, status: response.status, accessKeyID: client.signer.credentials.accessKeyID)
+            return Array(repeating: .reject(failure), count: count)
+        case .reject:
+            return Array(repeating: .reject(failure), count: count)
+        }
     }
 }

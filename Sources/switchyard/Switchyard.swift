@@ -9,6 +9,7 @@ import NIOCore
 import ServiceLifecycle
 import SwitchyardCore
 import SwitchyardEventBridge
+import SwitchyardKinesis
 import SwitchyardServer
 
 @main
@@ -20,7 +21,7 @@ struct Switchyard: AsyncParsableCommand {
 }
 
 /// Every destination type this build ships.
-let registry = DestinationRegistry([EventBridgePlugin.self])
+let registry = DestinationRegistry([EventBridgePlugin.self, KinesisPlugin.self])
 
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Configuration file. Without it, ./switchyard.yaml, or the embedded quickstart configuration when that does not exist.")

@@ -86,3 +86,21 @@ struct TimestampTests {
         #expect(Timestamp(rfc3339: text) == nil)
     }
 }
+
+@Suite("Base64")
+struct Base64Tests {
+    @Test("encodes RFC 4648's test vectors, and decodes them back", arguments: [
+        ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"),
+    ])
+    func vectors(plain: String, encoded: String) {
+        #expect(Base64.encode(Array(plain.utf8)) == encoded)
+        #expect(Base64.decode(encoded) == Array(plain.utf8))
+    }
+
+    @Test("every byte value round-trips, and stray characters are refused")
+    func bytes() {
+        let all = (0...255).map(UInt8.init)
+        #expect(Base64.decode(Base64.encode(all)) == all)
+        #expect(Base64.decode("Zm9v!") == nil)
+    }
+}

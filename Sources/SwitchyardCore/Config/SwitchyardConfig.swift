@@ -277,7 +277,7 @@ extension KeyedDecodingContainer {
     }
 
     /// Decodes a string enum with a message that lists the choices.
-    func decodeEnum<T: RawRepresentable & CaseIterable>(_ type: T.Type, forKey key: Key) throws -> T? where T.RawValue == String {
+    public func decodeEnum<T: RawRepresentable & CaseIterable>(_ type: T.Type, forKey key: Key) throws -> T? where T.RawValue == String {
         guard let raw = try decodeIfPresent(String.self, forKey: key) else { return nil }
         guard let value = T(rawValue: raw) else {
             let choices = T.allCases.map(\.rawValue)

@@ -184,7 +184,7 @@ public struct DeliveryWorker: Service {
             let first = entry.job.attempt == 1
             var log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
                                  entry: first ? entry.display : nil, entrySize: first ? entry.body.count : nil,
-                                 entryText: first && entry.display != nil ? entry.body : nil)
+                                 entryText: first && entry.display != nil ? entry.logText ?? entry.body : nil)
             // Cut here, off the writer: the event is stored already.
             if let text = log.entryText, let compact = EmbeddedEvent.remove(from: text, event: entry.job.payload) {
                 (log.entryText, log.entryEventOffset) = (compact.text, compact.offset)

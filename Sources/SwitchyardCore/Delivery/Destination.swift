@@ -58,12 +58,16 @@ public struct PreparedEntry: Sendable {
     public var display: JSONValue?
     /// The entry's size as the destination counts it against `BatchLimits.maxBytes`.
     public var size: Int
+    /// `display` as text, when the log should not store the wire form (Kinesis shows `Data`
+    /// decoded rather than in base64). Nil: the log stores `body`.
+    public var logText: [UInt8]?
 
-    public init(job: Job, body: [UInt8], size: Int, display: JSONValue? = nil) {
+    public init(job: Job, body: [UInt8], size: Int, display: JSONValue? = nil, logText: [UInt8]? = nil) {
         self.job = job
         self.body = body
         self.size = size
         self.display = display
+        self.logText = logText
     }
 }
 

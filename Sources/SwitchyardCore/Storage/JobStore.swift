@@ -64,6 +64,23 @@ public struct Job: Sendable, Hashable {
     public var payload: [UInt8]
     /// Set when the destination orders its jobs by key.
     public var orderingKey: String?
+
+    public init(id: Int64, eventID: Int64 = 0, lease: Int64, destination: String, attempt: Int, source: String, messageId: String, type: MessageType,
+                name: String?, userId: String?, receivedAt: Timestamp, payload: [UInt8], orderingKey: String? = nil) {
+        self.id = id
+        self.eventID = eventID
+        self.lease = lease
+        self.destination = destination
+        self.attempt = attempt
+        self.source = source
+        self.messageId = messageId
+        self.type = type
+        self.name = name
+        self.userId = userId
+        self.receivedAt = receivedAt
+        self.payload = payload
+        self.orderingKey = orderingKey
+    }
 }
 
 /// What became of a delivery attempt.
