@@ -106,6 +106,19 @@ let package = Package(
             path: "Destinations/Kinesis",
             swiftSettings: swiftSettings
         ),
+        // What the local AWS emulators share: SigV4 checked as AWS checks it, AWS's error shape, the
+        // JSON-lines file of what they accepted.
+        .target(
+            name: "AWSEmulator",
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // A local PutEvents endpoint that checks signatures and validation like EventBridge, for the
         // quickstart, demos and drills (faults on demand).
         .target(
@@ -113,8 +126,24 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore",
                 "AWSSigV4",
+                "AWSEmulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A local PutRecords endpoint: signatures, Kinesis's validation and per-record errors, shards
+        // by the MD5 of the partition key, and faults on demand.
+        .target(
+            name: "KinesisEmulator",
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                "AWSEmulator",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -126,6 +155,7 @@ let package = Package(
                 "SwitchyardEventBridge",
                 "SwitchyardKinesis",
                 "EventBridgeEmulator",
+                "KinesisEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -165,7 +195,8 @@ let package = Package(
         .testTarget(
             name: "KinesisTests",
             dependencies: [
-                "SwitchyardKinesis", "AWSClient", "AWSSigV4", "SwitchyardCore",
+                "SwitchyardKinesis", "AWSClient", "AWSSigV4", "SwitchyardCore", "KinesisEmulator",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,3 +1,4 @@
+import AWSEmulator
 import AWSSigV4
 import Foundation
 import HTTPTypes
@@ -36,42 +37,12 @@ public struct EmulatorOptions: Sendable {
 /// envelope targets receive, and faults on demand for demos and drills.
 public final class EventBridgeEmulator: Sendable {
     public let options: EmulatorOptions
-    /// The events file, only touched under its lock.
-    struct OutputFile: @unchecked Sendable {
-        let file: UnsafeMutablePointer<FILE>
-    }
-
-    private let output: NIOLockedValueBox<OutputFile?>
+    private let output: JSONLinesFile
     private let counters = NIOLockedValueBox((requests: 0, delivered: 0, failed: 0))
 
     public init(options: EmulatorOptions) throws {
         self.options = options
-        if let path = options.eventsOut {
-            // The quickstart writes under .switchyard/, which the server has not made yet.
-            let folder = (path as NSString).deletingLastPathComponent
-            if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-            guard let file = fopen(path, "a") else {
-                throw EmulatorError.cannotOpen(path)
-            }
-            output = NIOLockedValueBox(OutputFile(file: file))
-        } else {
-            output = NIOLockedValueBox(nil)
-        }
-    }
-
-    public enum EmulatorError: Error, CustomStringConvertible {
-        case cannotOpen(String)
-        public var description: String {
-            switch self {
-            case .cannotOpen(let path): return "cannot open \(path) for writing"
-            }
-        }
-    }
-
-    deinit {
-        output.withLockedValue { out in
-            if let out { fclose(out.file) }
-        }
+        output = try JSONLinesFile(path: options.eventsOut)
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -91,20 +62,7 @@ public final class EventBridgeEmulator: Sendable {
         Application(router: router(), configuration: .init(address: .hostname(options.host, port: options.port), serverName: "eventbridge-emulator"), logger: logger)
     }
 
-    struct AWSError: Error {
-        var status: HTTPResponse.Status
-        var type: String
-        var message: String
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
-        Response(status: status, headers: [.contentType: "application/x-amz-json-1.1", HTTPField.Name("x-amzn-RequestId")!: UUIDv4.make()],
-                 body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
-    }
-
-    static func errorResponse(_ e: AWSError) -> Response {
-        json(e.status, .object(JSONObject([("__type", .string(e.type)), ("message", .string(e.message))])))
-    }
+    typealias AWSError = AWSEmulator.Failure
 
     func handle(_ request: Request, context: BasicRequestContext) async throws -> Response {
         counters.withLockedValue { $0.requests += 1 }
@@ -114,7 +72,7 @@ public final class EventBridgeEmulator: Sendable {
             try await Task.sleep(for: .milliseconds(options.latencyMilliseconds))
         }
         do {
-            try verifySignature(request, body: bytes)
+            try AWSEmulator.verifySignature(request, body: bytes, credentials: options.credentials, region: options.region, service: "events")
             guard request.headers[HTTPField.Name("X-Amz-Target")!] == "AWSEvents.PutEvents" else {
                 throw AWSError(status: .badRequest, type: "UnknownOperationException", message: "only AWSEvents.PutEvents is emulated")
             }
@@ -123,63 +81,8 @@ public final class EventBridgeEmulator: Sendable {
             }
             return try putEvents(bytes)
         } catch let error as AWSError {
-            return Self.errorResponse(error)
+            return error.response
         }
-    }
-
-    func verifySignature(_ request: Request, body: [UInt8]) throws {
-        guard let authorization = request.headers[.authorization], authorization.hasPrefix("AWS4-HMAC-SHA256 ") else {
-            throw AWSError(status: .badRequest, type: "MissingAuthenticationTokenException", message: "Missing Authentication Token")
-        }
-        var fields: [String: String] = [:]
-        for part in authorization.dropFirst("AWS4-HMAC-SHA256 ".count).split(separator: ",") {
-            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
-        }
-        guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"], let signature = fields["Signature"] else {
-            throw AWSError(status: .badRequest, type: "IncompleteSignatureException", message: "Authorization header requires Credential, SignedHeaders and Signature")
-        }
-        let scope = credential.split(separator: "/")
-        guard scope.count == 5, scope[4] == "aws4_request" else {
-            throw AWSError(status: .badRequest, type: "IncompleteSignatureException", message: "Credential is not of the form AKID/date/region/service/aws4_request")
-        }
-        let accessKeyID = String(scope[0])
-        guard let secret = options.credentials[accessKeyID] else {
-            throw AWSError(status: .badRequest, type: "UnrecognizedClientException", message: "The security token included in the request is invalid.")
-        }
-        guard let amzDate = request.headers[HTTPField.Name("X-Amz-Date")!], amzDate.count == 16 else {
-            throw AWSError(status: .badRequest, type: "IncompleteSignatureException", message: "X-Amz-Date is missing")
-        }
-        if let signedAt = Self.parseAmzDate(amzDate), abs(Timestamp.now().millisecondsSinceEpoch - signedAt) > 15 * 60 * 1000 {
-            throw AWSError(status: .badRequest, type: "RequestExpired", message: "Signature expired: \(amzDate) is more than 15 minutes from the current time")
-        }
-        let names = signedHeaders.split(separator: ";").map(String.init)
-        guard names.contains("host") else {
-            throw AWSError(status: .badRequest, type: "InvalidSignatureException", message: "'Host' must be a signed header")
-        }
-        var headers: [(String, String)] = []
-        for name in names where !["host", "x-amz-date", "x-amz-security-token"].contains(name) {
-            guard let field = HTTPField.Name(name) else { continue }
-            let values = request.headers[values: field]
-            headers.append((name, values.joined(separator: ",")))
-        }
-        let token = names.contains("x-amz-security-token") ? request.headers[HTTPField.Name("X-Amz-Security-Token")!] : nil
-        let signer = SigV4Signer(
-            credentials: AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret, sessionToken: token),
-            region: String(scope[2]), service: String(scope[3]))
-        let host = request.head.authority ?? request.headers[HTTPField.Name("Host")!] ?? ""
-        let expected = signer.sign(.init(method: request.method.rawValue, host: host, path: request.uri.path, headers: headers, body: body), amzDate: amzDate)
-        guard expected.authorization.hasSuffix("Signature=\(signature)") else {
-            throw AWSError(status: .badRequest, type: "InvalidSignatureException", message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
-        }
-        guard String(scope[3]) == "events", String(scope[2]) == options.region else {
-            throw AWSError(status: .badRequest, type: "InvalidSignatureException", message: "Credential should be scoped to region '\(options.region)' and service 'events'")
-        }
-    }
-
-    static func parseAmzDate(_ s: String) -> Int64? {
-        let iso = "\(s.prefix(4))-\(s.dropFirst(4).prefix(2))-\(s.dropFirst(6).prefix(2))T\(s.dropFirst(9).prefix(2)):\(s.dropFirst(11).prefix(2)):\(s.dropFirst(13).prefix(2))Z"
-        return Timestamp(rfc3339: iso)?.millisecondsSinceEpoch
     }
 
     func putEvents(_ body: [UInt8]) throws -> Response {
@@ -276,23 +179,16 @@ public final class EventBridgeEmulator: Sendable {
             lines.append(UInt8(ascii: "\n"))
             results.append(.object(JSONObject([("EventId", .string(id))])))
         }
-        if !lines.isEmpty {
-            let recorded = output.withLockedValue { out -> Bool in
-                guard let out else { return true }
-                let written = lines.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, out.file) }
-                return fflush(out.file) == 0 && written == lines.count
-            }
-            // Events it could not record (a full disk) were not delivered: say so, so they are sent again.
-            guard recorded else {
-                counters.withLockedValue { $0.failed += entries.count }
-                throw AWSError(status: .internalServerError, type: "InternalException", message: "the emulator could not write its events file (is the disk full?)")
-            }
+        // Events it could not record (a full disk) were not delivered: say so, so they are sent again.
+        guard output.append(lines) else {
+            counters.withLockedValue { $0.failed += entries.count }
+            throw AWSError(status: .internalServerError, type: "InternalException", message: "the emulator could not write its events file (is the disk full?)")
         }
         let delivered = entries.count - failed
         counters.withLockedValue {
             $0.delivered += delivered
             $0.failed += failed
         }
-        return Self.json(.ok, .object(JSONObject([("FailedEntryCount", .number(String(failed))), ("Entries", .array(results))])))
+        return AWSEmulator.json(.ok, .object(JSONObject([("FailedEntryCount", .number(String(failed))), ("Entries", .array(results))])))
     }
 }

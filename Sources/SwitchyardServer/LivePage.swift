@@ -137,11 +137,12 @@ async function showDetail(messageId) {
   for (const job of story.jobs) {
     const h3 = document.createElement("h3"); h3.textContent = "→ " + job.destination + ": " + job.state + " after " + job.attempts + " attempt(s)" + (job.nextAttemptAt ? ", next try " + job.nextAttemptAt : ""); pane.appendChild(h3);
     const entry = story.records.find((r) => r.kind === "transformed" && r.destination === job.destination);
-    if (entry) section("PutEvents entry", entry.detail).className = "detail-entry";
+    if (entry) section("Entry as sent", entry.detail).className = "detail-entry";
     for (const r of story.records.filter((r) => (r.kind === "attempt" || r.kind === "dead" || r.kind === "replayed") && r.destination === job.destination)) {
       const div = document.createElement("div"); div.className = "attempt " + r.status;
       const lines = [r.kind === "attempt" ? "attempt " + r.attempt + " → " + r.status : r.kind + " → " + r.status, "at " + r.at];
-      if (r.reference) lines.push("EventId " + r.reference);
+      // EventBridge's EventId, or a Kinesis record's ShardId/SequenceNumber.
+      if (r.reference) lines.push("delivered as " + r.reference);
       if (r.errorCode) lines.push("error " + r.errorCode + (r.httpStatus ? " (HTTP " + r.httpStatus + ")" : ""));
       if (r.errorMessage) lines.push(r.errorMessage);
       if (r.nextRetryAt) lines.push("next retry " + r.nextRetryAt);

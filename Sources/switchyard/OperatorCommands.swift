@@ -97,7 +97,7 @@ func describe(_ r: JSONValue, color: Bool) -> String {
     parts.append([s("type"), s("event").map { "\"\($0)\"" }].compactMap { $0 }.joined(separator: " "))
     parts.append(s("messageId") ?? "")
     if let attempt = s("attempt") { parts.append("attempt \(attempt)") }
-    if let reference = s("reference") { parts.append("EventId \(reference)") }
+    if let reference = s("reference") { parts.append("delivered as \(reference)") }
     if let code = s("errorCode") { parts.append(code + (s("httpStatus").map { " (HTTP \($0))" } ?? "") + (s("errorMessage").map { ": \($0)" } ?? "")) }
     else if let message = s("errorMessage") { parts.append(message) }
     if let next = s("nextRetryAt") { parts.append("retry at \(next)") }

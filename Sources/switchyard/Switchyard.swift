@@ -2,6 +2,7 @@ import ArgumentParser
 import Metrics
 import Prometheus
 import EventBridgeEmulator
+import KinesisEmulator
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -219,7 +220,7 @@ struct Transform: AsyncParsableCommand {
 }
 
 struct Emulate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a local stand-in for an AWS service.", subcommands: [EmulateEventBridge.self])
+    static let configuration = CommandConfiguration(abstract: "Run a local stand-in for an AWS service.", subcommands: [EmulateEventBridge.self, EmulateKinesis.self])
 }
 
 struct EmulateEventBridge: AsyncParsableCommand {
@@ -256,19 +257,79 @@ struct EmulateEventBridge: AsyncParsableCommand {
         options.errorRate = errorRate
         options.latencyMilliseconds = latencyMs
         options.recordReceiptTime = recordReceiptTime
-        if let id = accessKeyId, let secret = secretAccessKey {
-            options.credentials = [id: secret]
-        } else if let id = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"], !id.isEmpty, !secret.isEmpty {
-            options.credentials = [id: secret]
-        } else {
-            // The quickstart configuration's defaults, so README step one needs no AWS account.
-            options.credentials = ["quickstart": "quickstart-secret"]
-            logger.notice("accepting the quickstart credentials (access key id \"quickstart\"); pass --access-key-id/--secret-access-key to change")
-        }
+        options.credentials = emulatorCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, environment: env, logger: logger)
         let emulator = try EventBridgeEmulator(options: options)
         logger.info("EventBridge emulator", metadata: [
             "region": "\(region)", "eventsOut": "\(eventsOut ?? "-")", "accessKeyIds": "\(options.credentials.keys.sorted())",
             "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)",
+        ])
+        try await emulator.application(logger: logger).runService()
+    }
+}
+
+/// The key an emulator accepts: the given one, else `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`,
+/// else the quickstart configuration's, so README step one needs no AWS account.
+func emulatorCredentials(accessKeyId: String?, secretAccessKey: String?, environment env: [String: String], logger: Logger) -> [String: String] {
+    if let id = accessKeyId, let secret = secretAccessKey { return [id: secret] }
+    if let id = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"], !id.isEmpty, !secret.isEmpty { return [id: secret] }
+    logger.notice("accepting the quickstart credentials (access key id \"quickstart\"); pass --access-key-id/--secret-access-key to change")
+    return ["quickstart": "quickstart-secret"]
+}
+
+struct EmulateKinesis: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kinesis",
+        abstract: "Serve Kinesis Data Streams' PutRecords and PutRecord on loopback: SigV4 checked, Kinesis's limits and error codes, shards by the partition key's MD5, each record written as a JSON line.")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 4567
+    @Option(help: "AWS region the signatures must be scoped to.") var region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+    @Option(help: "Append each accepted record (stream, shard, sequence number, partition key, the decoded data) to this JSON-lines file.") var recordsOut: String?
+    @Option(help: "The streams that exist, as NAME:SHARDS,… (default: any name, with 4 shards).") var streams: String?
+    @Option(help: "Access key id it accepts (default: AWS_ACCESS_KEY_ID, else the quickstart's).") var accessKeyId: String?
+    @Option(help: "Secret access key it checks signatures with (default: AWS_SECRET_ACCESS_KEY, else the quickstart's).") var secretAccessKey: String?
+    @Option(help: "Share of records (0 to 1) answered with a per-record ProvisionedThroughputExceededException.") var throttleRate = 0.0
+    @Option(help: "Share of requests (0 to 1) answered with HTTP 500 InternalFailure.") var errorRate = 0.0
+    @Option(help: "Delay before every answer, in milliseconds.") var latencyMs = 0
+    @Flag(help: "Add each record's arrival time (x-emulator-received-ms) to its line, for latency benchmarks.") var recordReceiptTime = false
+
+    func validate() throws {
+        guard (0...1).contains(throttleRate), (0...1).contains(errorRate) else { throw ValidationError("rates are shares between 0 and 1") }
+        guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
+        guard (accessKeyId == nil) == (secretAccessKey == nil) else { throw ValidationError("--access-key-id and --secret-access-key go together") }
+        _ = try parsedStreams()
+    }
+
+    func parsedStreams() throws -> [String: Int]? {
+        guard let streams else { return nil }
+        var out: [String: Int] = [:]
+        for item in streams.split(separator: ",") {
+            let parts = item.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, let shards = Int(parts[1]), (1...1024).contains(shards) else {
+                throw ValidationError("--streams takes NAME:SHARDS,… with 1 to 1024 shards, like agent-events:4; got \"\(item)\"")
+            }
+            out[String(parts[0])] = shards
+        }
+        return out
+    }
+
+    func run() async throws {
+        let logger = makeLogger("switchyard.emulator")
+        var options = KinesisEmulatorOptions()
+        options.host = host
+        options.port = port
+        options.region = region
+        options.recordsOut = recordsOut
+        options.streams = try parsedStreams()
+        options.throttleRate = throttleRate
+        options.errorRate = errorRate
+        options.latencyMilliseconds = latencyMs
+        options.recordReceiptTime = recordReceiptTime
+        options.credentials = emulatorCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, environment: ProcessInfo.processInfo.environment, logger: logger)
+        let emulator = try KinesisEmulator(options: options)
+        logger.info("Kinesis emulator", metadata: [
+            "region": "\(region)", "recordsOut": "\(recordsOut ?? "-")", "streams": "\(streams ?? "any, 4 shards each")",
+            "accessKeyIds": "\(options.credentials.keys.sorted())", "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)",
         ])
         try await emulator.application(logger: logger).runService()
     }

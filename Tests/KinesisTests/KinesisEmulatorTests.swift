@@ -1,0 +1,136 @@
+import AWSSigV4
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+@testable import KinesisEmulator
+import NIOCore
+import SwitchyardCore
+import Testing
+
+func kinesisHeaders(_ body: String, target: String = "Kinesis_20131202.PutRecords", secret: String = "emu-secret", service: String = "kinesis") -> HTTPFields {
+    let signer = SigV4Signer(credentials: AWSCredentials(accessKeyID: "AKIDEMU", secretAccessKey: secret), region: "us-east-1", service: service)
+    let signature = signer.sign(.init(method: "POST", host: "localhost", path: "/", headers: [
+        ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target),
+    ], body: Array(body.utf8)), amzDate: Timestamp.now().amzDate)
+    var fields: HTTPFields = [.contentType: "application/x-amz-json-1.1", HTTPField.Name("X-Amz-Target")!: target]
+    for (name, value) in signature.headers { fields[HTTPField.Name(name)!] = value }
+    return fields
+}
+
+func record(_ data: String, key: String) -> String {
+    #"{"Data":"\#(Base64.encode(Array(data.utf8)))","PartitionKey":"\#(key)"}"#
+}
+
+@Suite("The Kinesis emulator behaves like Kinesis where it matters")
+struct KinesisEmulatorTests {
+    func withEmulator(_ configure: (inout KinesisEmulatorOptions) -> Void = { _ in },
+                      _ body: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void) async throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("kinesis-\(UUID().uuidString)/records.jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+        var options = KinesisEmulatorOptions()
+        options.credentials = ["AKIDEMU": "emu-secret"]
+        options.recordsOut = out
+        options.streams = ["agent-events": 4]
+        configure(&options)
+        let emulator = try KinesisEmulator(options: options)
+        try await Application(router: emulator.router()).test(.router) { client in try await body(client, out) }
+    }
+
+    func put(_ client: any TestClientProtocol, _ body: String, headers: HTTPFields? = nil) async throws -> (Int, JSONValue) {
+        let response = try await client.execute(uri: "/", method: .post, headers: headers ?? kinesisHeaders(body), body: ByteBuffer(string: body))
+        return (Int(response.status.code), try JSONParser.parse(Array(response.body.readableBytesView)))
+    }
+
+    func lines(_ path: String) throws -> [JSONValue] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { try JSONParser.parse(Array($0.utf8)) }
+    }
+
+    @Test("accepted records get a shard (the MD5 of the key's) and growing sequence numbers, and are written down decoded")
+    func accepted() async throws {
+        try await withEmulator { client, out in
+            let body = #"{"StreamName":"agent-events","Records":[\#(record(#"{"n":1}"#, key: "agent-1")),\#(record(#"{"n":2}"#, key: "agent-1")),\#(record(#"{"n":3}"#, key: "agent-2"))]}"#
+            let (status, answer) = try await self.put(client, body)
+            #expect(status == 200)
+            #expect(answer[path: "FailedRecordCount"] == .number("0"))
+            let shard1 = try #require(answer[path: "Records.0.ShardId"]?.stringValue)
+            #expect(answer[path: "Records.1.ShardId"]?.stringValue == shard1, "one key, one shard")
+            let seq0 = try #require(answer[path: "Records.0.SequenceNumber"]?.stringValue)
+            let seq1 = try #require(answer[path: "Records.1.SequenceNumber"]?.stringValue)
+            #expect(seq0.count == 56 && seq0 < seq1)
+            let written = try self.lines(out)
+            #expect(written.map { $0[path: "data"] } == [.string(#"{"n":1}"#), .string(#"{"n":2}"#), .string(#"{"n":3}"#)])
+            #expect(written[0][path: "partitionKey"] == .string("agent-1") && written[0][path: "stream"] == .string("agent-events"))
+            #expect(written[0][path: "sequenceNumber"]?.stringValue == seq0)
+        }
+    }
+
+    @Test("shards split the MD5 key space evenly, as CreateStream does")
+    func shards() {
+        // MD5("agent-1") and friends, checked against Python's int(hashlib.md5(k).hexdigest(), 16) * 4 >> 128.
+        #expect(KinesisEmulator.shard(forHashKey: (0, 0), of: 4) == 0)
+        #expect(KinesisEmulator.shard(forHashKey: (UInt64.max, UInt64.max), of: 4) == 3)
+        #expect(KinesisEmulator.shard(forHashKey: (0x4000_0000_0000_0000, 0), of: 4) == 1)
+        #expect(KinesisEmulator.shard(forHashKey: (0x3FFF_FFFF_FFFF_FFFF, UInt64.max), of: 4) == 0)
+        #expect(KinesisEmulator.hashKey(decimal: "340282366920938463463374607431768211455").map { [$0.high, $0.low] } == [UInt64.max, UInt64.max])
+        #expect(KinesisEmulator.hashKey(decimal: "340282366920938463463374607431768211456") == nil)
+        #expect(KinesisEmulator.hashKey(decimal: "18446744073709551616").map { [$0.high, $0.low] } == [1, 0])
+    }
+
+    @Test("requests past Kinesis's limits are refused with its codes", arguments: [
+        (#"{"StreamName":"nope","Records":[@REC@]}"#, "ResourceNotFoundException"),
+        (#"{"Records":[@REC@]}"#, "InvalidArgumentException"),
+        (#"{"StreamName":"agent-events","Records":[]}"#, "ValidationException"),
+        (#"{"StreamName":"agent-events","Records":[{"Data":"!!","PartitionKey":"k"}]}"#, "SerializationException"),
+        (#"{"StreamName":"agent-events","Records":[{"Data":"e30=","PartitionKey":""}]}"#, "ValidationException"),
+        ("not json", "SerializationException"),
+    ])
+    func refused(body: String, code: String) async throws {
+        try await withEmulator { client, _ in
+            let (status, answer) = try await self.put(client, body.replacingOccurrences(of: "@REC@", with: record("{}", key: "k")))
+            #expect(status == 400)
+            #expect(answer[path: "__type"] == .string(code))
+        }
+    }
+
+    @Test("more than 500 records, or a record over the stream's limit, are refused")
+    func limits() async throws {
+        try await withEmulator({ $0.maxRecordBytes = 64 }) { client, _ in
+            let many = Array(repeating: record("{}", key: "k"), count: 501).joined(separator: ",")
+            let tooMany = try await self.put(client, #"{"StreamName":"agent-events","Records":[\#(many)]}"#).1
+            #expect(tooMany[path: "__type"] == .string("ValidationException"))
+            let big = record(String(repeating: "x", count: 64), key: "k")
+            let tooBig = try await self.put(client, #"{"StreamName":"agent-events","Records":[\#(big)]}"#).1
+            #expect(tooBig[path: "__type"] == .string("ValidationException"))
+        }
+    }
+
+    @Test("signatures are checked: a wrong secret or another service's scope is refused")
+    func signatures() async throws {
+        try await withEmulator { client, out in
+            let body = #"{"StreamName":"agent-events","Records":[\#(record("{}", key: "k"))]}"#
+            let wrongSecret = try await self.put(client, body, headers: kinesisHeaders(body, secret: "wrong")).1
+            #expect(wrongSecret[path: "__type"] == .string("InvalidSignatureException"))
+            let wrongService = try await self.put(client, body, headers: kinesisHeaders(body, service: "events")).1
+            #expect(wrongService[path: "__type"] == .string("InvalidSignatureException"))
+            let written = FileManager.default.fileExists(atPath: out) ? try self.lines(out) : []
+            #expect(written.isEmpty)
+        }
+    }
+
+    @Test("--throttle-rate fails records one by one with ProvisionedThroughputExceededException; PutRecord works too")
+    func throttled() async throws {
+        try await withEmulator({ $0.throttleRate = 1 }) { client, _ in
+            let body = #"{"StreamName":"agent-events","Records":[\#(record("{}", key: "a")),\#(record("{}", key: "b"))]}"#
+            let (status, answer) = try await self.put(client, body)
+            #expect(status == 200 && answer[path: "FailedRecordCount"] == .number("2"))
+            #expect(answer[path: "Records.1.ErrorCode"] == .string("ProvisionedThroughputExceededException"))
+        }
+        try await withEmulator { client, out in
+            let body = #"{"StreamName":"agent-events","Data":"e30=","PartitionKey":"solo"}"#
+            let (status, answer) = try await self.put(client, body, headers: kinesisHeaders(body, target: "Kinesis_20131202.PutRecord"))
+            #expect(status == 200 && answer[path: "ShardId"]?.stringValue?.hasPrefix("shardId-") == true)
+            #expect(try self.lines(out).first?[path: "data"] == .string("{}"))
+        }
+    }
+}
