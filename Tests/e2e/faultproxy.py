@@ -16,18 +16,21 @@ from botocore.credentials import Credentials
 class FaultProxy:
     FAULTS = ("throttle", "error", "partial", "slow", "drop")
 
-    def __init__(self, upstream, credentials, plan, region="us-east-1", slow_seconds=0.3, seed=7):
+    def __init__(self, upstream, credentials, plan, region="us-east-1", slow_seconds=0.3, seed=7, service="events", failed_share=None):
         """`plan` is a list of fault names (or "ok") applied to requests in turn, cycling, so a
-        short test still meets every fault."""
+        short test still meets every fault. "partial" fails a third of a request's entries (for
+        Kinesis, its records), or `failed_share` of them, one by one, and forwards the rest."""
         assert set(plan) <= set(self.FAULTS) | {"ok"}
         self.upstream = upstream
         self.credentials = Credentials(*credentials)
         self.region = region
+        self.service = service
+        self.failed_share = failed_share
         self.plan = list(plan)
         self.slow_seconds = slow_seconds
         self.random = random.Random(seed)
         self.lock = threading.Lock()
-        self.counts = dict(requests=0, throttle=0, error=0, partial=0, slow=0, drop=0, forwarded=0)
+        self.counts = dict(requests=0, throttle=0, error=0, partial=0, slow=0, drop=0, forwarded=0, failed_entries=0)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,7 +70,7 @@ class FaultProxy:
         if resign:
             request = AWSRequest(method="POST", url=self.upstream + "/", data=body, headers={
                 "Content-Type": headers.get("Content-Type"), "X-Amz-Target": headers.get("X-Amz-Target")})
-            SigV4Auth(self.credentials, "events", self.region).add_auth(request)
+            SigV4Auth(self.credentials, self.service, self.region).add_auth(request)
             headers = dict(request.headers)
         with self.lock:
             self.counts["forwarded"] += 1
@@ -85,7 +88,10 @@ class FaultProxy:
             return self.reply(handler, 500, {"__type": "InternalException", "message": "fault proxy"})
         if fault == "slow":
             threading.Event().wait(self.slow_seconds)
-        entries = json.loads(body)["Entries"]
+        request = json.loads(body)
+        if fault == "partial" and "Records" in request:
+            return self.partial_records(handler, request)
+        entries = request["Entries"]
         if fault == "partial" and len(entries) > 1:
             # Forward some entries, and answer for the others with a per-entry retryable error.
             failed = set(self.random.sample(range(len(entries)), k=max(1, len(entries) // 3)))
@@ -103,6 +109,25 @@ class FaultProxy:
         handler.send_header("Content-Length", str(len(upstream.content)))
         handler.end_headers()
         handler.wfile.write(upstream.content)
+
+    def partial_records(self, handler, request):
+        """PutRecords with some records failed as Kinesis fails them under load: per record, with
+        ProvisionedThroughputExceededException. The others go on to the stream."""
+        records = request["Records"]
+        share = self.failed_share if self.failed_share is not None else 1 / 3
+        with self.lock:
+            failed = {i for i in range(len(records)) if self.random.random() < share}
+            self.counts["failed_entries"] += len(failed)
+        kept = [r for i, r in enumerate(records) if i not in failed]
+        results = iter([])
+        if kept:
+            upstream = self.forward(handler, json.dumps(dict(request, Records=kept)).encode(), resign=True)
+            if upstream.status_code != 200:
+                return self.reply(handler, upstream.status_code, upstream.json() if upstream.content.startswith(b"{") else {"__type": "Upstream"})
+            results = iter(upstream.json()["Records"])
+        merged = [{"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded for shard (fault proxy)"}
+                  if i in failed else next(results) for i in range(len(records))]
+        return self.reply(handler, 200, {"FailedRecordCount": len(failed), "Records": merged, "EncryptionType": "NONE"})
 
     def close(self):
         self.server.shutdown()

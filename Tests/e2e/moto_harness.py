@@ -1,5 +1,6 @@
-"""moto's server as the EventBridge peer: signature checking on, an IAM user allowed only
-events:PutEvents for Switchyard, and a bus whose rule forwards every event to an SQS queue."""
+"""moto's server as the AWS peer: signature checking on, IAM users allowed only events:PutEvents
+and kinesis:PutRecords for Switchyard, buses whose rule forwards every event to an SQS queue, and
+Kinesis streams read back as a consumer reads them."""
 import json
 import os
 import subprocess
@@ -46,6 +47,12 @@ class Moto:
         iam.put_user_policy(UserName="switchyard", PolicyName="put-events", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": "*"}]}))
         self.switchyard_key = (key["AccessKeyId"], key["SecretAccessKey"])
+        # And its Kinesis user may only put records.
+        iam.create_user(UserName="switchyard-kinesis")
+        key = iam.create_access_key(UserName="switchyard-kinesis")["AccessKey"]
+        iam.put_user_policy(UserName="switchyard-kinesis", PolicyName="put-records", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kinesis:PutRecords", "Resource": "*"}]}))
+        self.kinesis_key = (key["AccessKeyId"], key["SecretAccessKey"])
 
     def client(self, service, key_id=None, secret=None):
         key_id, secret = (key_id, secret) if key_id else self.admin
@@ -84,6 +91,27 @@ class Moto:
             else:
                 quiet = 0
         return bodies
+
+    def stream(self, shards=4):
+        """A new Kinesis data stream of `shards` shards."""
+        name = f"stream-{uuid.uuid4().hex[:8]}"
+        self.client("kinesis").create_stream(StreamName=name, ShardCount=shards)
+        return name
+
+    def read_stream(self, name):
+        """Every record of the stream, as (shard id, sequence number, partition key, data bytes), in
+        each shard's order, read back with GetShardIterator and GetRecords as a consumer would."""
+        kinesis = self.client("kinesis")
+        out = []
+        for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+            iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            while iterator:
+                page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
+                out += [(shard["ShardId"], r["SequenceNumber"], r["PartitionKey"], r["Data"]) for r in page["Records"]]
+                if not page["Records"]:
+                    break
+                iterator = page.get("NextShardIterator")
+        return out
 
     def stop(self):
         self.process.terminate()

@@ -32,8 +32,9 @@ def start(tmp_path, emulator, config=CONFIG, sync="full"):
 class Load:
     """Steady batches from several threads; remembers exactly which events got a 200."""
 
-    def __init__(self, server, threads=4, batch=10, pause=0.01):
-        self.server, self.batch, self.pause = server, batch, pause
+    def __init__(self, server, threads=4, batch=10, pause=0.01, users=1):
+        """`users` > 1 spreads the events over that many users (keys, for per-key order)."""
+        self.server, self.batch, self.pause, self.users = server, batch, pause, users
         self.acknowledged, self.statuses = [], collections.Counter()
         self.lock, self.stop_flag = threading.Lock(), threading.Event()
         self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
@@ -43,7 +44,8 @@ class Load:
     def run(self):
         session = requests.Session()
         while not self.stop_flag.is_set():
-            events = [{"type": "track", "userId": "drill", "event": "Drill", "messageId": str(uuid.uuid4())} for _ in range(self.batch)]
+            events = [{"type": "track", "userId": "drill" if self.users == 1 else f"drill-{random.randrange(self.users)}", "event": "Drill",
+                       "messageId": str(uuid.uuid4())} for _ in range(self.batch)]
             try:
                 r = session.post(self.server.url + "/v1/batch", auth=(WRITE_KEY, ""), json={"batch": events}, timeout=10)
                 with self.lock:
