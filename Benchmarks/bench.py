@@ -46,6 +46,17 @@ destinations:
     delivery: {delivery}
 connections: [{{ from: web, to: [bus] }}]
 """
+KINESIS_CONFIG = """
+server: {{ host: 127.0.0.1, port: {port}, adminToken: {token}, limits: {{ maxRequestBytes: 8388608 }} }}
+storage: {{ path: {storage}, sync: {sync}, maxQueuedJobs: 20000000 }}
+sources: [{{ name: web, writeKeys: [{key}] }}]
+destinations:
+  - name: bus
+    type: kinesis
+    config: {{ region: us-east-1, accessKeyID: {key_id}, accessKey: {secret}, stream: bench, ordering: {ordering}, endpoint: "http://127.0.0.1:{emulator_port}" }}
+    delivery: {delivery}
+connections: [{{ from: web, to: [bus] }}]
+"""
 # While only ingestion is measured the destination is down; a long backoff keeps retries out of the way.
 QUIET = "{ concurrency: 1, initialBackoff: 10m, maxBackoff: 10m, maxAttempts: 1000 }"
 DRAIN = "{ concurrency: 8, linger: 5ms, initialBackoff: 100ms, maxBackoff: 2s, maxAttempts: 1000 }"
@@ -94,12 +105,12 @@ class Proc:
 
 
 class Switchyard(Proc):
-    def __init__(self, work, storage, emulator_port, delivery=QUIET, sync="full"):
+    def __init__(self, work, storage, emulator_port, delivery=QUIET, sync="full", template=CONFIG, ordering="perKey"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = work / f"switchyard-{self.port}.yaml"
-        config.write_text(CONFIG.format(port=self.port, token=TOKEN, storage=storage, sync=sync, key=WRITE_KEY, key_id=KEY_ID,
-                                        secret=SECRET, emulator_port=emulator_port, delivery=delivery))
+        config.write_text(template.format(port=self.port, token=TOKEN, storage=storage, sync=sync, key=WRITE_KEY, key_id=KEY_ID,
+                                          secret=SECRET, emulator_port=emulator_port, delivery=delivery, ordering=ordering))
         self.args = [str(BIN), "serve", "--config", str(config)]
         self.log = work / "switchyard.log"
         self.start()
@@ -235,10 +246,11 @@ def bench_browser(work, duration, rounds=3):
     return {name: {"runs": r, **sorted(r, key=lambda x: x["ratio"])[len(r) // 2]} for name, r in runs.items()}
 
 
-def preload(url, total, per_request=500, threads=4):
+def preload(url, total, per_request=500, threads=4, users=None):
+    """`users`: spread the events over this many userIds (partition keys), else all are TRACK's one user."""
     sent = [0]
     lock = threading.Lock()
-    body = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(per_request)]})
+    body = json.dumps({"batch": [dict(TRACK, type="track", **({"userId": f"user-{n % users}"} if users else {})) for n in range(per_request)]})
 
     def worker():
         session = requests.Session()
@@ -320,6 +332,41 @@ def bench_backlog_and_delivery(work, events, duration):
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
 
+def bench_kinesis(work, events):
+    """A backlog drained to `switchyard emulate kinesis` (4 shards, records written to /dev/null),
+    with per-key order (the default) over 1,000 and over 50 partition keys, and with `ordering:
+    none`, each on a new queue: the cost of order, in records/s and in Switchyard's CPU per record."""
+    results = {}
+    for name, ordering, users in (("perKey", "perKey", 1000), ("perKey, 50 keys", "perKey", 50), ("none", "none", 1000)):
+        port = free_port()
+        storage = work / f"kinesis-queue-{users}-{ordering}"
+        server = Switchyard(work, storage, port, delivery=DRAIN, sync="normal", template=KINESIS_CONFIG, ordering=ordering)
+        loaded, _ = preload(server.url, events, users=users)
+        server.stop()
+        emu = Proc([str(BIN), "emulate", "kinesis", "--port", str(port), "--records-out", "/dev/null", "--streams", "bench:4",
+                    "--access-key-id", KEY_ID, "--secret-access-key", SECRET], work / "kinesis-emulator.log", env=dict(os.environ, LOG_LEVEL="warning"))
+        wait_http(f"http://127.0.0.1:{port}/health")
+        emu_cpu = emu.cpu_seconds()
+        started = time.monotonic()
+        server.start()
+        arrived = lambda: requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"]
+        polls = 0
+        while arrived() < loaded:
+            time.sleep(0.2)
+            polls += 1
+            if polls % 50 == 0 and server.summary()["destinations"]["bus"]["queueDepth"] == 0:
+                assert arrived() >= loaded, "the queue is empty but not every record arrived"
+        seconds = time.monotonic() - started
+        delivered = arrived()
+        results[name] = {"ordering": ordering, "records": delivered, "users": users, "drain_seconds": seconds, "records_per_second": delivered / seconds,
+                             "switchyard_us_per_record": server.cpu_seconds() / delivered * 1e6,
+                             "emulator_us_per_record": (emu.cpu_seconds() - emu_cpu) / delivered * 1e6}
+        server.stop()
+        emu.stop()
+        shutil.rmtree(storage, ignore_errors=True)
+    return results
+
+
 async def paced_sender(url_port, rate, seconds, connections=16):
     """Sends single track events at a fixed rate over keep-alive connections; returns messageId → ack time (ms)."""
     acks = {}
@@ -393,7 +440,7 @@ def main():
     parser.add_argument("--latency-seconds", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--binary", type=Path, help="the switchyard binary to measure (default .build/release/switchyard), for an A/B against another build")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser"], action="append",
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     args = parser.parse_args()
     if args.binary:
@@ -411,6 +458,7 @@ def main():
         "latency": lambda: bench_latency(work, 2000, args.latency_seconds),
         "backlog": lambda: bench_backlog_and_delivery(work, args.events, args.duration),
         "browser": lambda: bench_browser(work, args.duration),
+        "kinesis": lambda: bench_kinesis(work, max(10_000, args.events // 5)),
     }
     for name, run in benchmarks.items():
         if args.only and name not in args.only:
@@ -451,6 +499,10 @@ def report(r):
         s, base = run["switchyard"], run["baseline"]
         print(f'| 7. {name}, 64 connections | median round: {s["rps"]:,.0f} req/s, {s["cpu_us_per_request"]:.0f} µs CPU per event, '
               f'vs bare {base["rps"]:,.0f} req/s, {base["cpu_us_per_request"]:.0f} µs | {run["ratio"]:.2f} of bare; CPU {run["cpu_multiple"]:.1f}× | | |')
+    for k in r["kinesis"].values():
+        print(f'| 8. Kinesis drain, ordering: {k["ordering"]}, {k["users"]:,} partition keys | {k["records_per_second"]:,.0f} records/s '
+              f'({k["records"]:,} in {k["drain_seconds"]:.1f} s); Switchyard {k["switchyard_us_per_record"]:.0f} µs CPU per record, '
+              f'emulator {k["emulator_us_per_record"]:.0f} µs | | | |')
     c = b["cpu"]
     cores = os.cpu_count()
     ceiling = cores * 1e6 / (c["switchyard_us_per_entry"] + c["emulator_us_per_entry"])
