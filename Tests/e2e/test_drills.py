@@ -64,6 +64,16 @@ class Load:
         return list(self.acknowledged)
 
 
+def crash_repeatedly(server):
+    """kill -9 the server every second or so, `3 × DRILL_SCALE` times, starting it again each time."""
+    for _ in range(int(3 * SCALE)):
+        time.sleep(1.0)
+        server.kill()
+        time.sleep(0.2)
+        server.start()
+    time.sleep(0.5)
+
+
 def delivered(emulator):
     return collections.Counter(e["detail"]["messageId"] for e in emulator.envelopes())
 
@@ -72,12 +82,7 @@ def test_crash_drill_kill_9_under_load_loses_nothing_that_got_a_200(tmp_path):
     emulator = Emulator(tmp_path)
     server = start(tmp_path, emulator)
     load = Load(server)
-    for _ in range(int(3 * SCALE)):
-        time.sleep(1.0)
-        server.kill()
-        time.sleep(0.2)
-        server.start()
-    time.sleep(0.5)
+    crash_repeatedly(server)
     acknowledged = load.stop()
     assert len(acknowledged) > 200, "the load ran"
     wait_for(lambda: set(acknowledged) <= set(delivered(emulator)), timeout=60, what="every acknowledged event delivered")

@@ -9,7 +9,7 @@ import time
 import requests
 
 from conftest import ADMIN_TOKEN, BINARY, Server, free_port
-from test_drills import SCALE, Load
+from test_drills import SCALE, Load, crash_repeatedly
 from test_emulator_and_delivery import wait_for
 
 CONFIG = """
@@ -84,12 +84,7 @@ def test_kinesis_crash_drill_kill_9_loses_nothing_and_keeps_each_users_order(tmp
     emulator = KinesisEmulator(tmp_path)
     server = start(tmp_path, emulator)
     load = Load(server, users=20)
-    for _ in range(int(3 * SCALE)):
-        time.sleep(1.0)
-        server.kill()
-        time.sleep(0.2)
-        server.start()
-    time.sleep(0.5)
+    crash_repeatedly(server)
     acknowledged = load.stop()
     assert len(acknowledged) > 200, "the load ran"
     wait_for(lambda: set(acknowledged) <= set(delivered(emulator)), timeout=90, what="every acknowledged event delivered")

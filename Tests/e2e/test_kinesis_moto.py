@@ -4,8 +4,8 @@ kinesis:PutRecords): events from the real Python clients for 50 users are read b
 and each user's in the order Switchyard accepted them, also when the fault proxy fails 30% of
 the records one by one."""
 import collections
+import json
 import sqlite3
-import time
 import uuid
 
 import pytest
@@ -16,6 +16,7 @@ from segment.analytics.client import Client as SegmentClient
 from conftest import ADMIN_TOKEN, SEGMENT_KEY, WRITE_KEY, Server, free_port
 from faultproxy import FaultProxy
 from moto_harness import Moto
+from test_eventbridge_moto import wait_settled
 
 CONFIG = """
 server: {{ host: 127.0.0.1, port: {port}, adminToken: "${{E2E_ADMIN_TOKEN}}" }}
@@ -51,19 +52,6 @@ def start(tmp_path, moto, stream, endpoint, secret=None):
     server.env["MOTO_KEY_ID"] = moto.kinesis_key[0]
     server.env["MOTO_SECRET"] = secret or moto.kinesis_key[1]
     return server.start()
-
-
-def wait_settled(server, count, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with server.db() as db:
-            settled = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('succeeded','dead')").fetchone()[0]
-        if settled >= count:
-            return
-        time.sleep(0.2)
-    with server.db() as db:
-        states = db.execute("SELECT state, COUNT(*), MAX(last_error) FROM jobs GROUP BY state").fetchall()
-    raise AssertionError(f"only {settled} of {count} jobs settled: {states}")
 
 
 def send_for_50_users(server):
@@ -103,7 +91,6 @@ def check_stream(moto, stream, server, sent):
     per_user = collections.defaultdict(list)
     shards_of = collections.defaultdict(set)
     for shard, sequence, key, data in records:
-        import json
         message_id = json.loads(data)["messageId"]
         by_id[message_id] += 1
         user, payload = events[message_id]
@@ -124,7 +111,7 @@ def test_fifty_users_reach_the_stream_once_each_in_order(tmp_path, moto):
     stream = moto.stream(shards=4)
     server = start(tmp_path, moto, stream, moto.url)
     sent = send_for_50_users(server)
-    wait_settled(server, len(sent))
+    wait_settled(server, len(sent), timeout=90)
     records = check_stream(moto, stream, server, sent)
     assert len({shard for shard, _, _, _ in records}) == 4, "50 users spread over the 4 shards"
     with server.db() as db:
