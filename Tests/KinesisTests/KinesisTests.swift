@@ -1,4 +1,5 @@
 import AWSClient
+import Foundation
 import AWSSigV4
 import AsyncHTTPClient
 import Logging
@@ -160,5 +161,21 @@ struct KinesisConfigTests {
     func mistakes(config: String, message: String) {
         let found = problems(config)
         #expect(found.contains { $0.contains(message) }, "\(found)")
+    }
+}
+
+@Suite("Kinesis example and preview")
+struct KinesisExampleTests {
+    @Test("Examples/kinesis.yaml loads, and transform shows the record as PutRecords gets it")
+    func example() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Examples/kinesis.yaml").path
+        let loaded = try ConfigLoader(registry: DestinationRegistry([KinesisPlugin.self]), environment: [:]).load(path: path)
+        let destination = try #require(loaded.destinations.first)
+        #expect(destination.ordering == .perKey(.userOrAnonymousId))
+        let event = #"{"userId":"agent-7","type":"track","event":"State Changed"}"#
+        guard case .entry(let record) = destination.preview(payload: Array(event.utf8)) else { Issue.record("dropped"); return }
+        #expect(record[path: "StreamName"] == .string("agent-events") && record[path: "PartitionKey"] == .string("agent-7"))
+        #expect(Base64.decode(try #require(record[path: "Data"]?.stringValue)) == Array(event.utf8))
+        #expect(destination.preview(payload: Array(#"{"type":"track"}"#.utf8)) == .drop(reason: KinesisRecords.Drop.emptyPartitionKey.description))
     }
 }
