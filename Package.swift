@@ -66,6 +66,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Where AWS credentials come from, as the AWS SDKs find them (environment, web identity,
+        // profiles with assumed roles and credential_process, container and instance roles), cached
+        // and refreshed ahead of expiry.
+        .target(
+            name: "AWSCredentialProviders",
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The client every AWS destination shares: JSON 1.1 calls signed with SigV4, answers read
         // within one deadline, AWS's error bodies and which codes are retried or mean a bad configuration.
         .target(
@@ -73,6 +90,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore",
                 "AWSSigV4",
+                "AWSCredentialProviders",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -88,6 +106,7 @@ let package = Package(
                 "SwitchyardCore",
                 "AWSSigV4",
                 "AWSClient",
+                "AWSCredentialProviders",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -101,6 +120,7 @@ let package = Package(
                 "SwitchyardCore",
                 "AWSSigV4",
                 "AWSClient",
+                "AWSCredentialProviders",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Destinations/Kinesis",
@@ -189,6 +209,14 @@ let package = Package(
             dependencies: [
                 "SwitchyardEventBridge", "AWSSigV4", "SwitchyardCore", "EventBridgeEmulator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AWSCredentialsTests",
+            dependencies: [
+                "AWSCredentialProviders", "AWSSigV4", "SwitchyardCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -21,12 +21,16 @@ public struct EventBridgeDestination: Destination {
         BatchLimits(maxEntries: 10, maxBytes: transform.settings.maxRequestBytes)
     }
 
-    public init(name: String, transform: EventBridgeTransform, endpoint: Endpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount, logger: Logger) {
+    public init(name: String, transform: EventBridgeTransform, client: AWSJSONClient, logger: Logger) {
         self.name = name
         self.transform = transform
-        call = AWSBatchCall(
-            client: AWSJSONClient(endpoint: endpoint, signer: signer, httpClient: httpClient, timeout: timeout), codes: .common,
-            destination: name, service: "EventBridge", latencyMetric: "switchyard_putevents_duration_seconds", logger: logger)
+        call = AWSBatchCall(client: client, codes: .common, destination: name, service: "EventBridge",
+                            latencyMetric: "switchyard_putevents_duration_seconds", logger: logger)
+    }
+
+    /// With fixed keys (tests, tools).
+    public init(name: String, transform: EventBridgeTransform, endpoint: Endpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount, logger: Logger) {
+        self.init(name: name, transform: transform, client: AWSJSONClient(endpoint: endpoint, signer: signer, httpClient: httpClient, timeout: timeout), logger: logger)
     }
 
     public func prepare(_ job: Job) -> Prepared {

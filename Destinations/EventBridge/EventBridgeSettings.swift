@@ -1,21 +1,18 @@
 import AWSClient
+import AWSCredentialProviders
 import AWSSigV4
 import SwitchyardCore
 
 /// The `config:` block of an `eventbridge` destination. Key names follow RudderStack's EventBridge
 /// destination (camelCase), so a user's existing settings carry over; `endpoint` and `source` are ours.
 public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSettings {
-    public var region: String?
-    public var accessKeyID: String?
-    public var accessKey: Secret?
-    public var sessionToken: Secret?
+    /// `region`, the keys, `endpoint` (moto, LocalStack, a VPC endpoint) and `credentials` (a role to assume).
+    public var access: AWSAccessSettings
     /// A bus name or ARN; nil sends to the account's default bus.
     public var eventBusName: String?
     /// Literal, or a template over the event such as `{{ event }}` or `{{ properties.category | "other" }}`.
     public var detailType: String
     public var resourceID: [Resource]
-    /// A custom URL (moto, LocalStack, a VPC endpoint) instead of `https://events.<region>.amazonaws.com`.
-    public var endpoint: String?
     /// `source` of every entry; the anchor's value by default, so rules written for it keep matching.
     public var source: String
     /// Set `Time` from the event's `timestamp` (otherwise EventBridge uses the time of the call).
@@ -38,16 +35,15 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSe
 
     enum CodingKeys: String, CodingKey {
         case region, accessKeyID, accessKey, sessionToken, eventBusName, detailType, resourceID, endpoint, source
-        case includeTime, traceHeader, maxRequestBytes
+        case includeTime, traceHeader, maxRequestBytes, credentials
     }
 
     public static let defaultMaxRequestBytes = 256 * 1024
 
     public init(region: String?, detailType: String, eventBusName: String? = nil, endpoint: String? = nil) {
-        self.region = region
+        access = AWSAccessSettings(region: region, endpoint: endpoint)
         self.detailType = detailType
         self.eventBusName = eventBusName
-        self.endpoint = endpoint
         resourceID = []
         source = Self.defaultSource
         includeTime = false
@@ -56,26 +52,29 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSe
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        region = try c.decodeIfPresent(String.self, forKey: .region)
-        accessKeyID = try c.decodeIfPresent(String.self, forKey: .accessKeyID)
-        accessKey = try c.decodeIfPresent(Secret.self, forKey: .accessKey)
-        sessionToken = try c.decodeIfPresent(Secret.self, forKey: .sessionToken)
+        access = try AWSAccessSettings(from: c)
         eventBusName = try c.decodeIfPresent(String.self, forKey: .eventBusName)
         detailType = try c.decode(String.self, forKey: .detailType)
         resourceID = try c.decodeIfPresent([Resource].self, forKey: .resourceID) ?? []
-        endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
         source = try c.decodeIfPresent(String.self, forKey: .source) ?? Self.defaultSource
         includeTime = try c.decodeIfPresent(Bool.self, forKey: .includeTime) ?? false
         traceHeader = try c.decodeIfPresent(String.self, forKey: .traceHeader)
         maxRequestBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBytes) ?? Self.defaultMaxRequestBytes
         if traceHeader?.isEmpty == true { traceHeader = nil }
         // Empty strings from `${VAR:-}` mean "not set".
-        if region?.isEmpty == true { region = nil }
-        if accessKeyID?.isEmpty == true { accessKeyID = nil }
-        if accessKey?.isEmpty == true { accessKey = nil }
-        if sessionToken?.isEmpty == true { sessionToken = nil }
         if eventBusName?.isEmpty == true { eventBusName = nil }
-        if endpoint?.isEmpty == true { endpoint = nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try access.encode(into: &c)
+        try c.encodeIfPresent(eventBusName, forKey: .eventBusName)
+        try c.encode(detailType, forKey: .detailType)
+        try c.encode(resourceID, forKey: .resourceID)
+        try c.encode(source, forKey: .source)
+        try c.encode(includeTime, forKey: .includeTime)
+        try c.encodeIfPresent(traceHeader, forKey: .traceHeader)
+        try c.encode(maxRequestBytes, forKey: .maxRequestBytes)
     }
 }
 
@@ -145,8 +144,8 @@ public enum EventBridgePlugin: DestinationPlugin {
 }
 
 extension EventBridgePlugin {
-    public static func makeDestination(_ settings: EventBridgeSettings, policy: DeliveryPolicy, context: DestinationContext) throws(DestinationSetupError) -> any Destination {
-        let access = try settings.resolveAccess(for: .eventBridge, destination: context.name, environment: context.environment)
+    public static func makeDestination(_ settings: EventBridgeSettings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination {
+        let access = try await settings.resolveAccess(for: .eventBridge, context: context)
         let transform: EventBridgeTransform
         do {
             transform = try EventBridgeTransform(settings: settings)
@@ -155,12 +154,16 @@ extension EventBridgePlugin {
         }
         context.logger.info("EventBridge destination ready", metadata: [
             "destination": "\(context.name)", "endpoint": "\(access.endpoint.url)", "region": "\(access.region)",
-            "bus": "\(settings.eventBusName ?? "default")", "credentials": "\(access.credentialsOrigin)",
+            "bus": "\(settings.eventBusName ?? "default")", "credentials": "\(access.credentials.provider.description)",
         ])
-        return EventBridgeDestination(
-            name: context.name, transform: transform, endpoint: access.endpoint,
-            signer: SigV4Signer(credentials: access.credentials, region: access.region, service: AWSService.eventBridge.signingName),
-            httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds), logger: context.logger)
+        context.addService(CredentialRefresher(sources: [access.credentials]))
+        let client = AWSJSONClient(endpoint: access.endpoint, credentials: access.credentials, region: access.region, service: AWSService.eventBridge.signingName,
+                                   httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds))
+        return EventBridgeDestination(name: context.name, transform: transform, client: client, logger: context.logger)
+    }
+
+    public static func describe(_ settings: EventBridgeSettings, context: DestinationContext) async -> [(String, String)] {
+        await settings.describeCredentials(context: context)
     }
 }
 

@@ -1,20 +1,17 @@
 import AWSClient
+import AWSCredentialProviders
 import AWSSigV4
 import SwitchyardCore
 
 /// The `config:` block of a `kinesis` destination. `region`, the keys, `stream` and `useMessageId`
 /// follow RudderStack's Kinesis destination, so existing settings carry over; the rest are ours.
 public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettings {
-    public var region: String?
-    public var accessKeyID: String?
-    public var accessKey: Secret?
-    public var sessionToken: Secret?
+    /// `region`, the keys, `endpoint` (moto, LocalStack, `switchyard emulate kinesis`) and `credentials` (a role to assume).
+    public var access: AWSAccessSettings
     /// A stream name, or its ARN.
     public var stream: String
     /// Partition by `messageId`, as RudderStack does with this switch (spreads load, drops per-user order).
     public var useMessageId: Bool
-    /// A custom URL (moto, LocalStack, `switchyard emulate kinesis`) instead of `https://kinesis.<region>.amazonaws.com`.
-    public var endpoint: String?
     /// A template over the event; without it, `userId`, else `anonymousId`.
     public var partitionKey: String?
     /// The stream's largest record, data and partition key together (1 MiB unless the stream was raised, up to 10 MiB).
@@ -30,13 +27,12 @@ public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettin
     public static let largestRecordBytes = 10 * 1024 * 1024
 
     enum CodingKeys: String, CodingKey {
-        case region, accessKeyID, accessKey, sessionToken, stream, useMessageId, endpoint, partitionKey, maxRecordBytes, ordering
+        case region, accessKeyID, accessKey, sessionToken, stream, useMessageId, endpoint, partitionKey, maxRecordBytes, ordering, credentials
     }
 
     public init(region: String?, stream: String, endpoint: String? = nil) {
-        self.region = region
+        access = AWSAccessSettings(region: region, endpoint: endpoint)
         self.stream = stream
-        self.endpoint = endpoint
         useMessageId = false
         maxRecordBytes = Self.defaultMaxRecordBytes
         ordering = .perKey
@@ -44,23 +40,24 @@ public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettin
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        region = try c.decodeIfPresent(String.self, forKey: .region)
-        accessKeyID = try c.decodeIfPresent(String.self, forKey: .accessKeyID)
-        accessKey = try c.decodeIfPresent(Secret.self, forKey: .accessKey)
-        sessionToken = try c.decodeIfPresent(Secret.self, forKey: .sessionToken)
+        access = try AWSAccessSettings(from: c)
         stream = try c.decode(String.self, forKey: .stream)
         useMessageId = try c.decodeIfPresent(Bool.self, forKey: .useMessageId) ?? false
-        endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
         partitionKey = try c.decodeIfPresent(String.self, forKey: .partitionKey)
         maxRecordBytes = try c.decodeIfPresent(Int.self, forKey: .maxRecordBytes) ?? Self.defaultMaxRecordBytes
         ordering = try c.decodeEnum(Ordering.self, forKey: .ordering) ?? .perKey
         // Empty strings from `${VAR:-}` mean "not set".
-        if region?.isEmpty == true { region = nil }
-        if accessKeyID?.isEmpty == true { accessKeyID = nil }
-        if accessKey?.isEmpty == true { accessKey = nil }
-        if sessionToken?.isEmpty == true { sessionToken = nil }
-        if endpoint?.isEmpty == true { endpoint = nil }
         if partitionKey?.isEmpty == true { partitionKey = nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try access.encode(into: &c)
+        try c.encode(stream, forKey: .stream)
+        try c.encode(useMessageId, forKey: .useMessageId)
+        try c.encodeIfPresent(partitionKey, forKey: .partitionKey)
+        try c.encode(maxRecordBytes, forKey: .maxRecordBytes)
+        try c.encode(ordering, forKey: .ordering)
     }
 
     /// The value each record is partitioned (and, with `perKey`, ordered) by.
@@ -104,8 +101,8 @@ public enum KinesisPlugin: DestinationPlugin {
         return .perKey(key)
     }
 
-    public static func makeDestination(_ settings: KinesisSettings, policy: DeliveryPolicy, context: DestinationContext) throws(DestinationSetupError) -> any Destination {
-        let access = try settings.resolveAccess(for: .kinesis, destination: context.name, environment: context.environment)
+    public static func makeDestination(_ settings: KinesisSettings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination {
+        let access = try await settings.resolveAccess(for: .kinesis, context: context)
         let records: KinesisRecords
         do {
             records = try KinesisRecords(settings: settings)
@@ -114,12 +111,16 @@ public enum KinesisPlugin: DestinationPlugin {
         }
         context.logger.info("Kinesis destination ready", metadata: [
             "destination": "\(context.name)", "endpoint": "\(access.endpoint.url)", "region": "\(access.region)", "stream": "\(settings.stream)",
-            "ordering": "\(settings.ordering.rawValue)", "credentials": "\(access.credentialsOrigin)",
+            "ordering": "\(settings.ordering.rawValue)", "credentials": "\(access.credentials.provider.description)",
         ])
-        let client = AWSJSONClient(
-            endpoint: access.endpoint, signer: SigV4Signer(credentials: access.credentials, region: access.region, service: AWSService.kinesis.signingName),
-            httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds))
+        context.addService(CredentialRefresher(sources: [access.credentials]))
+        let client = AWSJSONClient(endpoint: access.endpoint, credentials: access.credentials, region: access.region, service: AWSService.kinesis.signingName,
+                                   httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds))
         return KinesisDestination(name: context.name, records: records, client: client, logger: context.logger)
+    }
+
+    public static func describe(_ settings: KinesisSettings, context: DestinationContext) async -> [(String, String)] {
+        await settings.describeCredentials(context: context)
     }
 
     public static func preview(_ settings: KinesisSettings, payload: [UInt8]) -> Preview {

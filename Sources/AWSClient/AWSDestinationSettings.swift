@@ -1,23 +1,85 @@
+import AWSCredentialProviders
 import AWSSigV4
+import AsyncHTTPClient
 import SwitchyardCore
 
-/// The settings every AWS destination shares (RudderStack's key names), checked and resolved the
-/// same way for each: a new AWS destination declares its own keys and conforms.
-public protocol AWSDestinationSettings {
-    var region: String? { get }
-    var accessKeyID: String? { get }
-    var accessKey: Secret? { get }
-    var sessionToken: Secret? { get }
+/// The keys every AWS destination's `config:` block shares (RudderStack's names), read from and
+/// written to the destination's own container, so they sit beside its keys in the YAML.
+public struct AWSAccessSettings: Sendable, Hashable {
+    public var region: String?
+    public var accessKeyID: String?
+    public var accessKey: Secret?
+    public var sessionToken: Secret?
     /// A custom URL instead of the service's regional endpoint.
-    var endpoint: String? { get }
+    public var endpoint: String?
+    /// A role to assume with whatever the chain found, so one server publishes into several accounts.
+    public var credentials: AssumeRoleSettings?
+
+    public static let keys = ["region", "accessKeyID", "accessKey", "sessionToken", "endpoint", "credentials"]
+
+    public init(region: String? = nil, endpoint: String? = nil) {
+        self.region = region
+        self.endpoint = endpoint
+    }
+
+    /// Empty strings (from `${VAR:-}`) mean "not set".
+    public init<Key: CodingKey>(from c: KeyedDecodingContainer<Key>) throws {
+        func key(_ name: String) -> Key { Key(stringValue: name)! }
+        region = try c.decodeIfPresent(String.self, forKey: key("region")).flatMap { $0.isEmpty ? nil : $0 }
+        accessKeyID = try c.decodeIfPresent(String.self, forKey: key("accessKeyID")).flatMap { $0.isEmpty ? nil : $0 }
+        accessKey = try c.decodeIfPresent(Secret.self, forKey: key("accessKey")).flatMap { $0.isEmpty ? nil : $0 }
+        sessionToken = try c.decodeIfPresent(Secret.self, forKey: key("sessionToken")).flatMap { $0.isEmpty ? nil : $0 }
+        endpoint = try c.decodeIfPresent(String.self, forKey: key("endpoint")).flatMap { $0.isEmpty ? nil : $0 }
+        credentials = try c.decodeIfPresent(AssumeRoleSettings.self, forKey: key("credentials"))
+    }
+
+    public func encode<Key: CodingKey>(into c: inout KeyedEncodingContainer<Key>) throws {
+        func key(_ name: String) -> Key { Key(stringValue: name)! }
+        try c.encodeIfPresent(region, forKey: key("region"))
+        try c.encodeIfPresent(accessKeyID, forKey: key("accessKeyID"))
+        try c.encodeIfPresent(accessKey, forKey: key("accessKey"))
+        try c.encodeIfPresent(sessionToken, forKey: key("sessionToken"))
+        try c.encodeIfPresent(endpoint, forKey: key("endpoint"))
+        try c.encodeIfPresent(credentials, forKey: key("credentials"))
+    }
+}
+
+/// `credentials: { roleArn, externalId, sessionName, durationSeconds }` in a destination's config.
+public struct AssumeRoleSettings: Codable, Sendable, Hashable {
+    public var roleArn: String
+    /// The value the role's trust policy asks for, when it asks (AWS's confused-deputy guard).
+    public var externalId: String?
+    public var sessionName: String?
+    public var durationSeconds: Int?
+
+    public init(roleArn: String, externalId: String? = nil, sessionName: String? = nil, durationSeconds: Int? = nil) {
+        self.roleArn = roleArn
+        self.externalId = externalId
+        self.sessionName = sessionName
+        self.durationSeconds = durationSeconds
+    }
+
+    enum CodingKeys: String, CodingKey { case roleArn, externalId, sessionName, durationSeconds }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        roleArn = try c.decode(String.self, forKey: .roleArn)
+        externalId = try c.decodeIfPresent(String.self, forKey: .externalId).flatMap { $0.isEmpty ? nil : $0 }
+        sessionName = try c.decodeIfPresent(String.self, forKey: .sessionName).flatMap { $0.isEmpty ? nil : $0 }
+        durationSeconds = try c.decodeIfPresent(Int.self, forKey: .durationSeconds)
+    }
+}
+
+/// An AWS destination's settings: it declares its own keys and conforms.
+public protocol AWSDestinationSettings {
+    var access: AWSAccessSettings { get }
 }
 
 /// Where and as whom a destination calls its service.
 public struct AWSAccess: Sendable {
     public var region: String
-    public var credentials: AWSCredentials
-    /// Where the credentials came from, for the start-up log (never the values).
-    public var credentialsOrigin: String
+    /// Its credentials, cached and refreshed; `CredentialRefresher` keeps them fresh.
+    public var credentials: RefreshingCredentials
     public var endpoint: AWSEndpoint
 }
 
@@ -41,45 +103,90 @@ extension AWSDestinationSettings {
     /// Problems with the shared keys, each at its key.
     public func accessProblems(environment: [String: String]) -> [SettingsProblem] {
         var problems: [SettingsProblem] = []
-        if let region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] {
+        if let region = access.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] {
             if !AWSRegion.isValid(region) {
                 problems.append(.init(path: ["region"], message: "\"\(region)\" is not an AWS region name (like us-east-1)"))
             }
         } else {
             problems.append(.init(path: ["region"], message: "region is required (or set AWS_REGION)"))
         }
-        if (accessKeyID == nil) != (accessKey == nil) {
-            problems.append(.init(path: [accessKeyID == nil ? "accessKey" : "accessKeyID"], message: "accessKeyID and accessKey go together: set both or neither"))
+        if (access.accessKeyID == nil) != (access.accessKey == nil) {
+            problems.append(.init(path: [access.accessKeyID == nil ? "accessKey" : "accessKeyID"], message: "accessKeyID and accessKey go together: set both or neither"))
         }
-        if sessionToken != nil, accessKeyID == nil {
+        if access.sessionToken != nil, access.accessKeyID == nil {
             problems.append(.init(path: ["sessionToken"], message: "sessionToken needs accessKeyID and accessKey"))
         }
-        if let endpoint, !AWSEndpoint.isValid(endpoint) {
+        if let endpoint = access.endpoint, !AWSEndpoint.isValid(endpoint) {
             problems.append(.init(path: ["endpoint"], message: "endpoint \"\(endpoint)\" must be an http:// or https:// URL with a host"))
+        }
+        if let role = access.credentials {
+            if !AWSRoleARN.isValid(role.roleArn) {
+                problems.append(.init(path: ["credentials", "roleArn"], message: "credentials.roleArn \"\(role.roleArn)\" is not a role ARN like arn:aws:iam::123456789012:role/publisher"))
+            }
+            if let duration = role.durationSeconds, !(900...43_200).contains(duration) {
+                problems.append(.init(path: ["credentials", "durationSeconds"], message: "credentials.durationSeconds must be between 900 and 43200 (STS's range)"))
+            }
+            if let name = role.sessionName, !(2...64).contains(name.count) || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@_-".contains($0)) }) {
+                problems.append(.init(path: ["credentials", "sessionName"], message: "credentials.sessionName must be 2 to 64 letters, digits or +=,.@_-"))
+            }
         }
         return problems
     }
 
-    /// The region, the credentials (the destination's keys, else the AWS SDKs' chain) and the
-    /// endpoint; throws, naming what is missing, when the destination cannot work at all.
-    public func resolveAccess(for service: AWSService, destination: String, environment: [String: String]) throws(DestinationSetupError) -> AWSAccess {
-        guard let region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] else {
-            throw DestinationSetupError(destination: destination, message: "no AWS region: set region in its config or AWS_REGION")
+    /// The region, the credentials (the destination's keys, else the AWS SDKs' chain; then its
+    /// role, if it names one) and the endpoint. Throws, naming every step of the chain it tried,
+    /// when the destination cannot get credentials at all. Fetches them once, so the start-up log
+    /// says whether they work; a failure there is logged and retried, not fatal.
+    public func resolveAccess(for service: AWSService, context: DestinationContext) async throws(DestinationSetupError) -> AWSAccess {
+        let environment = context.environment
+        guard let region = access.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] else {
+            throw DestinationSetupError(destination: context.name, message: "no AWS region: set region in its config or AWS_REGION")
         }
-        let explicit = accessKeyID.flatMap { id in
-            accessKey.map { AWSCredentials(accessKeyID: id, secretAccessKey: $0.reveal(), sessionToken: sessionToken?.reveal()) }
+        let url = EndpointResolver.endpoint(explicit: access.endpoint, serviceEnvName: service.environmentName, hostPrefix: service.hostPrefix, region: region, environment: environment)
+        guard let endpoint = AWSEndpoint(url) else {
+            throw DestinationSetupError(destination: context.name, message: "endpoint \"\(url)\" is not an http(s) URL")
         }
-        guard let resolved = CredentialChain(environment: environment).resolve(explicit: explicit) else {
-            throw DestinationSetupError(destination: destination, message: """
-                no AWS credentials found: set accessKeyID and accessKey in its config (e.g. from ${ENV} variables), \
-                or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE)
-                """)
+        let credentials = try await resolveCredentials(region: region, context: context)
+        do {
+            _ = try await credentials.current()
+        } catch {
+            context.logger.warning("AWS credentials are not available yet; sends wait and retry until they are", metadata: [
+                "destination": "\(context.name)", "provider": "\(credentials.provider.description)", "error": "\(error.message)",
+            ])
         }
-        let url = EndpointResolver.endpoint(explicit: endpoint, serviceEnvName: service.environmentName, hostPrefix: service.hostPrefix, region: region, environment: environment)
-        guard let parsed = AWSEndpoint(url) else {
-            throw DestinationSetupError(destination: destination, message: "endpoint \"\(url)\" is not an http(s) URL")
+        return AWSAccess(region: region, credentials: credentials, endpoint: endpoint)
+    }
+
+    /// The provider the chain picks for this destination (and its role), without fetching
+    /// anything beyond the instance-metadata probe: what `validate --print` shows.
+    public func describeCredentials(context: DestinationContext) async -> [(String, String)] {
+        let region = access.region ?? context.environment["AWS_REGION"] ?? context.environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        do {
+            return [("credentials", try await resolveCredentials(region: region, context: context).provider.description)]
+        } catch {
+            return [("credentials", error.message)]
         }
-        return AWSAccess(region: region, credentials: resolved.credentials, credentialsOrigin: resolved.origin, endpoint: parsed)
+    }
+
+    func resolveCredentials(region: String, context: DestinationContext) async throws(DestinationSetupError) -> RefreshingCredentials {
+        let explicit = access.accessKeyID.flatMap { id in
+            access.accessKey.map { AWSCredentials(accessKeyID: id, secretAccessKey: $0.reveal(), sessionToken: access.sessionToken?.reveal()) }
+        }
+        let chain = CredentialChain(environment: context.environment, region: region, httpClient: context.httpClient)
+        let provider: any CredentialProvider
+        switch await chain.resolve(explicit: explicit) {
+        case .found(let found): provider = found
+        case .nothing(let nothing): throw DestinationSetupError(destination: context.name, message: nothing.description)
+        case .misconfigured(let problem): throw DestinationSetupError(destination: context.name, message: "AWS credentials: \(problem)")
+        }
+        let base = RefreshingCredentials(provider: provider, destination: context.name, logger: context.logger)
+        guard let role = access.credentials else { return base }
+        guard let sts = STSClient(region: region, environment: context.environment, httpClient: context.httpClient) else {
+            throw DestinationSetupError(destination: context.name, message: "the STS endpoint is not an http(s) URL")
+        }
+        let assume = AssumeRoleProvider(source: base, roleArn: role.roleArn, sessionName: role.sessionName ?? "switchyard-\(context.name)",
+                                        externalId: role.externalId, durationSeconds: role.durationSeconds, sts: sts)
+        return RefreshingCredentials(provider: assume, destination: context.name, logger: context.logger)
     }
 }
 
@@ -89,6 +196,15 @@ public enum AWSRegion {
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count >= 3, let last = parts.last, last.allSatisfy(\.isNumber) else { return false }
         return parts.dropLast().allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isLowercase } }
+    }
+}
+
+enum AWSRoleARN {
+    /// `arn:<partition>:iam::<account>:role/<path/name>`.
+    static func isValid(_ s: String) -> Bool {
+        let parts = s.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        return parts.count == 6 && parts[0] == "arn" && parts[1].hasPrefix("aws") && parts[2] == "iam" && parts[3].isEmpty
+            && parts[4].count == 12 && parts[4].allSatisfy(\.isNumber) && parts[5].hasPrefix("role/") && parts[5].count > 5
     }
 }
 

@@ -1,3 +1,4 @@
+import AWSCredentialProviders
 import AWSSigV4
 import AsyncHTTPClient
 import Logging
@@ -10,16 +11,29 @@ import SwitchyardCore
 /// with the shared HTTP client and answered within one deadline, body included.
 public struct AWSJSONClient: Sendable {
     public let endpoint: AWSEndpoint
-    public let signer: SigV4Signer
+    /// Fetched for every call, so a call is never signed with credentials about to expire.
+    public let credentials: RefreshingCredentials
+    public let region: String
+    /// The signing name (`events`, `kinesis`).
+    public let service: String
     public let httpClient: HTTPClient
     /// One call's time limit, from connecting to the last byte of the answer.
     public let timeout: TimeAmount
 
-    public init(endpoint: AWSEndpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount) {
+    public init(endpoint: AWSEndpoint, credentials: RefreshingCredentials, region: String, service: String, httpClient: HTTPClient, timeout: TimeAmount) {
         self.endpoint = endpoint
-        self.signer = signer
+        self.credentials = credentials
+        self.region = region
+        self.service = service
         self.httpClient = httpClient
         self.timeout = timeout
+    }
+
+    /// With fixed keys (tests, tools): the signer's.
+    public init(endpoint: AWSEndpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount) {
+        let fixed = StaticCredentialProvider(signer.credentials, description: "fixed keys", kind: "configuration")
+        self.init(endpoint: endpoint, credentials: RefreshingCredentials(provider: fixed, destination: "", logger: Logger(label: "switchyard.credentials")),
+                  region: signer.region, service: signer.service, httpClient: httpClient, timeout: timeout)
     }
 
     /// What came of a call.
@@ -28,10 +42,19 @@ public struct AWSJSONClient: Sendable {
         case response(AWSResponse)
         /// No answer: no connection, a reset, or the deadline passed.
         case failed(String)
+        /// Nothing was sent: there are no credentials to sign with (the provider is failing).
+        case noCredentials(CredentialError)
     }
 
     /// - Parameter target: the operation, as `X-Amz-Target` names it (`Kinesis_20131202.PutRecords`).
     public func call(_ target: String, body: [UInt8]) async -> Answer {
+        let keys: AWSCredentials
+        do {
+            keys = try await credentials.current()
+        } catch {
+            return .noCredentials(error)
+        }
+        let signer = SigV4Signer(credentials: keys, region: region, service: service)
         let contentType = "application/x-amz-json-1.1"
         let signature = signer.sign(
             .init(method: "POST", host: endpoint.hostHeader, path: "/", headers: [("Content-Type", contentType), ("X-Amz-Target", target)], body: body),
@@ -50,7 +73,7 @@ public struct AWSJSONClient: Sendable {
             let response = try await httpClient.execute(request, deadline: deadline)
             let requestId = response.headers.first(name: "x-amzn-RequestId") ?? response.headers.first(name: "x-amz-request-id")
             let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
-            return .response(AWSResponse(status: Int(response.status.code), body: Array(bytes.readableBytesView), requestId: requestId))
+            return .response(AWSResponse(status: Int(response.status.code), body: Array(bytes.readableBytesView), requestId: requestId, accessKeyID: keys.accessKeyID))
         } catch {
             return .failed(Self.describe(error))
         }
@@ -90,11 +113,14 @@ public struct AWSResponse: Sendable, Hashable {
     public var body: [UInt8]
     /// `x-amzn-RequestId`, for the delivery log.
     public var requestId: String?
+    /// The key the call was signed with, for the alarm's log line (an id, never a secret).
+    public var accessKeyID: String?
 
-    public init(status: Int, body: [UInt8], requestId: String? = nil) {
+    public init(status: Int, body: [UInt8], requestId: String? = nil, accessKeyID: String? = nil) {
         self.status = status
         self.body = body
         self.requestId = requestId
+        self.accessKeyID = accessKeyID
     }
 
     /// The error code and message of a refused call: `{"__type": "ns#Code", "message": …}` from
@@ -170,6 +196,10 @@ public struct AWSBatchCall: Sendable {
         case .failed(let reason):
             let failure = EntryOutcome.Failure(code: "ConnectionError", message: reason)
             return SendResult(outcomes: Array(repeating: .retry(failure), count: count), unavailable: failure)
+        case .noCredentials(let error):
+            // Retried, never dead-lettered: delivery resumes by itself once the provider answers.
+            let failure = EntryOutcome.Failure(code: "CredentialsUnavailable", message: error.description)
+            return SendResult(outcomes: Array(repeating: .retry(failure), count: count), unavailable: failure)
         case .response(let response):
             let outcomes = outcomes(response, count: count, readEntries: readEntries)
             // Refused as a whole with a retryable status: the service (or the way to it) is down or throttling us.
@@ -188,7 +218,7 @@ public struct AWSBatchCall: Sendable {
         case .retry:
             return Array(repeating: .retry(failure), count: count)
         case .misconfigured:
-            alarm.raise(code: failure.code, status: response.status, accessKeyID: client.signer.credentials.accessKeyID)
+            alarm.raise(code: failure.code, status: response.status, accessKeyID: response.accessKeyID ?? "")
             return Array(repeating: .reject(failure), count: count)
         case .reject:
             return Array(repeating: .reject(failure), count: count)

@@ -6,6 +6,7 @@ import KinesisEmulator
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 import SwitchyardCore
@@ -83,21 +84,30 @@ struct Serve: AsyncParsableCommand {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         var workers: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let environment = ProcessInfo.processInfo.environment
+        // Background work the destinations need (their credential refreshers), run in the group.
+        let extra = NIOLockedValueBox<[any Service]>([])
+        var failures: [DestinationSetupError] = []
         for destination in loaded.destinations where destination.config.enabled {
             var destinationLogger = makeLogger("switchyard.delivery")
             destinationLogger[metadataKey: "destination"] = "\(destination.name)"
-            do {
-                let built = try destination.makeDestination(context: DestinationContext(
-                    name: destination.name, httpClient: httpClient, environment: environment, logger: destinationLogger))
+            do throws(DestinationSetupError) {
+                let built = try await destination.makeDestination(context: DestinationContext(
+                    name: destination.name, httpClient: httpClient, environment: environment, logger: destinationLogger,
+                    addService: { service in extra.withLockedValue { $0.append(service) } }))
                 let worker = DeliveryWorker(name: destination.name, destination: built, store: store, policy: destination.config.delivery, logger: destinationLogger)
                 workers.append(.init(service: worker))
             } catch {
-                printError("\(loaded.file): \(error)")
-                try? await httpClient.shutdown()
-                try? store.close()
-                throw ExitCode(78)
+                failures.append(error)
             }
         }
+        // Every destination that cannot work is named, not only the first.
+        if !failures.isEmpty {
+            for failure in failures { printError("\(loaded.file): \(failure)") }
+            try? await httpClient.shutdown()
+            try? store.close()
+            throw ExitCode(78)
+        }
+        workers += extra.withLockedValue { $0 }.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
         let retention = RetentionService(store: store, retention: loaded.config.storage.retention, logger: makeLogger("switchyard.retention"))
         let indexer = MessageIndexer(store: store, logger: makeLogger("switchyard.storage"))
@@ -149,7 +159,15 @@ struct Validate: AsyncParsableCommand {
             printError(warning.location.map { "\($0): warning: \(warning.message)" } ?? "warning: \(warning.message)")
         }
         if self.print {
-            Swift.print(try loaded.redactedYAML(), terminator: "")
+            // What the configuration does not say: where each destination's credentials would come from.
+            let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+            var notes: [String: [(String, String)]] = [:]
+            for destination in loaded.destinations {
+                notes[destination.name] = await destination.describe(context: DestinationContext(
+                    name: destination.name, httpClient: httpClient, environment: ProcessInfo.processInfo.environment, logger: makeLogger("switchyard")))
+            }
+            try? await httpClient.shutdown()
+            Swift.print(try loaded.redactedYAML(notes: notes), terminator: "")
         } else {
             let c = loaded.config
             Swift.print("\(loaded.file): ok (\(c.sources.count) sources, \(c.destinations.count) destinations, \(c.connections.count) connections)")

@@ -157,6 +157,9 @@ struct KinesisConfigTests {
         ("{ stream: s }", "region is required"),
         ("{ region: us-east-1, stream: s, accessKeyID: AKID }", "accessKeyID and accessKey go together"),
         ("{ region: us-east-1, stream: s, endpoint: 'ftp://x' }", "must be an http:// or https:// URL"),
+        ("{ region: us-east-1, stream: s, credentials: { roleArn: publisher } }", #"credentials.roleArn "publisher" is not a role ARN"#),
+        ("{ region: us-east-1, stream: s, credentials: { roleArn: 'arn:aws:iam::123456789012:role/p', durationSeconds: 60 } }", "credentials.durationSeconds must be between 900 and 43200"),
+        ("{ region: us-east-1, stream: s, credentials: { roleArn: 'arn:aws:iam::123456789012:role/p', externalID: x } }", #"unknown key "externalID""#),
     ])
     func mistakes(config: String, message: String) {
         let found = problems(config)

@@ -105,7 +105,7 @@ def test_quickstart_path_credentials_from_the_environment_and_target_envelopes(t
         assert env["source"] == "rudderstack" and env["region"] == "us-east-1" and env["resources"] == []
         assert env["detail-type"] == env["detail"].get("event", "unknown")
         assert env["time"] == env["detail"]["timestamp"][:19] + "Z", "Time comes from the event's timestamp"
-    assert "credentials=environment" in server.log()
+    assert "credentials=the environment (AWS_ACCESS_KEY_ID)" in server.log()
     server.stop()
     emulator.stop()
 
@@ -170,7 +170,9 @@ def test_serve_refuses_to_start_without_credentials_naming_the_destination(tmp_p
     env["HOME"] = str(tmp_path)  # no ~/.aws here
     result = subprocess.run([str(BINARY), "serve", "--config", str(server.config_path)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
-    assert 'destination "bus": no AWS credentials found' in result.stderr
+    assert 'destination "bus": no AWS credentials found; tried its configuration' in result.stderr
+    for step in ("the environment", "web identity", 'profile "default"', "container credentials", "instance metadata"):
+        assert step in result.stderr, f"names what it tried: {step}"
 
 
 def test_credentials_from_a_shared_profile(tmp_path):
@@ -186,7 +188,7 @@ def test_credentials_from_a_shared_profile(tmp_path):
     server.start()
     assert requests.post(server.url + "/v1/track", auth=(WRITE_KEY, ""), json={"userId": "u", "event": "E", "messageId": "p1"}).status_code == 200
     wait_for(lambda: len(emulator.envelopes()) == 1, what="delivery with profile credentials")
-    assert "[ci]" in server.log()
+    assert "credentials=profile ci" in server.log()
     server.stop()
     emulator.stop()
 

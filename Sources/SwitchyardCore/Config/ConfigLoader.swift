@@ -15,7 +15,8 @@ public struct LoadedConfig: Sendable {
     public var warnings: [ConfigProblem] = []
 
     /// The configuration as YAML with every secret shown as `***`, for `switchyard validate --print`.
-    public func redactedYAML() throws -> String {
+    /// - Parameter notes: per destination, what to add under `resolved:` (such as `credentials`).
+    public func redactedYAML(notes: [String: [(String, String)]] = [:]) throws -> String {
         struct Dump: Encodable {
             var server: ServerConfig
             var storage: StorageConfig
@@ -30,7 +31,8 @@ public struct LoadedConfig: Sendable {
             var config: any Sendable & Encodable
             var filter: EventFilter?
             var delivery: DeliveryPolicy
-            enum CodingKeys: String, CodingKey { case name, type, enabled, config, filter, delivery }
+            var resolved: [String: String]?
+            enum CodingKeys: String, CodingKey { case name, type, enabled, config, filter, delivery, resolved }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(name, forKey: .name)
@@ -39,11 +41,15 @@ public struct LoadedConfig: Sendable {
                 try c.encode(config, forKey: .config)
                 try c.encodeIfPresent(filter, forKey: .filter)
                 try c.encode(delivery, forKey: .delivery)
+                try c.encodeIfPresent(resolved, forKey: .resolved)
             }
         }
         let dump = Dump(
             server: config.server, storage: config.storage, sources: config.sources,
-            destinations: destinations.map { DestinationDump(name: $0.name, type: $0.config.type, enabled: $0.config.enabled, config: $0.settings, filter: $0.config.filter, delivery: $0.config.delivery) },
+            destinations: destinations.map { d in
+                let resolved = notes[d.name].flatMap { $0.isEmpty ? nil : Dictionary($0, uniquingKeysWith: { a, _ in a }) }
+                return DestinationDump(name: d.name, type: d.config.type, enabled: d.config.enabled, config: d.settings, filter: d.config.filter, delivery: d.config.delivery, resolved: resolved)
+            },
             connections: config.connections)
         return try YAMLEncoder().encode(dump)
     }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Logging
+import ServiceLifecycle
 
 /// A configured destination, ready to deliver. The delivery engine (`DeliveryWorker`) owns
 /// claiming, batching, retries and dead letters; a destination only turns stored events into its
@@ -98,18 +99,22 @@ public enum EntryOutcome: Sendable, Hashable {
     }
 }
 
-/// What a plugin gets to build its destination: shared HTTP client, environment, logger.
+/// What a plugin gets to build its destination: shared HTTP client, environment, logger, and a
+/// place for the background work it needs (an AWS destination's credential refresher), which the
+/// server runs in its `ServiceGroup`.
 public struct DestinationContext: Sendable {
     public var name: String
     public var httpClient: HTTPClient
     public var environment: [String: String]
     public var logger: Logger
+    public var addService: @Sendable (any Service) -> Void
 
-    public init(name: String, httpClient: HTTPClient, environment: [String: String], logger: Logger) {
+    public init(name: String, httpClient: HTTPClient, environment: [String: String], logger: Logger, addService: @escaping @Sendable (any Service) -> Void = { _ in }) {
         self.name = name
         self.httpClient = httpClient
         self.environment = environment
         self.logger = logger
+        self.addService = addService
     }
 }
 

@@ -13,7 +13,7 @@ public protocol DestinationPlugin: Sendable {
 
     /// Builds the destination the delivery engine drives. Throws when it cannot work at all (no
     /// credentials, say); the server then refuses to start, naming the destination.
-    static func makeDestination(_ settings: Settings, policy: DeliveryPolicy, context: DestinationContext) throws(DestinationSetupError) -> any Destination
+    static func makeDestination(_ settings: Settings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination
 
     /// What one stored event would become, without credentials or network (`switchyard transform`).
     static func preview(_ settings: Settings, payload: [UInt8]) -> Preview
@@ -25,11 +25,16 @@ public protocol DestinationPlugin: Sendable {
     /// Whether the destination needs each key's events in acceptance order; the delivery engine
     /// and the store keep it, so a plugin only names the key.
     static func ordering(_ settings: Settings) -> DeliveryOrdering
+
+    /// What `validate --print` adds about a destination that its settings do not say, such as
+    /// which provider its credentials would come from (never a value).
+    static func describe(_ settings: Settings, context: DestinationContext) async -> [(String, String)]
 }
 
 extension DestinationPlugin {
     public static func warnings(_ settings: Settings, admits types: [MessageType]) -> [SettingsProblem] { [] }
     public static func ordering(_ settings: Settings) -> DeliveryOrdering { .none }
+    public static func describe(_ settings: Settings, context: DestinationContext) async -> [(String, String)] { [] }
 }
 
 /// A transform's result shown to a person: the entry as JSON, or why the event would be dead-lettered.
@@ -72,14 +77,22 @@ public struct ResolvedDestination: Sendable {
 
     public var name: String { config.name }
 
-    public func makeDestination(context: DestinationContext) throws(DestinationSetupError) -> any Destination {
-        func make<P: DestinationPlugin>(_ plugin: P.Type) throws(DestinationSetupError) -> any Destination {
+    public func makeDestination(context: DestinationContext) async throws(DestinationSetupError) -> any Destination {
+        func make<P: DestinationPlugin>(_ plugin: P.Type) async throws(DestinationSetupError) -> any Destination {
             guard let settings = settings as? P.Settings else {
                 throw DestinationSetupError(destination: name, message: "settings do not belong to type \(P.typeName)")
             }
-            return try plugin.makeDestination(settings, policy: config.delivery, context: context)
+            return try await plugin.makeDestination(settings, policy: config.delivery, context: context)
         }
-        return try make(plugin)
+        return try await make(plugin)
+    }
+
+    public func describe(context: DestinationContext) async -> [(String, String)] {
+        func run<P: DestinationPlugin>(_ plugin: P.Type) async -> [(String, String)] {
+            guard let settings = settings as? P.Settings else { return [] }
+            return await plugin.describe(settings, context: context)
+        }
+        return await run(plugin)
     }
 
     public var ordering: DeliveryOrdering {
