@@ -254,7 +254,9 @@ func credentials(fromJSON body: [UInt8], provider: String) throws(CredentialErro
         throw CredentialError(provider: provider, message: "the answer has no AccessKeyId and SecretAccessKey")
     }
     let expiration = o["Expiration"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
-    return TemporaryCredentials(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: o["Token"]?.stringValue), expiration: expiration)
+    // Long-term keys come without a token (or with an empty one): nothing to send then.
+    let token = o["Token"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+    return TemporaryCredentials(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token), expiration: expiration)
 }
 
 func get(_ request: HTTPClientRequest, provider: String, client: HTTPClient, timeout: TimeAmount) async throws(CredentialError) -> (Int, [UInt8]) {

@@ -92,6 +92,27 @@ class Moto:
                 quiet = 0
         return bodies
 
+    def user(self, name, actions):
+        """An IAM user allowed only `actions`: its (key id, secret, ARN)."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        iam.put_user_policy(UserName=name, PolicyName="only", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        return key["AccessKeyId"], key["SecretAccessKey"], iam.get_user(UserName=name)["User"]["Arn"]
+
+    def role(self, name, trusted, actions, web_identity=False):
+        """A role that `trusted` (a user's ARN) may assume, allowed only `actions`: its ARN."""
+        statements = [{"Effect": "Allow", "Principal": {"AWS": trusted}, "Action": "sts:AssumeRole"}] if trusted else []
+        if web_identity:
+            statements.append({"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.example"},
+                               "Action": "sts:AssumeRoleWithWebIdentity"})
+        iam = self.client("iam")
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=name, PolicyName="only", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        return arn
+
     def stream(self, shards=4):
         """A new Kinesis data stream of `shards` shards."""
         name = f"stream-{uuid.uuid4().hex[:8]}"
