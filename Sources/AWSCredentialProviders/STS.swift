@@ -51,7 +51,7 @@ public struct STSClient: Sendable {
 
     func call(_ form: [(String, String)], signer: SigV4Signer?, what: String) async throws(CredentialError) -> TemporaryCredentials {
         let provider = "STS \(what)"
-        let body = Array(form.map { Self.formEncode($0.0) + "=" + Self.formEncode($0.1) }.joined(separator: "&").utf8)
+        let body = Array(form.map { SigV4Signer.uriEncode($0.0) + "=" + SigV4Signer.uriEncode($0.1) }.joined(separator: "&").utf8)
         let contentType = "application/x-www-form-urlencoded; charset=utf-8"
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -87,23 +87,6 @@ public struct STSClient: Sendable {
         }
         let expiration = XML.first("Expiration", in: text).flatMap(Timestamp.init(rfc3339:))
         return TemporaryCredentials(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token), expiration: expiration)
-    }
-
-    /// `application/x-www-form-urlencoded` as AWS's query APIs read it: RFC 3986 unreserved
-    /// characters as they are, every other byte percent-encoded.
-    static func formEncode(_ s: String) -> String {
-        var out = ""
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
-            }
-        }
-        return out
     }
 }
 

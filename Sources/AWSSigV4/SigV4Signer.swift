@@ -87,7 +87,9 @@ public struct SigV4Signer: Sendable {
         value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
     }
 
-    static func uriEncode(_ s: String) -> String {
+    /// RFC 3986 percent-encoding as AWS signs it (unreserved characters as they are), also what
+    /// AWS's query APIs read in a form body.
+    public static func uriEncode(_ s: String) -> String {
         var out = ""
         for byte in s.utf8 {
             switch byte {
