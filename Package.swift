@@ -147,6 +147,7 @@ let package = Package(
                 "SwitchyardCore",
                 "AWSSigV4",
                 "AWSEmulator",
+                "SwitchyardEventBridge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

@@ -168,6 +168,22 @@ extension EventBridgePlugin {
 }
 
 extension EventBridgePlugin {
+    public static func busEvents(_ settings: EventBridgeSettings, payload: [UInt8]) -> BusEvents? {
+        do {
+            let transform = try EventBridgeTransform(settings: settings)
+            let entry = try transform.entry(forEvent: payload)
+            guard case .object(let wire) = entry.json, case .object(let detail)? = try? JSONParser.parse(Array(entry.detail.utf8)) else {
+                return .drop(reason: "MalformedDetail: Detail must be a JSON object")
+            }
+            let region = settings.access.region ?? "us-east-1"
+            return .events([EventBridgeEnvelope.make(entry: wire, detail: detail, id: UUIDv4.make(), account: EventBridgeEnvelope.exampleAccount, region: region, now: .now())])
+        } catch let error as EventBridgeTransform.Drop {
+            return .drop(reason: error.description)
+        } catch {
+            return .drop(reason: "\(error)")
+        }
+    }
+
     public static func preview(_ settings: EventBridgeSettings, payload: [UInt8]) -> Preview {
         do {
             let transform = try EventBridgeTransform(settings: settings)

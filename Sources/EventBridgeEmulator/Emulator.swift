@@ -7,6 +7,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import SwitchyardCore
+import SwitchyardEventBridge
 
 /// Settings of the local EventBridge endpoint.
 public struct EmulatorOptions: Sendable {
@@ -153,23 +154,7 @@ public final class EventBridgeEmulator: Sendable {
                 continue
             }
             let id = UUIDv4.make()
-            var time = now
-            // A Time too large to count is treated as absent (EventBridge then uses the call's time).
-            if case .number(let n)? = e["Time"], let seconds = Int64(n) {
-                let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-                if !overflow { time = Timestamp(millisecondsSinceEpoch: ms) }
-            }
-            let envelope = JSONValue.object(JSONObject([
-                ("version", .string("0")),
-                ("id", .string(id)),
-                ("detail-type", .string(detailType)),
-                ("source", .string(source)),
-                ("account", .string(options.account)),
-                ("time", .string(String(time.rfc3339.prefix(19)) + "Z")),
-                ("region", .string(options.region)),
-                ("resources", .array((e["Resources"]?.arrayValue ?? []))),
-                ("detail", .object(detail)),
-            ]))
+            let envelope = EventBridgeEnvelope.make(entry: e, detail: detail, id: id, account: options.account, region: options.region, now: now)
             var written = envelope
             if options.recordReceiptTime, case .object(var o) = written {
                 o["x-emulator-received-ms"] = .number(String(Timestamp.now().millisecondsSinceEpoch))

@@ -18,7 +18,7 @@ import SwitchyardServer
 struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A customer-data pipeline: RudderStack/Segment-compatible ingestion, durable queue, EventBridge delivery.",
-        subcommands: [Serve.self, Validate.self, Transform.self, Tail.self, Deliveries.self, DeadLetters.self, Replay.self, Queue.self, Emulate.self],
+        subcommands: [Serve.self, Validate.self, Transform.self, Pattern.self, Tail.self, Deliveries.self, DeadLetters.self, Replay.self, Queue.self, Emulate.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -26,6 +26,10 @@ public protocol DestinationPlugin: Sendable {
     /// and the store keep it, so a plugin only names the key.
     static func ordering(_ settings: Settings) -> DeliveryOrdering
 
+    /// The EventBridge events (envelopes, as a rule sees them) one stored event would become,
+    /// for `switchyard pattern test --destination`; nil for destinations that are not a bus.
+    static func busEvents(_ settings: Settings, payload: [UInt8]) -> BusEvents?
+
     /// What `validate --print` adds about a destination that its settings do not say, such as
     /// which provider its credentials would come from (never a value).
     static func describe(_ settings: Settings, context: DestinationContext) async -> [(String, String)]
@@ -35,6 +39,13 @@ extension DestinationPlugin {
     public static func warnings(_ settings: Settings, admits types: [MessageType]) -> [SettingsProblem] { [] }
     public static func ordering(_ settings: Settings) -> DeliveryOrdering { .none }
     public static func describe(_ settings: Settings, context: DestinationContext) async -> [(String, String)] { [] }
+    public static func busEvents(_ settings: Settings, payload: [UInt8]) -> BusEvents? { nil }
+}
+
+/// The envelopes an event becomes on a bus, or why it would not be sent.
+public enum BusEvents: Sendable, Hashable {
+    case events([JSONValue])
+    case drop(reason: String)
 }
 
 /// A transform's result shown to a person: the entry as JSON, or why the event would be dead-lettered.
@@ -85,6 +96,14 @@ public struct ResolvedDestination: Sendable {
             return try await plugin.makeDestination(settings, policy: config.delivery, context: context)
         }
         return try await make(plugin)
+    }
+
+    public func busEvents(payload: [UInt8]) -> BusEvents? {
+        func run<P: DestinationPlugin>(_ plugin: P.Type) -> BusEvents? {
+            guard let settings = settings as? P.Settings else { return nil }
+            return plugin.busEvents(settings, payload: payload)
+        }
+        return run(plugin)
     }
 
     public func describe(context: DestinationContext) async -> [(String, String)] {
