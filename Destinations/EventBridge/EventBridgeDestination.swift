@@ -35,7 +35,7 @@ public struct EventBridgeDestination: Destination {
 
     public func prepare(_ job: Job) -> Prepared {
         do {
-            let entry = try transform.entry(forEvent: job.payload)
+            let entry = try transform.entry(forEvent: job.payload, rule: try transform.rule(named: job.rule))
             let json = entry.json
             return .entry(PreparedEntry(job: job, body: json.serialized(), size: entry.awsSize, display: json))
         } catch {

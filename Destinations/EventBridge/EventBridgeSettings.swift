@@ -12,9 +12,13 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSe
     public var eventBusName: String?
     /// Literal, or a template over the event such as `{{ event }}` or `{{ properties.category | "other" }}`.
     public var detailType: String
+    /// ARNs for `Resources`, each literal or a template; one that renders empty is left out.
     public var resourceID: [Resource]
-    /// `source` of every entry; the anchor's value by default, so rules written for it keep matching.
+    /// `Source` of every entry, literal or a template; the anchor's value by default, so rules
+    /// written for it keep matching.
     public var source: String
+    /// The Detail as a JSON template over the event (a mapping); nil sends the whole event.
+    public var detail: ConfigJSON?
     /// Set `Time` from the event's `timestamp` (otherwise EventBridge uses the time of the call).
     public var includeTime: Bool
     /// Optional X-Ray trace header, a template like the detail type (`{{ context.traceHeader }}`).
@@ -35,7 +39,7 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSe
 
     enum CodingKeys: String, CodingKey {
         case region, accessKeyID, accessKey, sessionToken, eventBusName, detailType, resourceID, endpoint, source
-        case includeTime, traceHeader, maxRequestBytes, credentials
+        case includeTime, traceHeader, maxRequestBytes, credentials, detail
     }
 
     public static let defaultMaxRequestBytes = 256 * 1024
@@ -60,6 +64,7 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSe
         includeTime = try c.decodeIfPresent(Bool.self, forKey: .includeTime) ?? false
         traceHeader = try c.decodeIfPresent(String.self, forKey: .traceHeader)
         maxRequestBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBytes) ?? Self.defaultMaxRequestBytes
+        detail = try c.decodeIfPresent(ConfigJSON.self, forKey: .detail)
         if traceHeader?.isEmpty == true { traceHeader = nil }
         // Empty strings from `${VAR:-}` mean "not set".
         if eventBusName?.isEmpty == true { eventBusName = nil }
@@ -75,6 +80,7 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSe
         try c.encode(includeTime, forKey: .includeTime)
         try c.encodeIfPresent(traceHeader, forKey: .traceHeader)
         try c.encode(maxRequestBytes, forKey: .maxRequestBytes)
+        try c.encodeIfPresent(detail, forKey: .detail)
     }
 }
 
@@ -110,13 +116,37 @@ public enum EventBridgePlugin: DestinationPlugin {
         if s.maxRequestBytes < 1024 || s.maxRequestBytes > 16 * 1024 * 1024 {
             problems.append(.init(path: ["maxRequestBytes"], message: "maxRequestBytes must be between 1024 and 16777216"))
         }
-        if s.source.isEmpty || s.source.count > 256 {
-            problems.append(.init(path: ["source"], message: "source must be 1 to 256 characters"))
-        } else if s.source.hasPrefix("aws.") {
-            problems.append(.init(path: ["source"], message: "source must not start with \"aws.\" (reserved for AWS services)"))
+        do {
+            let source = try Template(s.source)
+            if s.source.isEmpty || (source.isLiteral && s.source.count > EventBridgeTransform.maxSourceLength) {
+                problems.append(.init(path: ["source"], message: "source must be 1 to 256 characters"))
+            } else if s.source.hasPrefix("aws.") {
+                problems.append(.init(path: ["source"], message: "source must not start with \"aws.\" (reserved for AWS services)"))
+            }
+        } catch {
+            problems.append(.init(path: ["source"], message: "source: \(error)"))
         }
-        for (n, resource) in s.resourceID.enumerated() where resource.arn.isEmpty || resource.arn.count > 2048 {
-            problems.append(.init(path: ["resourceID", "\(n)", "arn"], message: "resource ARNs must be 1 to 2048 characters"))
+        for (n, resource) in s.resourceID.enumerated() {
+            if resource.arn.isEmpty || resource.arn.count > EventBridgeTransform.maxResourceLength {
+                problems.append(.init(path: ["resourceID", "\(n)", "arn"], message: "resource ARNs must be 1 to 2048 characters"))
+            } else {
+                do {
+                    _ = try Template(resource.arn)
+                } catch {
+                    problems.append(.init(path: ["resourceID", "\(n)", "arn"], message: "resource ARN: \(error)"))
+                }
+            }
+        }
+        if let detail = s.detail {
+            if case .object = detail.value {
+                do {
+                    _ = try JSONTemplate(detail.value)
+                } catch {
+                    problems.append(.init(path: ["detail"], message: "detail: \(error)"))
+                }
+            } else {
+                problems.append(.init(path: ["detail"], message: "detail must be a mapping: EventBridge's Detail is a JSON object"))
+            }
         }
         return problems
     }
@@ -148,7 +178,7 @@ extension EventBridgePlugin {
         let access = try await settings.resolveAccess(for: .eventBridge, context: context)
         let transform: EventBridgeTransform
         do {
-            transform = try EventBridgeTransform(settings: settings)
+            transform = try EventBridgeTransform(settings: settings, rules: context.rules)
         } catch {
             throw DestinationSetupError(destination: context.name, message: "\(error)")
         }
@@ -168,10 +198,12 @@ extension EventBridgePlugin {
 }
 
 extension EventBridgePlugin {
-    public static func busEvents(_ settings: EventBridgeSettings, payload: [UInt8]) -> BusEvents? {
+    public static var supportsRules: Bool { true }
+
+    public static func busEvents(_ settings: EventBridgeSettings, payload: [UInt8], rule: DestinationRule?) -> BusEvents? {
         do {
-            let transform = try EventBridgeTransform(settings: settings)
-            let entry = try transform.entry(forEvent: payload)
+            let transform = try EventBridgeTransform(settings: settings, rules: rule.map { [$0] } ?? [])
+            let entry = try transform.entry(forEvent: payload, rule: rule)
             guard case .object(let wire) = entry.json, case .object(let detail)? = try? JSONParser.parse(Array(entry.detail.utf8)) else {
                 return .drop(reason: "MalformedDetail: Detail must be a JSON object")
             }
@@ -184,10 +216,10 @@ extension EventBridgePlugin {
         }
     }
 
-    public static func preview(_ settings: EventBridgeSettings, payload: [UInt8]) -> Preview {
+    public static func preview(_ settings: EventBridgeSettings, payload: [UInt8], rule: DestinationRule?) -> Preview {
         do {
-            let transform = try EventBridgeTransform(settings: settings)
-            return .entry(try transform.entry(forEvent: payload).json)
+            let transform = try EventBridgeTransform(settings: settings, rules: rule.map { [$0] } ?? [])
+            return .entry(try transform.entry(forEvent: payload, rule: rule).json)
         } catch let error as EventBridgeTransform.Drop {
             return .drop(reason: error.description)
         } catch {

@@ -18,6 +18,7 @@ public struct KinesisRecords: Sendable {
     public let key: EventKey
     /// `"StreamName": "…"` or `"StreamARN": "…"`, as it opens every request.
     let streamField: [UInt8]
+    let dataTemplate: JSONTemplate?
 
     public static let maxPartitionKeyCharacters = 256
     public static let maxRecordsPerRequest = 500
@@ -29,11 +30,20 @@ public struct KinesisRecords: Sendable {
         var field = JSONObject()
         field[KinesisStream.isARN(settings.stream) ? "StreamARN" : "StreamName"] = .string(settings.stream)
         streamField = Array(JSONValue.object(field).serialized().dropFirst().dropLast())
+        dataTemplate = try settings.data.map { mapping throws(Template.ParseError) in try JSONTemplate(mapping.value) }
+    }
+
+    /// A record's data: the stored event's JSON as is, or the `data:` mapping rendered over it.
+    public func data(for payload: [UInt8]) throws(Drop) -> [UInt8] {
+        guard let dataTemplate else { return payload }
+        guard let event = try? JSONParser.parse(payload) else { throw .invalidEventJSON }
+        return dataTemplate.render(event).serialized()
     }
 
     /// Why an event can never become a record; such events are dead-lettered when prepared.
     public enum Drop: Error, Sendable, Hashable, CustomStringConvertible {
         case emptyPartitionKey
+        case invalidEventJSON
         case partitionKeyTooLong(Int)
         case recordTooLarge(size: Int, limit: Int)
 
@@ -41,6 +51,8 @@ public struct KinesisRecords: Sendable {
             switch self {
             case .emptyPartitionKey:
                 return "InvalidArgument: the partition key rendered empty (give partitionKey a fallback, like {{ context.traits.accountId | \"unknown\" }})"
+            case .invalidEventJSON:
+                return "InvalidArgument: the stored event is not valid JSON, so data cannot be rendered from it"
             case .partitionKeyTooLong(let n):
                 return "InvalidArgument: the partition key is \(n) characters, Kinesis allows \(KinesisRecords.maxPartitionKeyCharacters)"
             case .recordTooLarge(let size, let limit):
@@ -123,7 +135,7 @@ public struct KinesisDestination: Destination {
 
     public func prepare(_ job: Job) -> Prepared {
         do {
-            let record = try records.record(data: job.payload, key: records.key.value(for: job))
+            let record = try records.record(data: try records.data(for: job.payload), key: records.key.value(for: job))
             let log = records.logJSON(record)
             return .entry(PreparedEntry(job: job, body: records.wire(record), size: record.size, display: log, logText: log.serialized()))
         } catch {

@@ -18,6 +18,8 @@ public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettin
     public var maxRecordBytes: Int
     /// `perKey` (the default): each partition key's records reach the stream in acceptance order.
     public var ordering: Ordering
+    /// Each record's data as a JSON template over the event; nil sends the event's JSON as stored.
+    public var data: ConfigJSON?
 
     public enum Ordering: String, Codable, Sendable, Hashable, CaseIterable {
         case perKey, none
@@ -27,7 +29,7 @@ public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettin
     public static let largestRecordBytes = 10 * 1024 * 1024
 
     enum CodingKeys: String, CodingKey {
-        case region, accessKeyID, accessKey, sessionToken, stream, useMessageId, endpoint, partitionKey, maxRecordBytes, ordering, credentials
+        case region, accessKeyID, accessKey, sessionToken, stream, useMessageId, endpoint, partitionKey, maxRecordBytes, ordering, credentials, data
     }
 
     public init(region: String?, stream: String, endpoint: String? = nil) {
@@ -46,6 +48,7 @@ public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettin
         partitionKey = try c.decodeIfPresent(String.self, forKey: .partitionKey)
         maxRecordBytes = try c.decodeIfPresent(Int.self, forKey: .maxRecordBytes) ?? Self.defaultMaxRecordBytes
         ordering = try c.decodeEnum(Ordering.self, forKey: .ordering) ?? .perKey
+        data = try c.decodeIfPresent(ConfigJSON.self, forKey: .data)
         // Empty strings from `${VAR:-}` mean "not set".
         if partitionKey?.isEmpty == true { partitionKey = nil }
     }
@@ -58,6 +61,7 @@ public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettin
         try c.encodeIfPresent(partitionKey, forKey: .partitionKey)
         try c.encode(maxRecordBytes, forKey: .maxRecordBytes)
         try c.encode(ordering, forKey: .ordering)
+        try c.encodeIfPresent(data, forKey: .data)
     }
 
     /// The value each record is partitioned (and, with `perKey`, ordered) by.
@@ -88,6 +92,13 @@ public enum KinesisPlugin: DestinationPlugin {
                 _ = try Template(template)
             } catch {
                 problems.append(.init(path: ["partitionKey"], message: "partitionKey: \(error)"))
+            }
+        }
+        if let data = s.data {
+            do {
+                _ = try JSONTemplate(data.value)
+            } catch {
+                problems.append(.init(path: ["data"], message: "data: \(error)"))
             }
         }
         if s.maxRecordBytes < 1024 || s.maxRecordBytes > KinesisSettings.largestRecordBytes {
@@ -123,10 +134,10 @@ public enum KinesisPlugin: DestinationPlugin {
         await settings.describeCredentials(context: context)
     }
 
-    public static func preview(_ settings: KinesisSettings, payload: [UInt8]) -> Preview {
+    public static func preview(_ settings: KinesisSettings, payload: [UInt8], rule: DestinationRule?) -> Preview {
         do {
             let records = try KinesisRecords(settings: settings)
-            let record = try records.record(data: payload, key: try settings.key.value(forPayload: payload))
+            let record = try records.record(data: try records.data(for: payload), key: try settings.key.value(forPayload: payload))
             return .entry(records.wireJSON(record))
         } catch let drop as KinesisRecords.Drop {
             return .drop(reason: drop.description)

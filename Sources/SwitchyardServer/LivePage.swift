@@ -99,7 +99,7 @@ function row(r) {
   tr.appendChild(cell(new Date(r.at).toLocaleTimeString(undefined, { hour12: false }) + "." + r.at.slice(20, 23)));
   const st = document.createElement("td"); const badge = document.createElement("span");
   badge.className = "status status-" + r.status; badge.textContent = r.status; st.appendChild(badge); tr.appendChild(st);
-  tr.appendChild(cell(r.source)); tr.appendChild(cell(r.destination)); tr.appendChild(cell(r.type)); tr.appendChild(cell(r.event));
+  tr.appendChild(cell(r.source)); tr.appendChild(cell(r.destination ? r.destination + (r.rule ? " [" + r.rule + "]" : "") : r.destination)); tr.appendChild(cell(r.type)); tr.appendChild(cell(r.event));
   const idCell = cell(r.messageId, "mid"); idCell.title = r.messageId; tr.appendChild(idCell); tr.appendChild(cell(r.attempt));
   const err = r.errorCode ? r.errorCode + (r.httpStatus ? " (HTTP " + r.httpStatus + ")" : "") + (r.errorMessage ? ": " + r.errorMessage : "") : (r.errorMessage || "");
   const errCell = cell(err, "err"); errCell.title = err; tr.appendChild(errCell);
@@ -135,10 +135,10 @@ async function showDetail(messageId) {
   const section = (title, value) => { const h3 = document.createElement("h3"); h3.textContent = title; pane.appendChild(h3); const pre = document.createElement("pre"); pre.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2); pane.appendChild(pre); return pre; };
   section("Original event", story.event).id = "detail-event";
   for (const job of story.jobs) {
-    const h3 = document.createElement("h3"); h3.textContent = "→ " + job.destination + ": " + job.state + " after " + job.attempts + " attempt(s)" + (job.nextAttemptAt ? ", next try " + job.nextAttemptAt : ""); pane.appendChild(h3);
-    const entry = story.records.find((r) => r.kind === "transformed" && r.destination === job.destination);
+    const h3 = document.createElement("h3"); h3.textContent = "→ " + job.destination + (job.rule ? " [" + job.rule + "]" : "") + ": " + job.state + " after " + job.attempts + " attempt(s)" + (job.nextAttemptAt ? ", next try " + job.nextAttemptAt : ""); pane.appendChild(h3);
+    const entry = story.records.find((r) => r.kind === "transformed" && r.destination === job.destination && r.rule === job.rule);
     if (entry) section("Entry as sent", entry.detail).className = "detail-entry";
-    for (const r of story.records.filter((r) => (r.kind === "attempt" || r.kind === "dead" || r.kind === "replayed") && r.destination === job.destination)) {
+    for (const r of story.records.filter((r) => (r.kind === "attempt" || r.kind === "dead" || r.kind === "replayed") && r.destination === job.destination && r.rule === job.rule)) {
       const div = document.createElement("div"); div.className = "attempt " + r.status;
       const lines = [r.kind === "attempt" ? "attempt " + r.attempt + " → " + r.status : r.kind + " → " + r.status, "at " + r.at];
       // EventBridge's EventId, or a Kinesis record's ShardId/SequenceNumber.

@@ -51,7 +51,7 @@ public struct OperatorController: Sendable {
         func value(_ key: String) -> String? { q.get(key).flatMap { $0.isEmpty ? nil : String($0) } }
         return LogFilter(
             source: value("source"), destination: value("destination"), status: value("status"), event: value("event"),
-            userId: value("userId"), messageId: value("messageId"), kind: value("kind").flatMap(LogRecord.Kind.init(rawValue:)))
+            userId: value("userId"), messageId: value("messageId"), kind: value("kind").flatMap(LogRecord.Kind.init(rawValue:)), rule: value("rule"))
     }
 
     static func time(_ request: Request, _ key: String) throws -> Timestamp? {

@@ -40,9 +40,10 @@ struct LogFilterOptions: ParsableArguments {
     @Option(help: "Only this event name.") var event: String?
     @Option(help: "Only this userId (or anonymousId).") var userId: String?
     @Option(help: "Only this messageId.") var messageId: String?
+    @Option(help: "Only entries made for this destination rule.") var rule: String?
 
     var query: [(String, String)] {
-        [("source", source), ("destination", destination), ("status", status), ("event", event), ("userId", userId), ("messageId", messageId)]
+        [("source", source), ("destination", destination), ("status", status), ("event", event), ("userId", userId), ("messageId", messageId), ("rule", rule)]
             .compactMap { key, value in value.map { (key, $0) } }
     }
 }
@@ -93,7 +94,7 @@ func describe(_ r: JSONValue, color: Bool) -> String {
     }
     let statusText = color ? "\(paint)\(status.padding(toLength: 11, withPad: " ", startingAt: 0))\u{1B}[0m" : status.padding(toLength: 11, withPad: " ", startingAt: 0)
     var parts = [s("at") ?? "", statusText, s("source") ?? "-"]
-    parts.append(s("destination").map { "→ \($0)" } ?? "")
+    parts.append(s("destination").map { "→ \($0)" + (s("rule").map { " [\($0)]" } ?? "") } ?? "")
     parts.append([s("type"), s("event").map { "\"\($0)\"" }].compactMap { $0 }.joined(separator: " "))
     parts.append(s("messageId") ?? "")
     if let attempt = s("attempt") { parts.append("attempt \(attempt)") }

@@ -48,31 +48,49 @@ struct PatternTest: AsyncParsableCommand {
             throw ExitCode(65)
         }
         var envelopes = [eventValue]
+        // What names each envelope when there are several: the destination rule it is for.
+        var labels: [String] = []
         if let destination {
             let loaded = try options.load()
             guard let target = loaded.destinations.first(where: { $0.name == destination }) else {
                 printError("no destination named \"\(destination)\"; there are: \(loaded.destinations.map(\.name).joined(separator: ", "))")
                 throw ExitCode(64)
             }
-            switch target.busEvents(payload: eventValue.serialized()) {
-            case nil:
-                printError("destination \"\(destination)\" (\(target.config.type)) does not publish EventBridge events")
-                throw ExitCode(64)
-            case .drop(let reason)?:
+            let rules: [DestinationRule?]
+            switch target.admission(of: eventValue) {
+            case .filtered(let reason):
                 print("no match: the event would not be sent (\(reason))")
                 throw ExitCode(1)
-            case .events(let made)?:
-                envelopes = made
+            case .unmatched:
+                print("no match: the event would not be sent (it matches none of destination \"\(destination)\"'s rules)")
+                throw ExitCode(1)
+            case .entries(let matched):
+                rules = matched
+            }
+            envelopes = []
+            for rule in rules {
+                switch target.busEvents(payload: eventValue.serialized(), rule: rule) {
+                case nil:
+                    printError("destination \"\(destination)\" (\(target.config.type)) does not publish EventBridge events")
+                    throw ExitCode(64)
+                case .drop(let reason)?:
+                    print("no match: the event would not be sent (\(reason))")
+                    throw ExitCode(1)
+                case .events(let made)?:
+                    envelopes += made
+                    labels += made.map { envelope in rule.map { "rule \($0.name)" } ?? envelope[path: "detail-type"]?.stringValue ?? "" }
+                }
             }
         }
         var matched = false
-        for envelope in envelopes {
+        for (n, envelope) in envelopes.enumerated() {
+            let label = envelopes.count > 1 && n < labels.count ? labels[n] : nil
             switch compiled.match(envelope) {
             case .match:
                 matched = true
-                print(envelopes.count > 1 ? "match: \(envelope[path: "detail-type"]?.stringValue ?? "")" : "match")
+                print(label.map { "match: \($0)" } ?? "match")
             case .noMatch(let field):
-                print("no match: \(field.isEmpty ? "the pattern" : field) did not match" + (envelopes.count > 1 ? " (\(envelope[path: "detail-type"]?.stringValue ?? ""))" : ""))
+                print("no match: \(field.isEmpty ? "the pattern" : field) did not match" + (label.map { " (\($0))" } ?? ""))
             }
         }
         if envelopes.isEmpty { print("no match: the destination makes no entry of this event") }

@@ -92,10 +92,18 @@ struct Serve: AsyncParsableCommand {
             destinationLogger[metadataKey: "destination"] = "\(destination.name)"
             do throws(DestinationSetupError) {
                 let built = try await destination.makeDestination(context: DestinationContext(
-                    name: destination.name, httpClient: httpClient, environment: environment, logger: destinationLogger,
+                    name: destination.name, httpClient: httpClient, environment: environment, logger: destinationLogger, rules: destination.config.rules,
                     addService: { service in extra.withLockedValue { $0.append(service) } }))
-                let worker = DeliveryWorker(name: destination.name, destination: built, store: store, policy: destination.config.delivery, logger: destinationLogger)
+                let activity = destination.config.heartbeat.map { DeliveryActivity(every: $0.every) }
+                let worker = DeliveryWorker(name: destination.name, destination: built, store: store, policy: destination.config.delivery, logger: destinationLogger, activity: activity)
                 workers.append(.init(service: worker))
+                if let heartbeat = destination.config.heartbeat, let activity {
+                    var orderingKey: EventKey?
+                    if case .perKey(let key) = destination.ordering { orderingKey = key }
+                    workers.append(.init(service: HeartbeatService(
+                        destination: destination.name, config: heartbeat, activity: activity, store: store, orderingKey: orderingKey,
+                        maxEventBytes: loaded.config.server.limits.maxEventBytes, logger: destinationLogger)))
+                }
             } catch {
                 failures.append(error)
             }
@@ -198,7 +206,11 @@ struct Queue: AsyncParsableCommand {
 struct Transform: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print what one event would become for a destination, without sending anything.",
-        discussion: "Reads the event (as stored: enriched JSON) from standard input. Prints the entry as JSON, or the reason it would be dead-lettered (exit 1), or that the destination's filter lets it through to no job (exit 2).")
+        discussion: """
+            Reads the event (as stored: enriched JSON) from standard input. Prints the entry as JSON (one line per entry when \
+            the destination has rules and the event matches several), or the reason it would be dead-lettered (exit 1), or \
+            that the destination's filter or rules make no job of it (exit 2).
+            """)
 
     @OptionGroup var options: ConfigOptions
 
@@ -219,21 +231,28 @@ struct Transform: AsyncParsableCommand {
             printError("standard input is not JSON: \(error)")
             throw ExitCode(65)
         }
-        if let filter = target.config.filter,
-           let type = event[path: "type"]?.stringValue.flatMap(MessageType.init(rawValue:)) {
-            let name = type == .track ? event[path: "event"]?.stringValue : event[path: "name"]?.stringValue
-            if !filter.admits(type: type, name: name) {
-                print("filtered: destination \"\(destination)\" does not take \(type.rawValue) \(name.map { "\"\($0)\"" } ?? "events")")
-                throw ExitCode(2)
+        let rules: [DestinationRule?]
+        switch target.admission(of: event) {
+        case .filtered(let reason):
+            print("filtered: \(reason)")
+            throw ExitCode(2)
+        case .unmatched:
+            print("filtered: the event matches none of destination \"\(destination)\"'s rules")
+            throw ExitCode(2)
+        case .entries(let matched):
+            rules = matched
+        }
+        var dropped = false
+        for rule in rules {
+            switch target.preview(payload: event.serialized(), rule: rule) {
+            case .entry(let entry):
+                print(entry.jsonString)
+            case .drop(let reason):
+                print("dropped\(rule.map { " (rule \($0.name))" } ?? ""): \(reason)")
+                dropped = true
             }
         }
-        switch target.preview(payload: event.serialized()) {
-        case .entry(let entry):
-            print(entry.jsonString)
-        case .drop(let reason):
-            print("dropped: \(reason)")
-            throw ExitCode(1)
-        }
+        if dropped { throw ExitCode(1) }
     }
 }
 

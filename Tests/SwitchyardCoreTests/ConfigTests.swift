@@ -124,7 +124,7 @@ struct ConfigTests {
             """
         #expect(problems(yaml) == [
             #"switchyard.yaml:2:5: missing required key "detailType" in destinations[0].config"#,
-            #"switchyard.yaml:4:5: unknown key "detailType" in destinations[0] (known keys: config, delivery, enabled, filter, name, type)"#,
+            #"switchyard.yaml:4:5: unknown key "detailType" in destinations[0] (known keys: config, delivery, enabled, filter, heartbeat, name, rules, type)"#,
         ])
     }
 

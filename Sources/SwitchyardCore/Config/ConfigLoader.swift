@@ -112,6 +112,11 @@ public struct ConfigLoader: Sendable {
                 decoder.add(ConfigProblem(location: loc, message: "destination \"\(destination.name)\" has unknown type \"\(destination.type)\"\(list)"))
                 continue
             }
+            if !destination.rules.isEmpty, !plugin.supportsRules {
+                let loc = root.node(at: base + [IndexKey(stringValue: "rules")!])?.location
+                let takers = registry.plugins.filter { $0.supportsRules }.map { $0.typeName }
+                decoder.add(ConfigProblem(location: loc, message: "destination \"\(destination.name)\": \(destination.type) destinations take no rules (rules tag EventBridge entries; types that take them: \(takers.joined(separator: ", ")))"))
+            }
             let node = destination.config ?? .mapping([], root.node(at: base)?.location ?? root.location)
             if let r = resolve(plugin, destination: destination, node: node, path: base + [IndexKey(stringValue: "config")!], decoder: decoder, warnings: &warnings) {
                 resolved.append(r)
@@ -180,6 +185,9 @@ public struct ConfigLoader: Sendable {
             } else if !sourceNames.insert(source.name).inserted {
                 problems.append(.init(location: at("sources", n, "name"), message: "source \"\(source.name)\" is defined twice"))
             }
+            if source.name == Heartbeat.source {
+                problems.append(.init(location: at("sources", n, "name"), message: "source name \"\(Heartbeat.source)\" is reserved: heartbeat events are logged under it"))
+            }
             if source.writeKeys.isEmpty {
                 problems.append(.init(location: at("sources", n, "writeKeys"), message: "source \"\(source.name)\" needs at least one write key"))
             }
@@ -206,6 +214,10 @@ public struct ConfigLoader: Sendable {
             }
             if let events = destination.filter?.events, events.allow != nil, events.deny != nil {
                 problems.append(.init(location: at("destinations", n, "filter", "events"), message: "destination \"\(destination.name)\": filter.events takes allow or deny, not both"))
+            }
+            var ruleNames: Set<String> = []
+            for (r, rule) in destination.rules.enumerated() where !ruleNames.insert(rule.name).inserted {
+                problems.append(.init(location: at("destinations", n, "rules", r, "name"), message: "destination \"\(destination.name)\": rule \"\(rule.name)\" is defined twice"))
             }
         }
 

@@ -150,17 +150,24 @@ public struct DestinationConfig: Codable, Sendable {
     public var filter: EventFilter?
     /// Concurrency, batching linger, retries and backoff; the same keys for every destination type.
     public var delivery: DeliveryPolicy = .init()
+    /// Named rules: an admitted event is sent once per rule it matches, and not at all when it
+    /// matches none. Empty: every admitted event is sent once.
+    public var rules: [DestinationRule] = []
+    public var heartbeat: HeartbeatConfig?
 
-    public init(name: String, type: String, config: ConfigNode? = nil, enabled: Bool = true, filter: EventFilter? = nil, delivery: DeliveryPolicy = .init()) {
+    public init(name: String, type: String, config: ConfigNode? = nil, enabled: Bool = true, filter: EventFilter? = nil, delivery: DeliveryPolicy = .init(),
+                rules: [DestinationRule] = [], heartbeat: HeartbeatConfig? = nil) {
         self.name = name
         self.type = type
         self.config = config
         self.enabled = enabled
         self.filter = filter
         self.delivery = delivery
+        self.rules = rules
+        self.heartbeat = heartbeat
     }
 
-    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery }
+    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery, rules, heartbeat }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -173,6 +180,8 @@ public struct DestinationConfig: Codable, Sendable {
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
         filter = try c.decodeIfPresent(EventFilter.self, forKey: .filter)
         delivery = try c.decodeIfPresent(DeliveryPolicy.self, forKey: .delivery) ?? .init()
+        rules = try c.decodeEach(DestinationRule.self, forKey: .rules, decoder: decoder)
+        heartbeat = try c.decodeIfPresent(HeartbeatConfig.self, forKey: .heartbeat)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -182,6 +191,8 @@ public struct DestinationConfig: Codable, Sendable {
         try c.encode(enabled, forKey: .enabled)
         try c.encodeIfPresent(filter, forKey: .filter)
         try c.encode(delivery, forKey: .delivery)
+        if !rules.isEmpty { try c.encode(rules, forKey: .rules) }
+        try c.encodeIfPresent(heartbeat, forKey: .heartbeat)
     }
 }
 
@@ -190,6 +201,8 @@ public struct EventFilter: Codable, Sendable, Hashable {
     /// Message types let through; nil lets every type through.
     public var types: [MessageType]?
     public var events: NameFilter?
+    /// An EventBridge event pattern over the Switchyard event (`type`, `event`, `properties`, …).
+    public var pattern: EventPattern?
 
     public struct NameFilter: Codable, Sendable, Hashable {
         public var allow: [String]?
@@ -201,12 +214,13 @@ public struct EventFilter: Codable, Sendable, Hashable {
         }
     }
 
-    public init(types: [MessageType]? = nil, events: NameFilter? = nil) {
+    public init(types: [MessageType]? = nil, events: NameFilter? = nil, pattern: EventPattern? = nil) {
         self.types = types
         self.events = events
+        self.pattern = pattern
     }
 
-    enum CodingKeys: String, CodingKey { case types, events }
+    enum CodingKeys: String, CodingKey { case types, events, pattern }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -221,9 +235,18 @@ public struct EventFilter: Codable, Sendable, Hashable {
             }
         }
         events = try c.decodeIfPresent(NameFilter.self, forKey: .events)
+        pattern = try c.decodeIfPresent(EventPattern.self, forKey: .pattern)
     }
 
-    /// Whether an event of this type and name passes. Denied names lose; with an allowlist, only
+    /// Whether an event passes the whole filter; `json` parses it, only when a pattern needs it.
+    public func admits(type: MessageType, name: String?, json: () -> JSONValue?) -> Bool {
+        guard admits(type: type, name: name) else { return false }
+        guard let pattern else { return true }
+        guard let event = json() else { return false }
+        return pattern.matches(event)
+    }
+
+    /// Whether an event of this type and name passes `types` and `events` (the pattern aside). Denied names lose; with an allowlist, only
     /// listed names pass (an event without a name, such as identify, passes only the type check).
     public func admits(type: MessageType, name: String?) -> Bool {
         if let types, !types.contains(type) { return false }

@@ -19,8 +19,11 @@ public struct DeliveryWorker: Service {
     /// How often to look for retries that have become due when nothing wakes the worker sooner.
     public var pollInterval: Duration = .milliseconds(200)
     let backoff = NIOLockedValueBox(DestinationBackoff())
+    /// Told of every send that delivered something, when the destination has a heartbeat.
+    public var activity: DeliveryActivity?
 
-    public init(name: String, destination: any Destination, store: any JobStore, policy: DeliveryPolicy, logger: Logger) {
+    public init(name: String, destination: any Destination, store: any JobStore, policy: DeliveryPolicy, logger: Logger, activity: DeliveryActivity? = nil) {
+        self.activity = activity
         self.name = name
         self.destination = destination
         self.store = store
@@ -178,6 +181,7 @@ public struct DeliveryWorker: Service {
             outcomes = Array(repeating: .retry(.init(code: "InternalError", message: "outcome count mismatch")), count: batch.count)
         }
         let now = Timestamp.now()
+        if let activity, outcomes.contains(where: { if case .delivered = $0 { return true } else { return false } }) { activity.delivered(at: now) }
         var results: [JobResult] = []
         results.reserveCapacity(batch.count)
         for (entry, outcome) in zip(batch, outcomes) {

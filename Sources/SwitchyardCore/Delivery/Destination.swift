@@ -108,8 +108,12 @@ public struct DestinationContext: Sendable {
     public var environment: [String: String]
     public var logger: Logger
     public var addService: @Sendable (any Service) -> Void
+    /// The destination's `rules:`, for plugins that support them: each job names one.
+    public var rules: [DestinationRule]
 
-    public init(name: String, httpClient: HTTPClient, environment: [String: String], logger: Logger, addService: @escaping @Sendable (any Service) -> Void = { _ in }) {
+    public init(name: String, httpClient: HTTPClient, environment: [String: String], logger: Logger, rules: [DestinationRule] = [],
+                addService: @escaping @Sendable (any Service) -> Void = { _ in }) {
+        self.rules = rules
         self.name = name
         self.httpClient = httpClient
         self.environment = environment

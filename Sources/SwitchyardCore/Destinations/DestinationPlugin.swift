@@ -15,8 +15,13 @@ public protocol DestinationPlugin: Sendable {
     /// credentials, say); the server then refuses to start, naming the destination.
     static func makeDestination(_ settings: Settings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination
 
-    /// What one stored event would become, without credentials or network (`switchyard transform`).
-    static func preview(_ settings: Settings, payload: [UInt8]) -> Preview
+    /// What one stored event would become, without credentials or network (`switchyard transform`);
+    /// with `rule`, the entry made for that rule.
+    static func preview(_ settings: Settings, payload: [UInt8], rule: DestinationRule?) -> Preview
+
+    /// Whether the destination takes `rules:`; its `makeDestination` then finds them in the context
+    /// and tags each job's entry with the job's rule.
+    static var supportsRules: Bool { get }
 
     /// Settings that work but may not do what the user meant for the message types the destination
     /// admits. They never stop the server: `validate` prints them and `serve` logs them.
@@ -26,9 +31,10 @@ public protocol DestinationPlugin: Sendable {
     /// and the store keep it, so a plugin only names the key.
     static func ordering(_ settings: Settings) -> DeliveryOrdering
 
-    /// The EventBridge events (envelopes, as a rule sees them) one stored event would become,
-    /// for `switchyard pattern test --destination`; nil for destinations that are not a bus.
-    static func busEvents(_ settings: Settings, payload: [UInt8]) -> BusEvents?
+    /// The EventBridge event (the envelope, as a bus rule sees it) one stored event would become
+    /// for one destination rule (or none), for `switchyard pattern test --destination`; nil for
+    /// destinations that are not a bus.
+    static func busEvents(_ settings: Settings, payload: [UInt8], rule: DestinationRule?) -> BusEvents?
 
     /// What `validate --print` adds about a destination that its settings do not say, such as
     /// which provider its credentials would come from (never a value).
@@ -39,7 +45,8 @@ extension DestinationPlugin {
     public static func warnings(_ settings: Settings, admits types: [MessageType]) -> [SettingsProblem] { [] }
     public static func ordering(_ settings: Settings) -> DeliveryOrdering { .none }
     public static func describe(_ settings: Settings, context: DestinationContext) async -> [(String, String)] { [] }
-    public static func busEvents(_ settings: Settings, payload: [UInt8]) -> BusEvents? { nil }
+    public static func busEvents(_ settings: Settings, payload: [UInt8], rule: DestinationRule?) -> BusEvents? { nil }
+    public static var supportsRules: Bool { false }
 }
 
 /// The envelopes an event becomes on a bus, or why it would not be sent.
@@ -98,12 +105,39 @@ public struct ResolvedDestination: Sendable {
         return try await make(plugin)
     }
 
-    public func busEvents(payload: [UInt8]) -> BusEvents? {
+    public func busEvents(payload: [UInt8], rule: DestinationRule?) -> BusEvents? {
         func run<P: DestinationPlugin>(_ plugin: P.Type) -> BusEvents? {
             guard let settings = settings as? P.Settings else { return nil }
-            return plugin.busEvents(settings, payload: payload)
+            return plugin.busEvents(settings, payload: payload, rule: rule)
         }
         return run(plugin)
+    }
+
+    /// What routing would do with an event sent to this destination: filter it out, find no rule
+    /// for it, or make one entry per matching rule (one entry, for no rule, without rules).
+    public func admission(of event: JSONValue) -> Admission {
+        let type = event[path: "type"]?.stringValue.flatMap(MessageType.init(rawValue:))
+        if let filter = config.filter {
+            guard let type else { return .filtered("the event has no valid type") }
+            let name = type == .track ? event[path: "event"]?.stringValue : (type == .page || type == .screen ? event[path: "name"]?.stringValue : nil)
+            guard filter.admits(type: type, name: name) else {
+                return .filtered("destination \"\(config.name)\" does not take \(type.rawValue) \(name.map { "\"\($0)\"" } ?? "events")")
+            }
+            if let pattern = filter.pattern, case .noMatch(let field) = pattern.match(event) {
+                return .filtered("filter.pattern does not match (\(field.isEmpty ? "the pattern" : field) did not match)")
+            }
+        }
+        guard !config.rules.isEmpty else { return .entries([nil]) }
+        let matched = DestinationRule.matching(config.rules, event: event)
+        return matched.isEmpty ? .unmatched : .entries(matched)
+    }
+
+    public enum Admission: Sendable, Hashable {
+        case filtered(String)
+        /// The destination has rules and none matches.
+        case unmatched
+        /// One entry per element: the rule it is for, or nil.
+        case entries([DestinationRule?])
     }
 
     public func describe(context: DestinationContext) async -> [(String, String)] {
@@ -122,10 +156,10 @@ public struct ResolvedDestination: Sendable {
         return read(plugin)
     }
 
-    public func preview(payload: [UInt8]) -> Preview {
+    public func preview(payload: [UInt8], rule: DestinationRule? = nil) -> Preview {
         func run<P: DestinationPlugin>(_ plugin: P.Type) -> Preview {
             guard let settings = settings as? P.Settings else { return .drop(reason: "settings do not belong to type \(P.typeName)") }
-            return plugin.preview(settings, payload: payload)
+            return plugin.preview(settings, payload: payload, rule: rule)
         }
         return run(plugin)
     }

@@ -80,12 +80,13 @@ public enum IngestError: Error, Sendable, Equatable {
 /// What the server knows about a request besides its body.
 public struct IngestContext: Sendable {
     public let receivedAt: Timestamp
-    public var requestIP: String
+    /// Nil for events the pipeline makes itself (heartbeats): they get no `request_ip`.
+    public var requestIP: String?
     public var maxEventBytes: Int
     /// `receivedAt` as RFC 3339, formatted once per request rather than up to four times per event.
     public let receivedAtText: String
 
-    public init(receivedAt: Timestamp, requestIP: String, maxEventBytes: Int) {
+    public init(receivedAt: Timestamp, requestIP: String?, maxEventBytes: Int) {
         self.receivedAt = receivedAt
         self.requestIP = requestIP
         self.maxEventBytes = maxEventBytes
@@ -197,7 +198,7 @@ public enum Ingestion {
         e["messageId"] = .string(messageId)
 
         let receivedAt = context.receivedAt
-        if e["request_ip"] == nil { e["request_ip"] = .string(context.requestIP) }
+        if e["request_ip"] == nil, let ip = context.requestIP { e["request_ip"] = .string(ip) }
         let receivedAtText = JSONValue.string(context.receivedAtText)
         if e["receivedAt"] == nil { e["receivedAt"] = receivedAtText }
 

@@ -12,6 +12,8 @@ public struct Routing: Sendable {
         public var filter: EventFilter?
         /// Set for destinations that keep each key's events in order: the key is stored with the job.
         public var orderingKey: EventKey?
+        /// With rules, an admitted event gets one job per rule it matches.
+        public var rules: [DestinationRule] = []
     }
 
     private let sourcesByWriteKey: [String: Source]
@@ -32,7 +34,7 @@ public struct Routing: Sendable {
                 if targets[connection.from, default: []].contains(where: { $0.destination == name }) { continue }
                 var key: EventKey?
                 if case .perKey(let rule)? = orderings[name] { key = rule }
-                targets[connection.from, default: []].append(Target(destination: name, filter: d.filter, orderingKey: key))
+                targets[connection.from, default: []].append(Target(destination: name, filter: d.filter, orderingKey: key, rules: d.rules))
             }
         }
         var byKey: [String: Source] = [:]
@@ -47,12 +49,32 @@ public struct Routing: Sendable {
         sourcesByWriteKey[writeKey]
     }
 
-    /// The jobs this event gets: one per destination whose filter admits it, with its ordering key.
+    /// The jobs this event gets: one per destination whose filter admits it (one per matching
+    /// rule where the destination has rules), with its ordering key.
     public func targets(for event: Event, from source: Source) -> [JobTarget] {
-        source.destinations.compactMap { target in
-            guard target.filter?.admits(type: event.type, name: event.name) ?? true else { return nil }
-            return JobTarget(destination: target.destination, orderingKey: target.orderingKey?.value(for: event))
+        var parsed: JSONValue??
+        func json() -> JSONValue? {
+            if let parsed { return parsed }
+            let value = try? JSONParser.parse(event.payload)
+            parsed = .some(value)
+            return value
         }
+        var jobs: [JobTarget] = []
+        for target in source.destinations {
+            guard target.filter?.admits(type: event.type, name: event.name, json: json) ?? true else { continue }
+            let key = target.orderingKey?.value(for: event)
+            if target.rules.isEmpty {
+                jobs.append(JobTarget(destination: target.destination, orderingKey: key))
+                continue
+            }
+            for rule in target.rules {
+                if let pattern = rule.match {
+                    guard let event = json(), pattern.matches(event) else { continue }
+                }
+                jobs.append(JobTarget(destination: target.destination, orderingKey: key, rule: rule.name))
+            }
+        }
+        return jobs
     }
 
     /// Destinations that get a job for this event.

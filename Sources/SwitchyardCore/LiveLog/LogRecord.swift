@@ -24,6 +24,8 @@ public struct LogRecord: Sendable, Hashable {
     public var messageId: String
     public var source: String?
     public var destination: String?
+    /// The destination rule the record's entry is for.
+    public var rule: String?
     public var type: String?
     public var event: String?
     public var userId: String?
@@ -66,6 +68,7 @@ public struct LogRecord: Sendable, Hashable {
         func put(_ key: String, _ value: Int?) { if let value { o[key] = .number(String(value)) } }
         put("source", source)
         put("destination", destination)
+        put("rule", rule)
         put("type", type)
         put("event", event)
         put("userId", userId)
@@ -92,8 +95,11 @@ public struct LogFilter: Sendable, Hashable {
     public var userId: String?
     public var messageId: String?
     public var kind: LogRecord.Kind?
+    public var rule: String?
 
-    public init(source: String? = nil, destination: String? = nil, status: String? = nil, event: String? = nil, userId: String? = nil, messageId: String? = nil, kind: LogRecord.Kind? = nil) {
+    public init(source: String? = nil, destination: String? = nil, status: String? = nil, event: String? = nil, userId: String? = nil, messageId: String? = nil,
+                kind: LogRecord.Kind? = nil, rule: String? = nil) {
+        self.rule = rule
         self.source = source
         self.destination = destination
         self.status = status
@@ -111,19 +117,20 @@ public struct LogFilter: Sendable, Hashable {
         if let userId, r.userId != userId { return false }
         if let messageId, r.messageId != messageId { return false }
         if let kind, r.kind != kind { return false }
+        if let rule, r.rule != rule { return false }
         return true
     }
 
     /// SQL conditions and arguments for the same filter.
     var sql: (String, [String]) {
         conditions(eventColumn: "event_id", [
-            ("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue),
+            ("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue), ("rule", rule),
         ])
     }
 
     /// The same filter over `events` read as `received` records; nil when it cannot match one.
     var receivedSQL: (String, [String])? {
-        if destination != nil { return nil }
+        if destination != nil || rule != nil { return nil }
         if let status, status != "received" { return nil }
         if let kind, kind != .received { return nil }
         return conditions(eventColumn: "id", [("source", source), ("name", event), ("COALESCE(user_id, anonymous_id)", userId)])

@@ -47,6 +47,8 @@ public struct DeadLetter: Sendable, Hashable {
     public var reason: String
     public var receivedAt: Timestamp
     public var deadAt: Timestamp
+    /// The destination rule the dead job was for.
+    public var rule: String? = nil
 
     public var json: JSONValue {
         var o = JSONObject()
@@ -54,6 +56,7 @@ public struct DeadLetter: Sendable, Hashable {
         o["messageId"] = .string(messageId)
         o["source"] = .string(source)
         o["destination"] = .string(destination)
+        if let rule { o["rule"] = .string(rule) }
         o["type"] = .string(type)
         if let event { o["event"] = .string(event) }
         o["attempts"] = .number(String(attempts))
@@ -76,6 +79,7 @@ public struct EventStory: Sendable, Hashable {
 
     public struct JobSummary: Sendable, Hashable {
         public var destination: String
+        public var rule: String?
         public var state: String
         public var attempts: Int
         public var lastError: String?
@@ -91,6 +95,7 @@ public struct EventStory: Sendable, Hashable {
         o["jobs"] = .array(jobs.map { job in
             var j = JSONObject()
             j["destination"] = .string(job.destination)
+            if let rule = job.rule { j["rule"] = .string(rule) }
             j["state"] = .string(job.state)
             j["attempts"] = .number(String(job.attempts))
             if let e = job.lastError { j["lastError"] = .string(e) }

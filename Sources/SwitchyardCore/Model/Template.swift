@@ -1,6 +1,7 @@
 /// A text with `{{ path }}` placeholders over the event, like `{{ event }}` or
 /// `order.{{ properties.status | "unknown" }}`. A missing value renders as its fallback, or as
-/// nothing. Parsed once when the configuration loads, so a mistake is a config error.
+/// nothing. Paths starting with `$` are the pipeline's variables (`TemplateScope.variables`).
+/// Parsed once when the configuration loads, so a mistake is a config error.
 public struct Template: Sendable, Hashable {
     enum Part: Sendable, Hashable {
         case literal(String)
@@ -31,6 +32,9 @@ public struct Template: Sendable, Hashable {
             guard !path.isEmpty, path.allSatisfy({ $0.isLetter || $0.isNumber || "._-$".contains($0) }) else {
                 throw ParseError(description: "\"{{\(inner)}}\" is not a path like {{ event }} or {{ properties.category | \"default\" }}")
             }
+            if path.hasPrefix("$"), !TemplateScope.variables.contains(path) {
+                throw ParseError(description: "\"{{\(inner)}}\" names no variable; templates know \(TemplateScope.variables.joined(separator: ", "))")
+            }
             var fallback: String?
             if pieces.count == 2 {
                 let f = String(pieces[1]).trimmingWhitespace()
@@ -57,7 +61,7 @@ public struct Template: Sendable, Hashable {
             case .literal(let text):
                 if !text.isEmpty { return nil }
             case .value(let path, let fallback):
-                if fallback?.isEmpty == false { return nil }
+                if fallback?.isEmpty == false || path.hasPrefix("$") { return nil }
                 let field = path.split(separator: ".", maxSplits: 1).first.map(String.init) ?? path
                 if type.hasField(field) { return nil }
                 paths.append(path)
@@ -68,6 +72,10 @@ public struct Template: Sendable, Hashable {
 
     /// Renders against an event: strings as they are, numbers and booleans as text, objects and arrays as JSON.
     public func render(_ event: JSONValue) -> String {
+        render(TemplateScope(event: event))
+    }
+
+    public func render(_ scope: TemplateScope) -> String {
         var out = ""
         for part in parts {
             switch part {
@@ -75,7 +83,7 @@ public struct Template: Sendable, Hashable {
                 out += text
             case .value(let path, let fallback):
                 let text: String?
-                switch event[path: path] {
+                switch scope.value(path) {
                 case .string(let s)?: text = s
                 case .number(let n)?: text = n
                 case .bool(let b)?: text = b ? "true" : "false"
@@ -86,5 +94,44 @@ public struct Template: Sendable, Hashable {
             }
         }
         return out
+    }
+}
+
+/// What placeholders read: the event's fields, and the variables the pipeline sets for it.
+public struct TemplateScope: Sendable {
+    public var event: JSONValue
+    /// The destination rule the entry is made for (`$rule.name`, `$rule.action`).
+    public var rule: RuleTag?
+    /// When the template renders (`$now`); the current time when nil.
+    public var now: Timestamp?
+
+    /// The `$` paths a template may name.
+    public static let variables = ["$rule.name", "$rule.action", "$now"]
+
+    public init(event: JSONValue, rule: RuleTag? = nil, now: Timestamp? = nil) {
+        self.event = event
+        self.rule = rule
+        self.now = now
+    }
+
+    public func value(_ path: String) -> JSONValue? {
+        guard path.utf8.first == UInt8(ascii: "$") else { return event[path: path] }
+        switch path {
+        case "$rule.name": return rule.map { .string($0.name) }
+        case "$rule.action": return rule.map { .string($0.action) }
+        case "$now": return .string((now ?? .now()).rfc3339)
+        default: return nil
+        }
+    }
+}
+
+/// The rule an entry is made for, as templates and destinations see it.
+public struct RuleTag: Sendable, Hashable {
+    public var name: String
+    public var action: String
+
+    public init(name: String, action: String) {
+        self.name = name
+        self.action = action
     }
 }

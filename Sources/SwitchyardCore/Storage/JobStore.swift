@@ -25,10 +25,13 @@ public struct JobTarget: Sendable, Hashable {
     /// While a job of this destination with the same key is not yet delivered or dead, this one
     /// waits `blocked` behind it.
     public var orderingKey: String?
+    /// The destination rule this job is for; one event gets a job per rule it matches.
+    public var rule: String?
 
-    public init(destination: String, orderingKey: String? = nil) {
+    public init(destination: String, orderingKey: String? = nil, rule: String? = nil) {
         self.destination = destination
         self.orderingKey = orderingKey
+        self.rule = rule
     }
 }
 
@@ -64,9 +67,12 @@ public struct Job: Sendable, Hashable {
     public var payload: [UInt8]
     /// Set when the destination orders its jobs by key.
     public var orderingKey: String?
+    /// The destination rule the job is for, when the destination has rules.
+    public var rule: String?
 
     public init(id: Int64, eventID: Int64 = 0, lease: Int64, destination: String, attempt: Int, source: String, messageId: String, type: MessageType,
-                name: String?, userId: String?, receivedAt: Timestamp, payload: [UInt8], orderingKey: String? = nil) {
+                name: String?, userId: String?, receivedAt: Timestamp, payload: [UInt8], orderingKey: String? = nil, rule: String? = nil) {
+        self.rule = rule
         self.id = id
         self.eventID = eventID
         self.lease = lease

@@ -13,6 +13,7 @@ extension SQLiteJobStore {
             r.type = job.type.rawValue
             r.event = job.name
             r.userId = job.userId
+            r.rule = job.rule
             return r
         }
         var records: [LogRecord] = []
@@ -63,8 +64,8 @@ extension SQLiteJobStore {
         var nextID = try nextLogID(db)
         let statement = try db.cachedStatement(sql: """
             INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id,
-                request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id, detail_event)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id, detail_event, rule)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for n in records.indices {
             let r = records[n]
@@ -95,6 +96,7 @@ extension SQLiteJobStore {
             }
             row.bind(r.eventID)
             row.bind(r.detailText == nil ? nil : r.detailEventOffset)
+            row.bind(r.rule)
             try row.step(db)
             records[n].id = nextID
             records[n].detailText = nil
@@ -128,6 +130,7 @@ extension SQLiteJobStore {
         r.httpStatus = row["http_status"]
         r.nextRetryAt = (row["next_retry_at"] as Int64?).map(Timestamp.init(millisecondsSinceEpoch:))
         r.size = row["size"]
+        r.rule = row["rule"]
         if let offset = row["detail_event"] as Int? {
             // Completed by `restoreEmbeddedEvents`, from the stored event.
             r.detailText = (row["detail"] as String?).map { Array($0.utf8) }
@@ -162,12 +165,12 @@ extension SQLiteJobStore {
         id, received_at AS at, 'received' AS kind, 'received' AS status, message_id, source, NULL AS destination, type,
         name AS event, COALESCE(user_id, anonymous_id) AS user_id, NULL AS attempt, NULL AS batch_id, NULL AS request_id,
         NULL AS reference, NULL AS error_code, NULL AS error_message, NULL AS http_status, NULL AS next_retry_at,
-        length(payload) AS size, NULL AS detail, id AS event_id, NULL AS detail_event
+        length(payload) AS size, NULL AS detail, id AS event_id, NULL AS detail_event, NULL AS rule
         """
 
     /// What reads select from `delivery_log`: `recordColumns` (frozen, since migration v7 copies
-    /// exactly those) and the offset of a cut-out event.
-    static let recordReadColumns = recordColumns + ", detail_event"
+    /// exactly those), the offset of a cut-out event, and the rule.
+    static let recordReadColumns = recordColumns + ", detail_event, rule"
 
     /// One query per table the log is read from: stored records, and events as received records
     /// (unless the filter rules those out), each ordered and limited by id; the caller merges them.
@@ -221,10 +224,10 @@ extension SQLiteJobStore {
             }
             let eventID: Int64 = event["id"]
             let payload: Data = event["payload"]
-            let jobs = try Row.fetchAll(db, sql: "SELECT destination, state, attempts, last_error, available_at FROM jobs WHERE event_id = ? ORDER BY id", arguments: [eventID]).map { row in
+            let jobs = try Row.fetchAll(db, sql: "SELECT destination, state, attempts, last_error, available_at, rule FROM jobs WHERE event_id = ? ORDER BY id", arguments: [eventID]).map { row in
                 let state: String = row["state"]
                 return EventStory.JobSummary(
-                    destination: row["destination"], state: state, attempts: row["attempts"], lastError: row["last_error"],
+                    destination: row["destination"], rule: row["rule"], state: state, attempts: row["attempts"], lastError: row["last_error"],
                     nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: row["available_at"]) : nil)
             }
             let records = try Self.restoreEmbeddedEvents(Row.fetchAll(db, sql: """
@@ -260,12 +263,12 @@ extension SQLiteJobStore {
         let arguments = (args + [max(1, min(query.limit, 10_000))]).map(\.databaseValue)
         return try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, j.attempts, j.last_error, e.received_at, j.updated_at
+                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, j.attempts, j.last_error, e.received_at, j.updated_at, j.rule
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.updated_at DESC, j.id DESC LIMIT ?
                 """, arguments: StatementArguments(arguments)).map { row in
                 DeadLetter(
                     jobId: row[0], messageId: row[1], source: row[2], destination: row[3], type: row[4], event: row[5], attempts: row[6],
-                    reason: row[7] ?? "", receivedAt: Timestamp(millisecondsSinceEpoch: row[8]), deadAt: Timestamp(millisecondsSinceEpoch: row[9]))
+                    reason: row[7] ?? "", receivedAt: Timestamp(millisecondsSinceEpoch: row[8]), deadAt: Timestamp(millisecondsSinceEpoch: row[9]), rule: row[10])
             }
         }
     }
@@ -276,7 +279,7 @@ extension SQLiteJobStore {
         let arguments = (args + [max(1, min(query.limit, 1_000_000))]).map(\.databaseValue)
         let records = try await pool.write { db -> [LogRecord] in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key
+                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key, j.rule
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.id LIMIT ?
                 """, arguments: StatementArguments(arguments))
             var records: [LogRecord] = []
@@ -301,6 +304,7 @@ extension SQLiteJobStore {
                 r.event = row[5]
                 r.userId = row[6]
                 r.errorMessage = row[7]
+                r.rule = row[10]
                 records.append(r)
             }
             try Self.insertRecords(&records, db: db)

@@ -344,6 +344,14 @@ public final class SQLiteJobStore: JobStore {
                 CREATE INDEX jobs_ordering ON jobs(destination, ordering_key, state, id) WHERE ordering_key IS NOT NULL AND \(waiting);
                 """)
         }
+        migrator.registerMigration("v12-destination-rules") { db in
+            // A destination with rules gets one job per rule an event matches; the job and its
+            // log records name the rule.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN rule TEXT;
+                ALTER TABLE delivery_log ADD COLUMN rule TEXT;
+                """)
+        }
         return migrator
     }
 
@@ -464,7 +472,7 @@ public final class SQLiteJobStore: JobStore {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let insertJob = try db.cachedStatement(sql: """
-            INSERT INTO jobs (event_id, destination, state, available_at, updated_at) VALUES (?, ?, 'pending', ?, ?)
+            INSERT INTO jobs (event_id, destination, state, available_at, updated_at, rule) VALUES (?, ?, 'pending', ?, ?, ?)
             """)
         var keyed: KeyedJobs?
         for item in events {
@@ -486,7 +494,7 @@ public final class SQLiteJobStore: JobStore {
             for target in item.targets {
                 if let key = target.orderingKey {
                     if keyed == nil { keyed = try KeyedJobs(db) }
-                    try keyed!.insert(eventID: eventID, target: target.destination, key: key, at: received, db: db)
+                    try keyed!.insert(eventID: eventID, target: target.destination, key: key, rule: target.rule, at: received, db: db)
                     continue
                 }
                 var job = RowWriter(insertJob)
@@ -494,6 +502,7 @@ public final class SQLiteJobStore: JobStore {
                 job.bind(target.destination)
                 job.bind(received)
                 job.bind(received)
+                job.bind(target.rule)
                 try job.step(db)
             }
             // The event's row is its `received` record (same id), so nothing more is stored for it.
@@ -572,17 +581,17 @@ public final class SQLiteJobStore: JobStore {
             // One walk of the waiting jobs' index, due order, stopping after `limit` rows: a claim
             // costs the same with ten jobs waiting or ten million. Leases that ran out are due too.
             let due = try db.cachedStatement(sql: """
-                SELECT id, event_id, attempts, ordering_key FROM jobs
+                SELECT id, event_id, attempts, ordering_key, rule FROM jobs
                 WHERE destination = ? AND \(Self.waiting) AND available_at <= ?
                 ORDER BY available_at, event_id LIMIT ?
                 """)
-            var claimed: [(id: Int64, eventID: Int64, attempt: Int, key: String?)] = []
+            var claimed: [(id: Int64, eventID: Int64, attempt: Int, key: String?, rule: String?)] = []
             var select = RowWriter(due)
             select.bind(destination)
             select.bind(now)
             select.bind(limit)
             try select.rows(db) { row in
-                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1, row.string(3)))
+                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1, row.string(3), row.string(4)))
             }
             let take = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ? WHERE id = ?
@@ -606,7 +615,7 @@ public final class SQLiteJobStore: JobStore {
                         id: job.id, eventID: job.eventID, lease: lease, destination: destination, attempt: job.attempt,
                         source: row.string(0) ?? "", messageId: row.string(1) ?? "", type: MessageType(rawValue: row.string(2) ?? "") ?? .track,
                         name: row.string(3), userId: row.string(6), receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)), payload: row.bytes(5),
-                        orderingKey: job.key))
+                        orderingKey: job.key, rule: job.rule))
                 }
             }
             return jobs
@@ -806,7 +815,7 @@ struct KeyedJobs {
             SELECT 1 FROM jobs WHERE destination = ? AND ordering_key = ? AND \(SQLiteJobStore.waiting) LIMIT 1
             """)
         insert = try db.cachedStatement(sql: """
-            INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key, rule) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         next = try db.cachedStatement(sql: """
             UPDATE jobs SET state = 'pending', available_at = ?, updated_at = ? WHERE id = (
@@ -825,7 +834,7 @@ struct KeyedJobs {
         return found
     }
 
-    func insert(eventID: Int64, target destination: String, key: String, at received: Int64, db: Database) throws {
+    func insert(eventID: Int64, target destination: String, key: String, rule: String?, at received: Int64, db: Database) throws {
         let blocked = try isBusy(destination: destination, key: key, db: db)
         var row = RowWriter(insert)
         row.bind(eventID)
@@ -834,6 +843,7 @@ struct KeyedJobs {
         row.bind(blocked ? Self.never : received)
         row.bind(received)
         row.bind(key)
+        row.bind(rule)
         try row.step(db)
     }
 
