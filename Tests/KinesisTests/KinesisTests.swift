@@ -65,6 +65,21 @@ struct KinesisRecordTests {
         #expect((try? records.record(data: [1], key: String(repeating: "é", count: 256))) != nil, "256 characters, whatever their bytes")
     }
 
+    @Test("data: maps each record's Data as a JSON template over the event, keeping whole values' types")
+    func dataMapping() throws {
+        var s = kinesisSettings(partitionKey: "{{ properties.agent }}")
+        s.data = ConfigJSON(try JSONParser.parse(#"{"EventType":"{{ event }}","EventId":"{{ messageId }}","Count":"{{ properties.n }}","Snapshot":"{{ properties.snapshot }}"}"#))
+        let records = try KinesisRecords(settings: s)
+        let destination = KinesisDestination(name: "stream", records: records, client: testClient(), logger: Logger(label: "test"))
+        let payload = #"{"event":"LOGIN","messageId":"m-9","properties":{"agent":"a-1","n":2,"snapshot":{"State":"Available"}}}"#
+        guard case .entry(let entry) = destination.prepare(job(payload)) else { Issue.record("dropped"); return }
+        let data = Base64.decode(try #require(try JSONParser.parse(entry.body)[path: "Data"]?.stringValue))
+        #expect(String(decoding: data ?? [], as: UTF8.self) == #"{"EventType":"LOGIN","EventId":"m-9","Count":2,"Snapshot":{"State":"Available"}}"#)
+        #expect(entry.display?[path: "PartitionKey"] == .string("a-1"))
+        s.data = ConfigJSON(try JSONParser.parse(#"{"a":"{{ event"}"#))
+        #expect(KinesisPlugin.validate(s, environment: [:]).contains { $0.path == ["data"] })
+    }
+
     @Test("per-key order is the default, keyed as the partition key; ordering: none asks for none")
     func ordering() {
         #expect(KinesisPlugin.ordering(kinesisSettings()) == .perKey(.userOrAnonymousId))

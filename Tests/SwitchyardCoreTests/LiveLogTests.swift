@@ -54,6 +54,34 @@ struct LiveLogTests {
         }
     }
 
+    @Test("one event matching two destination rules is two jobs, each delivered, logged and dead-lettered under its rule")
+    func rulesInTheLog() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            try await store.append([NewEvent(source: "web", event: makeEvent(1), targets: [
+                JobTarget(destination: "d", rule: "CANCELLATION"), JobTarget(destination: "d", rule: "HIGH_VALUE"),
+            ])])
+            try await deliverAll(store, answer: { entry, _ in
+                entry.job.rule == "HIGH_VALUE" ? .reject(.init(code: "ValidationException", message: "no")) : .delivered(reference: "ev-\(entry.job.rule ?? "")")
+            }, until: { try await counts(store) == ["succeeded": 1, "dead": 1] })
+            let story = try #require(try await store.story(messageId: "m-1"))
+            #expect(story.jobs.map(\.rule) == ["CANCELLATION", "HIGH_VALUE"])
+            #expect(story.jobs.map(\.state) == ["succeeded", "dead"])
+            let attempts = story.records.filter { $0.kind == .attempt }
+            #expect(Set(attempts.map { "\($0.rule ?? "-"):\($0.status)" }) == ["CANCELLATION:succeeded", "HIGH_VALUE:dead"])
+            #expect(story.records.first?.rule == nil, "the received record is the event's, before any rule")
+            #expect(try await store.records(LogQuery(filter: LogFilter(rule: "HIGH_VALUE"))).map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.attempt, .transformed])
+            let dead = try await store.deadLetters(DeadLetterQuery())
+            #expect(dead.map(\.rule) == ["HIGH_VALUE"])
+            #expect(dead.first?.json[path: "rule"] == .string("HIGH_VALUE"))
+            // A replayed job keeps its rule.
+            #expect(try await store.replay(DeadLetterQuery()) == 1)
+            let again = try await store.claim(destination: "d", limit: 10, leaseFor: .seconds(30))
+            #expect(again.map(\.rule) == ["HIGH_VALUE"])
+            try store.close()
+        }
+    }
+
     @Test("a transformed entry is stored without the event it embeds, and read back exactly as sent")
     func transformedWithoutEvent() async throws {
         try await withTemporaryDirectory { dir in

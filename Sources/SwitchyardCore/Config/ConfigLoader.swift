@@ -221,11 +221,21 @@ public struct ConfigLoader: Sendable {
             }
         }
 
+        // A source or destination that had a problem of its own is still named in the file: a
+        // connection to it is not a second problem.
+        func written(_ section: String) -> Set<String> {
+            guard case .sequence(let items, _)? = root.node(at: [IndexKey(stringValue: section)!]) else { return [] }
+            return Set(items.compactMap { item in
+                guard case .mapping(let entries, _) = item, case .scalar(let name)? = entries.first(where: { $0.key == "name" })?.value else { return nil }
+                return name.value
+            })
+        }
+        let writtenSources = written("sources"), writtenDestinations = written("destinations")
         for (n, connection) in config.connections.enumerated() {
-            if !sourceNames.contains(connection.from) {
+            if !sourceNames.contains(connection.from), !writtenSources.contains(connection.from) {
                 problems.append(.init(location: at("connections", n, "from"), message: "connection from unknown source \"\(connection.from)\"\(didYouMean(connection.from, sourceNames))"))
             }
-            for (k, target) in connection.to.enumerated() where !destinationNames.contains(target) {
+            for (k, target) in connection.to.enumerated() where !destinationNames.contains(target) && !writtenDestinations.contains(target) {
                 problems.append(.init(location: at("connections", n, "to", k), message: "connection to unknown destination \"\(target)\"\(didYouMean(target, destinationNames))"))
             }
         }
