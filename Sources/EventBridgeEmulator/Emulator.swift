@@ -1,11 +1,13 @@
 import AWSEmulator
 import AWSSigV4
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 import SwitchyardCore
 import SwitchyardEventBridge
 
@@ -29,6 +31,8 @@ public struct EmulatorOptions: Sendable {
     public var maxRequestBytes = 256 * 1024
     /// Add the time each event arrived (`x-emulator-received-ms`) to its envelope, for latency benchmarks.
     public var recordReceiptTime = false
+    /// The bus's rules (`--rules`): each accepted event goes to the target of every rule it matches.
+    public var rules: BusRules?
 
     public init() {}
 }
@@ -39,11 +43,14 @@ public struct EmulatorOptions: Sendable {
 public final class EventBridgeEmulator: Sendable {
     public let options: EmulatorOptions
     private let output: JSONLinesFile
-    private let counters = NIOLockedValueBox((requests: 0, delivered: 0, failed: 0))
+    private let counters = NIOLockedValueBox((requests: 0, delivered: 0, failed: 0, matched: [String: Int]()))
+    /// Where rules send what they match; set when there are rules.
+    public let targets: BusTargets?
 
-    public init(options: EmulatorOptions) throws {
+    public init(options: EmulatorOptions, httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "switchyard.emulator")) throws {
         self.options = options
         output = try JSONLinesFile(path: options.eventsOut)
+        targets = try options.rules.map { try BusTargets(rules: $0, httpClient: httpClient, logger: logger) }
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -51,7 +58,8 @@ public final class EventBridgeEmulator: Sendable {
         router.get("/health") { _, _ in "ok\n" }
         router.get("/stats") { _, _ in
             let c = self.counters.withLockedValue { $0 }
-            return #"{"requests":\#(c.requests),"delivered":\#(c.delivered),"failedEntries":\#(c.failed)}"# + "\n"
+            let matched = JSONValue.object(JSONObject(c.matched.sorted { $0.key < $1.key }.map { ($0.key, .number(String($0.value))) })).jsonString
+            return #"{"requests":\#(c.requests),"delivered":\#(c.delivered),"failedEntries":\#(c.failed),"matchedByRule":\#(matched)}"# + "\n"
         }
         router.post("/") { request, context in
             try await self.handle(request, context: context)
@@ -61,6 +69,12 @@ public final class EventBridgeEmulator: Sendable {
 
     public func application(logger: Logger) -> some ApplicationProtocol {
         Application(router: router(), configuration: .init(address: .hostname(options.host, port: options.port), serverName: "eventbridge-emulator"), logger: logger)
+    }
+
+    /// The HTTP endpoint and, with rules, the delivery to URL targets: what `switchyard emulate`
+    /// runs. The endpoint is last, so it stops first and the targets drain what it accepted.
+    public func services(logger: Logger) -> [any Service] {
+        (targets.map { [$0] } ?? []) + [application(logger: logger)]
     }
 
     typealias AWSError = AWSEmulator.Failure
@@ -118,6 +132,8 @@ public final class EventBridgeEmulator: Sendable {
         var results: [JSONValue] = []
         var lines: [UInt8] = []
         var failed = 0
+        var targetsWritten = true
+        var matchedByRule: [String: Int] = [:]
         let now = Timestamp.now()
         for entry in entries {
             let e = entry.objectValue ?? JSONObject()
@@ -162,10 +178,15 @@ public final class EventBridgeEmulator: Sendable {
             }
             written.write(to: &lines)
             lines.append(UInt8(ascii: "\n"))
+            if let rules = options.rules, let targets {
+                let matched = rules.matching(envelope, bus: e["EventBusName"]?.stringValue)
+                for rule in matched { matchedByRule[rule.name, default: 0] += 1 }
+                if !matched.isEmpty { targetsWritten = targets.deliver(envelope.serialized(), to: matched) && targetsWritten }
+            }
             results.append(.object(JSONObject([("EventId", .string(id))])))
         }
         // Events it could not record (a full disk) were not delivered: say so, so they are sent again.
-        guard output.append(lines) else {
+        guard output.append(lines), targetsWritten else {
             counters.withLockedValue { $0.failed += entries.count }
             throw AWSError(status: .internalServerError, type: "InternalException", message: "the emulator could not write its events file (is the disk full?)")
         }
@@ -173,6 +194,7 @@ public final class EventBridgeEmulator: Sendable {
         counters.withLockedValue {
             $0.delivered += delivered
             $0.failed += failed
+            for (rule, n) in matchedByRule { $0.matched[rule, default: 0] += n }
         }
         return AWSEmulator.json(.ok, .object(JSONObject([("FailedEntryCount", .number(String(failed))), ("Entries", .array(results))])))
     }

@@ -275,6 +275,8 @@ struct EmulateEventBridge: AsyncParsableCommand {
     @Option(help: "Share of requests (0 to 1) answered with HTTP 500 InternalException.") var errorRate = 0.0
     @Option(help: "Delay before every answer, in milliseconds.") var latencyMs = 0
     @Flag(help: "Add each event's arrival time (x-emulator-received-ms) to its envelope, for latency benchmarks.") var recordReceiptTime = false
+    @Option(help: "The bus's rules, a YAML file: each a name, an event pattern and a target (file: PATH or url: http://…). Each accepted event goes to every target whose rule matches.")
+    var rules: String?
 
     func validate() throws {
         guard (0...1).contains(throttleRate), (0...1).contains(errorRate) else { throw ValidationError("rates are shares between 0 and 1") }
@@ -295,12 +297,26 @@ struct EmulateEventBridge: AsyncParsableCommand {
         options.latencyMilliseconds = latencyMs
         options.recordReceiptTime = recordReceiptTime
         options.credentials = emulatorCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, environment: env, logger: logger)
-        let emulator = try EventBridgeEmulator(options: options)
+        if let rules {
+            do {
+                options.rules = try BusRules.load(path: rules)
+            } catch {
+                // A rule EventBridge would refuse stops the bus before it accepts anything.
+                for problem in error.problems { printError(problem.description) }
+                throw ExitCode(78)
+            }
+            for rule in options.rules?.rules ?? [] {
+                logger.info("bus rule", metadata: ["rule": "\(rule.name)", "target": "\(rule.target)", "bus": "\(rule.eventBusName ?? "any")"])
+            }
+        }
+        let emulator = try EventBridgeEmulator(options: options, logger: logger)
         logger.info("EventBridge emulator", metadata: [
             "region": "\(region)", "eventsOut": "\(eventsOut ?? "-")", "accessKeyIds": "\(options.credentials.keys.sorted())",
-            "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)",
+            "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)", "rules": "\(options.rules?.rules.count ?? 0)",
         ])
-        try await emulator.application(logger: logger).runService()
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: emulator.services(logger: logger).map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }
 

@@ -88,12 +88,13 @@ public final class ConfigDecoder {
     }
 }
 
-struct IndexKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(_ i: Int) { stringValue = "\(i)"; intValue = i }
-    init?(stringValue: String) { self.stringValue = stringValue; intValue = Int(stringValue) }
-    init?(intValue: Int) { self.init(intValue) }
+/// A key or list index in a path through the configuration (`ConfigNode.node(at:)`).
+public struct IndexKey: CodingKey {
+    public var stringValue: String
+    public var intValue: Int?
+    public init(_ i: Int) { stringValue = "\(i)"; intValue = i }
+    public init?(stringValue: String) { self.stringValue = stringValue; intValue = Int(stringValue) }
+    public init?(intValue: Int) { self.init(intValue) }
 }
 
 struct NodeDecoder: Decoder {

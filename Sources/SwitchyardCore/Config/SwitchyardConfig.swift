@@ -283,7 +283,7 @@ extension KeyedDecodingContainer {
     }
 
     /// Decodes a list element by element, keeping the good ones and recording every bad one.
-    func decodeEach<T: Decodable>(_ type: T.Type, forKey key: Key, decoder: any Decoder) throws -> [T] {
+    public func decodeEach<T: Decodable>(_ type: T.Type, forKey key: Key, decoder: any Decoder) throws -> [T] {
         guard contains(key), try !decodeNil(forKey: key) else { return [] }
         var list = try nestedUnkeyedContainer(forKey: key)
         var out: [T] = []
