@@ -38,13 +38,16 @@ public struct KinesisEmulatorOptions: Sendable {
 /// A PutRecords (and PutRecord) endpoint on loopback that behaves like Kinesis Data Streams where
 /// Switchyard depends on it: the JSON 1.1 protocol, SigV4, the request and record limits and error
 /// codes, the shard a partition key's MD5 falls in, increasing sequence numbers per shard, and
-/// per-record throttling on demand, which moto never produces.
+/// per-record throttling on demand, which moto never produces. Consumers read the records back
+/// with ListShards, DescribeStream, GetShardIterator and GetRecords, as from a stream.
 public final class KinesisEmulator: Sendable {
     public let options: KinesisEmulatorOptions
     private let output: JSONLinesFile
-    /// Last sequence number handed out, per stream and shard.
-    private let sequences = NIOLockedValueBox([String: [UInt64]]())
     private let counters = NIOLockedValueBox((requests: 0, delivered: 0, failed: 0))
+    /// What consumers read back (GetRecords), per stream and shard, oldest dropped past `maxRetainedPerShard`.
+    let retained = NIOLockedValueBox([String: [ShardLog]]())
+    public static let maxRetainedPerShard = 100_000
+    public static let maxRetainedBytesPerShard = 64 * 1024 * 1024
 
     public static let maxRecordsPerRequest = 500
     public static let maxRequestBytes = 5 * 1024 * 1024
@@ -82,8 +85,9 @@ public final class KinesisEmulator: Sendable {
         do {
             try AWSEmulator.verifySignature(request, body: bytes, credentials: options.credentials, region: options.region, service: "kinesis")
             let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
-            guard target == "Kinesis_20131202.PutRecords" || target == "Kinesis_20131202.PutRecord" else {
-                throw Failure(type: "UnknownOperationException", message: "only Kinesis_20131202.PutRecords and PutRecord are emulated")
+            let operation = target.hasPrefix("Kinesis_20131202.") ? String(target.dropFirst("Kinesis_20131202.".count)) : ""
+            guard Self.operations.contains(operation) else {
+                throw Failure(type: "UnknownOperationException", message: "only \(Self.operations.sorted().joined(separator: ", ")) are emulated")
             }
             if options.errorRate > 0, Double.random(in: 0..<1) < options.errorRate {
                 throw Failure(status: .internalServerError, type: "InternalFailure", message: "injected fault (--error-rate)")
@@ -91,7 +95,11 @@ public final class KinesisEmulator: Sendable {
             guard case .object(let body)? = try? JSONParser.parse(bytes) else {
                 throw Failure(type: "SerializationException", message: "the request body is not valid JSON")
             }
-            return target.hasSuffix(".PutRecords") ? try putRecords(body) : try putRecord(body)
+            switch operation {
+            case "PutRecords": return try putRecords(body)
+            case "PutRecord": return try putRecord(body)
+            default: return try read(operation, body)
+            }
         } catch let failure as Failure {
             return failure.response
         }
@@ -168,7 +176,7 @@ public final class KinesisEmulator: Sendable {
                 ])))
                 continue
             }
-            let sequence = nextSequence(stream: stream.name, shard: shard, shards: stream.shards)
+            let sequence = append(record, stream: stream, shard: shard)
             line(for: record, stream: stream.name, shard: shard, sequence: sequence, into: &lines)
             results.append(.object(JSONObject([("SequenceNumber", .string(sequence)), ("ShardId", .string(Self.shardID(shard)))])))
         }
@@ -194,7 +202,7 @@ public final class KinesisEmulator: Sendable {
             counters.withLockedValue { $0.failed += 1 }
             throw Failure(type: "ProvisionedThroughputExceededException", message: "Rate exceeded for shard \(Self.shardID(shard)) (injected by --throttle-rate).")
         }
-        let sequence = nextSequence(stream: stream.name, shard: shard, shards: stream.shards)
+        let sequence = append(record, stream: stream, shard: shard)
         var lines: [UInt8] = []
         line(for: record, stream: stream.name, shard: shard, sequence: sequence, into: &lines)
         guard output.append(lines) else {
@@ -223,13 +231,7 @@ public final class KinesisEmulator: Sendable {
 
     /// Sequence numbers grow within a shard and, like Kinesis's, are 56-digit decimals, so they
     /// also sort as text.
-    func nextSequence(stream: String, shard: Int, shards: Int) -> String {
-        let n = sequences.withLockedValue { all -> UInt64 in
-            var counters = all[stream] ?? Array(repeating: 0, count: shards)
-            counters[shard] += 1
-            all[stream] = counters
-            return counters[shard]
-        }
+    static func sequence(counter n: UInt64, shard: Int) -> String {
         let counter = String(n)
         let shardPart = String(shard)
         return "49" + String(repeating: "0", count: 6 - shardPart.count) + shardPart + String(repeating: "0", count: 48 - counter.count) + counter

@@ -332,7 +332,7 @@ func emulatorCredentials(accessKeyId: String?, secretAccessKey: String?, environ
 struct EmulateKinesis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kinesis",
-        abstract: "Serve Kinesis Data Streams' PutRecords and PutRecord on loopback: SigV4 checked, Kinesis's limits and error codes, shards by the partition key's MD5, each record written as a JSON line.")
+        abstract: "Serve Kinesis Data Streams on loopback: PutRecords and PutRecord with SigV4 checked, Kinesis's limits and error codes, shards by the partition key's MD5; consumers read back with ListShards, DescribeStream, GetShardIterator and GetRecords.")
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 4567

@@ -46,6 +46,41 @@ struct KinesisEmulatorTests {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { try JSONParser.parse(Array($0.utf8)) }
     }
 
+    @Test("a consumer reads each shard back in sequence order, from the start, after a sequence number, or from the latest")
+    func consumerReads() async throws {
+        try await withEmulator { client, _ in
+            let records = (0..<5).map { record(#"{"n":\#($0)}"#, key: "agent-7") }.joined(separator: ",")
+            let (status, _) = try await self.put(client, #"{"StreamName":"agent-events","Records":[\#(records)]}"#)
+            #expect(status == 200)
+            func call(_ operation: String, _ body: String) async throws -> JSONValue {
+                let (status, answer) = try await self.put(client, body, headers: kinesisHeaders(body, target: "Kinesis_20131202.\(operation)"))
+                #expect(status == 200, "\(operation): \(answer.jsonString)")
+                return answer
+            }
+            let shards = try await call("ListShards", #"{"StreamName":"agent-events"}"#)[path: "Shards"]?.arrayValue ?? []
+            #expect(shards.count == 4)
+            #expect(shards.first?[path: "HashKeyRange.StartingHashKey"] == .string("0"))
+            #expect(shards.last?[path: "HashKeyRange.EndingHashKey"] == .string("340282366920938463463374607431768211455"))
+            #expect(shards[1][path: "HashKeyRange.StartingHashKey"] == .string("85070591730234615865843651857942052864"))
+            let shard = KinesisEmulator.shardID(KinesisEmulator.shard(for: .init(data: [], partitionKey: "agent-7"), of: 4))
+            func read(_ type: String, after sequence: String? = nil) async throws -> (data: [String], next: String) {
+                let start = sequence.map { #","StartingSequenceNumber":"\#($0)""# } ?? ""
+                let iterator = try await call("GetShardIterator", #"{"StreamName":"agent-events","ShardId":"\#(shard)","ShardIteratorType":"\#(type)"\#(start)}"#)
+                let answer = try await call("GetRecords", #"{"ShardIterator":"\#(iterator[path: "ShardIterator"]?.stringValue ?? "")","Limit":3}"#)
+                let data = (answer[path: "Records"]?.arrayValue ?? []).map { String(decoding: Base64.decode($0[path: "Data"]?.stringValue ?? "") ?? [], as: UTF8.self) }
+                return (data, answer[path: "NextShardIterator"]?.stringValue ?? "")
+            }
+            let first = try await read("TRIM_HORIZON")
+            #expect(first.data == [#"{"n":0}"#, #"{"n":1}"#, #"{"n":2}"#], "at most Limit records, oldest first")
+            let rest = try await call("GetRecords", #"{"ShardIterator":"\#(first.next)"}"#)[path: "Records"]?.arrayValue ?? []
+            #expect(rest.count == 2)
+            let sequence = try #require(rest.first?[path: "SequenceNumber"]?.stringValue)
+            #expect(try await read("AFTER_SEQUENCE_NUMBER", after: sequence).data == [#"{"n":4}"#])
+            #expect(try await read("AT_SEQUENCE_NUMBER", after: sequence).data == [#"{"n":3}"#, #"{"n":4}"#])
+            #expect(try await read("LATEST").data.isEmpty)
+        }
+    }
+
     @Test("accepted records get a shard (the MD5 of the key's) and growing sequence numbers, and are written down decoded")
     func accepted() async throws {
         try await withEmulator { client, out in
