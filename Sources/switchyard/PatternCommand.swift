@@ -56,16 +56,10 @@ struct PatternTest: AsyncParsableCommand {
                 printError("no destination named \"\(destination)\"; there are: \(loaded.destinations.map(\.name).joined(separator: ", "))")
                 throw ExitCode(64)
             }
-            let rules: [DestinationRule?]
-            switch target.admission(of: eventValue) {
-            case .filtered(let reason):
-                print("no match: the event would not be sent (\(reason))")
+            let admission = target.admission(of: eventValue)
+            guard case .entries(let rules) = admission else {
+                print("no match: the event would not be sent (\(admission.refusal ?? ""))")
                 throw ExitCode(1)
-            case .unmatched:
-                print("no match: the event would not be sent (it matches none of destination \"\(destination)\"'s rules)")
-                throw ExitCode(1)
-            case .entries(let matched):
-                rules = matched
             }
             envelopes = []
             for rule in rules {

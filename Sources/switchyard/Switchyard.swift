@@ -231,16 +231,10 @@ struct Transform: AsyncParsableCommand {
             printError("standard input is not JSON: \(error)")
             throw ExitCode(65)
         }
-        let rules: [DestinationRule?]
-        switch target.admission(of: event) {
-        case .filtered(let reason):
-            print("filtered: \(reason)")
+        let admission = target.admission(of: event)
+        guard case .entries(let rules) = admission else {
+            print("filtered: \(admission.refusal ?? "")")
             throw ExitCode(2)
-        case .unmatched:
-            print("filtered: the event matches none of destination \"\(destination)\"'s rules")
-            throw ExitCode(2)
-        case .entries(let matched):
-            rules = matched
         }
         var dropped = false
         for rule in rules {

@@ -129,15 +129,24 @@ public struct ResolvedDestination: Sendable {
         }
         guard !config.rules.isEmpty else { return .entries([nil]) }
         let matched = DestinationRule.matching(config.rules, event: event)
-        return matched.isEmpty ? .unmatched : .entries(matched)
+        return matched.isEmpty ? .unmatched(destination: config.name) : .entries(matched)
     }
 
     public enum Admission: Sendable, Hashable {
         case filtered(String)
         /// The destination has rules and none matches.
-        case unmatched
+        case unmatched(destination: String)
         /// One entry per element: the rule it is for, or nil.
         case entries([DestinationRule?])
+
+        /// Why the event gets no entry, when it gets none.
+        public var refusal: String? {
+            switch self {
+            case .filtered(let reason): return reason
+            case .unmatched(let destination): return "the event matches none of destination \"\(destination)\"'s rules"
+            case .entries: return nil
+            }
+        }
     }
 
     public func describe(context: DestinationContext) async -> [(String, String)] {
