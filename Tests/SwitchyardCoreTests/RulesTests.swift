@@ -169,6 +169,26 @@ struct RulesConfigTests {
             """)).first?.contains("heartbeat.event: the event must be a mapping") == true)
     }
 
+    @Test("validate --print shows patterns, rules and the heartbeat, and what it prints loads again the same")
+    func printed() throws {
+        let yaml = Self.config(destination: """
+                filter:
+                  pattern: { properties: { seats: [{ numeric: [">", 1] }] } }
+                rules:
+                  - { name: BIG, action: CALL, match: { properties: { plan: [pro] } }, detailType: "{{ event }} (big)" }
+                heartbeat: { every: 2m, event: { event: HEART_BEAT, userId: switchyard } }
+            """)
+        let printed = try load(yaml).redactedYAML()
+        #expect(printed.contains("pattern:") && printed.contains("numeric:"))
+        #expect(printed.contains("- name: BIG") && printed.contains("action: CALL"))
+        #expect(printed.contains("heartbeat:") && printed.contains("every: 2m"))
+        let again = try load(printed)
+        let destination = try #require(again.config.destinations.first)
+        #expect(destination.rules == (try load(yaml)).config.destinations.first?.rules)
+        #expect(destination.filter?.pattern == (try load(yaml)).config.destinations.first?.filter?.pattern)
+        #expect(destination.heartbeat?.every == .seconds(120))
+    }
+
     @Test("no configured source may take the name heartbeat events are logged under")
     func reservedSource() {
         let yaml = """

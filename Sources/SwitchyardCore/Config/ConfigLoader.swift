@@ -31,8 +31,10 @@ public struct LoadedConfig: Sendable {
             var config: any Sendable & Encodable
             var filter: EventFilter?
             var delivery: DeliveryPolicy
+            var rules: [DestinationRule]
+            var heartbeat: HeartbeatConfig?
             var resolved: [String: String]?
-            enum CodingKeys: String, CodingKey { case name, type, enabled, config, filter, delivery, resolved }
+            enum CodingKeys: String, CodingKey { case name, type, enabled, config, filter, delivery, rules, heartbeat, resolved }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(name, forKey: .name)
@@ -41,6 +43,8 @@ public struct LoadedConfig: Sendable {
                 try c.encode(config, forKey: .config)
                 try c.encodeIfPresent(filter, forKey: .filter)
                 try c.encode(delivery, forKey: .delivery)
+                if !rules.isEmpty { try c.encode(rules, forKey: .rules) }
+                try c.encodeIfPresent(heartbeat, forKey: .heartbeat)
                 try c.encodeIfPresent(resolved, forKey: .resolved)
             }
         }
@@ -48,7 +52,8 @@ public struct LoadedConfig: Sendable {
             server: config.server, storage: config.storage, sources: config.sources,
             destinations: destinations.map { d in
                 let resolved = notes[d.name].flatMap { $0.isEmpty ? nil : Dictionary($0, uniquingKeysWith: { a, _ in a }) }
-                return DestinationDump(name: d.name, type: d.config.type, enabled: d.config.enabled, config: d.settings, filter: d.config.filter, delivery: d.config.delivery, resolved: resolved)
+                return DestinationDump(name: d.name, type: d.config.type, enabled: d.config.enabled, config: d.settings, filter: d.config.filter, delivery: d.config.delivery,
+                                       rules: d.config.rules, heartbeat: d.config.heartbeat, resolved: resolved)
             },
             connections: config.connections)
         return try YAMLEncoder().encode(dump)
