@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "switchyard", targets: ["switchyard"]),
         .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
         .library(name: "SwitchyardServer", targets: ["SwitchyardServer"]),
+        .library(name: "SwitchyardSQLite", targets: ["SwitchyardSQLite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -29,7 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Event model, configuration, durable queue and the destination protocol. No HTTP server code.
+        // Event model, configuration, the store and destination protocols, ingestion and delivery.
+        // No HTTP server code and no database driver.
         .target(
             name: "SwitchyardCore",
             dependencies: [
@@ -37,10 +39,21 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded store: one node's queue, delivery log and dead letters in SQLite files (GRDB).
+        .target(
+            name: "SwitchyardSQLite",
+            dependencies: [
+                "SwitchyardCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -178,6 +191,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore",
                 "SwitchyardServer",
+                "SwitchyardSQLite",
                 "SwitchyardEventBridge",
                 "SwitchyardKinesis",
                 "EventBridgeEmulator",
@@ -207,7 +221,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardCoreTests",
-            dependencies: ["SwitchyardCore", "SwitchyardEventBridge"],
+            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardEventBridge", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -240,10 +254,24 @@ let package = Package(
             name: "SwitchyardServerTests",
             dependencies: [
                 "SwitchyardServer",
+                "SwitchyardSQLite",
                 "SwitchyardEventBridge",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The behaviour every store must have, run against each one.
+        .testTarget(
+            name: "StoreConformanceTests",
+            dependencies: ["SwitchyardCore", "SwitchyardSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        // What only the embedded store does: its files, lock, crash safety, index plans, upgrades.
+        .testTarget(
+            name: "SQLiteStoreTests",
+            dependencies: ["SwitchyardCore", "SwitchyardSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -10,12 +10,12 @@ import SwitchyardCore
 /// one of its events and their jobs are committed; every refusal is a documented status and text.
 public struct IngestController: Sendable {
     public let routing: Routing
-    public let store: any JobStore
+    public let store: any JobQueue
     public let limits: LimitsConfig
     public let trustForwardedFor: Bool
     let budget: MemoryBudget
 
-    public init(routing: Routing, store: any JobStore, limits: LimitsConfig, trustForwardedFor: Bool) {
+    public init(routing: Routing, store: any JobQueue, limits: LimitsConfig, trustForwardedFor: Bool) {
         self.routing = routing
         self.store = store
         self.limits = limits

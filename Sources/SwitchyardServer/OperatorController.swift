@@ -240,7 +240,7 @@ public struct OperatorController: Sendable {
             var o = JSONObject()
             o["queueDepth"] = .number(String(d?.waiting ?? 0))
             o["oldestWaitingSeconds"] = .number(String((d?.oldestWaitingAgeMs ?? 0) / 1000))
-            o["deadLetters"] = .number(String(d?.counts["dead"] ?? 0))
+            o["deadLetters"] = .number(String(d?.counts[.dead] ?? 0))
             let outcomes = snapshot.deliveriesByDestination[name] ?? [:]
             o["delivered"] = .number(String(outcomes["succeeded"] ?? 0))
             o["retries"] = .number(String(outcomes["failed"] ?? 0))

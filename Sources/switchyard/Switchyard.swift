@@ -13,6 +13,7 @@ import SwitchyardCore
 import SwitchyardEventBridge
 import SwitchyardKinesis
 import SwitchyardServer
+import SwitchyardSQLite
 
 @main
 struct Switchyard: AsyncParsableCommand {
@@ -70,7 +71,8 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let store: SQLiteJobStore
         do {
-            store = try SQLiteJobStore(config: loaded.config.storage, logger: makeLogger("switchyard.storage"), recoverInFlight: true)
+            store = try SQLiteJobStore(config: loaded.config.storage, logger: makeLogger("switchyard.storage"), owner: true)
+            _ = try await store.recoverInterrupted()
         } catch {
             printError("\(loaded.config.storage.path): cannot open the queue: \(error)")
             throw ExitCode(74)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import SwitchyardSQLite
 import Testing
 @testable import SwitchyardCore
 
@@ -70,8 +71,10 @@ func runWorker(_ worker: DeliveryWorker, until done: @escaping @Sendable () asyn
     }
 }
 
-func counts(_ store: SQLiteJobStore, _ destination: String = "d") async throws -> [String: Int] {
-    try await store.stats().destinations[destination]?.counts ?? [:]
+/// A destination's jobs per state, by the states' names.
+func counts(_ store: any JobQueue, _ destination: String = "d") async throws -> [String: Int] {
+    let counts = try await store.stats().destinations[destination]?.counts ?? [:]
+    return Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
 }
 
 @Suite("The delivery engine")
@@ -277,7 +280,8 @@ struct DeliveryTests {
                 _ = try await store.claim(destination: "d", limit: 1, leaseFor: .seconds(3600))
                 try store.close()
             }
-            let store = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
+            let store = try SQLiteJobStore(config: storage(dir), owner: true)
+            _ = try await store.recoverInterrupted()
             let jobs = try await store.claim(destination: "d", limit: 1, leaseFor: .seconds(30))
             #expect(jobs.map(\.messageId) == ["m-1"])
             #expect(jobs.first?.attempt == 2)

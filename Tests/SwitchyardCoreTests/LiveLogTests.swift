@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import NIOConcurrencyHelpers
 import Logging
+@testable import SwitchyardSQLite
 import Testing
 @testable import SwitchyardCore
 
@@ -125,95 +126,14 @@ struct LiveLogTests {
         for event in [#"{"a":"quote \" and backslash \\ and tab\t","b":"é ✓ 😀"}"#, #"{"type":"track"}"#] {
             let bytes = Array(event.utf8)
             let entry = JSONValue.object(JSONObject([("Source", .string("s")), ("Detail", .string(event)), ("DetailType", .string("t"))])).serialized()
-            let cut = try #require(EmbeddedEvent.remove(from: entry, event: bytes))
-            #expect(cut.text.count < entry.count - bytes.count)
-            #expect(EmbeddedEvent.restore(cut.text, offset: cut.offset, event: bytes) == entry)
+            let cut = EntryText(entry: entry, embedding: bytes)
+            #expect(cut.eventOffset != nil)
+            #expect(cut.bytes.count < entry.count - bytes.count)
+            #expect(cut.restored(event: bytes) == entry)
         }
         // An entry that does not carry the event verbatim is kept whole.
-        #expect(EmbeddedEvent.remove(from: Array(#"{"Detail":"{}"}"#.utf8), event: Array(#"{"x":1}"#.utf8)) == nil)
-    }
-
-    @Test("records read back by filter and page, and after an id for resuming")
-    func queries() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append((0..<30).map { NewEvent(source: $0 % 2 == 0 ? "web" : "ios", event: makeEvent($0), destinations: []) })
-            let page = try await store.records(LogQuery(filter: LogFilter(source: "web"), limit: 10))
-            #expect(page.count == 10 && page.allSatisfy { $0.source == "web" })
-            #expect(page.map(\.id) == page.map(\.id).sorted(by: >))
-            let next = try await store.records(LogQuery(filter: LogFilter(source: "web"), before: page.last!.id, limit: 10))
-            #expect(next.count == 5 && next.allSatisfy { $0.id < page.last!.id })
-            let after = try await store.records(after: 25, filter: LogFilter(), limit: 100)
-            #expect(after.map(\.id) == [26, 27, 28, 29, 30])
-            try store.close()
-        }
-    }
-
-    @Test("an event is found by message id before its id is indexed, after, and never once pruned")
-    func messageIndex() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: []) })
-            #expect(try await store.story(messageId: "m-2")?.messageId == "m-2")
-            #expect(try await store.indexMessageIDs(limit: 2) == 2)
-            try await store.append([NewEvent(source: "web", event: makeEvent(4), destinations: [])])
-            // m-1 and m-2 are indexed; m-3 and m-4 are in the unindexed tail. All are found, once.
-            for n in 1...4 {
-                #expect(try await store.story(messageId: "m-\(n)")?.records.count == 1)
-                #expect(try await store.records(LogQuery(filter: LogFilter(messageId: "m-\(n)"))).count == 1)
-            }
-            #expect(try await store.indexMessageIDs() == 2)
-            #expect(try await store.indexMessageIDs() == 0)
-            #expect(try await store.story(messageId: "m-4")?.messageId == "m-4")
-            #expect(try await store.story(messageId: "m-5") == nil)
-
-            try await Task.sleep(for: .milliseconds(5))
-            var tight = RetentionConfig()
-            tight.delivered = .milliseconds(1)
-            _ = try await store.prune(tight)
-            #expect(try await store.story(messageId: "m-1") == nil)
-            // The index's next pass drops the runs of pruned events.
-            #expect(try await store.indexMessageIDs() == 0)
-            #expect(try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM mi.message_index") } == 0)
-            try store.close()
-        }
-    }
-
-    @Test("the message index is written as sorted runs that merge as they pile up, every id still found")
-    func messageIndexRuns() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            for n in 1...20 {
-                try await store.append([NewEvent(source: "web", event: makeEvent(n), destinations: [])])
-                #expect(try await store.indexMessageIDs() == 1)
-            }
-            // Eight runs of one id became one run of eight, twice; four single runs wait for more.
-            let runs = try await store.read { db in try Int.fetchAll(db, sql: "SELECT entries FROM mi.message_runs ORDER BY run") }
-            #expect(runs == [8, 8, 1, 1, 1, 1])
-            for n in 1...20 {
-                #expect(try await store.story(messageId: "m-\(n)")?.records.count == 1)
-            }
-            try store.close()
-        }
-    }
-
-    @Test("a log id is never handed out twice, even after pruning took the newest records and events")
-    func logIDsNotReused() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: []) })
-            let last = try #require(try await store.records(LogQuery()).first?.id)
-            try await Task.sleep(for: .milliseconds(5))
-            var tight = RetentionConfig()
-            tight.delivered = .milliseconds(1)
-            #expect(try await store.prune(tight).events == 3)
-            try store.close()
-
-            let reopened = try SQLiteJobStore(config: storage(dir))
-            try await reopened.append([NewEvent(source: "web", event: makeEvent(4), destinations: [])])
-            #expect(try await reopened.records(LogQuery()).map(\.id) == [last + 1])
-            try reopened.close()
-        }
+        let whole = EntryText(entry: Array(#"{"Detail":"{}"}"#.utf8), embedding: Array(#"{"x":1}"#.utf8))
+        #expect(whole.eventOffset == nil && whole.restored(event: nil) == Array(#"{"Detail":"{}"}"#.utf8))
     }
 
     @Test("a slow live reader loses records and is told how many; it never holds more than its buffer")
@@ -292,8 +212,8 @@ struct LiveLogTests {
             #expect(report.jobs == 1 && report.events == 1)
             let left = try await store.stats()
             #expect(left.events == 3)
-            #expect(left.destinations["d"]?.counts["succeeded"] == nil)
-            #expect(left.destinations["d"]?.counts["dead"] == 1)
+            #expect(left.destinations["d"]?.counts[.succeeded] == nil)
+            #expect(left.destinations["d"]?.counts[.dead] == 1)
             let remaining = try await store.records(LogQuery())
             #expect(remaining.allSatisfy { $0.kind == .received })
             #expect(remaining.map(\.messageId) == ["m-4", "m-3", "m-2"])

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import SwitchyardSQLite
 import Testing
 @testable import SwitchyardCore
 
@@ -9,109 +10,6 @@ func keyedEvent(_ n: Int, user: String) -> NewEvent {
     let payload = #"{"type":"track","event":"E\#(n)","userId":"\#(user)","messageId":"m-\#(n)"}"#
     let event = Event(messageId: "m-\(n)", type: .track, name: "E\(n)", userId: user, anonymousId: nil, receivedAt: .now(), payload: Array(payload.utf8))
     return NewEvent(source: "web", event: event, targets: [JobTarget(destination: "d", orderingKey: user)])
-}
-
-func claimIDs(_ store: SQLiteJobStore, limit: Int = 100) async throws -> [Job] {
-    try await store.claim(destination: "d", limit: limit, leaseFor: .seconds(30))
-}
-
-func finish(_ store: SQLiteJobStore, _ job: Job, _ outcome: JobOutcome) async throws {
-    try await store.finish([JobResult(job: job, outcome: outcome, log: nil)])
-}
-
-@Suite("Per-key order in the queue")
-struct OrderingQueueTests {
-    @Test("of one key's jobs only the oldest still to be delivered can be claimed; the others wait blocked")
-    func oneAtATime() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "b"), keyedEvent(3, user: "a"), keyedEvent(4, user: "a")]
-                + [NewEvent(source: "web", event: makeEvent(5), destinations: ["d"])])
-            #expect(try await counts(store) == ["pending": 3, "blocked": 2])
-            #expect(try await store.backlog()["d"]?.waiting == 5, "blocked jobs count in the queue's depth")
-
-            let first = try await claimIDs(store)
-            #expect(first.map(\.messageId) == ["m-1", "m-2", "m-5"])
-            #expect(first.map(\.orderingKey) == ["a", "b", nil])
-            #expect(try await claimIDs(store).isEmpty, "a's next job waits while m-1 is in flight")
-
-            try await finish(store, first[0], .succeeded)
-            let second = try await claimIDs(store)
-            #expect(second.map(\.messageId) == ["m-3"], "delivering m-1 lets m-3 go, and only m-3")
-            try await finish(store, second[0], .dead(reason: "InvalidArgument"))
-            #expect(try await claimIDs(store).map(\.messageId) == ["m-4"], "a dead letter lets the next go too")
-            try store.close()
-        }
-    }
-
-    @Test("a failed job keeps its key's later jobs waiting until its retry is delivered")
-    func retryHoldsTheKey() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a")])
-            let first = try #require(try await claimIDs(store).first)
-            let soon = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 150)
-            try await finish(store, first, .retry(at: soon, error: "ProvisionedThroughputExceededException"))
-            #expect(try await claimIDs(store).isEmpty, "m-2 is not sent ahead of m-1's retry")
-            try await Task.sleep(for: .milliseconds(200))
-            let retried = try await claimIDs(store)
-            #expect(retried.map(\.messageId) == ["m-1"] && retried[0].attempt == 2)
-            try await finish(store, retried[0], .succeeded)
-            #expect(try await claimIDs(store).map(\.messageId) == ["m-2"])
-            try store.close()
-        }
-    }
-
-    @Test("order survives a restart: what was in flight is retried first, what waited still waits")
-    func acrossRestarts() async throws {
-        try await withTemporaryDirectory { dir in
-            var store = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
-            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a"), keyedEvent(3, user: "a")])
-            let first = try #require(try await claimIDs(store).first)
-            try await finish(store, first, .succeeded)
-            #expect(try await claimIDs(store).map(\.messageId) == ["m-2"])
-            try store.close()   // m-2 in flight when the process stops
-
-            store = try SQLiteJobStore(config: storage(dir), recoverInFlight: true)
-            #expect(try await counts(store) == ["succeeded": 1, "failed": 1, "blocked": 1])
-            let again = try await claimIDs(store)
-            #expect(again.map(\.messageId) == ["m-2"], "m-3 still waits behind the interrupted m-2")
-            try await finish(store, again[0], .succeeded)
-            #expect(try await claimIDs(store).map(\.messageId) == ["m-3"])
-            try store.close()
-        }
-    }
-
-    @Test("a replayed dead letter waits behind its key's job still to be delivered")
-    func replayWaits() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a")])
-            try await finish(store, try #require(try await claimIDs(store).first), .dead(reason: "boom"))
-            let second = try #require(try await claimIDs(store).first)
-            #expect(second.messageId == "m-2")
-            #expect(try await store.replay(DeadLetterQuery(messageIds: ["m-1"])) == 1)
-            #expect(try await counts(store) == ["in_flight": 1, "blocked": 1])
-            try await finish(store, second, .succeeded)
-            #expect(try await claimIDs(store).map(\.messageId) == ["m-1"])
-            try store.close()
-        }
-    }
-
-    @Test("letting a job go wakes the key's worker: waiting since the generation it saw returns at once")
-    func releaseWakes() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append([keyedEvent(1, user: "a"), keyedEvent(2, user: "a")])
-            let first = try #require(try await claimIDs(store).first)
-            let seen = store.newJobsGeneration
-            try await finish(store, first, .succeeded)
-            let started = ContinuousClock.now
-            await store.waitForNewJobs(since: seen, timeout: .seconds(30))
-            #expect(ContinuousClock.now - started < .seconds(5), "the release was signalled, not waited out")
-            try store.close()
-        }
-    }
 }
 
 /// A destination that fails some entries one by one and records, per key, what it accepted and

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchyardSQLite
 import Testing
 import SwitchyardEventBridge
 @testable import SwitchyardCore

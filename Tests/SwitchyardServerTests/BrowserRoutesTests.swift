@@ -6,6 +6,7 @@ import HummingbirdTesting
 import NIOCore
 import SwitchyardCore
 import SwitchyardServer
+import SwitchyardSQLite
 import Testing
 
 /// The stored events' payloads, oldest first, as JSON objects.

@@ -7,6 +7,7 @@ import NIOCore
 import SwitchyardCore
 import SwitchyardEventBridge
 import SwitchyardServer
+import SwitchyardSQLite
 import Testing
 
 /// A server on a fresh queue, driven through Hummingbird's test client.
@@ -78,7 +79,7 @@ struct IngestionAPITests {
             #expect(response.text == "ok\n")
             #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
             #expect(try await storedMessageIds(store) == ["m1"])
-            #expect(try await store.stats().destinations["bus"]?.counts == ["pending": 1])
+            #expect(try await store.stats().destinations["bus"]?.counts == [.pending: 1])
         }
     }
 

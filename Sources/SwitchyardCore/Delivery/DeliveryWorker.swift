@@ -9,7 +9,7 @@ import ServiceLifecycle
 public struct DeliveryWorker: Service {
     public let name: String
     public let destination: any Destination
-    public let store: any JobStore
+    public let store: any JobQueue
     public let policy: DeliveryPolicy
     public let logger: Logger
     /// How long a claim lasts before the job is due again, should this process die mid-send.
@@ -22,7 +22,7 @@ public struct DeliveryWorker: Service {
     /// Told of every send that delivered something, when the destination has a heartbeat.
     public var activity: DeliveryActivity?
 
-    public init(name: String, destination: any Destination, store: any JobStore, policy: DeliveryPolicy, logger: Logger, activity: DeliveryActivity? = nil) {
+    public init(name: String, destination: any Destination, store: any JobQueue, policy: DeliveryPolicy, logger: Logger, activity: DeliveryActivity? = nil) {
         self.activity = activity
         self.name = name
         self.destination = destination
@@ -186,13 +186,10 @@ public struct DeliveryWorker: Service {
         results.reserveCapacity(batch.count)
         for (entry, outcome) in zip(batch, outcomes) {
             let first = entry.job.attempt == 1
-            var log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
+            let log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
                                  entry: first ? entry.display : nil, entrySize: first ? entry.body.count : nil,
-                                 entryText: first && entry.display != nil ? entry.logText ?? entry.body : nil)
-            // Cut here, off the writer: the event is stored already.
-            if let text = log.entryText, let compact = EmbeddedEvent.remove(from: text, event: entry.job.payload) {
-                (log.entryText, log.entryEventOffset) = (compact.text, compact.offset)
-            }
+                                 // Cut here, off the store's writer: the event is stored already.
+                                 entryText: first && entry.display != nil ? EntryText(entry: entry.logText ?? entry.body, embedding: entry.job.payload) : nil)
             results.append(JobResult(job: entry.job, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)

@@ -103,13 +103,13 @@ public struct HeartbeatService: Service {
     public let destination: String
     public let config: HeartbeatConfig
     public let activity: DeliveryActivity
-    public let store: any JobStore
+    public let store: any JobQueue
     /// The destination's ordering key, so a heartbeat waits its turn behind its key's events.
     public let orderingKey: EventKey?
     public let maxEventBytes: Int
     public let logger: Logger
 
-    public init(destination: String, config: HeartbeatConfig, activity: DeliveryActivity, store: any JobStore, orderingKey: EventKey?, maxEventBytes: Int, logger: Logger) {
+    public init(destination: String, config: HeartbeatConfig, activity: DeliveryActivity, store: any JobQueue, orderingKey: EventKey?, maxEventBytes: Int, logger: Logger) {
         self.destination = destination
         self.config = config
         self.activity = activity

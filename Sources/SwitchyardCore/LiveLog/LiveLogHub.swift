@@ -21,8 +21,20 @@ public final class LiveLogHub: Sendable {
         var dropped = 0
     }
 
+    /// A place in the order records reach subscribers, taken by a writer inside its transaction.
+    public struct Ticket: Sendable, Hashable {
+        let number: UInt64
+    }
+
+    private struct Order {
+        var issued: UInt64 = 0
+        var next: UInt64 = 0
+        var held: [UInt64: [LogRecord]] = [:]
+    }
+
     private let subscribers = NIOLockedValueBox([Int: Subscriber]())
     private let nextID = NIOLockedValueBox(0)
+    private let order = NIOLockedValueBox(Order())
     public let bufferSize: Int
 
     public init(bufferSize: Int = 1000) {
@@ -42,6 +54,32 @@ public final class LiveLogHub: Sendable {
         removed?.continuation.finish()
     }
 
+    /// Takes the next place in the order subscribers see commits in. A store whose transactions
+    /// commit one at a time takes it inside the transaction, so ticket order is commit order, and
+    /// always hands the ticket back through `publish(_:in:)`, with no records if the commit failed.
+    public func ticket() -> Ticket {
+        order.withLockedValue { order in
+            defer { order.issued += 1 }
+            return Ticket(number: order.issued)
+        }
+    }
+
+    /// Publishes a commit's records once every earlier ticket's have been: writers that finish
+    /// out of order (each publishes after its own commit returns) cannot make a reader see a
+    /// later id first, which would make it skip the earlier ones when it resumes after the later.
+    public func publish(_ records: [LogRecord], in ticket: Ticket) {
+        // Publishing under the order lock keeps batches in ticket order; subscribers' own lock is
+        // taken inside it, never the other way round.
+        order.withLockedValue { order in
+            order.held[ticket.number] = records
+            while let ready = order.held.removeValue(forKey: order.next) {
+                order.next += 1
+                publish(ready)
+            }
+        }
+    }
+
+    /// Publishes records in the order given: for a single writer, or records already in order.
     public func publish(_ records: [LogRecord]) {
         guard !records.isEmpty else { return }
         subscribers.withLockedValue { subscribers in

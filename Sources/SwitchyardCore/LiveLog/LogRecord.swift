@@ -43,11 +43,9 @@ public struct LogRecord: Sendable, Hashable {
     public var size: Int?
     /// The transformed entry, on `transformed` records.
     public var detail: JSONValue?
-    /// `detail` as the destination already serialized it: stored as is instead of encoded again
-    /// on the writer thread.
-    var detailText: [UInt8]?
-    /// Where `detailText` had the event's JSON cut out, to be put back from the stored event.
-    var detailEventOffset: Int?
+    /// `detail` as the destination serialized it, on `transformed` records on their way to a
+    /// store, which keeps it as is instead of encoding `detail` again. Nil on records read back.
+    public var entryText: EntryText?
 
     public init(at: Timestamp, kind: Kind, messageId: String, status: String) {
         self.at = at
@@ -119,37 +117,5 @@ public struct LogFilter: Sendable, Hashable {
         if let kind, r.kind != kind { return false }
         if let rule, r.rule != rule { return false }
         return true
-    }
-
-    /// SQL conditions and arguments for the same filter.
-    var sql: (String, [String]) {
-        conditions(eventColumn: "event_id", [
-            ("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue), ("rule", rule),
-        ])
-    }
-
-    /// The same filter over `events` read as `received` records; nil when it cannot match one.
-    var receivedSQL: (String, [String])? {
-        if destination != nil || rule != nil { return nil }
-        if let status, status != "received" { return nil }
-        if let kind, kind != .received { return nil }
-        return conditions(eventColumn: "id", [("source", source), ("name", event), ("COALESCE(user_id, anonymous_id)", userId)])
-    }
-
-    /// The message-id condition on the column holding the event's row, then one equality per set value.
-    private func conditions(eventColumn: String, _ columns: [(String, String?)]) -> (String, [String]) {
-        var clauses: [String] = []
-        var args: [String] = []
-        if let messageId {
-            clauses.append("\(eventColumn) IN (\(SQLiteJobStore.eventsWithMessageID))")
-            args += [messageId, messageId]
-        }
-        for (column, value) in columns {
-            if let value {
-                clauses.append("\(column) = ?")
-                args.append(value)
-            }
-        }
-        return (clauses.joined(separator: " AND "), args)
     }
 }

@@ -50,6 +50,21 @@ public struct DeadLetter: Sendable, Hashable {
     /// The destination rule the dead job was for.
     public var rule: String? = nil
 
+    public init(jobId: Int64, messageId: String, source: String, destination: String, type: String, event: String?, attempts: Int,
+                reason: String, receivedAt: Timestamp, deadAt: Timestamp, rule: String? = nil) {
+        self.jobId = jobId
+        self.messageId = messageId
+        self.source = source
+        self.destination = destination
+        self.type = type
+        self.event = event
+        self.attempts = attempts
+        self.reason = reason
+        self.receivedAt = receivedAt
+        self.deadAt = deadAt
+        self.rule = rule
+    }
+
     public var json: JSONValue {
         var o = JSONObject()
         o["jobId"] = .number(String(jobId))
@@ -84,6 +99,24 @@ public struct EventStory: Sendable, Hashable {
         public var attempts: Int
         public var lastError: String?
         public var nextAttemptAt: Timestamp?
+
+        public init(destination: String, rule: String?, state: String, attempts: Int, lastError: String?, nextAttemptAt: Timestamp?) {
+            self.destination = destination
+            self.rule = rule
+            self.state = state
+            self.attempts = attempts
+            self.lastError = lastError
+            self.nextAttemptAt = nextAttemptAt
+        }
+    }
+
+    public init(messageId: String, source: String, receivedAt: Timestamp, event: JSONValue, jobs: [JobSummary], records: [LogRecord]) {
+        self.messageId = messageId
+        self.source = source
+        self.receivedAt = receivedAt
+        self.event = event
+        self.jobs = jobs
+        self.records = records
     }
 
     public var json: JSONValue {
@@ -138,4 +171,10 @@ public struct PruneReport: Sendable, Hashable {
     public var records: Int
     public var jobs: Int
     public var events: Int
+
+    public init(records: Int, jobs: Int, events: Int) {
+        self.records = records
+        self.jobs = jobs
+        self.events = events
+    }
 }

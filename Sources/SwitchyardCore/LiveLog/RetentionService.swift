@@ -4,11 +4,11 @@ import ServiceLifecycle
 /// Prunes the delivery log, delivered jobs and old dead letters on a schedule, so the queue's
 /// size on disk stays bounded however long the server runs.
 public struct RetentionService: Service {
-    public let store: any JobStore
+    public let store: any RetentionStore
     public let retention: RetentionConfig
     public let logger: Logger
 
-    public init(store: any JobStore, retention: RetentionConfig, logger: Logger) {
+    public init(store: any RetentionStore, retention: RetentionConfig, logger: Logger) {
         self.store = store
         self.retention = retention
         self.logger = logger

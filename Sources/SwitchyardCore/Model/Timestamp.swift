@@ -153,3 +153,11 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+extension Duration {
+    /// Whole milliseconds, the unit the stores keep times in.
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,3 +1,4 @@
+import SwitchyardCore
 import Dispatch
 import Foundation
 import NIOConcurrencyHelpers

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import NIOConcurrencyHelpers
+import SwitchyardCore
 
 /// The embedded queue: one SQLite file in WAL mode. Events and their jobs are written in one
 /// transaction through `GroupCommit`, so a 200 always means "on disk", and a crash at any moment
@@ -21,7 +22,7 @@ public final class SQLiteJobStore: JobStore {
     /// again, and the next ingestion flush or checkpoint covers them anyway.
     private let finisher: GroupCommit<JobResult>
     private let walSync: WALSync?
-    /// Held by the server that owns the queue (`recoverInFlight`), until `close()`.
+    /// Held by the server that owns the queue (`owner`), until `close()`.
     private let ownership: QueueLock?
     /// Jobs not yet succeeded or dead, kept in memory so the queue-full check costs nothing.
     private let queued: NIOLockedValueBox<Int>
@@ -34,16 +35,17 @@ public final class SQLiteJobStore: JobStore {
     public static let fileName = "queue.sqlite"
     public static let messageIndexFileName = "messages.sqlite"
 
-    /// - Parameter recoverInFlight: the server owning the queue passes true at start-up, making jobs a
-    ///   crashed run left in flight due at once; tools that only look at the queue pass false.
-    public init(config: StorageConfig, logger: Logger = Logger(label: "switchyard.storage"), recoverInFlight: Bool = false) throws {
+    /// - Parameter owner: the server that serves the queue passes true: it takes the folder's
+    ///   lock (one process per queue), which is what lets `recoverInterrupted` treat every
+    ///   lease as its own. Tools that only look at the queue pass false.
+    public init(config: StorageConfig, logger: Logger = Logger(label: "switchyard.storage"), owner: Bool = false) throws {
         self.config = config
         self.logger = logger
         let directory = config.path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent(Self.fileName)
         // Recovering in-flight jobs is only right for the one process that owns the queue.
-        ownership = recoverInFlight ? try QueueLock(directory: directory) : nil
+        ownership = owner ? try QueueLock(directory: directory) : nil
 
         let indexPath = (directory as NSString).appendingPathComponent(Self.messageIndexFileName)
         var indexConfiguration = Configuration()
@@ -82,17 +84,6 @@ public final class SQLiteJobStore: JobStore {
         try Self.migrator.migrate(pool)
         self.pool = pool
 
-        // The embedded queue belongs to one process: whatever a previous run left in flight was
-        // cut off by a crash, so it is due again now rather than when its lease would run out.
-        let recovered = !recoverInFlight ? 0 : try pool.write { db -> Int in
-            let now = Timestamp.now().millisecondsSinceEpoch
-            try db.execute(sql: """
-                UPDATE jobs SET state = 'failed', available_at = ?, lease = NULL, updated_at = ?,
-                    last_error = COALESCE(last_error, 'interrupted: the server stopped during delivery')
-                WHERE state = 'in_flight'
-                """, arguments: [now, now])
-            return db.changesCount
-        }
         let waiting = try pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE \(Self.waiting)") ?? 0
         }
@@ -111,18 +102,19 @@ public final class SQLiteJobStore: JobStore {
         }
         committer = GroupCommit(label: "switchyard.ingest-commit", sync: flush) { (events: [NewEvent]) throws(StoreError) in
             try Self.checkFreeSpace(atPath: directoryPath, minFreeBytes: minFree)
-            let records = try Self.writeNow(pool) { db in try Self.insert(events, db: db) }
-            hub.publish(records)
+            try Self.writeAndPublish(pool, hub) { db in ((), try Self.insert(events, db: db)) }
         }
         finisher = GroupCommit(label: "switchyard.outcome-commit") { (results: [JobResult]) throws(StoreError) in
             let now = Timestamp.now()
-            let outcome = try Self.writeNow(pool) { db in try Self.settle(results, db: db, now: now) }
+            let outcome = try Self.writeAndPublish(pool, hub) { db in
+                let outcome = try Self.settle(results, db: db, now: now)
+                return (outcome, outcome.records)
+            }
             queued.withLockedValue { $0 -= outcome.settled }
-            hub.publish(outcome.records)
             // Jobs let go from behind their key are due now: their worker need not wait for a poll.
             if outcome.released > 0 { appended.signal() }
         }
-        logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)", "recoveredInFlight": "\(recovered)"])
+        logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)"])
     }
 
     static var migrator: DatabaseMigrator {
@@ -668,10 +660,31 @@ public final class SQLiteJobStore: JobStore {
                     released += try keyed!.releaseNext(destination: ordering.destination, key: key, at: now.millisecondsSinceEpoch, db: db)
                 }
             }
-            if let log = result.log { records += logRecords(for: log, outcome: result.outcome, at: now) }
+            if let log = result.log { records += LogRecord.records(for: log, outcome: result.outcome, at: now) }
         }
         try insertRecords(&records, db: db)
         return (settled, released, records)
+    }
+
+    /// The embedded queue belongs to one process (its folder's lock): whatever was in flight when
+    /// it opened was cut off by the previous run's crash, so it is due again now rather than when
+    /// its lease would run out.
+    public func recoverInterrupted() async throws -> Int {
+        guard ownership != nil else { return 0 }
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let recovered = try await pool.write { db -> Int in
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'failed', available_at = ?, lease = NULL, updated_at = ?,
+                    last_error = COALESCE(last_error, 'interrupted: the server stopped during delivery')
+                WHERE state = 'in_flight'
+                """, arguments: [now, now])
+            return db.changesCount
+        }
+        if recovered > 0 {
+            logger.info("jobs left in flight by the previous run are due again", metadata: ["recoveredInFlight": "\(recovered)"])
+            appended.signal()
+        }
+        return recovered
     }
 
     public func release(_ jobs: [Job]) async throws {
@@ -699,7 +712,7 @@ public final class SQLiteJobStore: JobStore {
         return try await pool.read { db in
             var destinations = try Self.backlog(db, now: now)
             for row in try Row.fetchAll(db, sql: "SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination") {
-                destinations[row[0], default: .init(counts: [:], oldestWaitingAgeMs: nil)].counts["succeeded"] = row[1]
+                destinations[row[0], default: .init()].counts[.succeeded] = row[1]
             }
             let events = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0
             return QueueStats(events: events, destinations: destinations)
@@ -722,8 +735,8 @@ public final class SQLiteJobStore: JobStore {
         while let name = try String.fetchOne(next, arguments: [after]) {
             after = name
             guard let row = try Row.fetchOne(tally, arguments: [name]) else { continue }
-            var counts: [String: Int] = [:]
-            for (column, state) in [(0, "pending"), (1, "failed"), (2, "in_flight"), (4, "blocked")] where (row[column] as Int? ?? 0) > 0 {
+            var counts: [JobState: Int] = [:]
+            for (column, state) in [(0, JobState.pending), (1, .failed), (2, .inFlight), (4, .blocked)] where (row[column] as Int? ?? 0) > 0 {
                 counts[state] = row[column]
             }
             // Event ids grow with arrival, so the smallest waiting one is the oldest event.
@@ -731,7 +744,7 @@ public final class SQLiteJobStore: JobStore {
             destinations[name] = .init(counts: counts, oldestWaitingAgeMs: oldest.map { now - $0 })
         }
         for row in try Row.fetchAll(db, sql: "SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination") {
-            destinations[row[0], default: .init(counts: [:], oldestWaitingAgeMs: nil)].counts["dead"] = row[1]
+            destinations[row[0], default: .init()].counts[.dead] = row[1]
         }
         return destinations
     }
@@ -764,6 +777,43 @@ public final class SQLiteJobStore: JobStore {
             return try pool.write(body)
         } catch {
             throw .unavailable(describe(error))
+        }
+    }
+
+    /// A write transaction whose records reach live readers in commit order: the ticket is
+    /// taken inside the transaction (the one writer commits them one at a time), after its last
+    /// statement, and handed back whether or not the commit then succeeds.
+    static func writeAndPublish<T>(_ pool: DatabasePool, _ hub: LiveLogHub, _ body: (Database) throws -> (T, [LogRecord])) throws(StoreError) -> T {
+        var ticket: LiveLogHub.Ticket?
+        do {
+            let (value, records) = try writeNow(pool) { db in
+                let written = try body(db)
+                ticket = hub.ticket()
+                return written
+            }
+            hub.publish(records, in: ticket!)
+            return value
+        } catch {
+            if let ticket { hub.publish([], in: ticket) }
+            throw error
+        }
+    }
+
+    /// The same on GRDB's own writer queue, for writes outside the group commits.
+    static func writeAndPublish<T: Sendable>(_ pool: DatabasePool, _ hub: LiveLogHub,
+                                             _ body: @Sendable @escaping (Database) throws -> (T, [LogRecord])) async throws -> T {
+        let ticket = NIOLockedValueBox<LiveLogHub.Ticket?>(nil)
+        do {
+            let (value, records) = try await pool.write { db in
+                let written = try body(db)
+                ticket.withLockedValue { $0 = hub.ticket() }
+                return written
+            }
+            hub.publish(records, in: ticket.withLockedValue { $0 }!)
+            return value
+        } catch {
+            if let taken = ticket.withLockedValue({ $0 }) { hub.publish([], in: taken) }
+            throw error
         }
     }
 
@@ -856,13 +906,6 @@ struct KeyedJobs {
         row.bind(key)
         try row.step(db)
         return db.changesCount
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
 

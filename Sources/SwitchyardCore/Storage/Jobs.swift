@@ -46,7 +46,13 @@ public enum JobState: String, Sendable, Codable, CaseIterable {
     case failed
     case dead
     case blocked
+
+    /// The states of a job still to be delivered.
+    public static let waiting: [JobState] = [.pending, .failed, .inFlight, .blocked]
 }
+
+/// Encoded as JSON object keys by name (`"in_flight": 3`), not as an array of pairs.
+extension JobState: CodingKeyRepresentable {}
 
 /// A job claimed for delivery. `lease` proves the claim: a worker whose lease expired and was
 /// claimed again by another cannot overwrite the newer result.
@@ -133,12 +139,11 @@ public struct AttemptLog: Sendable, Hashable {
     public var entry: JSONValue?
     /// Its size on the wire, which the sender already knows.
     public var entrySize: Int?
-    /// The entry's JSON exactly as sent, stored without encoding `entry` again.
-    public var entryText: [UInt8]?
-    /// Where `entryText` had the event's own JSON cut out (`EmbeddedEvent`), if it did.
-    public var entryEventOffset: Int?
+    /// The entry's JSON exactly as sent, without the event it embeds: stores keep it as is
+    /// instead of encoding `entry` again.
+    public var entryText: EntryText?
 
-    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?, entrySize: Int? = nil, entryText: [UInt8]? = nil) {
+    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?, entrySize: Int? = nil, entryText: EntryText? = nil) {
         self.job = job
         self.batchId = batchId
         self.requestId = requestId
@@ -152,19 +157,30 @@ public struct AttemptLog: Sendable, Hashable {
 /// Counts for operators and the readiness check.
 public struct QueueStats: Sendable, Hashable, Codable {
     public struct Destination: Sendable, Hashable, Codable {
-        public var counts: [String: Int]
+        /// Jobs per state; a state with none is left out.
+        public var counts: [JobState: Int]
         /// Age of the oldest job still waiting to be delivered, in milliseconds.
         public var oldestWaitingAgeMs: Int64?
+
+        public init(counts: [JobState: Int] = [:], oldestWaitingAgeMs: Int64? = nil) {
+            self.counts = counts
+            self.oldestWaitingAgeMs = oldestWaitingAgeMs
+        }
 
         /// Jobs still to be delivered: pending, failed (due again later), in flight, or blocked
         /// behind an earlier job of their key.
         public var waiting: Int {
-            (counts["pending"] ?? 0) + (counts["failed"] ?? 0) + (counts["in_flight"] ?? 0) + (counts["blocked"] ?? 0)
+            JobState.waiting.reduce(0) { $0 + (counts[$1] ?? 0) }
         }
     }
 
     public var events: Int
     public var destinations: [String: Destination]
+
+    public init(events: Int, destinations: [String: Destination]) {
+        self.events = events
+        self.destinations = destinations
+    }
 }
 
 /// Why a write was refused. Either way the client gets a 503 and retries; nothing is half-stored.
@@ -182,62 +198,3 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The durable queue behind ingestion and delivery. The SQLite store is the embedded default; a
-/// PostgreSQL one for several nodes implements the same protocol, so neither ingestion nor
-/// delivery code changes.
-public protocol JobStore: Sendable {
-    /// Stores the events and their jobs. Returns only once they are committed to disk (as far as
-    /// the configured sync mode promises), which is when the client may be told 200.
-    func append(_ events: [NewEvent]) async throws(StoreError)
-
-    /// Leases up to `limit` due jobs of a destination, oldest first. Leases that ran out (a worker
-    /// that crashed) make their jobs due again. A blocked job is never due: of the jobs of one
-    /// ordering key, only the oldest still to be delivered can be claimed.
-    func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job]
-
-    /// Records outcomes; a result whose lease is no longer current is ignored.
-    func finish(_ results: [JobResult]) async throws
-
-    /// Gives leased jobs back untried (graceful shutdown), without counting the attempt.
-    func release(_ jobs: [Job]) async throws
-
-    /// Jobs waiting and dead-lettered per destination, and the age of the oldest waiting event:
-    /// what the summary and metrics read on every poll, so it costs only the backlog's size.
-    func backlog() async throws -> [String: QueueStats.Destination]
-
-    /// The backlog plus stored events and delivered jobs: a full count, for `switchyard queue stats`.
-    func stats() async throws -> QueueStats
-
-    /// Grows whenever jobs may have become claimable: new ones committed, blocked ones let go,
-    /// dead letters replayed. A worker reads it before it claims and passes it to
-    /// `waitForNewJobs`, so nothing that happens in between is missed.
-    var newJobsGeneration: Int { get }
-
-    /// Returns at once when `newJobsGeneration` has moved past `generation`, else when it does,
-    /// or after `timeout`; delivery workers sleep on it.
-    func waitForNewJobs(since generation: Int, timeout: Duration) async
-
-    /// Throws unless a write can be committed now; `/ready` uses it.
-    func checkWritable() async throws
-
-    /// Committed delivery-log records, as they are committed.
-    var liveLog: LiveLogHub { get }
-
-    /// Stored records matching a filter, newest first, before a record id (for paging).
-    func records(_ query: LogQuery) async throws -> [LogRecord]
-
-    /// Records after a record id, oldest first: what a resuming live reader missed.
-    func records(after id: Int64, filter: LogFilter, limit: Int) async throws -> [LogRecord]
-
-    /// One event's whole story: the stored event, its jobs, and every record about it.
-    func story(messageId: String) async throws -> EventStory?
-
-    /// Dead-lettered jobs, newest first.
-    func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter]
-
-    /// Puts matching dead letters back in the queue, their attempts starting over; returns how many.
-    func replay(_ query: DeadLetterQuery) async throws -> Int
-
-    /// Deletes log records, finished jobs and their events past the retention limits.
-    func prune(_ retention: RetentionConfig) async throws -> PruneReport
-}

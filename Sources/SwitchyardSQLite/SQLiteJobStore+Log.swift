@@ -1,64 +1,9 @@
 import Foundation
 import GRDB
+import SwitchyardCore
 
 /// The delivery log, dead letters and retention of the embedded queue.
 extension SQLiteJobStore {
-    static func logRecords(for log: AttemptLog, outcome: JobOutcome, at now: Timestamp) -> [LogRecord] {
-        let job = log.job
-        func base(_ kind: LogRecord.Kind, _ status: String) -> LogRecord {
-            var r = LogRecord(at: now, kind: kind, messageId: job.messageId, status: status)
-            r.eventID = job.eventID
-            r.source = job.source
-            r.destination = job.destination
-            r.type = job.type.rawValue
-            r.event = job.name
-            r.userId = job.userId
-            r.rule = job.rule
-            return r
-        }
-        var records: [LogRecord] = []
-        if let entry = log.entry {
-            var transformed = base(.transformed, "transformed")
-            transformed.detail = entry
-            transformed.detailText = log.entryText
-            transformed.detailEventOffset = log.entryEventOffset
-            transformed.size = log.entrySize
-            records.append(transformed)
-        }
-        guard let result = log.result else {
-            // Dead-lettered before any send.
-            var dead = base(.dead, "dead")
-            if case .dead(let reason) = outcome { dead.errorMessage = reason }
-            dead.errorCode = dead.errorMessage.map { String($0.prefix { $0 != ":" && $0 != " " }) }
-            records.append(dead)
-            return records
-        }
-        let status: String
-        switch outcome {
-        case .succeeded: status = "succeeded"
-        case .retry: status = "failed"
-        case .dead: status = "dead"
-        }
-        var attempt = base(.attempt, status)
-        attempt.attempt = job.attempt
-        attempt.batchId = log.batchId
-        attempt.requestId = log.requestId
-        switch result {
-        case .delivered(let reference):
-            attempt.reference = reference
-        case .retry(let failure), .reject(let failure):
-            attempt.errorCode = failure.code
-            attempt.errorMessage = failure.message.isEmpty ? nil : failure.message
-            attempt.httpStatus = failure.httpStatus
-        }
-        if case .retry(let at, _) = outcome { attempt.nextRetryAt = at }
-        if case .dead(let reason) = outcome, case .retry = result {
-            attempt.errorMessage = reason
-        }
-        records.append(attempt)
-        return records
-    }
-
     static func insertRecords(_ records: inout [LogRecord], db: Database) throws {
         guard !records.isEmpty else { return }
         var nextID = try nextLogID(db)
@@ -89,18 +34,17 @@ extension SQLiteJobStore {
             row.bind(r.httpStatus)
             row.bind(r.nextRetryAt?.millisecondsSinceEpoch)
             row.bind(r.size)
-            if let text = r.detailText {
-                row.bindText(text)
+            if let text = r.entryText {
+                row.bindText(text.bytes)
             } else {
                 row.bind(r.detail?.jsonString)
             }
             row.bind(r.eventID)
-            row.bind(r.detailText == nil ? nil : r.detailEventOffset)
+            row.bind(r.entryText?.eventOffset)
             row.bind(r.rule)
             try row.step(db)
             records[n].id = nextID
-            records[n].detailText = nil
-            records[n].detailEventOffset = nil
+            records[n].entryText = nil
             nextID += 1
         }
     }
@@ -133,8 +77,7 @@ extension SQLiteJobStore {
         r.rule = row["rule"]
         if let offset = row["detail_event"] as Int? {
             // Completed by `restoreEmbeddedEvents`, from the stored event.
-            r.detailText = (row["detail"] as String?).map { Array($0.utf8) }
-            r.detailEventOffset = offset
+            r.entryText = (row["detail"] as String?).map { EntryText(bytes: Array($0.utf8), eventOffset: offset) }
         } else {
             r.detail = (row["detail"] as String?).flatMap { try? JSONParser.parse($0) }
         }
@@ -146,16 +89,15 @@ extension SQLiteJobStore {
         var records = records
         let payload = try db.cachedStatement(sql: "SELECT payload FROM events WHERE id = ?")
         for n in records.indices {
-            guard let offset = records[n].detailEventOffset, let text = records[n].detailText else { continue }
+            guard let text = records[n].entryText else { continue }
             var event: [UInt8]?
             if let id = records[n].eventID {
                 var read = RowWriter(payload)
                 read.bind(id)
                 try read.rows(db) { row in event = row.bytes(0) }
             }
-            records[n].detail = try? JSONParser.parse(EmbeddedEvent.restore(text, offset: offset, event: event))
-            records[n].detailText = nil
-            records[n].detailEventOffset = nil
+            records[n].detail = try? JSONParser.parse(text.restored(event: event))
+            records[n].entryText = nil
         }
         return records
     }
@@ -277,7 +219,7 @@ extension SQLiteJobStore {
         let (clause, args) = deadLetterConditions(query)
         let now = Timestamp.now()
         let arguments = (args + [max(1, min(query.limit, 1_000_000))]).map(\.databaseValue)
-        let records = try await pool.write { db -> [LogRecord] in
+        let records = try await Self.writeAndPublish(pool, liveLog) { db -> ([LogRecord], [LogRecord]) in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key, j.rule
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.id LIMIT ?
@@ -308,10 +250,9 @@ extension SQLiteJobStore {
                 records.append(r)
             }
             try Self.insertRecords(&records, db: db)
-            return records
+            return (records, records)
         }
         queuedJobsAdded(records.count)
-        liveLog.publish(records)
         if !records.isEmpty { signalNewJobs() }
         return records.count
     }

@@ -1,0 +1,86 @@
+/// The seams between the pipeline and where it keeps its state. Each is small enough to read in
+/// one go and says nothing of SQL: the embedded SQLite store (`SwitchyardSQLite`) implements them
+/// for one node, a PostgreSQL store for several sharing one database. Ingestion and delivery
+/// only ever see these, and one conformance suite (`Tests/StoreConformanceTests`) holds every
+/// store to the same behaviour.
+
+/// The durable queue: accepted events and their delivery jobs, leased to workers.
+public protocol JobQueue: Sendable {
+    /// Stores the events and their jobs. Returns only once they are committed (as far as the
+    /// configured sync mode promises), which is when the client may be told 200. Refuses with
+    /// `StoreError.full` rather than exceed `storage.maxQueuedJobs` jobs still to be delivered.
+    func append(_ events: [NewEvent]) async throws(StoreError)
+
+    /// Leases up to `limit` due jobs of a destination, oldest first. A job whose lease ran out
+    /// (its worker died) is due again. A blocked job is never due: of the jobs of one ordering
+    /// key, only the oldest still to be delivered can be claimed.
+    func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job]
+
+    /// Records outcomes; a result whose lease is no longer current is ignored.
+    func finish(_ results: [JobResult]) async throws
+
+    /// Gives leased jobs back untried (graceful shutdown), without counting the attempt.
+    func release(_ jobs: [Job]) async throws
+
+    /// Makes due at once the jobs this node had leased when it stopped without finishing them
+    /// (a crash), and returns how many. Never touches a lease another live node may hold: those
+    /// run out on their own and are claimed then.
+    func recoverInterrupted() async throws -> Int
+
+    /// Jobs waiting and dead-lettered per destination, and the age of the oldest waiting event:
+    /// what the summary and metrics read on every poll, so it costs only the backlog's size.
+    func backlog() async throws -> [String: QueueStats.Destination]
+
+    /// The backlog plus stored events and delivered jobs: a full count, for `switchyard queue stats`.
+    func stats() async throws -> QueueStats
+
+    /// Grows whenever jobs may have become claimable: new ones committed, blocked ones let go,
+    /// dead letters replayed. A worker reads it before it claims and passes it to
+    /// `waitForNewJobs`, so nothing that happens in between is missed.
+    var newJobsGeneration: Int { get }
+
+    /// Returns at once when `newJobsGeneration` has moved past `generation`, else when it does,
+    /// or after `timeout`; delivery workers sleep on it.
+    func waitForNewJobs(since generation: Int, timeout: Duration) async
+
+    /// Throws unless a write can be committed now; `/ready` uses it.
+    func checkWritable() async throws
+}
+
+/// The delivery log: what arrived, what it became, what the destination answered.
+///
+/// Record ids are the log's order and a live reader's resume point (the SSE event id). A store
+/// hands a record to `records(after:)` and to `liveLog` only once no record with a smaller id
+/// can still be committed, so a reader that resumes after the last id it saw misses nothing,
+/// even where several writers commit out of id order.
+public protocol DeliveryLogStore: Sendable {
+    /// Committed records, as they become readable in id order.
+    var liveLog: LiveLogHub { get }
+
+    /// Stored records matching a filter, newest first, before a record id (for paging).
+    func records(_ query: LogQuery) async throws -> [LogRecord]
+
+    /// Records after a record id, oldest first: what a resuming live reader missed.
+    func records(after id: Int64, filter: LogFilter, limit: Int) async throws -> [LogRecord]
+
+    /// One event's whole story: the stored event, its jobs, and every record about it.
+    func story(messageId: String) async throws -> EventStory?
+}
+
+/// Jobs given up on, kept for inspection and replay.
+public protocol DeadLetterStore: Sendable {
+    /// Dead-lettered jobs, newest first.
+    func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter]
+
+    /// Puts matching dead letters back in the queue, their attempts starting over; returns how many.
+    func replay(_ query: DeadLetterQuery) async throws -> Int
+}
+
+/// Keeps what the store holds bounded however long the server runs.
+public protocol RetentionStore: Sendable {
+    /// Deletes log records, finished jobs and their events past the retention limits.
+    func prune(_ retention: RetentionConfig) async throws -> PruneReport
+}
+
+/// Everything the server needs from a store. Components take the narrowest protocol they use.
+public typealias JobStore = JobQueue & DeliveryLogStore & DeadLetterStore & RetentionStore

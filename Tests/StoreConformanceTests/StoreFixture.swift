@@ -1,0 +1,104 @@
+import Foundation
+import SwitchyardCore
+import SwitchyardSQLite
+import Testing
+
+/// A store held to the protocols: each test gets fresh, empty storage, and may open it again to
+/// model a restart of the node (the previous handle closed first).
+struct StoreFixture: Sendable, CustomTestStringConvertible {
+    let name: String
+    let withEmptyStorage: @Sendable (_ body: @Sendable (StoreOpener) async throws -> Void) async throws -> Void
+
+    var testDescription: String { name }
+
+    /// Every store this build has. A store whose database cannot be reached here is left out by
+    /// its own fixture and says so on standard error, never silently.
+    static let all: [StoreFixture] = [.sqlite]
+
+    static let sqlite = StoreFixture(name: "SQLite") { body in
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-conformance-\(UUIDv4.make())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await body(StoreOpener { maxQueuedJobs in
+            var config = StorageConfig()
+            config.path = path
+            config.sync = .normal
+            config.minFreeBytes = 0
+            config.maxQueuedJobs = maxQueuedJobs
+            let store = try SQLiteJobStore(config: config, owner: true)
+            return OpenStore(store: store, close: { try store.close() })
+        })
+    }
+}
+
+struct StoreOpener: Sendable {
+    let open: @Sendable (_ maxQueuedJobs: Int) async throws -> OpenStore
+
+    func callAsFunction(maxQueuedJobs: Int = 1_000_000) async throws -> OpenStore {
+        try await open(maxQueuedJobs)
+    }
+}
+
+struct OpenStore: Sendable {
+    let store: any JobStore
+    let close: @Sendable () async throws -> Void
+}
+
+extension StoreFixture {
+    /// Opens a store on fresh storage, runs the test with it and closes it.
+    func withStore(maxQueuedJobs: Int = 1_000_000, _ body: @Sendable @escaping (any JobStore) async throws -> Void) async throws {
+        try await withEmptyStorage { open in
+            let opened = try await open(maxQueuedJobs: maxQueuedJobs)
+            do {
+                try await body(opened.store)
+            } catch {
+                try? await opened.close()
+                throw error
+            }
+            try await opened.close()
+        }
+    }
+}
+
+func makeEvent(_ n: Int, user: String? = nil, receivedAgo milliseconds: Int64 = 0) -> Event {
+    let userId = user ?? "u\(n)"
+    let payload = #"{"type":"track","event":"E\#(n)","userId":"\#(userId)","messageId":"m-\#(n)"}"#
+    let receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - milliseconds)
+    return Event(messageId: "m-\(n)", type: .track, name: "E\(n)", userId: userId, anonymousId: nil, receivedAt: receivedAt, payload: Array(payload.utf8))
+}
+
+func events(_ range: ClosedRange<Int>, to destinations: [String] = ["a"]) -> [NewEvent] {
+    range.map { NewEvent(source: "web", event: makeEvent($0), destinations: destinations) }
+}
+
+/// One event whose job for `d` is ordered by its user.
+func keyed(_ n: Int, user: String) -> NewEvent {
+    NewEvent(source: "web", event: makeEvent(n, user: user), targets: [JobTarget(destination: "d", orderingKey: user)])
+}
+
+extension JobQueue {
+    func claim(_ destination: String = "a", limit: Int = 100, leaseFor: Duration = .seconds(60)) async throws -> [Job] {
+        try await claim(destination: destination, limit: limit, leaseFor: leaseFor)
+    }
+
+    func settle(_ jobs: [Job], _ outcome: JobOutcome, logged: Bool = false) async throws {
+        try await finish(jobs.map { job in
+            JobResult(job: job, outcome: outcome, log: logged ? AttemptLog(job: job, batchId: "b-1", requestId: "r-1", result: entryOutcome(outcome), entry: nil) : nil)
+        })
+    }
+
+    func counts(_ destination: String = "a") async throws -> [JobState: Int] {
+        try await stats().destinations[destination]?.counts ?? [:]
+    }
+}
+
+func entryOutcome(_ outcome: JobOutcome) -> EntryOutcome {
+    switch outcome {
+    case .succeeded: return .delivered(reference: "ref-1")
+    case .retry(_, let error): return .retry(.init(code: error, message: "", httpStatus: 500))
+    case .dead(let reason): return .reject(.init(code: reason, message: "", httpStatus: 400))
+    }
+}
+
+func later(_ milliseconds: Int64 = 60_000) -> Timestamp {
+    Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + milliseconds)
+}
