@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
         .library(name: "SwitchyardServer", targets: ["SwitchyardServer"]),
         .library(name: "SwitchyardSQLite", targets: ["SwitchyardSQLite"]),
+        .library(name: "SwitchyardPostgres", targets: ["SwitchyardPostgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Event model, configuration, the store and destination protocols, ingestion and delivery.
@@ -53,6 +56,20 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The shared store: several nodes' queue, log and dead letters in one PostgreSQL (postgres-nio).
+        .target(
+            name: "SwitchyardPostgres",
+            dependencies: [
+                "SwitchyardCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -192,6 +209,7 @@ let package = Package(
                 "SwitchyardCore",
                 "SwitchyardServer",
                 "SwitchyardSQLite",
+                "SwitchyardPostgres",
                 "SwitchyardEventBridge",
                 "SwitchyardKinesis",
                 "EventBridgeEmulator",
@@ -265,7 +283,8 @@ let package = Package(
         // The behaviour every store must have, run against each one.
         .testTarget(
             name: "StoreConformanceTests",
-            dependencies: ["SwitchyardCore", "SwitchyardSQLite"],
+            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // What only the embedded store does: its files, lock, crash safety, index plans, upgrades.

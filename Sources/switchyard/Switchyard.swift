@@ -13,6 +13,7 @@ import SwitchyardCore
 import SwitchyardEventBridge
 import SwitchyardKinesis
 import SwitchyardServer
+import SwitchyardPostgres
 import SwitchyardSQLite
 
 @main
@@ -69,14 +70,14 @@ struct Serve: AsyncParsableCommand {
         // Before anything creates a metric, so every one of them reaches /metrics.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let store: SQLiteJobStore
+        let opened: OpenedStore
         do {
-            store = try SQLiteJobStore(config: loaded.config.storage, logger: makeLogger("switchyard.storage"), owner: true)
-            _ = try await store.recoverInterrupted()
+            opened = try await OpenedStore.open(loaded.config, logger: makeLogger("switchyard.storage"), serving: true)
         } catch {
-            printError("\(loaded.config.storage.path): cannot open the queue: \(error)")
+            printError("\(loaded.config.storage.postgres?.url ?? loaded.config.storage.path): cannot open the queue: \(error)")
             throw ExitCode(74)
         }
+        let store = opened.store
         // One pool for every destination. A refused connection is retried for up to 3 s (not the
         // whole send timeout), so a destination that is down fails fast into backoff.
         var clientConfiguration = HTTPClient.Configuration(
@@ -114,17 +115,16 @@ struct Serve: AsyncParsableCommand {
         if !failures.isEmpty {
             for failure in failures { printError("\(loaded.file): \(failure)") }
             try? await httpClient.shutdown()
-            try? store.close()
+            try? opened.close()
             throw ExitCode(78)
         }
         workers += extra.withLockedValue { $0 }.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
         let retention = RetentionService(store: store, retention: loaded.config.storage.retention, logger: makeLogger("switchyard.retention"))
-        let indexer = MessageIndexer(store: store, logger: makeLogger("switchyard.storage"))
         // Services stop in reverse order: the HTTP server first (no new events), then delivery
-        // finishes what it has in flight.
+        // finishes what it has in flight, then the store's own services.
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: retention), .init(service: indexer)] + workers + [.init(service: app)],
+            services: opened.services.map { .init(service: $0) } + [.init(service: retention)] + workers + [.init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // Past the grace period, what is still running is cancelled; a stalled client cannot keep
@@ -146,7 +146,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         try await httpClient.shutdown()
-        try store.close()
+        try opened.close()
         logger.info("stopped")
         // A supervisor (systemd, Kubernetes) must see that the server did not run, e.g. when
         // its port was taken.
@@ -195,9 +195,9 @@ struct Queue: AsyncParsableCommand {
 
         func run() async throws {
             let loaded = try options.load()
-            let store = try SQLiteJobStore(config: loaded.config.storage, logger: Logger(label: "switchyard.storage", factory: { _ in SwiftLogNoOpLogHandler() }))
-            let stats = try await store.stats()
-            try store.close()
+            let stats = try await OpenedStore.withStore(loaded.config, logger: Logger(label: "switchyard.storage", factory: { _ in SwiftLogNoOpLogHandler() })) {
+                try await $0.stats()
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             Swift.print(String(decoding: try encoder.encode(stats), as: UTF8.self))

@@ -1,5 +1,8 @@
 import Foundation
+import Logging
+import PostgresNIO
 import SwitchyardCore
+import SwitchyardPostgres
 import SwitchyardSQLite
 import Testing
 
@@ -11,9 +14,60 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    /// Every store this build has. A store whose database cannot be reached here is left out by
-    /// its own fixture and says so on standard error, never silently.
-    static let all: [StoreFixture] = [.sqlite]
+    /// Every store this build has. PostgreSQL runs where `.ci/test` started a cluster
+    /// (`SWITCHYARD_TEST_POSTGRES_URL`); without one it is left out, and says so on standard error.
+    static let all: [StoreFixture] = [.sqlite] + (postgres.map { [$0] } ?? [])
+
+    static let postgres: StoreFixture? = {
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = environment["SWITCHYARD_TEST_POSTGRES_URL"], let server = PostgresURL(url) else {
+            FileHandle.standardError.write(Data("note: SWITCHYARD_TEST_POSTGRES_URL is not set: the store conformance suite runs against SQLite only (.ci/test starts a PostgreSQL cluster)\n".utf8))
+            return nil
+        }
+        let password = environment["SWITCHYARD_TEST_PGPASSWORD"]
+        return StoreFixture(name: "PostgreSQL") { body in
+            // A database of its own per test, dropped afterwards.
+            let database = "conformance_\(UUIDv4.make().replacingOccurrences(of: "-", with: "").prefix(16))"
+            try await admin(server, password: password, "CREATE DATABASE \(database)")
+            var settings = PostgresStorageConfig(url: "postgres://\(server.user)@\(server.host):\(server.port)/\(database)?sslmode=disable", password: password.map { Secret($0) })
+            settings.maxConnections = 8
+            let config = settings
+            let opener = StoreOpener { maxQueuedJobs in
+                var storage = StorageConfig()
+                storage.maxQueuedJobs = maxQueuedJobs
+                let store = try PostgresJobStore(config: config, storage: storage, node: "conformance-node", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                // Owned by the handle: `close` cancels it and waits for it to end.
+                let running = Task { try await store.runUntilCancelled() }
+                try await store.waitUntilStarted()
+                return OpenStore(store: store, close: {
+                    running.cancel()
+                    _ = await running.result
+                })
+            }
+            do {
+                try await body(opener)
+            } catch {
+                try? await admin(server, password: password, "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+                throw error
+            }
+            try await admin(server, password: password, "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+        }
+    }()
+
+    /// One statement on the server's own database, for creating and dropping test databases.
+    static func admin(_ server: PostgresURL, password: String?, _ sql: String) async throws {
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(host: server.host, port: server.port, username: server.user, password: password, database: server.database, tls: .disable),
+            id: 1, logger: logger)
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
 
     static let sqlite = StoreFixture(name: "SQLite") { body in
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-conformance-\(UUIDv4.make())").path

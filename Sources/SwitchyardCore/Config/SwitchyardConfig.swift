@@ -1,3 +1,5 @@
+import Foundation
+
 /// The whole `switchyard.yaml`. Every struct decodes missing keys to the documented default and
 /// the decoder reports keys it does not know, so a typo is an error instead of a silent default.
 public struct SwitchyardConfig: Codable, Sendable {
@@ -47,11 +49,17 @@ public struct ServerConfig: Codable, Sendable {
     /// The URL browsers reach this server at (`https://collect.example.com`), which the SDK
     /// settings endpoints hand back. Without it, the request's own scheme and Host are used.
     public var publicURL: String?
+    /// This node's name in the delivery log and on its leases, where several nodes share one
+    /// store; empty means `host:port`. Each node of a cluster needs its own.
+    public var node: String?
 
     public init() {}
 
+    /// The node's name as written in the log and on leases.
+    public var nodeName: String { node ?? "\(host):\(port)" }
+
     enum CodingKeys: String, CodingKey {
-        case host, port, adminToken, limits, trustForwardedFor, shutdownGrace, idleTimeout, publicURL
+        case host, port, adminToken, limits, trustForwardedFor, shutdownGrace, idleTimeout, publicURL, node
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +76,8 @@ public struct ServerConfig: Codable, Sendable {
         if publicURL?.isEmpty == true { publicURL = nil }
         // Normalised (no trailing slash) when it parses; kept as written for the check's message otherwise.
         if let text = publicURL, let url = PublicURL(text) { publicURL = url.description }
+        node = try c.decodeIfPresent(String.self, forKey: .node)
+        if node?.trimmingWhitespace().isEmpty == true { node = nil }
     }
 }
 
@@ -105,10 +115,13 @@ public struct StorageConfig: Codable, Sendable {
     public var minFreeBytes: Int = 64 * 1024 * 1024
     /// How long the delivery log, delivered events and dead letters are kept.
     public var retention: RetentionConfig = .init()
+    /// Set to share one PostgreSQL database between several nodes instead of the embedded
+    /// SQLite files (`path`, `sync` and `minFreeBytes` then do not apply).
+    public var postgres: PostgresStorageConfig?
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case path, sync, maxQueuedJobs, minFreeBytes, retention }
+    enum CodingKeys: String, CodingKey { case path, sync, maxQueuedJobs, minFreeBytes, retention, postgres }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -117,7 +130,72 @@ public struct StorageConfig: Codable, Sendable {
         maxQueuedJobs = try c.decodeIfPresent(Int.self, forKey: .maxQueuedJobs) ?? maxQueuedJobs
         minFreeBytes = try c.decodeIfPresent(Int.self, forKey: .minFreeBytes) ?? minFreeBytes
         retention = try c.decodeIfPresent(RetentionConfig.self, forKey: .retention) ?? retention
+        postgres = try c.decodeIfPresent(PostgresStorageConfig.self, forKey: .postgres)
     }
+}
+
+/// `storage.postgres`: where the shared database is. The password is a secret (never printed);
+/// give it apart from the URL, e.g. `password: ${PGPASSWORD:-}`.
+public struct PostgresStorageConfig: Codable, Sendable {
+    /// `postgres://USER@HOST:PORT/DATABASE`, optionally `?sslmode=disable|prefer|require`.
+    public var url: String
+    public var password: Secret?
+    /// Connections this node opens at most (one more is kept for LISTEN).
+    public var maxConnections: Int = 10
+
+    public init(url: String, password: Secret? = nil) {
+        self.url = url
+        self.password = password
+    }
+
+    enum CodingKeys: String, CodingKey { case url, password, maxConnections }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        url = try c.decode(String.self, forKey: .url)
+        password = try c.decodeIfPresent(Secret.self, forKey: .password)
+        if password?.isEmpty == true { password = nil }
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
+        guard let parts = PostgresURL(url) else {
+            throw ConfigProblem(location: decoder.configNode?.location,
+                                message: "storage.postgres.url must look like postgres://USER@HOST:5432/DATABASE (without the password; give it as storage.postgres.password)")
+        }
+        if parts.password != nil, password == nil {
+            // Kept working, but the URL is printed in places a password must not be.
+            password = parts.password.map { Secret($0) }
+        }
+        url = parts.redacted
+        guard (1...200).contains(maxConnections) else {
+            throw ConfigProblem(location: decoder.configNode?.location, message: "storage.postgres.maxConnections must be between 1 and 200")
+        }
+    }
+}
+
+/// The parts of a `postgres://` URL.
+public struct PostgresURL: Sendable, Hashable {
+    public var user: String
+    public var password: String?
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var sslMode: String
+
+    public init?(_ text: String) {
+        guard let c = URLComponents(string: text), c.scheme == "postgres" || c.scheme == "postgresql",
+              let host = c.host, !host.isEmpty, let user = c.user, !user.isEmpty else { return nil }
+        self.user = user.removingPercentEncoding ?? user
+        self.password = c.password.map { $0.removingPercentEncoding ?? $0 }
+        self.host = host
+        self.port = c.port ?? 5432
+        let path = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
+        self.database = path.isEmpty ? self.user : path
+        let mode = c.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        guard ["disable", "prefer", "require"].contains(mode) else { return nil }
+        self.sslMode = mode
+    }
+
+    /// The URL without its password, safe to print.
+    public var redacted: String { "postgres://\(user)@\(host):\(port)/\(database)\(sslMode == "prefer" ? "" : "?sslmode=\(sslMode)")" }
 }
 
 public struct SourceConfig: Codable, Sendable {

@@ -23,6 +23,8 @@ public struct LogRecord: Sendable, Hashable {
     public var kind: Kind
     public var messageId: String
     public var source: String?
+    /// The node that wrote the record, where several share one store.
+    public var node: String?
     public var destination: String?
     /// The destination rule the record's entry is for.
     public var rule: String?
@@ -65,6 +67,7 @@ public struct LogRecord: Sendable, Hashable {
         func put(_ key: String, _ value: String?) { if let value { o[key] = .string(value) } }
         func put(_ key: String, _ value: Int?) { if let value { o[key] = .number(String(value)) } }
         put("source", source)
+        put("node", node)
         put("destination", destination)
         put("rule", rule)
         put("type", type)

@@ -1,0 +1,570 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import SwitchyardCore
+
+/// The store several nodes share: one PostgreSQL database holds the queue, the delivery log and
+/// the dead letters, and every node reads and acts on all of it.
+///
+/// - Ingestion group-commits: requests that arrive while a transaction is in flight go into the
+///   next one, written with `unnest` arrays (a statement per table, not per row).
+/// - Claims take due jobs with `FOR UPDATE SKIP LOCKED` and a lease naming the node, so nodes
+///   never wait on each other's rows; a dead node's leases run out and its jobs are claimed then.
+/// - Log positions are `xid << 20 | n` (the writing transaction's id, then the row's place in
+///   it). A reader only reads positions below `pg_snapshot_xmin << 20`, where every transaction is
+///   over, so a transaction that commits late can never land behind a cursor (see `horizon`).
+/// - LISTEN/NOTIFY wakes other nodes' workers and live readers; polling backs it up.
+///
+/// It is a `Service`: its `run()` runs the `PostgresClient`, migrates, and then the commit loops,
+/// the listener and the live-log tail. Put it first in the `ServiceGroup`, so it stops last.
+public final class PostgresJobStore: JobStore, Service {
+    public let node: String
+    public let liveLog = LiveLogHub()
+    let client: PostgresClient
+    let logger: Logger
+    private let storage: StorageConfig
+    let ingest: CommitBatcher<NewEvent>
+    let outcomes: CommitBatcher<JobResult>
+    let appended = Wakeup()
+    /// Jobs still to be delivered across all nodes, as of the last commit or refresh.
+    private let depth = NIOLockedValueBox(0)
+    private let started = NIOLockedValueBox(false)
+    private let lastWriteFailure = NIOLockedValueBox<(at: Timestamp, reason: String)?>(nil)
+    private let tail = NIOLockedValueBox<Int64?>(nil)
+    private let recoverAtStart: Bool
+
+    /// Where a value the database is told of is not a real time: a blocked job is never due.
+    static let never = Int64.max
+    static let channel = "switchyard"
+
+    /// - Parameter recoverAtStart: the server passes true: once the database is reached, the jobs
+    ///   this node left in flight when it last stopped are due at once (`recoverInterrupted`).
+    public init(config: PostgresStorageConfig, storage: StorageConfig, node: String, logger: Logger = Logger(label: "switchyard.storage"),
+                recoverAtStart: Bool = false) throws {
+        self.recoverAtStart = recoverAtStart
+        self.node = node
+        self.storage = storage
+        self.logger = logger
+        var configuration = try config.clientConfiguration()
+        configuration.options.connectTimeout = .seconds(2)
+        configuration.options.maximumConnections = config.maxConnections
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let box = Unchecked()
+        ingest = CommitBatcher(maxItems: 5_000) { (events: [NewEvent]) throws(StoreError) in
+            try await box.store!.commit(events)
+        }
+        outcomes = CommitBatcher(maxItems: 20_000) { (results: [JobResult]) throws(StoreError) in
+            try await box.store!.settle(results)
+        }
+        box.store = self
+    }
+
+    /// Lets the commit closures reach the store they belong to (set once, before any runs).
+    private final class Unchecked: @unchecked Sendable {
+        weak var store: PostgresJobStore?
+    }
+
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.runUntilCancelled() }
+            // Stopped last (first in the group): workers finish their outcomes before this ends.
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+    }
+
+    /// Runs `body` with a running store: for tools and tests that open the database briefly.
+    public static func with<T: Sendable>(config: PostgresStorageConfig, storage: StorageConfig, node: String, logger: Logger = Logger(label: "switchyard.storage"),
+                                         _ body: @Sendable (PostgresJobStore) async throws -> T) async throws -> T {
+        let store = try PostgresJobStore(config: config, storage: storage, node: node, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.runUntilCancelled() }
+            defer { group.cancelAll() }
+            try await store.waitUntilStarted()
+            return try await body(store)
+        }
+    }
+
+    /// The store's work without waiting for a graceful shutdown: ends when cancelled.
+    public func runUntilCancelled() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.client.run() }
+            try await self.startUp()
+            group.addTask { await self.ingest.run() }
+            group.addTask { await self.outcomes.run() }
+            group.addTask { await self.listen() }
+            group.addTask { await self.followLog() }
+            group.addTask { await self.refreshDepth() }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Returns once the database was reached and migrated.
+    public func waitUntilStarted(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !started.withLockedValue({ $0 }) {
+            guard ContinuousClock.now < deadline else { throw StoreError.unavailable("the database did not answer within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Migrates (retrying while the database cannot be reached) and reads where the log ends.
+    private func startUp() async throws {
+        var delay: Duration = .milliseconds(200)
+        while true {
+            do {
+                try await PostgresSchema.migrate(client, logger: logger)
+                let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
+                tail.withLockedValue { $0 = horizon - 1 }
+                try await readDepth()
+                if recoverAtStart { _ = try await recoverInterrupted() }
+                started.withLockedValue { $0 = true }
+                logger.info("queue opened", metadata: ["store": "postgres", "node": "\(node)", "waitingJobs": "\(depth.withLockedValue { $0 })"])
+                return
+            } catch {
+                try Task.checkCancellation()
+                logger.warning("cannot reach the database yet; retrying", metadata: ["error": "\(Self.describe(error))", "retryIn": "\(delay)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    // MARK: Queue
+
+    public func append(_ events: [NewEvent]) async throws(StoreError) {
+        guard started.withLockedValue({ $0 }) else { throw .unavailable("the database has not been reached yet") }
+        let jobs = events.reduce(0) { $0 + $1.targets.count }
+        let current = depth.withLockedValue { $0 }
+        if jobs > 0, current + jobs > storage.maxQueuedJobs {
+            throw .full(queued: current, limit: storage.maxQueuedJobs)
+        }
+        do {
+            try await ingest.submit(events)
+        } catch {
+            if case .unavailable(let reason) = error { lastWriteFailure.withLockedValue { $0 = (.now(), reason) } }
+            throw error
+        }
+        lastWriteFailure.withLockedValue { $0 = nil }
+        if jobs > 0 { appended.signal() }
+    }
+
+    /// One ingestion transaction for many requests: the events, then their jobs, each one
+    /// statement over arrays.
+    private func commit(_ events: [NewEvent]) async throws(StoreError) {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let added = try await transaction { connection in
+            let base = try await Self.positionBase(connection, logger: self.logger)
+            var ids: [Int64] = [], messageIds: [String] = [], sources: [String] = [], types: [String] = []
+            var names: [String] = [], users: [String] = [], anonymous: [String] = [], received: [Int64] = []
+            var payloads: [ByteBuffer] = [], nulls: [Int64] = []
+            var jobEvents: [Int64] = [], destinations: [String] = [], keys: [String] = [], rules: [String] = [], jobFlags: [Int64] = [], jobTimes: [Int64] = []
+            var seenKeys = Set<String>()
+            for (n, item) in events.enumerated() {
+                let e = item.event
+                let id = base + Int64(n)
+                ids.append(id)
+                messageIds.append(e.messageId.pgText)
+                sources.append(item.source.pgText)
+                types.append(e.type.rawValue)
+                names.append(e.name.pgText ?? "")
+                users.append(e.userId.pgText ?? "")
+                anonymous.append(e.anonymousId.pgText ?? "")
+                received.append(e.receivedAt.millisecondsSinceEpoch)
+                payloads.append(ByteBuffer(bytes: e.payload))
+                nulls.append((e.name == nil ? 1 : 0) | (e.userId == nil ? 2 : 0) | (e.anonymousId == nil ? 4 : 0))
+                for target in item.targets {
+                    jobEvents.append(id)
+                    destinations.append(target.destination)
+                    keys.append(target.orderingKey.pgText ?? "")
+                    rules.append(target.rule.pgText ?? "")
+                    jobTimes.append(e.receivedAt.millisecondsSinceEpoch)
+                    var flags: Int64 = target.rule == nil ? 0 : 4
+                    if let key = target.orderingKey {
+                        flags |= 1
+                        // A key's later job in this very batch waits behind its earlier one.
+                        if !seenKeys.insert(target.destination + "\u{0}" + key.pgText).inserted { flags |= 2 }
+                    }
+                    jobFlags.append(flags)
+                }
+            }
+            try await connection.query("""
+                INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload, node)
+                SELECT t.id, t.m, t.s, t.ty,
+                    CASE WHEN t.z & 1 = 0 THEN t.n END, CASE WHEN t.z & 2 = 0 THEN t.u END, CASE WHEN t.z & 4 = 0 THEN t.a END,
+                    t.r, t.p, \(self.node)
+                FROM unnest(\(ids)::bigint[], \(messageIds)::text[], \(sources)::text[], \(types)::text[], \(names)::text[],
+                            \(users)::text[], \(anonymous)::text[], \(received)::bigint[], \(payloads)::bytea[], \(nulls)::bigint[])
+                    AS t(id, m, s, ty, n, u, a, r, p, z)
+                """, logger: self.logger)
+            guard !jobEvents.isEmpty else { return 0 }
+            try await Self.lockKeys(Set(zip(destinations, keys).filter { !$0.1.isEmpty }.map { $0.0 + "\u{0}" + $0.1 }), connection, logger: self.logger)
+            try await connection.query("""
+                INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key, rule)
+                SELECT t.e, t.d, CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, CASE WHEN t.b THEN \(Self.never) ELSE t.at END, \(now),
+                    CASE WHEN t.f & 1 = 1 THEN t.k END, CASE WHEN t.f & 4 = 4 THEN t.r END
+                FROM (
+                    SELECT u.*, (u.f & 2 = 2 OR (u.f & 1 = 1 AND EXISTS (
+                        SELECT 1 FROM jobs j WHERE j.destination = u.d AND j.ordering_key = u.k AND j.state <> 'succeeded' AND j.state <> 'dead'))) AS b
+                    FROM unnest(\(jobEvents)::bigint[], \(destinations)::text[], \(keys)::text[], \(rules)::text[], \(jobFlags)::bigint[], \(jobTimes)::bigint[])
+                        AS u(e, d, k, r, f, at)
+                ) t
+                """, logger: self.logger)
+            try await Self.addDepth(jobEvents.count, connection, logger: self.logger)
+            try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger)
+            return jobEvents.count
+        }
+        depth.withLockedValue { $0 += added }
+    }
+
+    public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let leaseEnd = now + leaseFor.milliseconds
+        let lease = Int64.random(in: 1...Int64.max)
+        let rows = try await client.query("""
+            WITH due AS (
+                SELECT id, available_at FROM jobs
+                WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) AND available_at <= \(now)
+                ORDER BY available_at, event_id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE jobs j SET state = 'in_flight', lease = \(lease), lease_node = \(node), attempts = j.attempts + 1,
+                    available_at = \(leaseEnd), updated_at = \(now)
+                FROM due WHERE j.id = due.id
+                RETURNING j.id, j.event_id, j.attempts, j.ordering_key, j.rule, due.available_at AS due_at
+            )
+            SELECT c.id, c.event_id, c.attempts, c.ordering_key, c.rule, e.source, e.message_id, e.type, e.name, e.received_at, e.payload,
+                COALESCE(e.user_id, e.anonymous_id)
+            FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.due_at, c.event_id
+            """, logger: logger)
+        var jobs: [Job] = []
+        for try await row in rows {
+            let r = row.makeRandomAccess()
+            let payload = try r[10].decode(ByteBuffer.self)
+            jobs.append(Job(
+                id: try r[0].decode(Int64.self), eventID: try r[1].decode(Int64.self), lease: lease, destination: destination,
+                attempt: Int(try r[2].decode(Int32.self)), source: try r[5].decode(String.self), messageId: try r[6].decode(String.self),
+                type: MessageType(rawValue: try r[7].decode(String.self)) ?? .track, name: try r[8].decode(String?.self),
+                userId: try r[11].decode(String?.self), receivedAt: Timestamp(millisecondsSinceEpoch: try r[9].decode(Int64.self)),
+                payload: Array(payload.readableBytesView), orderingKey: try r[3].decode(String?.self), rule: try r[4].decode(String?.self)))
+        }
+        return jobs
+    }
+
+    public func finish(_ results: [JobResult]) async throws {
+        guard !results.isEmpty else { return }
+        try await outcomes.submit(results)
+    }
+
+    /// One transaction for many outcomes: states (ignoring stale leases), the next job of each
+    /// settled key, the log records, and the depth.
+    private func settle(_ results: [JobResult]) async throws(StoreError) {
+        let now = Timestamp.now()
+        let ms = now.millisecondsSinceEpoch
+        let released = try await transaction { connection -> Int in
+            // Keys first, in one order on every node: an append of the same key waits for this
+            // commit, so it either sees the job settled or is let go by it.
+            let settling = results.compactMap { result -> String? in
+                guard let key = result.ordering?.orderingKey, let destination = result.ordering?.destination else { return nil }
+                switch result.outcome {
+                case .succeeded, .dead: return destination + "\u{0}" + key
+                case .retry: return nil
+                }
+            }
+            try await Self.lockKeys(Set(settling), connection, logger: self.logger)
+            var ids: [Int64] = [], leases: [Int64] = [], states: [String] = [], times: [Int64] = [], errors: [String] = [], hasError: [Bool] = []
+            for result in results {
+                ids.append(result.jobID)
+                leases.append(result.lease)
+                switch result.outcome {
+                case .succeeded: states.append(JobState.succeeded.rawValue); times.append(ms); errors.append(""); hasError.append(false)
+                case .retry(let at, let message): states.append(JobState.failed.rawValue); times.append(at.millisecondsSinceEpoch); errors.append(message.pgText); hasError.append(true)
+                case .dead(let reason): states.append(JobState.dead.rawValue); times.append(ms); errors.append(reason.pgText); hasError.append(true)
+                }
+            }
+            var settled = Set<Int64>()
+            let rows = try await connection.query("""
+                UPDATE jobs SET state = t.s, available_at = t.at, last_error = CASE WHEN t.h THEN t.err ELSE jobs.last_error END,
+                    lease = NULL, updated_at = \(ms)
+                FROM unnest(\(ids)::bigint[], \(leases)::bigint[], \(states)::text[], \(times)::bigint[], \(errors)::text[], \(hasError)::boolean[])
+                    AS t(id, lease, s, at, err, h)
+                WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
+                RETURNING jobs.id
+                """, logger: self.logger)
+            for try await id in rows.decode(Int64.self) { settled.insert(id) }
+            guard !settled.isEmpty else { return 0 }
+            var finished = 0
+            var releaseDestinations: [String] = [], releaseKeys: [String] = []
+            var records: [LogRecord] = []
+            for result in results where settled.contains(result.jobID) {
+                switch result.outcome {
+                case .succeeded, .dead:
+                    finished += 1
+                    if let ordering = result.ordering, let key = ordering.orderingKey {
+                        releaseDestinations.append(ordering.destination)
+                        releaseKeys.append(key.pgText)
+                    }
+                case .retry: break
+                }
+                if let log = result.log { records += LogRecord.records(for: log, outcome: result.outcome, at: now) }
+            }
+            var released = 0
+            if !releaseKeys.isEmpty {
+                let next = try await connection.query("""
+                    UPDATE jobs SET state = 'pending', available_at = \(ms), updated_at = \(ms) WHERE id IN (
+                        SELECT (SELECT j.id FROM jobs j WHERE j.destination = t.d AND j.ordering_key = t.k AND j.state = 'blocked' ORDER BY j.id LIMIT 1)
+                        FROM unnest(\(releaseDestinations)::text[], \(releaseKeys)::text[]) AS t(d, k))
+                    RETURNING id
+                    """, logger: self.logger)
+                for try await _ in next.decode(Int64.self) { released += 1 }
+            }
+            try await self.insertRecords(records, connection)
+            if finished > 0 { try await Self.addDepth(-finished, connection, logger: self.logger) }
+            if released > 0 { try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger) }
+            self.depth.withLockedValue { $0 -= finished }
+            return released
+        }
+        if released > 0 { appended.signal() }
+    }
+
+    public func release(_ jobs: [Job]) async throws {
+        guard !jobs.isEmpty else { return }
+        let now = Timestamp.now().millisecondsSinceEpoch
+        try await client.query("""
+            UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END, attempts = attempts - 1,
+                available_at = \(now), lease = NULL, updated_at = \(now)
+            FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.lease))::bigint[]) AS t(id, lease)
+            WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
+            """, logger: logger)
+        try await client.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: logger)
+    }
+
+    /// Only this node's own leases: another node's may be live, and run out on their own.
+    public func recoverInterrupted() async throws -> Int {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let rows = try await client.query("""
+            UPDATE jobs SET state = 'failed', available_at = \(now), lease = NULL, updated_at = \(now),
+                last_error = COALESCE(last_error, 'interrupted: the node stopped during delivery')
+            WHERE state = 'in_flight' AND lease_node = \(node)
+            RETURNING id
+            """, logger: logger)
+        var recovered = 0
+        for try await _ in rows.decode(Int64.self) { recovered += 1 }
+        if recovered > 0 {
+            logger.info("jobs this node left in flight are due again", metadata: ["recoveredInFlight": "\(recovered)"])
+            appended.signal()
+        }
+        return recovered
+    }
+
+    /// Reads the waiting jobs' partial index (and one event per destination) and the dead letters'.
+    public func backlog() async throws -> [String: QueueStats.Destination] {
+        let now = Timestamp.now().millisecondsSinceEpoch
+        var destinations: [String: QueueStats.Destination] = [:]
+        var oldestEvent: [String: Int64] = [:]
+        let rows = try await client.query("""
+            SELECT destination, state, COUNT(*), MIN(event_id) FROM jobs WHERE \(unescaped: PostgresSchema.waiting) GROUP BY destination, state
+            """, logger: logger)
+        for try await (destination, state, count, oldest) in rows.decode((String, String, Int64, Int64).self) {
+            guard let state = JobState(rawValue: state) else { continue }
+            destinations[destination, default: .init()].counts[state] = Int(count)
+            oldestEvent[destination] = min(oldestEvent[destination] ?? .max, oldest)
+        }
+        if !oldestEvent.isEmpty {
+            let names = Array(oldestEvent.keys)
+            let received = try await client.query("""
+                SELECT t.d, e.received_at FROM unnest(\(names)::text[], \(names.map { oldestEvent[$0]! })::bigint[]) AS t(d, e) JOIN events e ON e.id = t.e
+                """, logger: logger)
+            for try await (destination, at) in received.decode((String, Int64).self) {
+                destinations[destination]?.oldestWaitingAgeMs = now - at
+            }
+        }
+        for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination", logger: logger)
+            .decode((String, Int64).self) {
+            destinations[destination, default: .init()].counts[.dead] = Int(count)
+        }
+        return destinations
+    }
+
+    public func stats() async throws -> QueueStats {
+        var destinations = try await backlog()
+        for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination", logger: logger)
+            .decode((String, Int64).self) {
+            destinations[destination, default: .init()].counts[.succeeded] = Int(count)
+        }
+        var events = 0
+        for try await count in try await client.query("SELECT COUNT(*) FROM events", logger: logger).decode(Int64.self) { events = Int(count) }
+        return QueueStats(events: events, destinations: destinations)
+    }
+
+    public var newJobsGeneration: Int { appended.generation }
+
+    public func waitForNewJobs(since generation: Int, timeout: Duration) async {
+        await appended.wait(since: generation, timeout: timeout)
+    }
+
+    public func checkWritable() async throws {
+        guard started.withLockedValue({ $0 }) else { throw StoreError.unavailable("the database has not been reached yet") }
+        if let failure = lastWriteFailure.withLockedValue({ $0 }) {
+            let age = Timestamp.now().millisecondsSinceEpoch - failure.at.millisecondsSinceEpoch
+            if age < 5_000 { throw StoreError.unavailable("the last write failed \(age) ms ago: \(failure.reason)") }
+        }
+        do {
+            try await client.query("UPDATE queue_depth SET jobs = jobs WHERE shard = 0", logger: logger)
+        } catch {
+            throw StoreError.unavailable(Self.describe(error))
+        }
+    }
+
+    // MARK: Helpers
+
+    /// A transaction whose failure is a `StoreError` with a reason a person can act on (never the
+    /// connection's password).
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> sending T) async throws(StoreError) -> T {
+        do {
+            return try await client.withTransaction(logger: logger, body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .unavailable(Self.describe(error))
+        }
+    }
+
+    /// The first log position of the calling transaction (`positions`): its id shifted past the
+    /// room for its rows.
+    static func positionBase(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        for try await xid in try await connection.query("SELECT pg_current_xact_id()::text::bigint", logger: logger).decode(Int64.self) {
+            return xid << positionBits
+        }
+        throw StoreError.unavailable("the database gave no transaction id")
+    }
+
+    /// Room for this many rows per transaction in a log position; batches stay well below.
+    static let positionBits: Int64 = 20
+
+    /// Positions below this belong to transactions that are all over: no row will ever be
+    /// committed below it again, so readers may go up to it without skipping a late commit.
+    static func horizon(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        for try await xmin in try await connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", logger: logger).decode(Int64.self) {
+            return xmin << positionBits
+        }
+        throw StoreError.unavailable("the database gave no snapshot")
+    }
+
+    /// Transaction-scoped advisory locks on ordering keys (`destination NUL key`), taken in
+    /// ascending order everywhere so two transactions never wait on each other in a circle.
+    static func lockKeys(_ keys: Set<String>, _ connection: PostgresConnection, logger: Logger) async throws {
+        guard !keys.isEmpty else { return }
+        let hashes = Set(keys.map(lockHash)).sorted()
+        try await connection.query("""
+            SELECT pg_advisory_xact_lock(h) FROM unnest(\(hashes)::bigint[]) WITH ORDINALITY AS t(h, n) ORDER BY n
+            """, logger: logger)
+    }
+
+    /// FNV-1a over the key's bytes: the same on every node and every run (unlike `Hasher`).
+    static func lockHash(_ key: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    static func addDepth(_ n: Int, _ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE queue_depth SET jobs = jobs + \(Int64(n)) WHERE shard = \(Int32.random(in: 0..<Int32(PostgresSchema.depthShards)))", logger: logger)
+    }
+
+    private func readDepth() async throws {
+        for try await total in try await client.query("SELECT COALESCE(SUM(jobs), 0)::bigint FROM queue_depth", logger: logger).decode(Int64.self) {
+            depth.withLockedValue { $0 = Int(total) }
+        }
+    }
+
+    /// Other nodes' commits move the depth too; read it every second.
+    private func refreshDepth() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            try? await readDepth()
+        }
+    }
+
+    /// Wakes this node's workers and live readers when another node commits; reconnects on loss.
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        for try await notification in notifications {
+                            switch notification.payload {
+                            case "jobs": self.appended.signal()
+                            default: self.logWritten.signal()
+                            }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Signalled when some node committed log records.
+    let logWritten = Wakeup()
+
+    /// Reads every node's committed records in position order and hands them to live readers.
+    private func followLog() async {
+        while !Task.isCancelled {
+            let seen = logWritten.generation
+            do {
+                while true {
+                    let after = tail.withLockedValue { $0 } ?? 0
+                    let page = try await records(after: after, filter: LogFilter(), limit: 1000)
+                    guard let last = page.last else { break }
+                    liveLog.publish(page)
+                    tail.withLockedValue { $0 = last.id }
+                    if page.count < 1000 { break }
+                }
+            } catch {
+                if Task.isCancelled { return }
+            }
+            await logWritten.wait(since: seen, timeout: .milliseconds(250))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? StoreError { return error.description }
+        if let error = error as? PostgresTransactionError {
+            if let inner = error.closureError ?? error.commitError ?? error.beginError { return describe(inner) }
+        }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let code = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+                return "the database refused: \(message)\(code)"
+            }
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection:
+                return "the database cannot be reached"
+            default:
+                return "database error: \(error.code)"
+            }
+        }
+        if error is CancellationError { return "cancelled" }
+        return "the database cannot be reached (\(type(of: error)))"
+    }
+}
+
+extension String {
+    /// PostgreSQL's text cannot hold NUL; one in a client's field (a user id, an event name)
+    /// would make the whole group commit fail for every request in it. It is stored as U+FFFD.
+    var pgText: String {
+        utf8.contains(0) ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self
+    }
+}
+
+extension Optional where Wrapped == String {
+    var pgText: String? { map(\.pgText) }
+}

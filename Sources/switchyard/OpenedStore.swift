@@ -1,0 +1,37 @@
+import Logging
+import ServiceLifecycle
+import SwitchyardCore
+import SwitchyardPostgres
+import SwitchyardSQLite
+
+/// The store the configuration names, with the services it needs running beside the server:
+/// the embedded SQLite files (and their message indexer), or a shared PostgreSQL database.
+struct OpenedStore {
+    let store: any JobStore
+    /// Run first in the group, so they stop last.
+    let services: [any Service]
+    let close: () throws -> Void
+
+    /// - Parameter serving: the server opens its store as the owner: it takes the SQLite folder's
+    ///   lock, and makes the jobs it left in flight when it last stopped due at once.
+    static func open(_ config: SwitchyardConfig, logger: Logger, serving: Bool) async throws -> OpenedStore {
+        if let postgres = config.storage.postgres {
+            let store = try PostgresJobStore(config: postgres, storage: config.storage, node: config.server.nodeName, logger: logger,
+                                             recoverAtStart: serving)
+            return OpenedStore(store: store, services: [store], close: {})
+        }
+        let store = try SQLiteJobStore(config: config.storage, logger: logger, owner: serving)
+        if serving { _ = try await store.recoverInterrupted() }
+        return OpenedStore(store: store, services: [MessageIndexer(store: store, logger: logger)], close: { try store.close() })
+    }
+
+    /// Opens the store for one look (`queue stats`) and closes it.
+    static func withStore<T: Sendable>(_ config: SwitchyardConfig, logger: Logger, _ body: @Sendable (any JobStore) async throws -> T) async throws -> T {
+        if let postgres = config.storage.postgres {
+            return try await PostgresJobStore.with(config: postgres, storage: config.storage, node: config.server.nodeName, logger: logger) { try await body($0) }
+        }
+        let store = try SQLiteJobStore(config: config.storage, logger: logger)
+        defer { try? store.close() }
+        return try await body(store)
+    }
+}
