@@ -154,64 +154,70 @@ extension PostgresJobStore {
     }
 
     public func records(_ query: LogQuery) async throws -> [LogRecord] {
-        let limit = max(1, min(query.limit, 1000))
-        let queries = try logQuery(query.filter, newestFirst: true, limit: limit) { received, q in
-            let time = received ? "received_at" : "at"
-            if let since = query.since { q.appendLiteral(" AND \(time) >= "); q.appendInterpolation(since.millisecondsSinceEpoch) }
-            if let until = query.until { q.appendLiteral(" AND \(time) <= "); q.appendInterpolation(until.millisecondsSinceEpoch) }
-            if let before = query.before { q.appendLiteral(" AND id < "); q.appendInterpolation(before) }
+        try await guarded { [self] in
+            let limit = max(1, min(query.limit, 1000))
+            let queries = try logQuery(query.filter, newestFirst: true, limit: limit) { received, q in
+                let time = received ? "received_at" : "at"
+                if let since = query.since { q.appendLiteral(" AND \(time) >= "); q.appendInterpolation(since.millisecondsSinceEpoch) }
+                if let until = query.until { q.appendLiteral(" AND \(time) <= "); q.appendInterpolation(until.millisecondsSinceEpoch) }
+                if let before = query.before { q.appendLiteral(" AND id < "); q.appendInterpolation(before) }
+            }
+            var records: [LogRecord] = []
+            for q in queries {
+                for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
+            }
+            return try await restoreEmbeddedEvents(Array(records.sorted { $0.id > $1.id }.prefix(limit)))
         }
-        var records: [LogRecord] = []
-        for q in queries {
-            for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
-        }
-        return try await restoreEmbeddedEvents(Array(records.sorted { $0.id > $1.id }.prefix(limit)))
     }
 
     /// Only positions below the horizon: a record of a transaction still open (or one that will
     /// commit later with a smaller position) is read on a later call, never skipped.
     public func records(after id: Int64, filter: LogFilter, limit: Int) async throws -> [LogRecord] {
-        let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
-        guard horizon > id + 1 else { return [] }
-        let queries = try logQuery(filter, newestFirst: false, limit: limit) { _, q in
-            q.appendLiteral(" AND id > ")
-            q.appendInterpolation(id)
-            q.appendLiteral(" AND id < ")
-            q.appendInterpolation(horizon)
+        try await guarded { [self] in
+            let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
+            guard horizon > id + 1 else { return [] }
+            let queries = try logQuery(filter, newestFirst: false, limit: limit) { _, q in
+                q.appendLiteral(" AND id > ")
+                q.appendInterpolation(id)
+                q.appendLiteral(" AND id < ")
+                q.appendInterpolation(horizon)
+            }
+            var records: [LogRecord] = []
+            for q in queries {
+                for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
+            }
+            return try await restoreEmbeddedEvents(Array(records.sorted { $0.id < $1.id }.prefix(limit)))
         }
-        var records: [LogRecord] = []
-        for q in queries {
-            for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
-        }
-        return try await restoreEmbeddedEvents(Array(records.sorted { $0.id < $1.id }.prefix(limit)))
     }
 
     public func story(messageId: String) async throws -> EventStory? {
-        var found: (id: Int64, source: String, received: Int64, payload: ByteBuffer)?
-        for try await row in try await client.query("""
-            SELECT id, source, received_at, payload FROM events WHERE message_id = \(messageId.pgText) ORDER BY id DESC LIMIT 1
-            """, logger: logger).decode((Int64, String, Int64, ByteBuffer).self) {
-            found = (row.0, row.1, row.2, row.3)
+        try await guarded { [self] in
+            var found: (id: Int64, source: String, received: Int64, payload: ByteBuffer)?
+            for try await row in try await client.query("""
+                SELECT id, source, received_at, payload FROM events WHERE message_id = \(messageId.pgText) ORDER BY id DESC LIMIT 1
+                """, logger: logger).decode((Int64, String, Int64, ByteBuffer).self) {
+                found = (row.0, row.1, row.2, row.3)
+            }
+            guard let event = found else { return nil }
+            var jobs: [EventStory.JobSummary] = []
+            for try await (destination, rule, state, attempts, lastError, availableAt) in try await client.query("""
+                SELECT destination, rule, state, attempts, last_error, available_at FROM jobs WHERE event_id = \(event.id) ORDER BY id
+                """, logger: logger).decode((String, String?, String, Int32, String?, Int64).self) {
+                jobs.append(EventStory.JobSummary(
+                    destination: destination, rule: rule, state: state, attempts: Int(attempts), lastError: lastError,
+                    nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: availableAt) : nil))
+            }
+            var records: [LogRecord] = []
+            for try await row in try await client.query("""
+                SELECT \(unescaped: Self.receivedColumns) FROM events WHERE id = \(event.id)
+                UNION ALL SELECT \(unescaped: Self.recordColumns) FROM delivery_log WHERE event_id = \(event.id) ORDER BY 1
+                """, logger: logger) {
+                records.append(try Self.record(row))
+            }
+            return EventStory(
+                messageId: messageId, source: event.source, receivedAt: Timestamp(millisecondsSinceEpoch: event.received),
+                event: (try? JSONParser.parse(Array(event.payload.readableBytesView))) ?? .null, jobs: jobs, records: try await restoreEmbeddedEvents(records))
         }
-        guard let event = found else { return nil }
-        var jobs: [EventStory.JobSummary] = []
-        for try await (destination, rule, state, attempts, lastError, availableAt) in try await client.query("""
-            SELECT destination, rule, state, attempts, last_error, available_at FROM jobs WHERE event_id = \(event.id) ORDER BY id
-            """, logger: logger).decode((String, String?, String, Int32, String?, Int64).self) {
-            jobs.append(EventStory.JobSummary(
-                destination: destination, rule: rule, state: state, attempts: Int(attempts), lastError: lastError,
-                nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: availableAt) : nil))
-        }
-        var records: [LogRecord] = []
-        for try await row in try await client.query("""
-            SELECT \(unescaped: Self.receivedColumns) FROM events WHERE id = \(event.id)
-            UNION ALL SELECT \(unescaped: Self.recordColumns) FROM delivery_log WHERE event_id = \(event.id) ORDER BY 1
-            """, logger: logger) {
-            records.append(try Self.record(row))
-        }
-        return EventStory(
-            messageId: messageId, source: event.source, receivedAt: Timestamp(millisecondsSinceEpoch: event.received),
-            event: (try? JSONParser.parse(Array(event.payload.readableBytesView))) ?? .null, jobs: jobs, records: try await restoreEmbeddedEvents(records))
     }
 
     func deadLetterConditions(_ q: DeadLetterQuery, into query: inout PostgresQuery.StringInterpolation) {
@@ -224,109 +230,115 @@ extension PostgresJobStore {
     }
 
     public func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter] {
-        var q = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
-        q.appendLiteral("""
-            SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, j.attempts, j.last_error, e.received_at, j.updated_at, j.rule
-            FROM jobs j JOIN events e ON e.id = j.event_id WHERE
-            """)
-        deadLetterConditions(query, into: &q)
-        q.appendLiteral(" ORDER BY j.updated_at DESC, j.id DESC LIMIT ")
-        q.appendInterpolation(max(1, min(query.limit, 10_000)))
-        var letters: [DeadLetter] = []
-        for try await row in try await client.query(PostgresQuery(stringInterpolation: q), logger: logger) {
-            let c = row.makeRandomAccess()
-            letters.append(DeadLetter(
-                jobId: try c[0].decode(Int64.self), messageId: try c[1].decode(String.self), source: try c[2].decode(String.self),
-                destination: try c[3].decode(String.self), type: try c[4].decode(String.self), event: try c[5].decode(String?.self),
-                attempts: Int(try c[6].decode(Int32.self)), reason: try c[7].decode(String?.self) ?? "",
-                receivedAt: Timestamp(millisecondsSinceEpoch: try c[8].decode(Int64.self)), deadAt: Timestamp(millisecondsSinceEpoch: try c[9].decode(Int64.self)),
-                rule: try c[10].decode(String?.self)))
+        try await guarded { [self] in
+            var q = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
+            q.appendLiteral("""
+                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, j.attempts, j.last_error, e.received_at, j.updated_at, j.rule
+                FROM jobs j JOIN events e ON e.id = j.event_id WHERE
+                """)
+            deadLetterConditions(query, into: &q)
+            q.appendLiteral(" ORDER BY j.updated_at DESC, j.id DESC LIMIT ")
+            q.appendInterpolation(max(1, min(query.limit, 10_000)))
+            var letters: [DeadLetter] = []
+            for try await row in try await client.query(PostgresQuery(stringInterpolation: q), logger: logger) {
+                let c = row.makeRandomAccess()
+                letters.append(DeadLetter(
+                    jobId: try c[0].decode(Int64.self), messageId: try c[1].decode(String.self), source: try c[2].decode(String.self),
+                    destination: try c[3].decode(String.self), type: try c[4].decode(String.self), event: try c[5].decode(String?.self),
+                    attempts: Int(try c[6].decode(Int32.self)), reason: try c[7].decode(String?.self) ?? "",
+                    receivedAt: Timestamp(millisecondsSinceEpoch: try c[8].decode(Int64.self)), deadAt: Timestamp(millisecondsSinceEpoch: try c[9].decode(Int64.self)),
+                    rule: try c[10].decode(String?.self)))
+            }
+            return letters
         }
-        return letters
     }
 
     public func replay(_ query: DeadLetterQuery) async throws -> Int {
-        let now = Timestamp.now()
-        let ms = now.millisecondsSinceEpoch
-        var select = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
-        select.appendLiteral("""
-            SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key, j.rule
-            FROM jobs j JOIN events e ON e.id = j.event_id WHERE
-            """)
-        deadLetterConditions(query, into: &select)
-        select.appendLiteral(" ORDER BY j.id LIMIT ")
-        select.appendInterpolation(max(1, min(query.limit, 1_000_000)))
-        select.appendLiteral(" FOR UPDATE OF j")
-        let selectQuery = PostgresQuery(stringInterpolation: select)
-        let count = try await transaction { connection -> Int in
-            var records: [LogRecord] = []
-            var ids: [Int64] = [], keyDestinations: [String] = [], keys: [String] = [], keyed: [Bool] = []
-            for try await row in try await connection.query(selectQuery, logger: self.logger) {
-                let c = row.makeRandomAccess()
-                var r = LogRecord(at: now, kind: .replayed, messageId: try c[1].decode(String.self), status: "waiting")
-                r.source = try c[2].decode(String.self)
-                r.destination = try c[3].decode(String.self)
-                r.type = try c[4].decode(String.self)
-                r.event = try c[5].decode(String?.self)
-                r.userId = try c[6].decode(String?.self)
-                r.errorMessage = try c[7].decode(String?.self)
-                r.eventID = try c[8].decode(Int64.self)
-                r.rule = try c[10].decode(String?.self)
-                let key = try c[9].decode(String?.self)
-                ids.append(try c[0].decode(Int64.self))
-                keyDestinations.append(r.destination ?? "")
-                keys.append(key.pgText ?? "")
-                keyed.append(key != nil)
-                records.append(r)
+        try await guarded { [self] in
+            let now = Timestamp.now()
+            let ms = now.millisecondsSinceEpoch
+            var select = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
+            select.appendLiteral("""
+                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key, j.rule
+                FROM jobs j JOIN events e ON e.id = j.event_id WHERE
+                """)
+            deadLetterConditions(query, into: &select)
+            select.appendLiteral(" ORDER BY j.id LIMIT ")
+            select.appendInterpolation(max(1, min(query.limit, 1_000_000)))
+            select.appendLiteral(" FOR UPDATE OF j")
+            let selectQuery = PostgresQuery(stringInterpolation: select)
+            let count = try await transaction { [self] connection -> Int in
+                var records: [LogRecord] = []
+                var ids: [Int64] = [], keyDestinations: [String] = [], keys: [String] = [], keyed: [Bool] = []
+                for try await row in try await connection.query(selectQuery, logger: self.logger) {
+                    let c = row.makeRandomAccess()
+                    var r = LogRecord(at: now, kind: .replayed, messageId: try c[1].decode(String.self), status: "waiting")
+                    r.source = try c[2].decode(String.self)
+                    r.destination = try c[3].decode(String.self)
+                    r.type = try c[4].decode(String.self)
+                    r.event = try c[5].decode(String?.self)
+                    r.userId = try c[6].decode(String?.self)
+                    r.errorMessage = try c[7].decode(String?.self)
+                    r.eventID = try c[8].decode(Int64.self)
+                    r.rule = try c[10].decode(String?.self)
+                    let key = try c[9].decode(String?.self)
+                    ids.append(try c[0].decode(Int64.self))
+                    keyDestinations.append(r.destination ?? "")
+                    keys.append(key.pgText ?? "")
+                    keyed.append(key != nil)
+                    records.append(r)
+                }
+                guard !ids.isEmpty else { return 0 }
+                try await Self.lockKeys(Set(zip(keyDestinations, keys).enumerated().filter { keyed[$0.offset] }.map { $0.element.0 + "\u{0}" + $0.element.1 }),
+                                        connection, logger: self.logger)
+                // A replayed job of a key waits behind the key's job still to be delivered, if any.
+                try await connection.query("""
+                    UPDATE jobs SET state = CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, available_at = CASE WHEN t.b THEN \(Self.never) ELSE \(ms) END,
+                        attempts = 0, lease = NULL, updated_at = \(ms)
+                    FROM (
+                        SELECT u.id, (u.keyed AND EXISTS (
+                            SELECT 1 FROM jobs w WHERE w.destination = u.d AND w.ordering_key = u.k AND w.state <> 'succeeded' AND w.state <> 'dead')) AS b
+                        FROM unnest(\(ids)::bigint[], \(keyDestinations)::text[], \(keys)::text[], \(keyed)::boolean[]) AS u(id, d, k, keyed)
+                    ) t
+                    WHERE jobs.id = t.id AND jobs.state = 'dead'
+                    """, logger: self.logger)
+                try await self.insertRecords(records, connection)
+                try await Self.addDepth(ids.count, connection, logger: self.logger)
+                try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger)
+                return ids.count
             }
-            guard !ids.isEmpty else { return 0 }
-            try await Self.lockKeys(Set(zip(keyDestinations, keys).enumerated().filter { keyed[$0.offset] }.map { $0.element.0 + "\u{0}" + $0.element.1 }),
-                                    connection, logger: self.logger)
-            // A replayed job of a key waits behind the key's job still to be delivered, if any.
-            try await connection.query("""
-                UPDATE jobs SET state = CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, available_at = CASE WHEN t.b THEN \(Self.never) ELSE \(ms) END,
-                    attempts = 0, lease = NULL, updated_at = \(ms)
-                FROM (
-                    SELECT u.id, (u.keyed AND EXISTS (
-                        SELECT 1 FROM jobs w WHERE w.destination = u.d AND w.ordering_key = u.k AND w.state <> 'succeeded' AND w.state <> 'dead')) AS b
-                    FROM unnest(\(ids)::bigint[], \(keyDestinations)::text[], \(keys)::text[], \(keyed)::boolean[]) AS u(id, d, k, keyed)
-                ) t
-                WHERE jobs.id = t.id AND jobs.state = 'dead'
-                """, logger: self.logger)
-            try await self.insertRecords(records, connection)
-            try await Self.addDepth(ids.count, connection, logger: self.logger)
-            try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger)
-            return ids.count
+            if count > 0 { appended.signal() }
+            return count
         }
-        if count > 0 { appended.signal() }
-        return count
     }
 
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
-        let now = Timestamp.now().millisecondsSinceEpoch
-        var records = 0
-        for try await _ in try await client.query("DELETE FROM delivery_log WHERE at < \(now - retention.log.milliseconds) RETURNING 1", logger: logger).decode(Int32.self) {
-            records += 1
+        try await guarded { [self] in
+            let now = Timestamp.now().millisecondsSinceEpoch
+            var records = 0
+            for try await _ in try await client.query("DELETE FROM delivery_log WHERE at < \(now - retention.log.milliseconds) RETURNING 1", logger: logger).decode(Int32.self) {
+                records += 1
+            }
+            for try await _ in try await client.query("""
+                DELETE FROM delivery_log WHERE id < (SELECT id FROM delivery_log ORDER BY id DESC OFFSET \(max(0, retention.maxLogRecords - 1)) LIMIT 1) RETURNING 1
+                """, logger: logger).decode(Int32.self) {
+                records += 1
+            }
+            var jobs = 0
+            for try await _ in try await client.query("""
+                DELETE FROM jobs WHERE (state = 'succeeded' AND updated_at < \(now - retention.delivered.milliseconds))
+                    OR (state = 'dead' AND updated_at < \(now - retention.deadLetters.milliseconds)) RETURNING 1
+                """, logger: logger).decode(Int32.self) {
+                jobs += 1
+            }
+            var events = 0
+            for try await _ in try await client.query("""
+                DELETE FROM events WHERE received_at < \(now - retention.delivered.milliseconds)
+                    AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) RETURNING 1
+                """, logger: logger).decode(Int32.self) {
+                events += 1
+            }
+            return PruneReport(records: records, jobs: jobs, events: events)
         }
-        for try await _ in try await client.query("""
-            DELETE FROM delivery_log WHERE id < (SELECT id FROM delivery_log ORDER BY id DESC OFFSET \(max(0, retention.maxLogRecords - 1)) LIMIT 1) RETURNING 1
-            """, logger: logger).decode(Int32.self) {
-            records += 1
-        }
-        var jobs = 0
-        for try await _ in try await client.query("""
-            DELETE FROM jobs WHERE (state = 'succeeded' AND updated_at < \(now - retention.delivered.milliseconds))
-                OR (state = 'dead' AND updated_at < \(now - retention.deadLetters.milliseconds)) RETURNING 1
-            """, logger: logger).decode(Int32.self) {
-            jobs += 1
-        }
-        var events = 0
-        for try await _ in try await client.query("""
-            DELETE FROM events WHERE received_at < \(now - retention.delivered.milliseconds)
-                AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) RETURNING 1
-            """, logger: logger).decode(Int32.self) {
-            events += 1
-        }
-        return PruneReport(records: records, jobs: jobs, events: events)
     }
 }

@@ -120,8 +120,8 @@ public final class PostgresJobStore: JobStore, Service {
                 let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
                 tail.withLockedValue { $0 = horizon - 1 }
                 try await readDepth()
-                if recoverAtStart { _ = try await recoverInterrupted() }
                 started.withLockedValue { $0 = true }
+                if recoverAtStart { _ = try await recoverInterrupted() }
                 logger.info("queue opened", metadata: ["store": "postgres", "node": "\(node)", "waitingJobs": "\(depth.withLockedValue { $0 })"])
                 return
             } catch {
@@ -156,7 +156,7 @@ public final class PostgresJobStore: JobStore, Service {
     /// statement over arrays.
     private func commit(_ events: [NewEvent]) async throws(StoreError) {
         let now = Timestamp.now().millisecondsSinceEpoch
-        let added = try await transaction { connection in
+        let added = try await transaction { [self] connection in
             let base = try await Self.positionBase(connection, logger: self.logger)
             var ids: [Int64] = [], messageIds: [String] = [], sources: [String] = [], types: [String] = []
             var names: [String] = [], users: [String] = [], anonymous: [String] = [], received: [Int64] = []
@@ -221,36 +221,38 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {
-        let now = Timestamp.now().millisecondsSinceEpoch
-        let leaseEnd = now + leaseFor.milliseconds
-        let lease = Int64.random(in: 1...Int64.max)
-        let rows = try await client.query("""
-            WITH due AS (
-                SELECT id, available_at FROM jobs
-                WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) AND available_at <= \(now)
-                ORDER BY available_at, event_id LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            ), claimed AS (
-                UPDATE jobs j SET state = 'in_flight', lease = \(lease), lease_node = \(node), attempts = j.attempts + 1,
-                    available_at = \(leaseEnd), updated_at = \(now)
-                FROM due WHERE j.id = due.id
-                RETURNING j.id, j.event_id, j.attempts, j.ordering_key, j.rule, due.available_at AS due_at
-            )
-            SELECT c.id, c.event_id, c.attempts, c.ordering_key, c.rule, e.source, e.message_id, e.type, e.name, e.received_at, e.payload,
-                COALESCE(e.user_id, e.anonymous_id)
-            FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.due_at, c.event_id
-            """, logger: logger)
-        var jobs: [Job] = []
-        for try await row in rows {
-            let r = row.makeRandomAccess()
-            let payload = try r[10].decode(ByteBuffer.self)
-            jobs.append(Job(
-                id: try r[0].decode(Int64.self), eventID: try r[1].decode(Int64.self), lease: lease, destination: destination,
-                attempt: Int(try r[2].decode(Int32.self)), source: try r[5].decode(String.self), messageId: try r[6].decode(String.self),
-                type: MessageType(rawValue: try r[7].decode(String.self)) ?? .track, name: try r[8].decode(String?.self),
-                userId: try r[11].decode(String?.self), receivedAt: Timestamp(millisecondsSinceEpoch: try r[9].decode(Int64.self)),
-                payload: Array(payload.readableBytesView), orderingKey: try r[3].decode(String?.self), rule: try r[4].decode(String?.self)))
+        try await guarded { [self] in
+            let now = Timestamp.now().millisecondsSinceEpoch
+            let leaseEnd = now + leaseFor.milliseconds
+            let lease = Int64.random(in: 1...Int64.max)
+            let rows = try await client.query("""
+                WITH due AS (
+                    SELECT id, available_at FROM jobs
+                    WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) AND available_at <= \(now)
+                    ORDER BY available_at, event_id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ), claimed AS (
+                    UPDATE jobs j SET state = 'in_flight', lease = \(lease), lease_node = \(node), attempts = j.attempts + 1,
+                        available_at = \(leaseEnd), updated_at = \(now)
+                    FROM due WHERE j.id = due.id
+                    RETURNING j.id, j.event_id, j.attempts, j.ordering_key, j.rule, due.available_at AS due_at
+                )
+                SELECT c.id, c.event_id, c.attempts, c.ordering_key, c.rule, e.source, e.message_id, e.type, e.name, e.received_at, e.payload,
+                    COALESCE(e.user_id, e.anonymous_id)
+                FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.due_at, c.event_id
+                """, logger: logger)
+            var jobs: [Job] = []
+            for try await row in rows {
+                let r = row.makeRandomAccess()
+                let payload = try r[10].decode(ByteBuffer.self)
+                jobs.append(Job(
+                    id: try r[0].decode(Int64.self), eventID: try r[1].decode(Int64.self), lease: lease, destination: destination,
+                    attempt: Int(try r[2].decode(Int32.self)), source: try r[5].decode(String.self), messageId: try r[6].decode(String.self),
+                    type: MessageType(rawValue: try r[7].decode(String.self)) ?? .track, name: try r[8].decode(String?.self),
+                    userId: try r[11].decode(String?.self), receivedAt: Timestamp(millisecondsSinceEpoch: try r[9].decode(Int64.self)),
+                    payload: Array(payload.readableBytesView), orderingKey: try r[3].decode(String?.self), rule: try r[4].decode(String?.self)))
+            }
+            return jobs
         }
-        return jobs
     }
 
     public func finish(_ results: [JobResult]) async throws {
@@ -263,7 +265,7 @@ public final class PostgresJobStore: JobStore, Service {
     private func settle(_ results: [JobResult]) async throws(StoreError) {
         let now = Timestamp.now()
         let ms = now.millisecondsSinceEpoch
-        let released = try await transaction { connection -> Int in
+        let released = try await transaction { [self] connection -> Int in
             // Keys first, in one order on every node: an append of the same key waits for this
             // commit, so it either sees the job settled or is let go by it.
             let settling = results.compactMap { result -> String? in
@@ -330,73 +332,81 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     public func release(_ jobs: [Job]) async throws {
-        guard !jobs.isEmpty else { return }
-        let now = Timestamp.now().millisecondsSinceEpoch
-        try await client.query("""
-            UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END, attempts = attempts - 1,
-                available_at = \(now), lease = NULL, updated_at = \(now)
-            FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.lease))::bigint[]) AS t(id, lease)
-            WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
-            """, logger: logger)
-        try await client.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: logger)
+        try await guarded { [self] in
+            guard !jobs.isEmpty else { return }
+            let now = Timestamp.now().millisecondsSinceEpoch
+            try await client.query("""
+                UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END, attempts = attempts - 1,
+                    available_at = \(now), lease = NULL, updated_at = \(now)
+                FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.lease))::bigint[]) AS t(id, lease)
+                WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
+                """, logger: logger)
+            try await client.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: logger)
+        }
     }
 
     /// Only this node's own leases: another node's may be live, and run out on their own.
     public func recoverInterrupted() async throws -> Int {
-        let now = Timestamp.now().millisecondsSinceEpoch
-        let rows = try await client.query("""
-            UPDATE jobs SET state = 'failed', available_at = \(now), lease = NULL, updated_at = \(now),
-                last_error = COALESCE(last_error, 'interrupted: the node stopped during delivery')
-            WHERE state = 'in_flight' AND lease_node = \(node)
-            RETURNING id
-            """, logger: logger)
-        var recovered = 0
-        for try await _ in rows.decode(Int64.self) { recovered += 1 }
-        if recovered > 0 {
-            logger.info("jobs this node left in flight are due again", metadata: ["recoveredInFlight": "\(recovered)"])
-            appended.signal()
+        try await guarded { [self] in
+            let now = Timestamp.now().millisecondsSinceEpoch
+            let rows = try await client.query("""
+                UPDATE jobs SET state = 'failed', available_at = \(now), lease = NULL, updated_at = \(now),
+                    last_error = COALESCE(last_error, 'interrupted: the node stopped during delivery')
+                WHERE state = 'in_flight' AND lease_node = \(node)
+                RETURNING id
+                """, logger: logger)
+            var recovered = 0
+            for try await _ in rows.decode(Int64.self) { recovered += 1 }
+            if recovered > 0 {
+                logger.info("jobs this node left in flight are due again", metadata: ["recoveredInFlight": "\(recovered)"])
+                appended.signal()
+            }
+            return recovered
         }
-        return recovered
     }
 
     /// Reads the waiting jobs' partial index (and one event per destination) and the dead letters'.
     public func backlog() async throws -> [String: QueueStats.Destination] {
-        let now = Timestamp.now().millisecondsSinceEpoch
-        var destinations: [String: QueueStats.Destination] = [:]
-        var oldestEvent: [String: Int64] = [:]
-        let rows = try await client.query("""
-            SELECT destination, state, COUNT(*), MIN(event_id) FROM jobs WHERE \(unescaped: PostgresSchema.waiting) GROUP BY destination, state
-            """, logger: logger)
-        for try await (destination, state, count, oldest) in rows.decode((String, String, Int64, Int64).self) {
-            guard let state = JobState(rawValue: state) else { continue }
-            destinations[destination, default: .init()].counts[state] = Int(count)
-            oldestEvent[destination] = min(oldestEvent[destination] ?? .max, oldest)
-        }
-        if !oldestEvent.isEmpty {
-            let names = Array(oldestEvent.keys)
-            let received = try await client.query("""
-                SELECT t.d, e.received_at FROM unnest(\(names)::text[], \(names.map { oldestEvent[$0]! })::bigint[]) AS t(d, e) JOIN events e ON e.id = t.e
+        try await guarded { [self] in
+            let now = Timestamp.now().millisecondsSinceEpoch
+            var destinations: [String: QueueStats.Destination] = [:]
+            var oldestEvent: [String: Int64] = [:]
+            let rows = try await client.query("""
+                SELECT destination, state, COUNT(*), MIN(event_id) FROM jobs WHERE \(unescaped: PostgresSchema.waiting) GROUP BY destination, state
                 """, logger: logger)
-            for try await (destination, at) in received.decode((String, Int64).self) {
-                destinations[destination]?.oldestWaitingAgeMs = now - at
+            for try await (destination, state, count, oldest) in rows.decode((String, String, Int64, Int64).self) {
+                guard let state = JobState(rawValue: state) else { continue }
+                destinations[destination, default: .init()].counts[state] = Int(count)
+                oldestEvent[destination] = min(oldestEvent[destination] ?? .max, oldest)
             }
+            if !oldestEvent.isEmpty {
+                let names = Array(oldestEvent.keys)
+                let received = try await client.query("""
+                    SELECT t.d, e.received_at FROM unnest(\(names)::text[], \(names.map { oldestEvent[$0]! })::bigint[]) AS t(d, e) JOIN events e ON e.id = t.e
+                    """, logger: logger)
+                for try await (destination, at) in received.decode((String, Int64).self) {
+                    destinations[destination]?.oldestWaitingAgeMs = now - at
+                }
+            }
+            for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination", logger: logger)
+                .decode((String, Int64).self) {
+                destinations[destination, default: .init()].counts[.dead] = Int(count)
+            }
+            return destinations
         }
-        for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination", logger: logger)
-            .decode((String, Int64).self) {
-            destinations[destination, default: .init()].counts[.dead] = Int(count)
-        }
-        return destinations
     }
 
     public func stats() async throws -> QueueStats {
-        var destinations = try await backlog()
-        for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination", logger: logger)
-            .decode((String, Int64).self) {
-            destinations[destination, default: .init()].counts[.succeeded] = Int(count)
+        try await guarded { [self] in
+            var destinations = try await backlog()
+            for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination", logger: logger)
+                .decode((String, Int64).self) {
+                destinations[destination, default: .init()].counts[.succeeded] = Int(count)
+            }
+            var events = 0
+            for try await count in try await client.query("SELECT COUNT(*) FROM events", logger: logger).decode(Int64.self) { events = Int(count) }
+            return QueueStats(events: events, destinations: destinations)
         }
-        var events = 0
-        for try await count in try await client.query("SELECT COUNT(*) FROM events", logger: logger).decode(Int64.self) { events = Int(count) }
-        return QueueStats(events: events, destinations: destinations)
     }
 
     public var newJobsGeneration: Int { appended.generation }
@@ -420,15 +430,55 @@ public final class PostgresJobStore: JobStore, Service {
 
     // MARK: Helpers
 
+    /// Every read and write outside the commit loops: waits a little for the database to be
+    /// reached at start (workers and readers start with the server), and turns driver errors
+    /// into `StoreError`s that say what is wrong without the connection's details.
+    func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        if !started.withLockedValue({ $0 }) { try await waitUntilStarted(timeout: .seconds(5)) }
+        do {
+            return try await Self.within(Self.readDeadline, body)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw StoreError.unavailable(Self.describe(error))
+        }
+    }
+
     /// A transaction whose failure is a `StoreError` with a reason a person can act on (never the
     /// connection's password).
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> sending T) async throws(StoreError) -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
         do {
-            return try await client.withTransaction(logger: logger, body)
+            let client = self.client, logger = self.logger
+            return try await Self.within(Self.writeDeadline) { try await client.withTransaction(logger: logger) { try await body($0) } }
         } catch let error as StoreError {
             throw error
         } catch {
             throw .unavailable(Self.describe(error))
+        }
+    }
+
+    /// How long a write may wait for the database before the client is told 503: the pool
+    /// keeps trying to connect while the database is down, and a request must not hang on it.
+    static let writeDeadline: Duration = .seconds(3)
+    static let readDeadline: Duration = .seconds(10)
+
+    /// Runs `body`, or throws `StoreError.unavailable` once `deadline` passes (cancelling it).
+    /// A write cut off this way may still commit: the client, told 503, sends it again, which
+    /// at-least-once delivery allows; nothing acknowledged is lost.
+    static func within<T: Sendable>(_ deadline: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw StoreError.unavailable("the database did not answer within \(deadline)")
+            }
+            return value
         }
     }
 

@@ -1,0 +1,196 @@
+"""Several nodes on one PostgreSQL: the real Python clients send to two nodes, one node is killed
+with SIGKILL mid-stream, and the database itself is stopped under load. Every acknowledged event
+must be delivered (duplicates are counted and reported), each node's live log shows both nodes'
+records, and ingestion answers 503, never 200, while the database is down.
+
+The cluster is the throwaway one `.ci/test` starts (`.ci/postgres`); each test gets a database of
+its own."""
+import collections
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+from rudderstack.analytics.client import Client as RudderClient
+
+from conftest import ADMIN_TOKEN, BINARY, WRITE_KEY, Server
+from test_emulator_and_delivery import Emulator, wait_for
+from test_live_log import SSE
+
+PG_URL = os.environ.get("SWITCHYARD_TEST_POSTGRES_URL")
+PG_PASSWORD = os.environ.get("SWITCHYARD_TEST_PGPASSWORD", "")
+PG_DATA = os.environ.get("SWITCHYARD_TEST_PGDATA")
+PG_BIN = os.environ.get("SWITCHYARD_TEST_PGBIN", "")
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="no PostgreSQL cluster: run through .ci/test, which starts one")
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+NODE_CONFIG = """
+server: {{ host: 127.0.0.1, port: {port}, node: "NODE", adminToken: "${{E2E_ADMIN_TOKEN}}", shutdownGrace: 5s }}
+storage:
+  path: {storage}
+  postgres: {{ url: "DATABASE_URL", password: "${{PGPASSWORD}}" }}
+sources:
+  - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
+destinations:
+  - name: bus
+    type: eventbridge
+    config: {{ region: us-east-1, detailType: "{{{{ event }}}}", endpoint: "http://127.0.0.1:EMULATOR_PORT" }}
+    delivery: {{ initialBackoff: 20ms, maxBackoff: 500ms, maxAttempts: 1000, linger: 5ms, timeout: 1s }}
+connections:
+  - {{ from: web, to: [bus] }}
+"""
+
+
+def as_cluster_owner(args):
+    """pg_ctl refuses to run as root; the cluster belongs to Debian's postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+def pg_ctl(*args):
+    subprocess.run(as_cluster_owner([os.path.join(PG_BIN, "pg_ctl"), "-D", PG_DATA, "-w", "-t", "60", *args]),
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def fresh_database():
+    name = "e2e_" + uuid.uuid4().hex[:12]
+    base, _, query = PG_URL.partition("?")
+    server, _, _ = base.rpartition("/")
+    host, port = server.split("@")[1].split(":")
+    subprocess.run([os.path.join(PG_BIN, "createdb"), "-h", host, "-p", port, "-U", "switchyard", name],
+                   check=True, env=dict(os.environ, PGPASSWORD=PG_PASSWORD))
+    return f"{server}/{name}?{query}"
+
+
+class Node(Server):
+    def __init__(self, workdir, name, database_url, emulator):
+        folder = workdir / name
+        folder.mkdir()
+        text = NODE_CONFIG.replace("NODE", name).replace("DATABASE_URL", database_url).replace("EMULATOR_PORT", str(emulator.port))
+        super().__init__(folder, config_text=text)
+        self.name = name
+        self.env.update(AWS_ACCESS_KEY_ID="AKIDEMULATOR", AWS_SECRET_ACCESS_KEY="emulator-secret", PGPASSWORD=PG_PASSWORD)
+
+
+def delivered(emulator):
+    return collections.Counter(e["detail"]["messageId"] for e in emulator.envelopes())
+
+
+def send(url, retries, n, tag, sent, failed):
+    """Tracks through the real SDK; a batch the SDK gave up on (on_error) is not acknowledged."""
+    client = RudderClient(write_key=WRITE_KEY, host=url, max_retries=retries, upload_size=50,
+                          on_error=lambda error, batch: failed.update(m["messageId"] for m in batch))
+    for i in range(n):
+        ok, msg = client.track(user_id=f"{tag}-user-{i % 13}", event="Order Completed", properties={"n": i, "tag": tag})
+        assert ok
+        sent.append(msg["messageId"])
+        if i % 50 == 49:
+            time.sleep(0.02)
+    client.flush()
+    client.join()
+
+
+def test_two_nodes_share_one_pipeline_and_a_killed_nodes_jobs_are_delivered_by_the_other(tmp_path):
+    emulator = Emulator(tmp_path)
+    database = fresh_database()
+    a = Node(tmp_path, "node-a", database, emulator).start()
+    b = Node(tmp_path, "node-b", database, emulator).start()
+    live_b = SSE(b.url + "/v1/live?heartbeat=1", AUTH)
+    try:
+        sent_a, sent_b, failed_a, failed_b = [], [], set(), set()
+        thread_b = threading.Thread(target=send, args=(b.url, 3, 1500, "b", sent_b, failed_b))
+        thread_b.start()
+        # Node a takes a first share, then is killed while both clients are still sending.
+        send(a.url, 1, 400, "a0", sent_a, failed_a)
+        wait_for(lambda: any(r.get("node") == "node-a" and r["kind"] == "attempt" for r in live_b.records),
+                 what="node b's live log to show node a's deliveries")
+        thread_a = threading.Thread(target=send, args=(a.url, 1, 400, "a1", sent_a, failed_a))
+        thread_a.start()
+        time.sleep(0.3)
+        a.kill()
+        thread_a.join()
+        thread_b.join()
+
+        acknowledged = (set(sent_a) - failed_a) | (set(sent_b) - failed_b)
+        assert failed_b == set(), "the surviving node acknowledged everything sent to it"
+        assert len(acknowledged) >= 1900
+        # Node a's leases run out (about 35 s with a 1 s send timeout) and node b delivers its jobs.
+        wait_for(lambda: acknowledged <= set(delivered(emulator)), timeout=120, what="every acknowledged event delivered")
+        counts = delivered(emulator)
+        duplicates = sum(c - 1 for c in counts.values() if c > 1)
+        print(f"\nmultinode: {len(acknowledged)} acknowledged, {len(set(counts) & acknowledged)} delivered, "
+              f"{duplicates} delivered twice, {len(set(counts) - acknowledged)} delivered but not acknowledged (their batch was cut off)")
+        nodes = {r.get("node") for r in live_b.records}
+        assert {"node-a", "node-b"} <= nodes, f"node b's live log named {nodes}"
+
+        # Every node reads the whole pipeline: the summary, the log and an event's story.
+        summary = requests.get(b.url + "/v1/summary", headers=AUTH, timeout=10).json()
+        assert summary["destinations"]["bus"]["queueDepth"] == 0, summary
+        story = requests.get(b.url + f"/v1/events/{sent_a[0]}", headers=AUTH, timeout=10).json()
+        assert story["records"][0]["node"] == "node-a" and story["jobs"][0]["state"] == "succeeded"
+        for secret in (PG_PASSWORD, WRITE_KEY, ADMIN_TOKEN):
+            assert secret not in a.log() and secret not in b.log(), "a secret reached the log"
+    finally:
+        live_b.close()
+        b.stop()
+        emulator.stop()
+
+
+def test_the_database_going_down_under_load_answers_503_and_loses_nothing_acknowledged(tmp_path):
+    emulator = Emulator(tmp_path)
+    database = fresh_database()
+    node = Node(tmp_path, "node-a", database, emulator).start()
+    statuses = collections.Counter()
+    acknowledged, refused = [], []
+    stop = threading.Event()
+    down = threading.Event()
+    during_outage = collections.Counter()
+
+    def load():
+        session = requests.Session()
+        while not stop.is_set():
+            message_id = str(uuid.uuid4())
+            try:
+                r = session.post(node.url + "/v1/track", auth=(WRITE_KEY, ""), timeout=10,
+                                 json={"userId": "u", "event": "Order Completed", "messageId": message_id})
+                status = r.status_code
+            except requests.RequestException:
+                status = "error"
+            statuses[status] += 1
+            if down.is_set():
+                during_outage[status] += 1
+            (acknowledged if status == 200 else refused).append(message_id)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: statuses[200] > 200, what="load to start")
+        pg_ctl("stop", "-m", "immediate")
+        down.set()
+        try:
+            wait_for(lambda: during_outage[503] >= 5, what="503s while the database is down")
+        except AssertionError:
+            raise AssertionError(f"while down: {dict(during_outage)}\n{node.log()[-3000:]}")
+        ready = requests.get(node.url + "/ready", timeout=10)
+        assert ready.status_code == 503, ready.text
+        pg_ctl("start", "-l", os.path.join(os.path.dirname(PG_DATA), "server.log"))
+        down.clear()
+        wait_for(lambda: requests.get(node.url + "/ready", timeout=10).status_code == 200, timeout=60, what="ready again")
+        count = statuses[200]
+        wait_for(lambda: statuses[200] > count + 100, what="ingestion to resume by itself")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        if down.is_set():
+            # The cluster is shared with the other tests: never leave it stopped.
+            pg_ctl("start", "-l", os.path.join(os.path.dirname(PG_DATA), "server.log"))
+    print(f"\ndatabase outage: {dict(statuses)}; while down: {dict(during_outage)}")
+    wait_for(lambda: set(acknowledged) <= set(delivered(emulator)), timeout=60, what="every acknowledged event delivered")
+    node.stop()
+    emulator.stop()
