@@ -332,6 +332,140 @@ def bench_backlog_and_delivery(work, events, duration):
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
 
+PG_CONFIG = """
+server: {{ host: 127.0.0.1, port: {port}, adminToken: {token}, node: NODE, limits: {{ maxRequestBytes: 8388608 }} }}
+storage: {{ path: {storage}, sync: {sync}, maxQueuedJobs: 20000000, postgres: {{ url: "DATABASE_URL", password: "${{PGPASSWORD}}", maxConnections: 16 }} }}
+sources: [{{ name: web, writeKeys: [{key}] }}]
+destinations:
+  - name: bus
+    type: eventbridge
+    config: {{ region: us-east-1, accessKeyID: {key_id}, accessKey: {secret}, eventBusName: orders, detailType: "{{{{ event }}}}", endpoint: "http://127.0.0.1:{emulator_port}" }}
+    delivery: {delivery}
+connections: [{{ from: web, to: [bus] }}]
+"""
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster (`.ci/postgres`) in the work folder, one database per measurement."""
+
+    def __init__(self, work):
+        # Beside the work folder, not in it: mkdtemp's folder is private, and as root the cluster
+        # runs as Debian's postgres user.
+        self.env = dict(os.environ, SWITCHYARD_PG_DIR=f"{work}-pg")
+        out = subprocess.run([str(ROOT / ".ci" / "postgres"), "start"], env=self.env, capture_output=True, text=True, check=True).stdout
+        values = dict(re.findall(r"export (\w+)='([^']*)'", out))
+        self.url, self.password = values["SWITCHYARD_TEST_POSTGRES_URL"], values["SWITCHYARD_TEST_PGPASSWORD"]
+        self.bin, self.data = values["SWITCHYARD_TEST_PGBIN"], values["SWITCHYARD_TEST_PGDATA"]
+        self.count = 0
+
+    def database(self):
+        self.count += 1
+        name = f"bench{self.count}"
+        base, _, query = self.url.partition("?")
+        server = base.rpartition("/")[0]
+        host, port = server.split("@")[1].split(":")
+        subprocess.run([f"{self.bin}/createdb", "-h", host, "-p", port, "-U", "switchyard", name], check=True, env=dict(os.environ, PGPASSWORD=self.password))
+        return f"{server}/{name}?{query}"
+
+    def cpu_seconds(self):
+        """CPU time of every process of the cluster (the postmaster and its backends)."""
+        pid = int(Path(self.data, "postmaster.pid").read_text().split()[0])
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid or int(stat.parent.name) == pid:
+                # utime, stime, and the times of children already reaped
+                total += sum(int(f) for f in fields[11:15])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        subprocess.run([str(ROOT / ".ci" / "postgres"), "stop"], env=self.env, check=False)
+
+
+class Node(Switchyard):
+    def __init__(self, work, name, database, emulator_port, password, delivery=QUIET):
+        self.password = password
+        template = PG_CONFIG.replace("NODE", name).replace("DATABASE_URL", database)
+        super().__init__(work, work / f"unused-{name}", emulator_port, delivery=delivery, template=template)
+
+    def start(self):
+        os.environ["PGPASSWORD"] = self.password
+        super().start()
+
+
+def bench_postgres(work, duration, events):
+    """Ingestion (single events and batches) and the drain, with one node and with two on one
+    PostgreSQL, beside SQLite and the bare route, all in this run. CPU per event counts every
+    process: the nodes and the whole cluster (on 2 cores they share the CPU with wrk)."""
+    cluster = Cluster(work)
+    track = json.dumps(TRACK)
+    batch = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(100)]})
+    headers = {"Authorization": BASIC, "Content-Type": "application/json"}
+    single = lua(work, "pg-track", "/v1/track", track, headers)
+    batched = lua(work, "pg-batch", "/v1/batch", batch, headers)
+    port = free_port()
+    base = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / "baseline-pg.log")
+    wait_http(f"http://127.0.0.1:{port}/")
+    results = {"baseline": measured(base, f"http://127.0.0.1:{port}", single, 64, duration)}
+
+    def run(nodes, script, connections, pg=True):
+        """wrk against every node at once (connections split between them); events/s and CPU per event."""
+        before = [n.cpu_seconds() for n in nodes]
+        cluster_before = cluster.cpu_seconds() if pg else 0
+        outs = [None] * len(nodes)
+        def one(i):
+            outs[i] = wrk(nodes[i].url, script, connections // len(nodes), duration)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(nodes))]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        per = 100 if script == batched else 1
+        events_done = sum(o["requests"] for o in outs) * per
+        node_cpu = sum(n.cpu_seconds() - b for n, b in zip(nodes, before))
+        db_cpu = (cluster.cpu_seconds() - cluster_before) if pg else 0
+        return {"events_per_second": sum(o["rps"] for o in outs) * per, "non2xx": sum(o["non2xx"] for o in outs),
+                "p99_ms": max(o["p99_ms"] or 0 for o in outs), "switchyard_cpu_us_per_event": node_cpu / max(events_done, 1) * 1e6,
+                "postgres_cpu_us_per_event": db_cpu / max(events_done, 1) * 1e6}
+
+    sqlite = Switchyard(work, work / "pg-sqlite-queue", free_port())
+    results["sqlite"] = {"single": run([sqlite], single, 64, pg=False), "batch": run([sqlite], batched, 16, pg=False)}
+    sqlite.stop()
+    for count in (1, 2):
+        database = cluster.database()
+        nodes = [Node(work, f"node-{i}", database, free_port(), cluster.password) for i in range(count)]
+        results[f"nodes{count}"] = {"single": run(nodes, single, 64), "batch": run(nodes, batched, 16)}
+        for n in nodes: n.stop()
+    base.stop()
+
+    # The drain: a backlog loaded while the destination is down, then delivered by one node or two.
+    for count in (1, 2):
+        database = cluster.database()
+        emulator_port = free_port()
+        loader = Node(work, "loader", database, emulator_port, cluster.password, delivery=DRAIN)
+        loaded, _ = preload(loader.url, events)
+        loader.stop()
+        emu = emulator(work, emulator_port, "--events-out", "/dev/null")
+        before = requests.get(f"http://127.0.0.1:{emulator_port}/stats").json()["delivered"]
+        emu_cpu, cluster_before = emu.cpu_seconds(), cluster.cpu_seconds()
+        started = time.monotonic()
+        nodes = [Node(work, f"drain-{i}", database, emulator_port, cluster.password, delivery=DRAIN) for i in range(count)]
+        while requests.get(f"http://127.0.0.1:{emulator_port}/stats").json()["delivered"] - before < loaded:
+            time.sleep(0.2)
+            assert time.monotonic() - started < 600, "the drain did not finish in 10 minutes"
+        seconds = time.monotonic() - started
+        delivered = requests.get(f"http://127.0.0.1:{emulator_port}/stats").json()["delivered"] - before
+        results[f"drain{count}"] = {"events": loaded, "seconds": seconds, "entries_per_second": delivered / seconds, "delivered": delivered,
+                                    "switchyard_cpu_us_per_entry": sum(n.cpu_seconds() for n in nodes) / delivered * 1e6,
+                                    "postgres_cpu_us_per_entry": (cluster.cpu_seconds() - cluster_before) / delivered * 1e6,
+                                    "emulator_cpu_us_per_entry": (emu.cpu_seconds() - emu_cpu) / delivered * 1e6}
+        for n in nodes: n.stop()
+        emu.stop()
+    cluster.stop()
+    return results
+
+
 def bench_kinesis(work, events):
     """A backlog drained to `switchyard emulate kinesis` (4 shards, records written to /dev/null),
     with per-key order (the default) over 1,000 and over 50 partition keys, and with `ordering:
@@ -440,7 +574,7 @@ def main():
     parser.add_argument("--latency-seconds", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--binary", type=Path, help="the switchyard binary to measure (default .build/release/switchyard), for an A/B against another build")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis"], action="append",
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     args = parser.parse_args()
     if args.binary:
@@ -459,6 +593,7 @@ def main():
         "backlog": lambda: bench_backlog_and_delivery(work, args.events, args.duration),
         "browser": lambda: bench_browser(work, args.duration),
         "kinesis": lambda: bench_kinesis(work, max(10_000, args.events // 5)),
+        "postgres": lambda: bench_postgres(work, args.duration, max(20_000, args.events // 10)),
     }
     for name, run in benchmarks.items():
         if args.only and name not in args.only:
@@ -466,6 +601,8 @@ def main():
         results[name] = run()
         print(json.dumps(results[name]), file=sys.stderr)
     if args.only:
+        if "postgres" in results:
+            postgres_rows(results["postgres"])
         shutil.rmtree(work, ignore_errors=True)
         return
     if args.json:
@@ -503,6 +640,8 @@ def report(r):
         print(f'| 8. Kinesis drain, ordering: {k["ordering"]}, {k["users"]:,} partition keys | {k["records_per_second"]:,.0f} records/s '
               f'({k["records"]:,} in {k["drain_seconds"]:.1f} s); Switchyard {k["switchyard_us_per_record"]:.0f} µs CPU per record, '
               f'emulator {k["emulator_us_per_record"]:.0f} µs | | | |')
+    if "postgres" in r:
+        postgres_rows(r["postgres"])
     c = b["cpu"]
     cores = os.cpu_count()
     ceiling = cores * 1e6 / (c["switchyard_us_per_entry"] + c["emulator_us_per_entry"])
@@ -510,6 +649,24 @@ def report(r):
           f'{c["emulator_us_per_entry"]:.0f} µs ({b["intake"]["emulator_cpu_us_per_entry"]:.0f} µs while wrk measured its intake). '
           f'Sharing {cores} cores, the two together can deliver at most {ceiling:,.0f} entries/s; the emulator alone at '
           f'0.6 of its intake would need {0.6 * intake_entries * c["emulator_us_per_entry"] / 1e6:.1f} cores.')
+
+
+def postgres_rows(p):
+    """Rows 9: one node and two on one PostgreSQL, beside SQLite, CPU per event as a multiple of the bare route's."""
+    bare = p["baseline"]["cpu_us_per_request"]
+    def cell(x):
+        total = x["switchyard_cpu_us_per_event"] + x["postgres_cpu_us_per_event"]
+        return (f'{x["events_per_second"]:,.0f} events/s (p99 {x["p99_ms"]:.0f} ms); CPU per event: Switchyard {x["switchyard_cpu_us_per_event"]:.0f} µs '
+                f'({x["switchyard_cpu_us_per_event"] / bare:.1f}× bare), PostgreSQL {x["postgres_cpu_us_per_event"]:.0f} µs, together {total:.0f} µs')
+    for kind, label in (("single", "single tracks, 64 connections"), ("batch", "batches of 100, 16 connections")):
+        for store, name in (("sqlite", "SQLite, one node"), ("nodes1", "PostgreSQL, one node"), ("nodes2", "PostgreSQL, two nodes")):
+            print(f'| 9. ingestion, {label}: {name} | {cell(p[store][kind])} | | | |')
+    for count in (1, 2):
+        d = p[f"drain{count}"]
+        print(f'| 9. drain on PostgreSQL, {count} node{"s" if count > 1 else ""} | {d["entries_per_second"]:,.0f} entries/s ({d["delivered"]:,} in {d["seconds"]:.1f} s); '
+              f'CPU per entry: Switchyard {d["switchyard_cpu_us_per_entry"]:.0f} µs, PostgreSQL {d["postgres_cpu_us_per_entry"]:.0f} µs, '
+              f'emulator {d["emulator_cpu_us_per_entry"]:.0f} µs | | | |')
+    print(f'\nBare route in this section: {p["baseline"]["rps"]:,.0f} req/s, {bare:.0f} µs CPU per request.')
 
 
 if __name__ == "__main__":

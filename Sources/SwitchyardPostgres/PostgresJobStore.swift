@@ -154,70 +154,77 @@ public final class PostgresJobStore: JobStore, Service {
 
     /// One ingestion transaction for many requests: the events, then their jobs, each one
     /// statement over arrays.
+    /// One ingestion transaction for many requests, in one statement after BEGIN (plus the
+    /// ordering keys' locks when there are keyed jobs): the events, their jobs, the depth and the
+    /// notification, so a commit costs three round trips however many requests it carries.
     private func commit(_ events: [NewEvent]) async throws(StoreError) {
         let now = Timestamp.now().millisecondsSinceEpoch
-        let added = try await transaction { [self] connection in
-            let base = try await Self.positionBase(connection, logger: self.logger)
-            var ids: [Int64] = [], messageIds: [String] = [], sources: [String] = [], types: [String] = []
-            var names: [String] = [], users: [String] = [], anonymous: [String] = [], received: [Int64] = []
-            var payloads: [ByteBuffer] = [], nulls: [Int64] = []
-            var jobEvents: [Int64] = [], destinations: [String] = [], keys: [String] = [], rules: [String] = [], jobFlags: [Int64] = [], jobTimes: [Int64] = []
-            var seenKeys = Set<String>()
-            for (n, item) in events.enumerated() {
-                let e = item.event
-                let id = base + Int64(n)
-                ids.append(id)
-                messageIds.append(e.messageId.pgText)
-                sources.append(item.source.pgText)
-                types.append(e.type.rawValue)
-                names.append(e.name.pgText ?? "")
-                users.append(e.userId.pgText ?? "")
-                anonymous.append(e.anonymousId.pgText ?? "")
-                received.append(e.receivedAt.millisecondsSinceEpoch)
-                payloads.append(ByteBuffer(bytes: e.payload))
-                nulls.append((e.name == nil ? 1 : 0) | (e.userId == nil ? 2 : 0) | (e.anonymousId == nil ? 4 : 0))
-                for target in item.targets {
-                    jobEvents.append(id)
-                    destinations.append(target.destination)
-                    keys.append(target.orderingKey.pgText ?? "")
-                    rules.append(target.rule.pgText ?? "")
-                    jobTimes.append(e.receivedAt.millisecondsSinceEpoch)
-                    var flags: Int64 = target.rule == nil ? 0 : 4
-                    if let key = target.orderingKey {
-                        flags |= 1
-                        // A key's later job in this very batch waits behind its earlier one.
-                        if !seenKeys.insert(target.destination + "\u{0}" + key.pgText).inserted { flags |= 2 }
-                    }
-                    jobFlags.append(flags)
+        var rows: [Int64] = [], messageIds: [String] = [], sources: [String] = [], types: [String] = []
+        var names: [String] = [], users: [String] = [], anonymous: [String] = [], received: [Int64] = []
+        var payloads: [ByteBuffer] = [], nulls: [Int64] = []
+        var jobEvents: [Int64] = [], destinations: [String] = [], keys: [String] = [], rules: [String] = [], jobFlags: [Int64] = [], jobTimes: [Int64] = []
+        var seenKeys = Set<String>()
+        for (n, item) in events.enumerated() {
+            let e = item.event
+            rows.append(Int64(n))
+            messageIds.append(e.messageId.pgText)
+            sources.append(item.source.pgText)
+            types.append(e.type.rawValue)
+            names.append(e.name.pgText ?? "")
+            users.append(e.userId.pgText ?? "")
+            anonymous.append(e.anonymousId.pgText ?? "")
+            received.append(e.receivedAt.millisecondsSinceEpoch)
+            payloads.append(ByteBuffer(bytes: e.payload))
+            nulls.append((e.name == nil ? 1 : 0) | (e.userId == nil ? 2 : 0) | (e.anonymousId == nil ? 4 : 0))
+            for target in item.targets {
+                jobEvents.append(Int64(n))
+                destinations.append(target.destination)
+                keys.append(target.orderingKey.pgText ?? "")
+                rules.append(target.rule.pgText ?? "")
+                jobTimes.append(e.receivedAt.millisecondsSinceEpoch)
+                var flags: Int64 = target.rule == nil ? 0 : 4
+                if let key = target.orderingKey {
+                    flags |= 1
+                    // A key's later job in this very batch waits behind its earlier one.
+                    if !seenKeys.insert(target.destination + "\u{0}" + key.pgText).inserted { flags |= 2 }
                 }
+                jobFlags.append(flags)
             }
-            try await connection.query("""
+        }
+        let jobCount = Int64(jobEvents.count)
+        let shard = Int32.random(in: 0..<Int32(PostgresSchema.depthShards))
+        let node = self.node, logger = self.logger
+        let query: PostgresQuery = """
+            WITH x AS (SELECT pg_current_xact_id()::text::bigint << \(unescaped: String(Self.positionBits)) AS base),
+            ev AS (
                 INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload, node)
-                SELECT t.id, t.m, t.s, t.ty,
+                SELECT x.base + t.i, t.m, t.s, t.ty,
                     CASE WHEN t.z & 1 = 0 THEN t.n END, CASE WHEN t.z & 2 = 0 THEN t.u END, CASE WHEN t.z & 4 = 0 THEN t.a END,
-                    t.r, t.p, \(self.node)
-                FROM unnest(\(ids)::bigint[], \(messageIds)::text[], \(sources)::text[], \(types)::text[], \(names)::text[],
+                    t.r, t.p, \(node)
+                FROM x, unnest(\(rows)::bigint[], \(messageIds)::text[], \(sources)::text[], \(types)::text[], \(names)::text[],
                             \(users)::text[], \(anonymous)::text[], \(received)::bigint[], \(payloads)::bytea[], \(nulls)::bigint[])
-                    AS t(id, m, s, ty, n, u, a, r, p, z)
-                """, logger: self.logger)
-            guard !jobEvents.isEmpty else { return 0 }
-            try await Self.lockKeys(Set(zip(destinations, keys).filter { !$0.1.isEmpty }.map { $0.0 + "\u{0}" + $0.1 }), connection, logger: self.logger)
-            try await connection.query("""
+                    AS t(i, m, s, ty, n, u, a, r, p, z)
+            ),
+            jb AS (
                 INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key, rule)
-                SELECT t.e, t.d, CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, CASE WHEN t.b THEN \(Self.never) ELSE t.at END, \(now),
+                SELECT x.base + t.e, t.d, CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, CASE WHEN t.b THEN \(Self.never) ELSE t.at END, \(now),
                     CASE WHEN t.f & 1 = 1 THEN t.k END, CASE WHEN t.f & 4 = 4 THEN t.r END
-                FROM (
+                FROM x, (
                     SELECT u.*, (u.f & 2 = 2 OR (u.f & 1 = 1 AND EXISTS (
                         SELECT 1 FROM jobs j WHERE j.destination = u.d AND j.ordering_key = u.k AND j.state <> 'succeeded' AND j.state <> 'dead'))) AS b
                     FROM unnest(\(jobEvents)::bigint[], \(destinations)::text[], \(keys)::text[], \(rules)::text[], \(jobFlags)::bigint[], \(jobTimes)::bigint[])
                         AS u(e, d, k, r, f, at)
                 ) t
-                """, logger: self.logger)
-            try await Self.addDepth(jobEvents.count, connection, logger: self.logger)
-            try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger)
-            return jobEvents.count
+            ),
+            dp AS (UPDATE queue_depth SET jobs = jobs + \(jobCount) WHERE shard = \(shard) AND \(jobCount) > 0)
+            SELECT pg_notify(\(Self.channel), CASE WHEN \(jobCount) > 0 THEN 'jobs' ELSE 'log' END)
+            """
+        let lockedKeys = Set(zip(destinations, keys).filter { !$0.1.isEmpty }.map { $0.0 + "\u{0}" + $0.1 })
+        try await transaction { connection in
+            try await Self.lockKeys(lockedKeys, connection, logger: logger)
+            try await connection.query(query, logger: logger)
         }
-        depth.withLockedValue { $0 += added }
+        depth.withLockedValue { $0 += Int(jobCount) }
     }
 
     public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {
@@ -227,20 +234,21 @@ public final class PostgresJobStore: JobStore, Service {
             let lease = Int64.random(in: 1...Int64.max)
             let rows = try await client.query("""
                 WITH due AS (
-                    SELECT id, available_at FROM jobs
+                    SELECT id, available_at, state FROM jobs
                     WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) AND available_at <= \(now)
                     ORDER BY available_at, event_id LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 ), claimed AS (
                     UPDATE jobs j SET state = 'in_flight', lease = \(lease), lease_node = \(node), attempts = j.attempts + 1,
                         available_at = \(leaseEnd), updated_at = \(now)
                     FROM due WHERE j.id = due.id
-                    RETURNING j.id, j.event_id, j.attempts, j.ordering_key, j.rule, due.available_at AS due_at
+                    RETURNING j.id, j.event_id, j.attempts, j.ordering_key, j.rule, due.available_at AS due_at, due.state AS was
                 )
                 SELECT c.id, c.event_id, c.attempts, c.ordering_key, c.rule, e.source, e.message_id, e.type, e.name, e.received_at, e.payload,
-                    COALESCE(e.user_id, e.anonymous_id)
+                    COALESCE(e.user_id, e.anonymous_id), c.was
                 FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.due_at, c.event_id
                 """, logger: logger)
             var jobs: [Job] = []
+            var expired = 0
             for try await row in rows {
                 let r = row.makeRandomAccess()
                 let payload = try r[10].decode(ByteBuffer.self)
@@ -250,7 +258,9 @@ public final class PostgresJobStore: JobStore, Service {
                     type: MessageType(rawValue: try r[7].decode(String.self)) ?? .track, name: try r[8].decode(String?.self),
                     userId: try r[11].decode(String?.self), receivedAt: Timestamp(millisecondsSinceEpoch: try r[9].decode(Int64.self)),
                     payload: Array(payload.readableBytesView), orderingKey: try r[3].decode(String?.self), rule: try r[4].decode(String?.self)))
+                if try r[12].decode(String.self) == JobState.inFlight.rawValue { expired += 1 }
             }
+            PipelineMetrics.shared.leaseExpired(destination: destination, count: expired)
             return jobs
         }
     }
@@ -548,10 +558,9 @@ public final class PostgresJobStore: JobStore, Service {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.channel) { notifications in
                         for try await notification in notifications {
-                            switch notification.payload {
-                            case "jobs": self.appended.signal()
-                            default: self.logWritten.signal()
-                            }
+                            // Every commit writes log records (an event is its `received` record).
+                            if notification.payload == "jobs" { self.appended.signal() }
+                            self.logWritten.signal()
                         }
                     }
                 }
@@ -570,7 +579,14 @@ public final class PostgresJobStore: JobStore, Service {
         while !Task.isCancelled {
             let seen = logWritten.generation
             do {
-                while true {
+                // With nobody watching, the tail only moves to the horizon: reading every node's
+                // records back would cost each node a read per event for nothing. A reader that
+                // subscribes later resumes from the store itself (`records(after:)`).
+                if !liveLog.hasSubscribers {
+                    let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
+                    tail.withLockedValue { $0 = max($0 ?? 0, horizon - 1) }
+                }
+                while liveLog.hasSubscribers {
                     let after = tail.withLockedValue { $0 } ?? 0
                     let page = try await records(after: after, filter: LogFilter(), limit: 1000)
                     guard let last = page.last else { break }

@@ -573,7 +573,7 @@ public final class SQLiteJobStore: JobStore {
             // One walk of the waiting jobs' index, due order, stopping after `limit` rows: a claim
             // costs the same with ten jobs waiting or ten million. Leases that ran out are due too.
             let due = try db.cachedStatement(sql: """
-                SELECT id, event_id, attempts, ordering_key, rule FROM jobs
+                SELECT id, event_id, attempts, ordering_key, rule, state = 'in_flight' FROM jobs
                 WHERE destination = ? AND \(Self.waiting) AND available_at <= ?
                 ORDER BY available_at, event_id LIMIT ?
                 """)
@@ -582,9 +582,12 @@ public final class SQLiteJobStore: JobStore {
             select.bind(destination)
             select.bind(now)
             select.bind(limit)
+            var expired = 0
             try select.rows(db) { row in
                 claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1, row.string(3), row.string(4)))
+                if row.int64(5) != 0 { expired += 1 }
             }
+            PipelineMetrics.shared.leaseExpired(destination: destination, count: expired)
             let take = try db.cachedStatement(sql: """
                 UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ? WHERE id = ?
                 """)

@@ -49,6 +49,10 @@ public final class LiveLogHub: Sendable {
         return Subscription(id: id, stream: stream)
     }
 
+    /// Whether anyone is reading: a store that must fetch records to publish them skips that
+    /// while nobody is.
+    public var hasSubscribers: Bool { subscribers.withLockedValue { !$0.isEmpty } }
+
     public func unsubscribe(_ id: Int) {
         let removed = subscribers.withLockedValue { $0.removeValue(forKey: id) }
         removed?.continuation.finish()

@@ -50,6 +50,13 @@ public final class PipelineMetrics: Sendable {
         totals.withLockedValue { $0.deliveriesByDestination[destination, default: [:]][outcome, default: 0] += count }
     }
 
+    /// Jobs claimed again because the lease of the worker holding them ran out (a node or
+    /// process that died or hung): each is delivered again, so downstream may see it twice.
+    public func leaseExpired(destination: String, count: Int) {
+        guard count > 0 else { return }
+        counter("switchyard_lease_expiries_total", [("destination", destination)]).increment(by: count)
+    }
+
     /// The destination's sends were paused after one failed as a whole.
     public func destinationPaused(_ destination: String, until: Timestamp) {
         counter("switchyard_destination_pauses_total", [("destination", destination)]).increment()
