@@ -239,7 +239,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardCoreTests",
-            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardEventBridge", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardEventBridge", "SwitchyardTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -280,17 +280,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the store and delivery tests share (temporary folders, numbered events).
+        .target(
+            name: "SwitchyardTestSupport",
+            dependencies: ["SwitchyardCore"],
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
         // The behaviour every store must have, run against each one.
         .testTarget(
             name: "StoreConformanceTests",
-            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardPostgres", "SwitchyardTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // What only the embedded store does: its files, lock, crash safety, index plans, upgrades.
         .testTarget(
             name: "SQLiteStoreTests",
-            dependencies: ["SwitchyardCore", "SwitchyardSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -31,23 +31,31 @@ extension KinesisEmulator {
     /// so a shard's records are kept in sequence order.
     func append(_ record: Incoming, stream: (name: String, shards: Int), shard: Int) -> String {
         retained.withLockedValue { all in
-            var logs = all[stream.name] ?? Array(repeating: ShardLog(), count: stream.shards)
-            let sequence = Self.sequence(counter: logs[shard].next, shard: shard)
-            logs[shard].records.append(.init(sequence: sequence, partitionKey: record.partitionKey, data: record.data, arrival: .now()))
-            logs[shard].bytes += record.data.count + record.partitionKey.utf8.count
-            // The oldest go first, as a stream's retention period drops them.
-            var drop = 0
-            while logs[shard].records.count - drop > Self.maxRetainedPerShard || (logs[shard].bytes > Self.maxRetainedBytesPerShard && drop < logs[shard].records.count - 1) {
-                logs[shard].bytes -= logs[shard].records[drop].data.count + logs[shard].records[drop].partitionKey.utf8.count
-                drop += 1
-            }
-            if drop > 0 {
-                logs[shard].records.removeFirst(drop)
-                logs[shard].first += UInt64(drop)
-            }
-            all[stream.name] = logs
-            return sequence
+            if all[stream.name] == nil { all[stream.name] = Array(repeating: ShardLog(), count: stream.shards) }
+            // In place: a copy of the shard's log taken out of the dictionary and put back made
+            // every put copy all the records kept (a put cost grew with the retained count).
+            return Self.append(record, to: &all[stream.name]![shard], shard: shard)
         }
+    }
+
+    private static func append(_ record: Incoming, to log: inout ShardLog, shard: Int) -> String {
+        let sequence = Self.sequence(counter: log.next, shard: shard)
+        log.records.append(.init(sequence: sequence, partitionKey: record.partitionKey, data: record.data, arrival: .now()))
+        log.bytes += record.data.count + record.partitionKey.utf8.count
+        // The oldest go first, as a stream's retention period drops them; a tenth at a time, so a
+        // full shard does not shift all its records on every put.
+        guard log.records.count > Self.maxRetainedPerShard || log.bytes > Self.maxRetainedBytesPerShard else { return sequence }
+        var drop = 0
+        while log.records.count - drop > Self.maxRetainedPerShard * 9 / 10
+                || (log.bytes > Self.maxRetainedBytesPerShard * 9 / 10 && drop < log.records.count - 1) {
+            log.bytes -= log.records[drop].data.count + log.records[drop].partitionKey.utf8.count
+            drop += 1
+        }
+        if drop > 0 {
+            log.records.removeFirst(drop)
+            log.first += UInt64(drop)
+        }
+        return sequence
     }
 
     func read(_ operation: String, _ body: JSONObject) throws(Failure) -> Response {

@@ -1,4 +1,5 @@
 import SwitchyardCore
+import SwitchyardTestSupport
 import Testing
 
 /// An attempt's log as a worker writes it: the entry as sent (its text with the event cut out) on

@@ -1,4 +1,5 @@
 import SwitchyardCore
+import SwitchyardTestSupport
 import Testing
 
 @Suite("Every store: the queue")

@@ -4,6 +4,7 @@ import PostgresNIO
 import SwitchyardCore
 import SwitchyardPostgres
 import SwitchyardSQLite
+import SwitchyardTestSupport
 import Testing
 
 /// A store held to the protocols: each test gets fresh, empty storage, and may open it again to
@@ -111,13 +112,6 @@ extension StoreFixture {
             try await opened.close()
         }
     }
-}
-
-func makeEvent(_ n: Int, user: String? = nil, receivedAgo milliseconds: Int64 = 0) -> Event {
-    let userId = user ?? "u\(n)"
-    let payload = #"{"type":"track","event":"E\#(n)","userId":"\#(userId)","messageId":"m-\#(n)"}"#
-    let receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - milliseconds)
-    return Event(messageId: "m-\(n)", type: .track, name: "E\(n)", userId: userId, anonymousId: nil, receivedAt: receivedAt, payload: Array(payload.utf8))
 }
 
 func events(_ range: ClosedRange<Int>, to destinations: [String] = ["a"]) -> [NewEvent] {

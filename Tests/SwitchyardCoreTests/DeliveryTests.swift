@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SwitchyardSQLite
+import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardCore
 

@@ -3,6 +3,7 @@ import GRDB
 import NIOConcurrencyHelpers
 import Logging
 @testable import SwitchyardSQLite
+import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardCore
 

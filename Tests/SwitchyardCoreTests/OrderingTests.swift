@@ -2,14 +2,13 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import SwitchyardSQLite
+import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardCore
 
 /// An event of user `user`, the `n`th accepted.
 func keyedEvent(_ n: Int, user: String) -> NewEvent {
-    let payload = #"{"type":"track","event":"E\#(n)","userId":"\#(user)","messageId":"m-\#(n)"}"#
-    let event = Event(messageId: "m-\(n)", type: .track, name: "E\(n)", userId: user, anonymousId: nil, receivedAt: .now(), payload: Array(payload.utf8))
-    return NewEvent(source: "web", event: event, targets: [JobTarget(destination: "d", orderingKey: user)])
+    NewEvent(source: "web", event: makeEvent(n, user: user), targets: [JobTarget(destination: "d", orderingKey: user)])
 }
 
 /// A destination that fails some entries one by one and records, per key, what it accepted and

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchyardSQLite
+import SwitchyardTestSupport
 import Testing
 import SwitchyardEventBridge
 @testable import SwitchyardCore
