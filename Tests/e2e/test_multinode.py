@@ -6,6 +6,7 @@ records, and ingestion answers 503, never 200, while the database is down.
 The cluster is the throwaway one `.ci/test` starts (`.ci/postgres`); each test gets a database of
 its own."""
 import collections
+import json
 import os
 import subprocess
 import threading
@@ -132,6 +133,13 @@ def test_two_nodes_share_one_pipeline_and_a_killed_nodes_jobs_are_delivered_by_t
         assert summary["destinations"]["bus"]["queueDepth"] == 0, summary
         story = requests.get(b.url + f"/v1/events/{sent_a[0]}", headers=AUTH, timeout=10).json()
         assert story["records"][0]["node"] == "node-a" and story["jobs"][0]["state"] == "succeeded"
+        # The operator's view of the shared queue, from the command line.
+        stats = subprocess.run([str(BINARY), "queue", "stats", "--config", str(b.config_path)], env=b.env,
+                               capture_output=True, text=True, timeout=60, check=True)
+        counted = json.loads(stats.stdout)
+        assert counted["events"] >= len(acknowledged)
+        assert counted["destinations"]["bus"]["counts"]["succeeded"] == counted["events"]
+        assert PG_PASSWORD not in stats.stdout + stats.stderr
         for secret in (PG_PASSWORD, WRITE_KEY, ADMIN_TOKEN):
             assert secret not in a.log() and secret not in b.log(), "a secret reached the log"
     finally:
