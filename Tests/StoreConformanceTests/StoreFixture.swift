@@ -11,6 +11,8 @@ import Testing
 /// model a restart of the node (the previous handle closed first).
 struct StoreFixture: Sendable, CustomTestStringConvertible {
     let name: String
+    /// Whether several nodes can open the same storage at once (a shared database).
+    var sharedByNodes = false
     let withEmptyStorage: @Sendable (_ body: @Sendable (StoreOpener) async throws -> Void) async throws -> Void
 
     var testDescription: String { name }
@@ -26,17 +28,17 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
             return nil
         }
         let password = environment["SWITCHYARD_TEST_PGPASSWORD"]
-        return StoreFixture(name: "PostgreSQL") { body in
+        return StoreFixture(name: "PostgreSQL", sharedByNodes: true) { body in
             // A database of its own per test, dropped afterwards.
             let database = "conformance_\(UUIDv4.make().replacingOccurrences(of: "-", with: "").prefix(16))"
             try await admin(server, password: password, "CREATE DATABASE \(database)")
             var settings = PostgresStorageConfig(url: "postgres://\(server.user)@\(server.host):\(server.port)/\(database)?sslmode=disable", password: password.map { Secret($0) })
             settings.maxConnections = 8
             let config = settings
-            let opener = StoreOpener { maxQueuedJobs in
+            let opener = StoreOpener { maxQueuedJobs, node in
                 var storage = StorageConfig()
                 storage.maxQueuedJobs = maxQueuedJobs
-                let store = try PostgresJobStore(config: config, storage: storage, node: "conformance-node", logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                let store = try PostgresJobStore(config: config, storage: storage, node: node, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
                 // Owned by the handle: `close` cancels it and waits for it to end.
                 let running = Task { try await store.runUntilCancelled() }
                 try await store.waitUntilStarted()
@@ -73,7 +75,7 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
     static let sqlite = StoreFixture(name: "SQLite") { body in
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-conformance-\(UUIDv4.make())").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try await body(StoreOpener { maxQueuedJobs in
+        try await body(StoreOpener { maxQueuedJobs, _ in
             var config = StorageConfig()
             config.path = path
             config.sync = .normal
@@ -86,10 +88,10 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
 }
 
 struct StoreOpener: Sendable {
-    let open: @Sendable (_ maxQueuedJobs: Int) async throws -> OpenStore
+    let open: @Sendable (_ maxQueuedJobs: Int, _ node: String) async throws -> OpenStore
 
-    func callAsFunction(maxQueuedJobs: Int = 1_000_000) async throws -> OpenStore {
-        try await open(maxQueuedJobs)
+    func callAsFunction(maxQueuedJobs: Int = 1_000_000, node: String = "node-1") async throws -> OpenStore {
+        try await open(maxQueuedJobs, node)
     }
 }
 

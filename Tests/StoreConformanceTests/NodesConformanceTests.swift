@@ -1,0 +1,105 @@
+import NIOConcurrencyHelpers
+import SwitchyardCore
+import SwitchyardTestSupport
+import Testing
+
+/// What a store shared by several nodes must keep true between them.
+@Suite("Every shared store: several nodes")
+struct NodesConformanceTests {
+    static var shared: [StoreFixture] { StoreFixture.all.filter(\.sharedByNodes) }
+
+    @Test("two nodes appending and delivering the same keys never have two of a key's jobs out at once, and deliver each key in order", arguments: shared)
+    func keyOrderAcrossNodes(_ fixture: StoreFixture) async throws {
+        try await fixture.withEmptyStorage { open in
+            let nodes = [try await open(node: "node-a"), try await open(node: "node-b")]
+            let users = ["u1", "u2", "u3"]
+            // Each node appends every user's events, interleaved with the other's.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, node) in nodes.enumerated() {
+                    group.addTask {
+                        for n in 0..<30 {
+                            let number = index * 1000 + n
+                            try await node.store.append([keyed(number, user: users[n % users.count])])
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            struct Seen { var inFlight: [String: Int] = [:]; var overlaps = 0; var order: [String: [String]] = [:] }
+            let seen = NIOLockedValueBox(Seen())
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for node in nodes {
+                    group.addTask {
+                        var idle = 0
+                        while idle < 20 {
+                            let jobs = try await node.store.claim("d", limit: 5)
+                            if jobs.isEmpty { idle += 1; await Task.yield(); continue }
+                            idle = 0
+                            seen.withLockedValue { s in
+                                for job in jobs {
+                                    let key = job.orderingKey ?? ""
+                                    s.inFlight[key, default: 0] += 1
+                                    if s.inFlight[key]! > 1 { s.overlaps += 1 }
+                                    s.order[key, default: []].append(job.messageId)
+                                }
+                            }
+                            seen.withLockedValue { s in for job in jobs { s.inFlight[job.orderingKey ?? ""]! -= 1 } }
+                            try await node.store.settle(jobs, .succeeded)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let result = seen.withLockedValue { $0 }
+            #expect(result.overlaps == 0)
+            #expect(result.order.values.reduce(0) { $0 + $1.count } == 60, "every job delivered once")
+            #expect(try await nodes[0].store.counts("d") == [.succeeded: 60])
+            // Each key's jobs went out in the order they were stored (one node's appends are in
+            // its own order; the positions interleave both nodes').
+            let stored = try await nodes[1].store.records(LogQuery(filter: LogFilter(kind: .received), limit: 1000)).reversed().map(\.messageId)
+            for (_, delivered) in result.order {
+                let positions = delivered.map { stored.firstIndex(of: $0) ?? -1 }
+                #expect(positions == positions.sorted())
+            }
+            for node in nodes { try await node.close() }
+        }
+    }
+
+    @Test("a node's recovery takes back only its own interrupted jobs, never another live node's", arguments: shared)
+    func recoveryIsPerNode(_ fixture: StoreFixture) async throws {
+        try await fixture.withEmptyStorage { open in
+            let a = try await open(node: "node-a")
+            let b = try await open(node: "node-b")
+            try await a.store.append(events(1...2))
+            let held = try await a.store.claim("a", limit: 1, leaseFor: .seconds(3600))
+            #expect(held.map(\.messageId) == ["m-1"])
+            #expect(try await b.store.recoverInterrupted() == 0, "node a's lease is not node b's to take")
+            #expect(try await b.store.claim("a").map(\.messageId) == ["m-2"])
+            try await a.close()
+            let restarted = try await open(node: "node-a")
+            #expect(try await restarted.store.recoverInterrupted() == 1)
+            #expect(try await b.store.claim("a").map(\.messageId) == ["m-1"])
+            try await restarted.close()
+            try await b.close()
+        }
+    }
+
+    @Test("every node reads the records every node wrote, each naming its node", arguments: shared)
+    func oneLog(_ fixture: StoreFixture) async throws {
+        try await fixture.withEmptyStorage { open in
+            let a = try await open(node: "node-a")
+            let b = try await open(node: "node-b")
+            try await a.store.append(events(1...1))
+            try await b.store.append(events(2...2))
+            let jobs = try await b.store.claim("a")
+            try await b.store.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
+            let seenByA = try await a.store.records(LogQuery())
+            #expect(Set(seenByA.map { "\($0.kind.rawValue) \($0.messageId) \($0.node ?? "-")" }) == [
+                "received m-1 node-a", "received m-2 node-b",
+                "transformed m-1 node-b", "attempt m-1 node-b", "transformed m-2 node-b", "attempt m-2 node-b",
+            ])
+            try await a.close()
+            try await b.close()
+        }
+    }
+}
