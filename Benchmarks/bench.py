@@ -345,6 +345,9 @@ connections: [{{ from: web, to: [bus] }}]
 """
 
 
+ROOT_WORK = [None]
+
+
 class Cluster:
     """A throwaway PostgreSQL cluster (`.ci/postgres`) in the work folder, one database per measurement."""
 
@@ -366,6 +369,26 @@ class Cluster:
         host, port = server.split("@")[1].split(":")
         subprocess.run([f"{self.bin}/createdb", "-h", host, "-p", port, "-U", "switchyard", name], check=True, env=dict(os.environ, PGPASSWORD=self.password))
         return f"{server}/{name}?{query}"
+
+    def fill_history(self, database, jobs):
+        """Delivered events and jobs, as retention would keep them, written straight into the tables
+        (the schema is created by a node started once)."""
+        node = Node(ROOT_WORK[0], "schema", database, free_port(), self.password)
+        node.stop()
+        base, _, _ = database.partition("?")
+        host, port = base.split("@")[1].split("/")[0].split(":")
+        name = base.rpartition("/")[2]
+        now_ms = int(time.time() * 1000)
+        statements = [
+            f"""INSERT INTO events (id, message_id, source, type, name, user_id, received_at, payload, node)
+                SELECT g, md5(g::text), 'web', 'track', 'Order Completed', 'user-' || (g % 1000), {now_ms} - 3600000, convert_to('{{}}', 'UTF8'), 'history'
+                FROM generate_series(1, {jobs}) g""",
+            f"""INSERT INTO jobs (event_id, destination, state, attempts, available_at, updated_at)
+                SELECT g, 'bus', 'succeeded', 1, {now_ms} - 3600000, {now_ms} - 3600000 FROM generate_series(1, {jobs}) g""",
+            "VACUUM ANALYZE events", "VACUUM ANALYZE jobs",
+        ]
+        subprocess.run([f"{self.bin}/psql", "-q", "-h", host, "-p", port, "-U", "switchyard", "-d", name] + [a for q in statements for a in ("-c", q)],
+                       check=True, env=dict(os.environ, PGPASSWORD=self.password), stdout=subprocess.DEVNULL)
 
     def cpu_seconds(self):
         """CPU time of every process of the cluster (the postmaster and its backends)."""
@@ -400,6 +423,7 @@ def bench_postgres(work, duration, events):
     """Ingestion (single events and batches) and the drain, with one node and with two on one
     PostgreSQL, beside SQLite and the bare route, all in this run. CPU per event counts every
     process: the nodes and the whole cluster (on 2 cores they share the CPU with wrk)."""
+    ROOT_WORK[0] = work
     cluster = Cluster(work)
     track = json.dumps(TRACK)
     batch = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(100)]})
@@ -439,9 +463,13 @@ def bench_postgres(work, duration, events):
         for n in nodes: n.stop()
     base.stop()
 
-    # The drain: a backlog loaded while the destination is down, then delivered by one node or two.
-    for count in (1, 2):
+    # The drain: a backlog loaded while the destination is down, then delivered by one node or two;
+    # and by one node again with two million delivered jobs kept in the tables (what a day's
+    # retention keeps at 23 events/s), to see whether claims slow as history grows.
+    for count, history in ((1, 0), (2, 0), (1, 2_000_000)):
         database = cluster.database()
+        if history:
+            cluster.fill_history(database, history)
         emulator_port = free_port()
         loader = Node(work, "loader", database, emulator_port, cluster.password, delivery=DRAIN)
         loaded, _ = preload(loader.url, events)
@@ -456,7 +484,7 @@ def bench_postgres(work, duration, events):
             assert time.monotonic() - started < 600, "the drain did not finish in 10 minutes"
         seconds = time.monotonic() - started
         delivered = requests.get(f"http://127.0.0.1:{emulator_port}/stats").json()["delivered"] - before
-        results[f"drain{count}"] = {"events": loaded, "seconds": seconds, "entries_per_second": delivered / seconds, "delivered": delivered,
+        results[f"drain{count}" + ("-history" if history else "")] = {"events": loaded, "history": history, "seconds": seconds, "entries_per_second": delivered / seconds, "delivered": delivered,
                                     "switchyard_cpu_us_per_entry": sum(n.cpu_seconds() for n in nodes) / delivered * 1e6,
                                     "postgres_cpu_us_per_entry": (cluster.cpu_seconds() - cluster_before) / delivered * 1e6,
                                     "emulator_cpu_us_per_entry": (emu.cpu_seconds() - emu_cpu) / delivered * 1e6}
@@ -661,9 +689,10 @@ def postgres_rows(p):
     for kind, label in (("single", "single tracks, 64 connections"), ("batch", "batches of 100, 16 connections")):
         for store, name in (("sqlite", "SQLite, one node"), ("nodes1", "PostgreSQL, one node"), ("nodes2", "PostgreSQL, two nodes")):
             print(f'| 9. ingestion, {label}: {name} | {cell(p[store][kind])} | | | |')
-    for count in (1, 2):
-        d = p[f"drain{count}"]
-        print(f'| 9. drain on PostgreSQL, {count} node{"s" if count > 1 else ""} | {d["entries_per_second"]:,.0f} entries/s ({d["delivered"]:,} in {d["seconds"]:.1f} s); '
+    for key in ("drain1", "drain2", "drain1-history"):
+        d, count = p[key], int(key[5])
+        history = f', {d["history"]:,} delivered jobs kept' if d.get("history") else ""
+        print(f'| 9. drain on PostgreSQL, {count} node{"s" if count > 1 else ""}{history} | {d["entries_per_second"]:,.0f} entries/s ({d["delivered"]:,} in {d["seconds"]:.1f} s); '
               f'CPU per entry: Switchyard {d["switchyard_cpu_us_per_entry"]:.0f} µs, PostgreSQL {d["postgres_cpu_us_per_entry"]:.0f} µs, '
               f'emulator {d["emulator_cpu_us_per_entry"]:.0f} µs | | | |')
     print(f'\nBare route in this section: {p["baseline"]["rps"]:,.0f} req/s, {bare:.0f} µs CPU per request.')

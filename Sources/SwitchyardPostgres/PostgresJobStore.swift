@@ -474,21 +474,34 @@ public final class PostgresJobStore: JobStore, Service {
     static let writeDeadline: Duration = .seconds(3)
     static let readDeadline: Duration = .seconds(10)
 
-    /// Runs `body`, or throws `StoreError.unavailable` once `deadline` passes (cancelling it).
-    /// A write cut off this way may still commit: the client, told 503, sends it again, which
-    /// at-least-once delivery allows; nothing acknowledged is lost.
+    /// Runs `body`, or throws `StoreError.unavailable` once `deadline` passes. The body is
+    /// cancelled then but not waited for: while the database is unreachable the pool may hold a
+    /// connection request past cancellation, and the caller (a client waiting for its answer)
+    /// must get its 503 now. The abandoned body ends when the pool gives up or the database
+    /// answers. A write cut off this way may still commit: the client, told 503, sends it again,
+    /// which at-least-once delivery allows; nothing acknowledged is lost.
     static func within<T: Sendable>(_ deadline: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                return nil
+        let outcome = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
+        let work = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                outcome.withLockedValue { $0 = continuation }
+                @Sendable func finish(_ result: Result<T, any Error>) {
+                    outcome.withLockedValue { $0.take() }?.resume(with: result)
+                }
+                timer.withLockedValue { $0 = Task {
+                    guard (try? await Task.sleep(for: deadline)) != nil else { return }
+                    finish(.failure(StoreError.unavailable("the database did not answer within \(deadline)")))
+                    work.withLockedValue { $0 }?.cancel()
+                } }
+                work.withLockedValue { $0 = Task {
+                    do { finish(.success(try await body())) } catch { finish(.failure(error)) }
+                    timer.withLockedValue { $0 }?.cancel()
+                } }
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw StoreError.unavailable("the database did not answer within \(deadline)")
-            }
-            return value
+        } onCancel: {
+            work.withLockedValue { $0 }?.cancel()
         }
     }
 
