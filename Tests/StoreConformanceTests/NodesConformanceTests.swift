@@ -84,6 +84,30 @@ struct NodesConformanceTests {
         }
     }
 
+    @Test("the queue limit counts every node's jobs: a node refuses once the others filled the queue", arguments: shared)
+    func limitAcrossNodes(_ fixture: StoreFixture) async throws {
+        try await fixture.withEmptyStorage { open in
+            let a = try await open(maxQueuedJobs: 3, node: "node-a")
+            let b = try await open(maxQueuedJobs: 3, node: "node-b")
+            try await a.store.append(events(1...3))
+            // Node b learns of node a's jobs from the shared count, which it reads at least every
+            // second: past that, it refuses.
+            try await Task.sleep(for: .milliseconds(1500))
+            await #expect(throws: StoreError.full(queued: 3, limit: 3)) { try await b.store.append(events(4...4)) }
+            let deadline = ContinuousClock.now + .seconds(10)
+            // Delivered on node a, the room shows on node b too.
+            try await a.store.settle(try await a.store.claim("a", limit: 1), .succeeded)
+            var accepted = false
+            while !accepted, ContinuousClock.now < deadline + .seconds(10) {
+                try await Task.sleep(for: .milliseconds(200))
+                accepted = (try? await b.store.append(events(6...6))) != nil
+            }
+            #expect(accepted)
+            try await a.close()
+            try await b.close()
+        }
+    }
+
     @Test("every node reads the records every node wrote, each naming its node", arguments: shared)
     func oneLog(_ fixture: StoreFixture) async throws {
         try await fixture.withEmptyStorage { open in
