@@ -144,6 +144,8 @@ def test_two_nodes_share_one_pipeline_and_a_killed_nodes_jobs_are_delivered_by_t
             assert secret not in a.log() and secret not in b.log(), "a secret reached the log"
     finally:
         live_b.close()
+        if a.process.poll() is None:
+            a.kill()
         b.stop()
         emulator.stop()
 
@@ -174,31 +176,33 @@ def test_the_database_going_down_under_load_answers_503_and_loses_nothing_acknow
             (acknowledged if status == 200 else refused).append(message_id)
 
     threads = [threading.Thread(target=load) for _ in range(4)]
-    for t in threads:
-        t.start()
     try:
-        wait_for(lambda: statuses[200] > 200, what="load to start")
-        pg_ctl("stop", "-m", "immediate")
-        down.set()
-        try:
-            wait_for(lambda: during_outage[503] >= 5, what="503s while the database is down")
-        except AssertionError:
-            raise AssertionError(f"while down: {dict(during_outage)}\n{node.log()[-3000:]}")
-        ready = requests.get(node.url + "/ready", timeout=10)
-        assert ready.status_code == 503, ready.text
-        pg_ctl("start", "-l", os.path.join(os.path.dirname(PG_DATA), "server.log"))
-        down.clear()
-        wait_for(lambda: requests.get(node.url + "/ready", timeout=10).status_code == 200, timeout=60, what="ready again")
-        count = statuses[200]
-        wait_for(lambda: statuses[200] > count + 100, what="ingestion to resume by itself")
-    finally:
-        stop.set()
         for t in threads:
-            t.join()
-        if down.is_set():
-            # The cluster is shared with the other tests: never leave it stopped.
+            t.start()
+        try:
+            wait_for(lambda: statuses[200] > 200, what="load to start")
+            pg_ctl("stop", "-m", "immediate")
+            down.set()
+            try:
+                wait_for(lambda: during_outage[503] >= 5, what="503s while the database is down")
+            except AssertionError:
+                raise AssertionError(f"while down: {dict(during_outage)}\n{node.log()[-3000:]}")
+            ready = requests.get(node.url + "/ready", timeout=10)
+            assert ready.status_code == 503, ready.text
             pg_ctl("start", "-l", os.path.join(os.path.dirname(PG_DATA), "server.log"))
-    print(f"\ndatabase outage: {dict(statuses)}; while down: {dict(during_outage)}")
-    wait_for(lambda: set(acknowledged) <= set(delivered(emulator)), timeout=60, what="every acknowledged event delivered")
-    node.stop()
-    emulator.stop()
+            down.clear()
+            wait_for(lambda: requests.get(node.url + "/ready", timeout=10).status_code == 200, timeout=60, what="ready again")
+            count = statuses[200]
+            wait_for(lambda: statuses[200] > count + 100, what="ingestion to resume by itself")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+            if down.is_set():
+                # The cluster is shared with the other tests: never leave it stopped.
+                pg_ctl("start", "-l", os.path.join(os.path.dirname(PG_DATA), "server.log"))
+        print(f"\ndatabase outage: {dict(statuses)}; while down: {dict(during_outage)}")
+        wait_for(lambda: set(acknowledged) <= set(delivered(emulator)), timeout=60, what="every acknowledged event delivered")
+    finally:
+        node.stop()
+        emulator.stop()
