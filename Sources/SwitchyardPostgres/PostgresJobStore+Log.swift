@@ -6,17 +6,17 @@ import SwitchyardCore
 
 /// The delivery log, dead letters and retention of the shared store.
 extension PostgresJobStore {
-    /// Writes records at the transaction's next positions (after any events it wrote), one
-    /// statement over arrays; nullable columns travel as a value and a bit in `z`.
+    /// Writes records at the transaction's positions from `recordOffset` on (events take those
+    /// below it), and tells live readers, in one statement over arrays; nullable columns travel
+    /// as a value and a bit in `z`.
     func insertRecords(_ records: [LogRecord], _ connection: PostgresConnection) async throws {
         guard !records.isEmpty else { return }
-        let base = try await Self.positionBase(connection, logger: logger) + (Int64(1) << (Self.positionBits - 1))
-        var ids: [Int64] = [], at: [Int64] = [], kind: [String] = [], status: [String] = [], message: [String] = []
+        var rows: [Int64] = [], at: [Int64] = [], kind: [String] = [], status: [String] = [], message: [String] = []
         var text = [[String]](repeating: [], count: 12)
         var number = [[Int64]](repeating: [], count: 6)
         var nulls: [Int64] = []
         for (n, r) in records.enumerated() {
-            ids.append(base + Int64(n))
+            rows.append(Self.recordOffset + Int64(n))
             at.append(r.at.millisecondsSinceEpoch)
             kind.append(r.kind.rawValue)
             status.append(r.status.pgText)
@@ -37,23 +37,24 @@ extension PostgresJobStore {
             nulls.append(mask)
         }
         try await connection.query("""
+            WITH x AS (\(unescaped: Self.positionBase)), ins AS (
             INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, rule, type, event, user_id, batch_id, request_id,
                 reference, error_code, error_message, detail, attempt, http_status, next_retry_at, size, detail_event, event_id, node)
-            SELECT id, at, kind, status, m,
+            SELECT x.base + t.pos, at, kind, status, m,
                 CASE WHEN z & 1 = 0 THEN t0 END, CASE WHEN z & 2 = 0 THEN t1 END, CASE WHEN z & 4 = 0 THEN t2 END, CASE WHEN z & 8 = 0 THEN t3 END,
                 CASE WHEN z & 16 = 0 THEN t4 END, CASE WHEN z & 32 = 0 THEN t5 END, CASE WHEN z & 64 = 0 THEN t6 END, CASE WHEN z & 128 = 0 THEN t7 END,
                 CASE WHEN z & 256 = 0 THEN t8 END, CASE WHEN z & 512 = 0 THEN t9 END, CASE WHEN z & 1024 = 0 THEN t10 END, CASE WHEN z & 2048 = 0 THEN t11 END,
                 CASE WHEN z & 4096 = 0 THEN n0::integer END, CASE WHEN z & 8192 = 0 THEN n1::integer END, CASE WHEN z & 16384 = 0 THEN n2 END,
                 CASE WHEN z & 32768 = 0 THEN n3::integer END, CASE WHEN z & 65536 = 0 THEN n4::integer END, CASE WHEN z & 131072 = 0 THEN n5 END,
                 \(node)
-            FROM unnest(\(ids)::bigint[], \(at)::bigint[], \(kind)::text[], \(status)::text[], \(message)::text[],
+            FROM x, unnest(\(rows)::bigint[], \(at)::bigint[], \(kind)::text[], \(status)::text[], \(message)::text[],
                 \(text[0])::text[], \(text[1])::text[], \(text[2])::text[], \(text[3])::text[], \(text[4])::text[], \(text[5])::text[],
                 \(text[6])::text[], \(text[7])::text[], \(text[8])::text[], \(text[9])::text[], \(text[10])::text[], \(text[11])::text[],
                 \(number[0])::bigint[], \(number[1])::bigint[], \(number[2])::bigint[], \(number[3])::bigint[], \(number[4])::bigint[], \(number[5])::bigint[],
                 \(nulls)::bigint[])
-                AS t(id, at, kind, status, m, t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, n0, n1, n2, n3, n4, n5, z)
+                AS t(pos, at, kind, status, m, t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, n0, n1, n2, n3, n4, n5, z))
+            SELECT pg_notify(\(Self.channel), 'log')
             """, logger: logger)
-        try await connection.query("SELECT pg_notify(\(Self.channel), 'log')", logger: logger)
     }
 
     /// The columns both tables are read as, in one order (`record(_:)`).

@@ -195,7 +195,7 @@ public final class PostgresJobStore: JobStore, Service {
         let shard = Int32.random(in: 0..<Int32(PostgresSchema.depthShards))
         let node = self.node, logger = self.logger
         let query: PostgresQuery = """
-            WITH x AS (SELECT pg_current_xact_id()::text::bigint << \(unescaped: String(Self.positionBits)) AS base),
+            WITH x AS (\(unescaped: Self.positionBase)),
             ev AS (
                 INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload, node)
                 SELECT x.base + t.i, t.m, t.s, t.ty,
@@ -505,14 +505,12 @@ public final class PostgresJobStore: JobStore, Service {
         }
     }
 
-    /// The first log position of the calling transaction (`positions`): its id shifted past the
-    /// room for its rows.
-    static func positionBase(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        for try await xid in try await connection.query("SELECT pg_current_xact_id()::text::bigint", logger: logger).decode(Int64.self) {
-            return xid << positionBits
-        }
-        throw StoreError.unavailable("the database gave no transaction id")
-    }
+    /// The first log position of the calling transaction, as a query for a `WITH` clause: its
+    /// id shifted past the room for its rows (`base`). The rows' own numbers are added to it.
+    static let positionBase = "SELECT pg_current_xact_id()::text::bigint << \(positionBits) AS base"
+
+    /// Where a transaction's log records start among its positions; its events take those below.
+    static let recordOffset: Int64 = 1 << (positionBits - 1)
 
     /// Room for this many rows per transaction in a log position; batches stay well below.
     static let positionBits: Int64 = 20
