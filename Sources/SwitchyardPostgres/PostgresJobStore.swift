@@ -431,8 +431,11 @@ public final class PostgresJobStore: JobStore, Service {
             let age = Timestamp.now().millisecondsSinceEpoch - failure.at.millisecondsSinceEpoch
             if age < 5_000 { throw StoreError.unavailable("the last write failed \(age) ms ago: \(failure.reason)") }
         }
+        // A write like ingestion's, under the same deadline: `/ready` must answer while the
+        // database does not.
+        let client = self.client, logger = self.logger
         do {
-            try await client.query("UPDATE queue_depth SET jobs = jobs WHERE shard = 0", logger: logger)
+            try await Self.within(Self.writeDeadline) { try await client.query("UPDATE queue_depth SET jobs = jobs WHERE shard = 0", logger: logger) }
         } catch {
             throw StoreError.unavailable(Self.describe(error))
         }
