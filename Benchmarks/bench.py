@@ -390,6 +390,14 @@ class Cluster:
         subprocess.run([f"{self.bin}/psql", "-q", "-h", host, "-p", port, "-U", "switchyard", "-d", name] + [a for q in statements for a in ("-c", q)],
                        check=True, env=dict(os.environ, PGPASSWORD=self.password), stdout=subprocess.DEVNULL)
 
+    def sql(self, database, query):
+        """Rows of a query, as lists of strings (psql's unaligned output)."""
+        base = database.partition("?")[0]
+        host, port = base.split("@")[1].split("/")[0].split(":")
+        out = subprocess.run([f"{self.bin}/psql", "-qAt", "-F", "\t", "-h", host, "-p", port, "-U", "switchyard", "-d", base.rpartition("/")[2], "-c", query],
+                             check=True, env=dict(os.environ, PGPASSWORD=self.password), capture_output=True, text=True).stdout
+        return [line.split("\t") for line in out.splitlines()]
+
     def cpu_seconds(self):
         """CPU time of every process of the cluster (the postmaster and its backends)."""
         pid = int(Path(self.data, "postmaster.pid").read_text().split()[0])
@@ -409,9 +417,9 @@ class Cluster:
 
 
 class Node(Switchyard):
-    def __init__(self, work, name, database, emulator_port, password, delivery=QUIET):
+    def __init__(self, work, name, database, emulator_port, password, delivery=QUIET, storage_extra=""):
         self.password = password
-        template = PG_CONFIG.replace("NODE", name).replace("DATABASE_URL", database)
+        template = PG_CONFIG.replace("NODE", name).replace("DATABASE_URL", database).replace("maxQueuedJobs: 20000000", "maxQueuedJobs: 20000000" + storage_extra)
         super().__init__(work, work / f"unused-{name}", emulator_port, delivery=delivery, template=template)
 
     def start(self):
@@ -492,6 +500,113 @@ def bench_postgres(work, duration, events):
         emu.stop()
     cluster.stop()
     return results
+
+
+async def paced_batches(port, rate, size, seconds, samples, connections=32):
+    """Batches of `size` tracks at `rate` requests/s over keep-alive connections, for `seconds`;
+    appends (send time, latency ms, HTTP status) per request to `samples` as it goes."""
+    interval = connections / rate
+    body = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(size)]}).encode()
+    head = f"POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    async def connection(offset):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        start = time.monotonic() + offset * interval / connections
+        n = 0
+        while start + n * interval <= start + seconds:
+            delay = start + n * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent = time.monotonic()
+            writer.write(head + body)
+            await writer.drain()
+            answer = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", answer, re.I).group(1)))
+            samples.append((sent, (time.monotonic() - sent) * 1000, int(answer[9:12])))
+            n += 1
+        writer.close()
+
+    await asyncio.gather(*(connection(i) for i in range(connections)))
+
+
+LONG_RETENTION = ", retention: {{ delivered: 1m, log: 1m, interval: 10s }}"
+
+
+def bench_long_run(work, minutes, rate=500, size=10):
+    """Ingestion and delivery at a steady rate for `minutes`, with a one-minute retention, on
+    PostgreSQL and on SQLite: whether the tables stay bounded and claims, commits and latency
+    stay flat while pruning deletes the history behind them (and autovacuum reclaims it)."""
+    ROOT_WORK[0] = work
+    results = {}
+    for store in ("postgres", "sqlite"):
+        emulator_port = free_port()
+        emu = emulator(work, emulator_port, "--events-out", "/dev/null")
+        if store == "postgres":
+            cluster = Cluster(work)
+            database = cluster.database()
+            node = Node(work, "long", database, emulator_port, cluster.password, delivery=DRAIN, storage_extra=LONG_RETENTION)
+        else:
+            cluster = None
+            folder = work / "long-sqlite-queue"
+            node = Switchyard(work, folder, emulator_port, delivery=DRAIN, template=CONFIG.replace("maxQueuedJobs: 20000000", "maxQueuedJobs: 20000000" + LONG_RETENTION))
+        samples = []
+        sender = threading.Thread(target=lambda: asyncio.run(paced_batches(node.port, rate, size, minutes * 60, samples)))
+        node_cpu, db_cpu = node.cpu_seconds(), cluster.cpu_seconds() if cluster else 0
+        started = time.monotonic()
+        sender.start()
+        rows, seen, last_delivered = [], 0, 0
+        while sender.is_alive():
+            sender.join(30)
+            now = time.monotonic()
+            window = samples[seen:]
+            seen += len(window)
+            delivered = requests.get(f"http://127.0.0.1:{emulator_port}/stats").json()["delivered"]
+            latencies = sorted(w[1] for w in window) or [0]
+            row = {"minute": (now - started) / 60, "ingested_per_second": sum(size for w in window if w[2] == 200) / 30,
+                   "non200": sum(1 for w in window if w[2] != 200), "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
+                   "max_ms": latencies[-1], "delivered_per_second": (delivered - last_delivered) / 30}
+            last_delivered = delivered
+            if cluster:
+                for name, size_bytes, live, dead, vacuums in cluster.sql(database, """
+                        SELECT relname, pg_total_relation_size(relid), n_live_tup, n_dead_tup, autovacuum_count
+                        FROM pg_stat_user_tables WHERE relname IN ('events', 'jobs', 'delivery_log')"""):
+                    row[name] = {"mb": int(size_bytes) / 1e6, "live": int(live), "dead": int(dead), "autovacuums": int(vacuums)}
+                row["waiting"] = int(cluster.sql(database, "SELECT count(*) FROM jobs WHERE state <> 'succeeded' AND state <> 'dead'")[0][0])
+            else:
+                row["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+        accepted = sum(size for w in samples if w[2] == 200)
+        deadline = time.monotonic() + 120
+        while requests.get(f"http://127.0.0.1:{emulator_port}/stats").json()["delivered"] < accepted and time.monotonic() < deadline:
+            time.sleep(0.5)
+        delivered = requests.get(f"http://127.0.0.1:{emulator_port}/stats").json()["delivered"]
+        results[store] = {"minutes": minutes, "rate": rate * size, "accepted": accepted, "delivered": delivered, "rows": rows,
+                          "switchyard_cpu_us_per_event": (node.cpu_seconds() - node_cpu) / max(accepted, 1) * 1e6,
+                          "postgres_cpu_us_per_event": ((cluster.cpu_seconds() - db_cpu) / max(accepted, 1) * 1e6) if cluster else 0}
+        node.stop()
+        emu.stop()
+        if cluster:
+            cluster.stop()
+    return results
+
+
+def long_run_rows(r):
+    """The long run as a table per store: one row per sample."""
+    for store, run in r.items():
+        cpu = f'Switchyard {run["switchyard_cpu_us_per_event"]:.0f} µs' + (f', PostgreSQL {run["postgres_cpu_us_per_event"]:.0f} µs' if store == "postgres" else "")
+        print(f'\n{store}: {run["accepted"]:,} events accepted at {run["rate"]:,}/s for {run["minutes"]} minutes, {run["delivered"]:,} delivered; CPU per event: {cpu}\n')
+        if store == "postgres":
+            print("| minute | in/s | out/s | p99 / max ms | waiting | events (rows, MB, dead) | jobs (rows, MB, dead) | log (rows, MB, dead) | autovacuums |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            for row in run["rows"]:
+                t = lambda n: f'{row[n]["live"]:,}, {row[n]["mb"]:.0f}, {row[n]["dead"]:,}'
+                vac = sum(row[n]["autovacuums"] for n in ("events", "jobs", "delivery_log"))
+                print(f'| {row["minute"]:.1f} | {row["ingested_per_second"]:,.0f} | {row["delivered_per_second"]:,.0f} | {row["p99_ms"]:.0f} / {row["max_ms"]:.0f} | '
+                      f'{row["waiting"]:,} | {t("events")} | {t("jobs")} | {t("delivery_log")} | {vac} |')
+        else:
+            print("| minute | in/s | out/s | p99 / max ms | files MB |\n| --- | --- | --- | --- | --- |")
+            for row in run["rows"]:
+                print(f'| {row["minute"]:.1f} | {row["ingested_per_second"]:,.0f} | {row["delivered_per_second"]:,.0f} | {row["p99_ms"]:.0f} / {row["max_ms"]:.0f} | {row["disk_mb"]:.0f} |')
 
 
 def bench_kinesis(work, events):
@@ -602,7 +717,8 @@ def main():
     parser.add_argument("--latency-seconds", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--binary", type=Path, help="the switchyard binary to measure (default .build/release/switchyard), for an A/B against another build")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres"], action="append",
+    parser.add_argument("--long-run-minutes", type=int, default=10, help="length of the long run (--only long-run; not part of the default set)")
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     args = parser.parse_args()
     if args.binary:
@@ -622,15 +738,18 @@ def main():
         "browser": lambda: bench_browser(work, args.duration),
         "kinesis": lambda: bench_kinesis(work, max(10_000, args.events // 5)),
         "postgres": lambda: bench_postgres(work, args.duration, max(20_000, args.events // 10)),
+        "long-run": lambda: bench_long_run(work, args.long_run_minutes),
     }
     for name, run in benchmarks.items():
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or (not args.only and name == "long-run"):
             continue
         results[name] = run()
         print(json.dumps(results[name]), file=sys.stderr)
     if args.only:
         if "postgres" in results:
             postgres_rows(results["postgres"])
+        if "long-run" in results:
+            long_run_rows(results["long-run"])
         shutil.rmtree(work, ignore_errors=True)
         return
     if args.json:

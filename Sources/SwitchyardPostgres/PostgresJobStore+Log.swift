@@ -313,33 +313,87 @@ extension PostgresJobStore {
         }
     }
 
+    /// Prunes in steps of `retention.batch` rows, each its own short transaction, so that a long
+    /// history is deleted without holding locks or the write deadline for long; one node at a
+    /// time (an advisory lock each step: a node that finds another pruning leaves it the rest).
+    /// Each step looks its rows up by key (`= ANY(ARRAY(...))`), so that statistics taken
+    /// before a large delete cannot turn it into scans of the whole table.
+    /// Delivered jobs take their events with them when nothing else is left to deliver; events
+    /// that never had a job are found by age through a BRIN index, cheap to keep on append.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
-        try await guarded { [self] in
-            let now = Timestamp.now().millisecondsSinceEpoch
-            var records = 0
-            for try await _ in try await client.query("DELETE FROM delivery_log WHERE at < \(now - retention.log.milliseconds) RETURNING 1", logger: logger).decode(Int32.self) {
-                records += 1
+        let now = Timestamp.now().millisecondsSinceEpoch
+        let delivered = now - retention.delivered.milliseconds, dead = now - retention.deadLetters.milliseconds
+        let logCutoff = now - retention.log.milliseconds, batch = max(1, retention.batch)
+        var report = PruneReport(records: 0, jobs: 0, events: 0)
+
+        // The log, by age and then by count (the newest `maxLogRecords` are kept).
+        let oldestKept: Int64? = try await guarded { [self] in
+            for try await id in try await client.query("""
+                SELECT id FROM delivery_log ORDER BY id DESC OFFSET \(max(0, retention.maxLogRecords - 1)) LIMIT 1
+                """, logger: logger).decode(Int64.self) { return id }
+            return nil
+        }
+        let below = oldestKept ?? Int64.min
+        while let step = try await pruneStep("""
+            WITH gone AS (
+                DELETE FROM delivery_log WHERE id = ANY(ARRAY(SELECT id FROM delivery_log WHERE at < \(logCutoff) OR id < \(below) LIMIT \(batch)))
+                RETURNING 1)
+            SELECT count(*), 0 FROM gone
+            """) {
+            report.records += step.0
+            if step.0 < batch { break }
+        }
+        // Finished jobs, and their events once no other job of theirs is left.
+        while let step = try await pruneStep("""
+            WITH gone AS (
+                DELETE FROM jobs WHERE id = ANY(ARRAY(
+                    SELECT id FROM jobs WHERE (state = 'succeeded' AND updated_at < \(delivered)) OR (state = 'dead' AND updated_at < \(dead))
+                    LIMIT \(batch)))
+                RETURNING id, event_id
+            ), orphans AS (
+                -- The statement still sees the jobs it deletes: an event goes when all its jobs are among them.
+                DELETE FROM events e USING (SELECT event_id, count(*) AS n FROM gone GROUP BY event_id) g
+                WHERE e.id = g.event_id AND e.received_at < \(delivered)
+                    AND (SELECT count(*) FROM jobs j WHERE j.event_id = e.id) = g.n
+                RETURNING 1)
+            SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM orphans)
+            """) {
+            report.jobs += step.0
+            report.events += step.1
+            if step.0 < batch { break }
+        }
+        // Events that never had a job (routed nowhere, or filtered out everywhere).
+        while let step = try await pruneStep("""
+            WITH gone AS (
+                DELETE FROM events WHERE id = ANY(ARRAY(
+                    SELECT id FROM events e WHERE received_at < \(delivered) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
+                    LIMIT \(batch)))
+                RETURNING 1)
+            SELECT 0, count(*) FROM gone
+            """) {
+            report.events += step.1
+            if step.1 < batch { break }
+        }
+        return report
+    }
+
+    /// One pruning step in its own transaction, or nil when another node holds the pruning lock
+    /// (or this one is shutting down).
+    private func pruneStep(_ query: PostgresQuery) async throws -> (Int, Int)? {
+        guard !Task.isCancelled else { return nil }
+        return try await guarded { [self] in
+            try await client.withTransaction(logger: logger) { connection in
+                for try await mine in try await connection.query("SELECT pg_try_advisory_xact_lock(\(Self.pruneLock))", logger: logger).decode(Bool.self) where !mine {
+                    return nil
+                }
+                for try await (a, b) in try await connection.query(query, logger: logger).decode((Int64, Int64).self) {
+                    return (Int(a), Int(b))
+                }
+                return (0, 0)
             }
-            for try await _ in try await client.query("""
-                DELETE FROM delivery_log WHERE id < (SELECT id FROM delivery_log ORDER BY id DESC OFFSET \(max(0, retention.maxLogRecords - 1)) LIMIT 1) RETURNING 1
-                """, logger: logger).decode(Int32.self) {
-                records += 1
-            }
-            var jobs = 0
-            for try await _ in try await client.query("""
-                DELETE FROM jobs WHERE (state = 'succeeded' AND updated_at < \(now - retention.delivered.milliseconds))
-                    OR (state = 'dead' AND updated_at < \(now - retention.deadLetters.milliseconds)) RETURNING 1
-                """, logger: logger).decode(Int32.self) {
-                jobs += 1
-            }
-            var events = 0
-            for try await _ in try await client.query("""
-                DELETE FROM events WHERE received_at < \(now - retention.delivered.milliseconds)
-                    AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) RETURNING 1
-                """, logger: logger).decode(Int32.self) {
-                events += 1
-            }
-            return PruneReport(records: records, jobs: jobs, events: events)
         }
     }
+
+    /// Held by the node pruning, one step at a time; any constant no other application uses.
+    static let pruneLock: Int64 = 0x5357_5944_5052_554E  // "SWYDPRUN"
 }

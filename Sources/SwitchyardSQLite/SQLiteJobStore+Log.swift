@@ -257,30 +257,52 @@ extension SQLiteJobStore {
         return records.count
     }
 
+    /// Prunes in steps of `retention.batch` rows, each its own write, so that group commits
+    /// (which share the one writer) wait for one step at most, never for a whole history.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
         let now = Timestamp.now().millisecondsSinceEpoch
-        return try await pool.write { db in
-            // Deleting may take the newest ids: remember them, so they are not handed out again.
-            try Self.noteLastLogID(try Self.nextLogID(db) - 1, db)
-            try db.execute(sql: "DELETE FROM delivery_log WHERE at < ?", arguments: [now - retention.log.milliseconds])
-            var records = db.changesCount
-            // Ids are shared with events, so the newest `maxLogRecords` are found by counting.
-            if let oldestKept = try Int64.fetchOne(db, sql: "SELECT id FROM delivery_log ORDER BY id DESC LIMIT 1 OFFSET ?", arguments: [max(0, retention.maxLogRecords - 1)]) {
-                try db.execute(sql: "DELETE FROM delivery_log WHERE id < ?", arguments: [oldestKept])
-                records += db.changesCount
+        let delivered = now - retention.delivered.milliseconds, dead = now - retention.deadLetters.milliseconds
+        let logCutoff = now - retention.log.milliseconds, batch = max(1, retention.batch)
+        var report = PruneReport(records: 0, jobs: 0, events: 0)
+        // Ids are shared with events, so the newest `maxLogRecords` are found by counting.
+        let oldestKept = try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM delivery_log ORDER BY id DESC LIMIT 1 OFFSET ?", arguments: [max(0, retention.maxLogRecords - 1)])
+        } ?? Int64.min
+        func step(_ sql: String, _ arguments: StatementArguments) async throws -> Int {
+            guard !Task.isCancelled else { return 0 }
+            return try await pool.write { db in
+                // Deleting may take the newest ids: remember them, so they are not handed out again.
+                try Self.noteLastLogID(try Self.nextLogID(db) - 1, db)
+                try db.execute(sql: sql, arguments: arguments)
+                return db.changesCount
             }
-            try db.execute(sql: """
-                DELETE FROM jobs WHERE (state = 'succeeded' AND updated_at < ?) OR (state = 'dead' AND updated_at < ?)
-                """, arguments: [now - retention.delivered.milliseconds, now - retention.deadLetters.milliseconds])
-            let jobs = db.changesCount
-            // Events with no job left (all delivered and pruned, or never routed anywhere) go too,
-            // once they are older than the delivered retention.
-            try db.execute(sql: """
-                DELETE FROM events WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id)
-                """, arguments: [now - retention.delivered.milliseconds])
-            let events = db.changesCount
-            // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).
-            return PruneReport(records: records, jobs: jobs, events: events)
         }
+        var records = 0
+        repeat {
+            records = try await step("""
+                DELETE FROM delivery_log WHERE id IN (SELECT id FROM delivery_log WHERE at < ? OR id < ? LIMIT ?)
+                """, [logCutoff, oldestKept, batch])
+            report.records += records
+        } while records == batch
+        var jobs = 0
+        repeat {
+            jobs = try await step("""
+                DELETE FROM jobs WHERE id IN (
+                    SELECT id FROM jobs WHERE (state = 'succeeded' AND updated_at < ?) OR (state = 'dead' AND updated_at < ?) LIMIT ?)
+                """, [delivered, dead, batch])
+            report.jobs += jobs
+        } while jobs == batch
+        // Events with no job left (all delivered and pruned, or never routed anywhere) go too,
+        // once they are older than the delivered retention.
+        var events = 0
+        repeat {
+            events = try await step("""
+                DELETE FROM events WHERE id IN (
+                    SELECT id FROM events WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
+                """, [delivered, batch])
+            report.events += events
+        } while events == batch
+        // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).
+        return report
     }
 }

@@ -239,4 +239,23 @@ struct DeadLetterConformanceTests {
             #expect(try await store.records(LogQuery(filter: LogFilter(kind: .attempt))).isEmpty)
         }
     }
+
+    @Test("pruning a history larger than one step deletes it all in one call, a step of `batch` rows at a time", arguments: StoreFixture.all)
+    func pruneInSteps(_ fixture: StoreFixture) async throws {
+        try await fixture.withStore { store in
+            // Ten delivered to one destination, three routed nowhere, two still waiting.
+            try await store.append(events(1...12) + events(13...15, to: []))
+            let jobs = try await store.claim("a", limit: 10)
+            try await store.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
+            try await Task.sleep(for: .milliseconds(5))
+            var tight = RetentionConfig()
+            tight.log = .milliseconds(0)
+            tight.delivered = .milliseconds(0)
+            tight.batch = 3
+            let report = try await store.prune(tight)
+            #expect(report.jobs == 10 && report.events == 13 && report.records == 20)
+            #expect(try await store.stats().events == 2)
+            #expect(try await store.claim("a").map(\.messageId) == ["m-11", "m-12"])
+        }
+    }
 }

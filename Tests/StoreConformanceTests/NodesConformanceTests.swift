@@ -126,4 +126,29 @@ struct NodesConformanceTests {
             try await b.close()
         }
     }
+
+    @Test("nodes pruning at once delete each row once between them and keep what is still to be delivered", arguments: shared)
+    func pruneAcrossNodes(_ fixture: StoreFixture) async throws {
+        try await fixture.withEmptyStorage { open in
+            let a = try await open(node: "node-a")
+            let b = try await open(node: "node-b")
+            try await a.store.append(events(1...40))
+            let jobs = try await b.store.claim("a", limit: 30)
+            try await b.store.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
+            try await Task.sleep(for: .milliseconds(5))
+            var tight = RetentionConfig()
+            tight.delivered = .milliseconds(0)
+            tight.batch = 4
+            async let byA = a.store.prune(tight)
+            async let byB = b.store.prune(tight)
+            let (first, second) = try await (byA, byB)
+            // A node that finds the other pruning leaves it the rest; a later pass finishes.
+            let last = try await a.store.prune(tight)
+            #expect(first.jobs + second.jobs + last.jobs == 30)
+            #expect(first.events + second.events + last.events == 30)
+            #expect(try await a.store.claim("a", limit: 20).count == 10)
+            try await a.close()
+            try await b.close()
+        }
+    }
 }

@@ -152,10 +152,12 @@ public struct RetentionConfig: Codable, Sendable, Hashable {
     public var deadLetters: ConfigDuration = .seconds(30 * 86400)
     /// How often pruning runs.
     public var interval: ConfigDuration = .seconds(60)
+    /// Pruning deletes at most this many rows per transaction, so writers never wait long on it.
+    public var batch: Int = 10_000
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case log, maxLogRecords, delivered, deadLetters, interval }
+    enum CodingKeys: String, CodingKey { case log, maxLogRecords, delivered, deadLetters, interval, batch }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -164,6 +166,10 @@ public struct RetentionConfig: Codable, Sendable, Hashable {
         delivered = try c.decodeIfPresent(ConfigDuration.self, forKey: .delivered) ?? delivered
         deadLetters = try c.decodeIfPresent(ConfigDuration.self, forKey: .deadLetters) ?? deadLetters
         interval = try c.decodeIfPresent(ConfigDuration.self, forKey: .interval) ?? interval
+        batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? batch
+        guard batch >= 1 else {
+            throw ConfigProblem(location: try c.superDecoder(forKey: .batch).configNode?.location, message: "storage.retention.batch must be at least 1")
+        }
     }
 }
 

@@ -18,12 +18,13 @@ public struct RetentionService: Service {
         // Cancelled (another service failed, e.g. the port was taken) means stop, like a shutdown.
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                let report = try await store.prune(retention)
+                // A shutdown stops it between steps: what is left is pruned at the next start.
+                let report = try await cancelWhenGracefulShutdown { try await store.prune(retention) }
                 if report.records + report.jobs + report.events > 0 {
                     logger.info("pruned", metadata: ["records": "\(report.records)", "jobs": "\(report.jobs)", "events": "\(report.events)"])
                 }
             } catch {
-                if Task.isCancelled { return }
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
                 logger.warning("pruning failed: \(error)")
             }
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: retention.interval.duration) }
