@@ -406,6 +406,45 @@ public final class PostgresJobStore: JobStore, Service {
         }
     }
 
+    /// Decided under a transaction advisory lock per destination, so that of nodes asking at
+    /// once the first stores it and the others see it waiting; it is recorded in `heartbeats` as
+    /// well, so that a heartbeat already delivered (or dead-lettered) still counts as activity.
+    public func appendHeartbeat(_ heartbeat: NewEvent, quietSince: Timestamp) async throws -> HeartbeatDecision {
+        guard let destination = heartbeat.destinations.first else { return .backlog(0) }
+        let since = quietSince.millisecondsSinceEpoch, storedAt = Timestamp.now().millisecondsSinceEpoch
+        let decision: HeartbeatDecision = try await transaction { [self] connection in
+            try await Self.lockKeys(["heartbeat\u{0}\(destination)"], connection, logger: logger)
+            let rows = try await connection.query("""
+                SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) LIMIT 1000) w),
+                       GREATEST(
+                           (SELECT stored_at FROM heartbeats WHERE destination = \(destination) AND stored_at > \(since)),
+                           (SELECT updated_at FROM jobs WHERE state = 'succeeded' AND updated_at > \(since) AND destination = \(destination)
+                               ORDER BY updated_at DESC LIMIT 1))
+                """, logger: logger)
+            for try await (waiting, active) in rows.decode((Int64, Int64?).self) {
+                if waiting > 0 { return .backlog(Int(waiting)) }
+                if let active { return .active(at: Timestamp(millisecondsSinceEpoch: active)) }
+            }
+            try await connection.query("""
+                INSERT INTO heartbeats (destination, stored_at) VALUES (\(destination), \(storedAt))
+                ON CONFLICT (destination) DO UPDATE SET stored_at = EXCLUDED.stored_at
+                """, logger: logger)
+            return .stored
+        }
+        guard decision == .stored else { return decision }
+        do {
+            try await append([heartbeat])
+        } catch {
+            // Other nodes already see it recorded: take that back, so the next try is not an interval away.
+            let client = self.client, logger = self.logger
+            _ = try? await Self.within(Self.writeDeadline) {
+                try await client.query("DELETE FROM heartbeats WHERE destination = \(destination) AND stored_at = \(storedAt)", logger: logger)
+            }
+            throw error
+        }
+        return decision
+    }
+
     public func stats() async throws -> QueueStats {
         try await guarded { [self] in
             var destinations = try await backlog()

@@ -83,6 +83,8 @@ enum PostgresSchema {
             // Jobs still to be delivered, in shards so that concurrent commits rarely wait on one row.
             "CREATE TABLE queue_depth (shard integer PRIMARY KEY, jobs bigint NOT NULL)",
             "INSERT INTO queue_depth SELECT g, 0 FROM generate_series(0, \(depthShards - 1)) g",
+            // When each destination's heartbeat was last stored, by any node (see appendHeartbeat).
+            "CREATE TABLE heartbeats (destination text PRIMARY KEY, stored_at bigint NOT NULL)",
         ]),
     ]
 

@@ -710,6 +710,16 @@ public final class SQLiteJobStore: JobStore {
         return try await pool.read { db in try Self.backlog(db, now: now) }
     }
 
+    /// One process owns the queue (see `QueueLock`), and its heartbeat clock already knows every
+    /// delivery, so only the backlog is left to check.
+    public func appendHeartbeat(_ heartbeat: NewEvent, quietSince: Timestamp) async throws -> HeartbeatDecision {
+        let destinations = heartbeat.destinations
+        let waiting = try await backlog().filter { destinations.contains($0.key) }.values.reduce(0) { $0 + $1.waiting }
+        guard waiting == 0 else { return .backlog(waiting) }
+        try await append([heartbeat])
+        return .stored
+    }
+
     public func stats() async throws -> QueueStats {
         let now = Timestamp.now().millisecondsSinceEpoch
         return try await pool.read { db in

@@ -151,4 +151,33 @@ struct NodesConformanceTests {
             try await b.close()
         }
     }
+
+    @Test("of nodes finding a destination quiet at once, one stores its heartbeat; a delivery or heartbeat on any node counts as activity", arguments: shared)
+    func oneHeartbeatAcrossNodes(_ fixture: StoreFixture) async throws {
+        try await fixture.withEmptyStorage { open in
+            let a = try await open(node: "node-a")
+            let b = try await open(node: "node-b")
+            async let byA = a.store.appendHeartbeat(heartbeat(1), quietSince: ago(60_000))
+            async let byB = b.store.appendHeartbeat(heartbeat(2), quietSince: ago(60_000))
+            let decisions = try await [byA, byB]
+            // The other node finds it waiting, or (before its append commits) recorded as stored.
+            #expect(decisions.filter { $0 == .stored }.count == 1, "\(decisions)")
+            // Delivered by node b: node a, which delivered nothing, sees it as activity.
+            try await b.store.settle(try await b.store.claim("hb"), .succeeded)
+            guard case .active = try await a.store.appendHeartbeat(heartbeat(3), quietSince: ago(60_000)) else {
+                Issue.record("node b's delivery should count as activity on node a")
+                return
+            }
+            // Quiet since then: one more is stored, and dead-lettered it still counts as activity.
+            try await Task.sleep(for: .milliseconds(5))
+            #expect(try await a.store.appendHeartbeat(heartbeat(4), quietSince: ago(1)) == .stored)
+            try await b.store.settle(try await b.store.claim("hb"), .dead(reason: "destination gone"))
+            guard case .active = try await b.store.appendHeartbeat(heartbeat(5), quietSince: ago(1_000)) else {
+                Issue.record("node a's heartbeat should count as activity on node b, even dead-lettered")
+                return
+            }
+            try await a.close()
+            try await b.close()
+        }
+    }
 }

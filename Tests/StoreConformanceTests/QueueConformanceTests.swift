@@ -261,4 +261,15 @@ struct OrderingConformanceTests {
             await store.waitForNewJobs(since: seen, timeout: .seconds(3600))
         }
     }
+
+    @Test("a heartbeat is stored when its destination is quiet, and not while its jobs wait", arguments: StoreFixture.all)
+    func heartbeatWhenQuiet(_ fixture: StoreFixture) async throws {
+        try await fixture.withStore { store in
+            try await store.append(events(1...1, to: ["a"]))
+            #expect(try await store.appendHeartbeat(heartbeat(2), quietSince: ago(60_000)) == .stored, "another destination's jobs do not count")
+            #expect(try await store.appendHeartbeat(heartbeat(3), quietSince: ago(60_000)) == .backlog(1), "the first heartbeat still waits")
+            let beat = try await store.claim("hb")
+            #expect(beat.map(\.source) == [Heartbeat.source])
+        }
+    }
 }

@@ -120,6 +120,16 @@ func events(_ range: ClosedRange<Int>, to destinations: [String] = ["a"]) -> [Ne
     range.map { NewEvent(source: "web", event: makeEvent($0), destinations: destinations) }
 }
 
+/// A heartbeat event for destination `hb`.
+func heartbeat(_ n: Int) -> NewEvent {
+    NewEvent(source: Heartbeat.source, event: makeEvent(n), destinations: ["hb"])
+}
+
+/// A moment `ms` milliseconds ago.
+func ago(_ ms: Int64) -> Timestamp {
+    Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - ms)
+}
+
 /// One event whose job for `d` is ordered by its user.
 func keyed(_ n: Int, user: String) -> NewEvent {
     NewEvent(source: "web", event: makeEvent(n, user: user), targets: [JobTarget(destination: "d", orderingKey: user)])

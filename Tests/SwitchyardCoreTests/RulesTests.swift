@@ -243,9 +243,8 @@ struct HeartbeatTests {
         #expect(clock.next(at: 1_000) == .sleep(until: 120_000))
         clock.sent(at: 60_000)
         #expect(clock.next(at: 120_000) == .sleep(until: 180_000))
-        #expect(clock.next(at: 180_000) == .checkBacklog)
-        let sendNow = clock.backlog(0, at: 180_000)
-        #expect(sendNow)
+        #expect(clock.next(at: 180_000) == .askStore)
+        clock.decided(.stored, at: 180_000)
         // The heartbeat counts as a send: the next is due an interval later.
         #expect(clock.next(at: 180_001) == .sleep(until: 300_000))
     }
@@ -253,14 +252,24 @@ struct HeartbeatTests {
     @Test("no heartbeat while a backlog waits; the backlog is looked at again a few seconds later")
     func backlogHoldsHeartbeats() {
         var clock = HeartbeatClock(every: 120_000, startedAt: 0)
-        #expect(clock.next(at: 120_000) == .checkBacklog)
-        let sendNow = clock.backlog(3, at: 120_000)
-        #expect(!sendNow)
+        #expect(clock.next(at: 120_000) == .askStore)
+        clock.decided(.backlog(3), at: 120_000)
         #expect(clock.next(at: 121_000) == .sleep(until: 125_000))
-        #expect(clock.next(at: 125_000) == .checkBacklog)
+        #expect(clock.next(at: 125_000) == .askStore)
         // The backlog drains: its deliveries push the next heartbeat an interval out.
         clock.sent(at: 126_000)
         #expect(clock.next(at: 126_000) == .sleep(until: 246_000))
+    }
+
+    @Test("another node's delivery or heartbeat puts the next heartbeat an interval after it")
+    func activityElsewhere() {
+        var clock = HeartbeatClock(every: 120_000, startedAt: 0)
+        #expect(clock.next(at: 120_000) == .askStore)
+        clock.decided(.active(at: Timestamp(millisecondsSinceEpoch: 100_000)), at: 120_000)
+        #expect(clock.next(at: 120_000) == .sleep(until: 220_000))
+        // A time the clock already had (never expected) still waits before asking again.
+        clock.decided(.active(at: Timestamp(millisecondsSinceEpoch: 50_000)), at: 220_000)
+        #expect(clock.next(at: 220_000) == .sleep(until: 225_000))
     }
 
     @Test("a heartbeat event is enriched like an ingested one, and templates read $now")
@@ -284,7 +293,8 @@ struct HeartbeatTests {
             let config = HeartbeatConfig(every: .seconds(120), event: ConfigJSON(try JSONParser.parse(Array(#"{"event":"HEART_BEAT","userId":"agent-1"}"#.utf8))))
             let service = HeartbeatService(destination: "stream", config: config, activity: DeliveryActivity(every: config.every), store: store,
                                            orderingKey: .userOrAnonymousId, maxEventBytes: 32768, logger: .init(label: "test"))
-            await service.beat(at: .now())
+            #expect(try await service.beat(at: .now()) == .stored)
+            #expect(try await service.beat(at: .now()) == .backlog(1), "the first one still waits")
             let jobs = try await store.claim(destination: "stream", limit: 10, leaseFor: .seconds(30))
             #expect(jobs.count == 1)
             #expect(jobs.first?.source == Heartbeat.source)

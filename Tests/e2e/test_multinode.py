@@ -208,3 +208,31 @@ def test_the_database_going_down_under_load_answers_503_and_loses_nothing_acknow
     finally:
         node.stop()
         emulator.stop()
+
+
+def test_two_quiet_nodes_send_one_heartbeat_per_interval_between_them(tmp_path):
+    emulator = Emulator(tmp_path)
+    database = fresh_database()
+    beat = '    heartbeat: { every: 1s, event: { event: HEART_BEAT, userId: switchyard, properties: { at: "{{ $now }}" } } }\n'
+
+    class Beating(Node):
+        def __init__(self, name):
+            super().__init__(tmp_path, name, database, emulator)
+            text = self.config_path.read_text()
+            self.config_path.write_text(text.replace("connections:\n", beat + "connections:\n"))
+
+    a, b = Beating("node-a").start(), Beating("node-b").start()
+    try:
+        time.sleep(7)
+        beats = sorted(e["detail"]["properties"]["at"] for e in emulator.envelopes() if e["detail-type"] == "HEART_BEAT")
+        # Each node alone would send one a second: about 12 in 7 s. Together they send one.
+        assert 3 <= len(beats) <= 8, beats
+        seconds = [time.mktime(time.strptime(at[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + at[19:-1]) for at in beats]
+        gaps = [later - earlier for earlier, later in zip(seconds, seconds[1:])]
+        assert min(gaps) >= 0.8, f"two heartbeats in one interval: {beats}"
+        nodes = {r["node"] for r in requests.get(b.url + "/v1/deliveries?kind=received&source=heartbeat", headers=AUTH, timeout=10).json()["records"]}
+        print(f"\nheartbeats from two nodes in 7 s: {len(beats)}, stored by {sorted(nodes)}")
+    finally:
+        a.stop()
+        b.stop()
+        emulator.stop()

@@ -33,6 +33,16 @@ public enum Heartbeat {
     }
 }
 
+/// What the store did when asked to store a destination's heartbeat.
+public enum HeartbeatDecision: Sendable, Hashable {
+    /// Stored: the destination was quiet.
+    case stored
+    /// Not stored: this many of its jobs wait (at least; their deliveries will show it alive).
+    case backlog(Int)
+    /// Not stored: some node delivered to it, or stored its heartbeat, at this time.
+    case active(at: Timestamp)
+}
+
 /// When a destination last had something sent, and when its heartbeat is due: a state machine
 /// with no clock of its own, so tests drive it with times instead of sleeps.
 public struct HeartbeatClock: Sendable, Hashable {
@@ -54,13 +64,14 @@ public struct HeartbeatClock: Sendable, Hashable {
     public enum Action: Sendable, Hashable {
         /// Nothing to do before this time.
         case sleep(until: Int64)
-        /// A heartbeat is due unless a backlog waits: count it, then call `backlog(_:at:)`.
-        case checkBacklog
+        /// This node delivered nothing for `every`: ask the store (`JobQueue.appendHeartbeat`),
+        /// then tell the clock what it decided (`decided(_:at:)`).
+        case askStore
     }
 
     public func next(at now: Int64) -> Action {
         let due = max(lastSent + every, lookAgainAt ?? 0)
-        return now >= due ? .checkBacklog : .sleep(until: due)
+        return now >= due ? .askStore : .sleep(until: due)
     }
 
     /// Entries were delivered.
@@ -71,16 +82,20 @@ public struct HeartbeatClock: Sendable, Hashable {
         }
     }
 
-    /// The backlog's size when a heartbeat was due; true means store one now. The heartbeat
-    /// counts as a send, so another is due only `every` later (and not while it waits itself).
-    public mutating func backlog(_ waiting: Int, at now: Int64) -> Bool {
-        guard waiting == 0 else {
+    /// What the store decided when the heartbeat was due. A stored heartbeat counts as a send,
+    /// so another is due only `every` later (and not while it waits itself); activity elsewhere
+    /// (another node's delivery or heartbeat) moves the next one to `every` after it.
+    public mutating func decided(_ decision: HeartbeatDecision, at now: Int64) {
+        switch decision {
+        case .stored:
+            lastSent = now
+            lookAgainAt = nil
+        case .backlog:
             lookAgainAt = now + min(every, Self.recheck)
-            return false
+        case .active(let at):
+            sent(at: at.millisecondsSinceEpoch)
+            if lastSent + every <= now { lookAgainAt = now + min(every, Self.recheck) }
         }
-        lastSent = now
-        lookAgainAt = nil
-        return true
     }
 }
 
@@ -97,8 +112,9 @@ public final class DeliveryActivity: Sendable {
     }
 }
 
-/// Sends a destination's heartbeats: sleeps until one is due, skips it while the destination has
-/// jobs waiting, and otherwise stores one heartbeat event for the destination's worker to deliver.
+/// Sends a destination's heartbeats: sleeps until this node delivered nothing for `every`, then
+/// asks the store to keep one heartbeat event for the destination's worker to deliver, which it
+/// does unless jobs wait or another node was active meanwhile.
 public struct HeartbeatService: Service {
     public let destination: String
     public let config: HeartbeatConfig
@@ -127,30 +143,28 @@ public struct HeartbeatService: Service {
             case .sleep(let until):
                 let wait = Duration.milliseconds(max(1, until - now.millisecondsSinceEpoch))
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-            case .checkBacklog:
-                let waiting: Int
+            case .askStore:
+                let decision: HeartbeatDecision
                 do {
-                    waiting = try await store.backlog()[destination]?.waiting ?? 0
+                    decision = try await beat(at: now)
                 } catch {
-                    logger.warning("cannot read the backlog for a heartbeat; trying again shortly: \(error)", metadata: ["destination": "\(destination)"])
-                    _ = activity.clock.withLockedValue { $0.backlog(1, at: now.millisecondsSinceEpoch) }
+                    // A full or failing store is logged by ingestion too; look again shortly.
+                    logger.warning("cannot store a heartbeat; trying again shortly: \(error)", metadata: ["destination": "\(destination)"])
+                    activity.clock.withLockedValue { $0.decided(.backlog(0), at: now.millisecondsSinceEpoch) }
                     continue
                 }
-                guard activity.clock.withLockedValue({ $0.backlog(waiting, at: now.millisecondsSinceEpoch) }) else { continue }
-                await beat(at: now)
+                activity.clock.withLockedValue { $0.decided(decision, at: now.millisecondsSinceEpoch) }
             }
         }
     }
 
-    func beat(at now: Timestamp) async {
-        do {
-            let event = try Heartbeat.makeEvent(config.event.value, now: now, maxEventBytes: maxEventBytes)
-            let target = JobTarget(destination: destination, orderingKey: orderingKey?.value(for: event))
-            try await store.append([NewEvent(source: Heartbeat.source, event: event, targets: [target])])
-            PipelineMetrics.shared.received(source: Heartbeat.source, count: 1)
-        } catch {
-            // The next one is due `every` from now; a full or failing store is logged by ingestion too.
-            logger.warning("cannot store a heartbeat: \(error)", metadata: ["destination": "\(destination)"])
-        }
+    /// Asks the store to keep a heartbeat made at `now`, if nothing was delivered for `every`.
+    func beat(at now: Timestamp) async throws -> HeartbeatDecision {
+        let event = try Heartbeat.makeEvent(config.event.value, now: now, maxEventBytes: maxEventBytes)
+        let target = JobTarget(destination: destination, orderingKey: orderingKey?.value(for: event))
+        let quietSince = Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch - config.every.milliseconds)
+        let decision = try await store.appendHeartbeat(NewEvent(source: Heartbeat.source, event: event, targets: [target]), quietSince: quietSince)
+        if decision == .stored { PipelineMetrics.shared.received(source: Heartbeat.source, count: 1) }
+        return decision
     }
 }

@@ -43,6 +43,12 @@ public protocol JobQueue: Sendable {
     /// or after `timeout`; delivery workers sleep on it.
     func waitForNewJobs(since generation: Int, timeout: Duration) async
 
+    /// Stores a destination's heartbeat event (its one job for that destination) if the
+    /// destination is quiet: none of its jobs waits, and no node delivered to it or stored its
+    /// heartbeat since `quietSince`. A store shared by several nodes decides for all of them at
+    /// once, so one heartbeat goes out however many nodes find the destination quiet.
+    func appendHeartbeat(_ heartbeat: NewEvent, quietSince: Timestamp) async throws -> HeartbeatDecision
+
     /// Throws unless a write can be committed now; `/ready` uses it.
     func checkWritable() async throws
 }
