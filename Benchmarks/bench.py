@@ -532,13 +532,13 @@ async def paced_batches(port, rate, size, seconds, samples, connections=32):
 LONG_RETENTION = ", retention: {{ delivered: 1m, log: 1m, interval: 10s }}"
 
 
-def bench_long_run(work, minutes, rate=500, size=10):
+def bench_long_run(work, minutes, stores=("postgres", "sqlite"), rate=500, size=10):
     """Ingestion and delivery at a steady rate for `minutes`, with a one-minute retention, on
     PostgreSQL and on SQLite: whether the tables stay bounded and claims, commits and latency
     stay flat while pruning deletes the history behind them (and autovacuum reclaims it)."""
     ROOT_WORK[0] = work
     results = {}
-    for store in ("postgres", "sqlite"):
+    for store in stores:
         emulator_port = free_port()
         emu = emulator(work, emulator_port, "--events-out", "/dev/null")
         if store == "postgres":
@@ -718,6 +718,7 @@ def main():
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--binary", type=Path, help="the switchyard binary to measure (default .build/release/switchyard), for an A/B against another build")
     parser.add_argument("--long-run-minutes", type=int, default=10, help="length of the long run (--only long-run; not part of the default set)")
+    parser.add_argument("--long-run-store", choices=["postgres", "sqlite"], action="append", help="the long run's stores (default both)")
     parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     args = parser.parse_args()
@@ -738,7 +739,7 @@ def main():
         "browser": lambda: bench_browser(work, args.duration),
         "kinesis": lambda: bench_kinesis(work, max(10_000, args.events // 5)),
         "postgres": lambda: bench_postgres(work, args.duration, max(20_000, args.events // 10)),
-        "long-run": lambda: bench_long_run(work, args.long_run_minutes),
+        "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite"))),
     }
     for name, run in benchmarks.items():
         if (args.only and name not in args.only) or (not args.only and name == "long-run"):

@@ -284,12 +284,23 @@ extension SQLiteJobStore {
                 """, [logCutoff, oldestKept, batch])
             report.records += records
         } while records == batch
+        // Ids grow with arrival, so everything older than the delivered retention lies below the
+        // first newer event: the steps scan that old end of the tables, never the recent bulk.
+        let recent = try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM events WHERE received_at >= ? ORDER BY id LIMIT 1", arguments: [delivered])
+        } ?? Int64.max
         var jobs = 0
         repeat {
             jobs = try await step("""
                 DELETE FROM jobs WHERE id IN (
-                    SELECT id FROM jobs WHERE (state = 'succeeded' AND updated_at < ?) OR (state = 'dead' AND updated_at < ?) LIMIT ?)
-                """, [delivered, dead, batch])
+                    SELECT id FROM jobs WHERE event_id < ? AND state = 'succeeded' AND updated_at < ? LIMIT ?)
+                """, [recent, delivered, batch])
+            report.jobs += jobs
+        } while jobs == batch
+        repeat {
+            jobs = try await step("""
+                DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' AND updated_at < ? LIMIT ?)
+                """, [dead, batch])
             report.jobs += jobs
         } while jobs == batch
         // Events with no job left (all delivered and pruned, or never routed anywhere) go too,
@@ -298,8 +309,8 @@ extension SQLiteJobStore {
         repeat {
             events = try await step("""
                 DELETE FROM events WHERE id IN (
-                    SELECT id FROM events WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
-                """, [delivered, batch])
+                    SELECT id FROM events WHERE id < ? AND received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
+                """, [recent, delivered, batch])
             report.events += events
         } while events == batch
         // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).

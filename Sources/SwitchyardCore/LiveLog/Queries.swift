@@ -153,7 +153,7 @@ public struct RetentionConfig: Codable, Sendable, Hashable {
     /// How often pruning runs.
     public var interval: ConfigDuration = .seconds(60)
     /// Pruning deletes at most this many rows per transaction, so writers never wait long on it.
-    public var batch: Int = 10_000
+    public var batch: Int = 2_000
 
     public init() {}
 
