@@ -86,98 +86,82 @@ struct NodesConformanceTests {
 
     @Test("the queue limit counts every node's jobs: a node refuses once the others filled the queue", arguments: shared)
     func limitAcrossNodes(_ fixture: StoreFixture) async throws {
-        try await fixture.withEmptyStorage { open in
-            let a = try await open(maxQueuedJobs: 3, node: "node-a")
-            let b = try await open(maxQueuedJobs: 3, node: "node-b")
-            try await a.store.append(events(1...3))
+        try await fixture.withTwoNodes(maxQueuedJobs: 3) { a, b in
+            try await a.append(events(1...3))
             // Node b learns of node a's jobs from the shared count, which it reads at least every
             // second: past that, it refuses.
             try await Task.sleep(for: .milliseconds(1500))
-            await #expect(throws: StoreError.full(queued: 3, limit: 3)) { try await b.store.append(events(4...4)) }
+            await #expect(throws: StoreError.full(queued: 3, limit: 3)) { try await b.append(events(4...4)) }
             let deadline = ContinuousClock.now + .seconds(10)
             // Delivered on node a, the room shows on node b too.
-            try await a.store.settle(try await a.store.claim("a", limit: 1), .succeeded)
+            try await a.settle(try await a.claim("a", limit: 1), .succeeded)
             var accepted = false
             while !accepted, ContinuousClock.now < deadline + .seconds(10) {
                 try await Task.sleep(for: .milliseconds(200))
-                accepted = (try? await b.store.append(events(6...6))) != nil
+                accepted = (try? await b.append(events(6...6))) != nil
             }
             #expect(accepted)
-            try await a.close()
-            try await b.close()
         }
     }
 
     @Test("every node reads the records every node wrote, each naming its node", arguments: shared)
     func oneLog(_ fixture: StoreFixture) async throws {
-        try await fixture.withEmptyStorage { open in
-            let a = try await open(node: "node-a")
-            let b = try await open(node: "node-b")
-            try await a.store.append(events(1...1))
-            try await b.store.append(events(2...2))
-            let jobs = try await b.store.claim("a")
-            try await b.store.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
-            let seenByA = try await a.store.records(LogQuery())
+        try await fixture.withTwoNodes { a, b in
+            try await a.append(events(1...1))
+            try await b.append(events(2...2))
+            let jobs = try await b.claim("a")
+            try await b.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
+            let seenByA = try await a.records(LogQuery())
             #expect(Set(seenByA.map { "\($0.kind.rawValue) \($0.messageId) \($0.node ?? "-")" }) == [
                 "received m-1 node-a", "received m-2 node-b",
                 "transformed m-1 node-b", "attempt m-1 node-b", "transformed m-2 node-b", "attempt m-2 node-b",
             ])
-            try await a.close()
-            try await b.close()
         }
     }
 
     @Test("nodes pruning at once delete each row once between them and keep what is still to be delivered", arguments: shared)
     func pruneAcrossNodes(_ fixture: StoreFixture) async throws {
-        try await fixture.withEmptyStorage { open in
-            let a = try await open(node: "node-a")
-            let b = try await open(node: "node-b")
-            try await a.store.append(events(1...40))
-            let jobs = try await b.store.claim("a", limit: 30)
-            try await b.store.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
+        try await fixture.withTwoNodes { a, b in
+            try await a.append(events(1...40))
+            let jobs = try await b.claim("a", limit: 30)
+            try await b.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
             try await Task.sleep(for: .milliseconds(5))
             var tight = RetentionConfig()
             tight.delivered = .milliseconds(0)
             tight.batch = 4
-            async let byA = a.store.prune(tight)
-            async let byB = b.store.prune(tight)
+            async let byA = a.prune(tight)
+            async let byB = b.prune(tight)
             let (first, second) = try await (byA, byB)
             // A node that finds the other pruning leaves it the rest; a later pass finishes.
-            let last = try await a.store.prune(tight)
+            let last = try await a.prune(tight)
             #expect(first.jobs + second.jobs + last.jobs == 30)
             #expect(first.events + second.events + last.events == 30)
-            #expect(try await a.store.claim("a", limit: 20).count == 10)
-            try await a.close()
-            try await b.close()
+            #expect(try await a.claim("a", limit: 20).count == 10)
         }
     }
 
     @Test("of nodes finding a destination quiet at once, one stores its heartbeat; a delivery or heartbeat on any node counts as activity", arguments: shared)
     func oneHeartbeatAcrossNodes(_ fixture: StoreFixture) async throws {
-        try await fixture.withEmptyStorage { open in
-            let a = try await open(node: "node-a")
-            let b = try await open(node: "node-b")
-            async let byA = a.store.appendHeartbeat(heartbeat(1), quietSince: ago(60_000))
-            async let byB = b.store.appendHeartbeat(heartbeat(2), quietSince: ago(60_000))
+        try await fixture.withTwoNodes { a, b in
+            async let byA = a.appendHeartbeat(heartbeat(1), quietSince: ago(60_000))
+            async let byB = b.appendHeartbeat(heartbeat(2), quietSince: ago(60_000))
             let decisions = try await [byA, byB]
             // The other node finds it waiting, or (before its append commits) recorded as stored.
             #expect(decisions.filter { $0 == .stored }.count == 1, "\(decisions)")
             // Delivered by node b: node a, which delivered nothing, sees it as activity.
-            try await b.store.settle(try await b.store.claim("hb"), .succeeded)
-            guard case .active = try await a.store.appendHeartbeat(heartbeat(3), quietSince: ago(60_000)) else {
+            try await b.settle(try await b.claim("hb"), .succeeded)
+            guard case .active = try await a.appendHeartbeat(heartbeat(3), quietSince: ago(60_000)) else {
                 Issue.record("node b's delivery should count as activity on node a")
                 return
             }
             // Quiet since then: one more is stored, and dead-lettered it still counts as activity.
             try await Task.sleep(for: .milliseconds(5))
-            #expect(try await a.store.appendHeartbeat(heartbeat(4), quietSince: ago(1)) == .stored)
-            try await b.store.settle(try await b.store.claim("hb"), .dead(reason: "destination gone"))
-            guard case .active = try await b.store.appendHeartbeat(heartbeat(5), quietSince: ago(1_000)) else {
+            #expect(try await a.appendHeartbeat(heartbeat(4), quietSince: ago(1)) == .stored)
+            try await b.settle(try await b.claim("hb"), .dead(reason: "destination gone"))
+            guard case .active = try await b.appendHeartbeat(heartbeat(5), quietSince: ago(1_000)) else {
                 Issue.record("node a's heartbeat should count as activity on node b, even dead-lettered")
                 return
             }
-            try await a.close()
-            try await b.close()
         }
     }
 }

@@ -114,6 +114,23 @@ extension StoreFixture {
             try await opened.close()
         }
     }
+
+    /// Opens two nodes, `node-a` and `node-b`, on one fresh shared storage, and closes both after.
+    func withTwoNodes(maxQueuedJobs: Int = 1_000_000, _ body: @Sendable @escaping (_ a: any JobStore, _ b: any JobStore) async throws -> Void) async throws {
+        try await withEmptyStorage { open in
+            let a = try await open(maxQueuedJobs: maxQueuedJobs, node: "node-a")
+            let b = try await open(maxQueuedJobs: maxQueuedJobs, node: "node-b")
+            do {
+                try await body(a.store, b.store)
+            } catch {
+                try? await a.close()
+                try? await b.close()
+                throw error
+            }
+            try await a.close()
+            try await b.close()
+        }
+    }
 }
 
 func events(_ range: ClosedRange<Int>, to destinations: [String] = ["a"]) -> [NewEvent] {
