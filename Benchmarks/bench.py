@@ -532,7 +532,7 @@ async def paced_batches(port, rate, size, seconds, samples, connections=32):
 LONG_RETENTION = ", retention: {{ delivered: 1m, log: 1m, interval: 10s }}"
 
 
-def bench_long_run(work, minutes, stores=("postgres", "sqlite"), rate=500, size=10):
+def bench_long_run(work, minutes, stores=("postgres", "sqlite"), settings=(), rate=500, size=10):
     """Ingestion and delivery at a steady rate for `minutes`, with a one-minute retention, on
     PostgreSQL and on SQLite: whether the tables stay bounded and claims, commits and latency
     stay flat while pruning deletes the history behind them (and autovacuum reclaims it)."""
@@ -544,6 +544,12 @@ def bench_long_run(work, minutes, stores=("postgres", "sqlite"), rate=500, size=
         if store == "postgres":
             cluster = Cluster(work)
             database = cluster.database()
+            # Autovacuum runs logged with their times, beside the checkpoints PostgreSQL 15 logs.
+            for setting in ("log_autovacuum_min_duration=0",) + tuple(settings):
+                name, _, value = setting.partition("=")
+                cluster.sql(database, f"ALTER SYSTEM SET {name} = '{value}'")
+            cluster.sql(database, "SELECT pg_reload_conf()")
+            wall_started = time.time()
             node = Node(work, "long", database, emulator_port, cluster.password, delivery=DRAIN, storage_extra=LONG_RETENTION)
         else:
             cluster = None
@@ -572,6 +578,7 @@ def bench_long_run(work, minutes, stores=("postgres", "sqlite"), rate=500, size=
                         FROM pg_stat_user_tables WHERE relname IN ('events', 'jobs', 'delivery_log')"""):
                     row[name] = {"mb": int(size_bytes) / 1e6, "live": int(live), "dead": int(dead), "autovacuums": int(vacuums)}
                 row["waiting"] = int(cluster.sql(database, "SELECT count(*) FROM jobs WHERE state <> 'succeeded' AND state <> 'dead'")[0][0])
+                row["checkpoints"] = int(cluster.sql(database, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")[0][0])
             else:
                 row["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
             rows.append(row)
@@ -587,8 +594,21 @@ def bench_long_run(work, minutes, stores=("postgres", "sqlite"), rate=500, size=
         node.stop()
         emu.stop()
         if cluster:
+            results[store]["settings"] = list(settings)
+            results[store]["server_log"] = server_log_events(Path(f"{work}-pg") / "server.log", wall_started)
             cluster.stop()
     return results
+
+
+def server_log_events(path, started):
+    """Checkpoints and autovacuum runs from the cluster's log, as (minute into the run, what, seconds it took)."""
+    events = []
+    text = path.read_text(errors="replace") if path.exists() else ""
+    for m in re.finditer(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC \[\d+\] LOG:  (checkpoint complete|automatic vacuum of table \"[^\"]*\")(.*?)(?=^\d{4}-|\Z)", text, re.M | re.S):
+        at = time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%d %H:%M:%S")) - time.timezone + float("0" + m.group(1)[19:])
+        took = re.search(r"(?:total|elapsed)[=:] ?([\d.]+) s", m.group(3))
+        events.append(((at - started) / 60, m.group(2).replace("automatic vacuum of table ", "vacuum "), float(took.group(1)) if took else None))
+    return events
 
 
 def long_run_rows(r):
@@ -597,12 +617,17 @@ def long_run_rows(r):
         cpu = f'Switchyard {run["switchyard_cpu_us_per_event"]:.0f} µs' + (f', PostgreSQL {run["postgres_cpu_us_per_event"]:.0f} µs' if store == "postgres" else "")
         print(f'\n{store}: {run["accepted"]:,} events accepted at {run["rate"]:,}/s for {run["minutes"]} minutes, {run["delivered"]:,} delivered; CPU per event: {cpu}\n')
         if store == "postgres":
-            print("| minute | in/s | out/s | p99 / max ms | waiting | events (rows, MB, dead) | jobs (rows, MB, dead) | log (rows, MB, dead) | autovacuums |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("| minute | in/s | out/s | p99 / max ms | waiting | events (rows, MB, dead) | jobs (rows, MB, dead) | log (rows, MB, dead) | autovacuums | checkpoints |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for row in run["rows"]:
                 t = lambda n: f'{row[n]["live"]:,}, {row[n]["mb"]:.0f}, {row[n]["dead"]:,}'
                 vac = sum(row[n]["autovacuums"] for n in ("events", "jobs", "delivery_log"))
                 print(f'| {row["minute"]:.1f} | {row["ingested_per_second"]:,.0f} | {row["delivered_per_second"]:,.0f} | {row["p99_ms"]:.0f} / {row["max_ms"]:.0f} | '
-                      f'{row["waiting"]:,} | {t("events")} | {t("jobs")} | {t("delivery_log")} | {vac} |')
+                      f'{row["waiting"]:,} | {t("events")} | {t("jobs")} | {t("delivery_log")} | {vac} | {row.get("checkpoints", "")} |')
+            if run.get("settings"):
+                print(f'\nSettings: {", ".join(run["settings"])}')
+            print("\nFrom the cluster's log (minutes into the run, from start to end):")
+            for minute, what, took in run.get("server_log", []):
+                print(f"- {minute - (took or 0) / 60:.2f}–{minute:.2f} {what}" + (f" ({took:.1f} s)" if took is not None else ""))
         else:
             print("| minute | in/s | out/s | p99 / max ms | files MB |\n| --- | --- | --- | --- | --- |")
             for row in run["rows"]:
@@ -719,6 +744,7 @@ def main():
     parser.add_argument("--binary", type=Path, help="the switchyard binary to measure (default .build/release/switchyard), for an A/B against another build")
     parser.add_argument("--long-run-minutes", type=int, default=10, help="length of the long run (--only long-run; not part of the default set)")
     parser.add_argument("--long-run-store", choices=["postgres", "sqlite"], action="append", help="the long run's stores (default both)")
+    parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
     parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     args = parser.parse_args()
@@ -739,7 +765,7 @@ def main():
         "browser": lambda: bench_browser(work, args.duration),
         "kinesis": lambda: bench_kinesis(work, max(10_000, args.events // 5)),
         "postgres": lambda: bench_postgres(work, args.duration, max(20_000, args.events // 10)),
-        "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite"))),
+        "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite")), tuple(args.long_run_pg_setting)),
     }
     for name, run in benchmarks.items():
         if (args.only and name not in args.only) or (not args.only and name == "long-run"):
