@@ -32,6 +32,8 @@ public final class PostgresJobStore: JobStore, Service {
     /// Jobs still to be delivered across all nodes, as of the last commit or refresh.
     private let depth = NIOLockedValueBox(0)
     private let started = NIOLockedValueBox(false)
+    /// Signalled once `started` is true, for `waitUntilStarted`.
+    private let startedSignal = Wakeup()
     private let lastWriteFailure = NIOLockedValueBox<(at: Timestamp, reason: String)?>(nil)
     private let tail = NIOLockedValueBox<Int64?>(nil)
     private let recoverAtStart: Bool
@@ -105,9 +107,13 @@ public final class PostgresJobStore: JobStore, Service {
     /// Returns once the database was reached and migrated.
     public func waitUntilStarted(timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
-        while !started.withLockedValue({ $0 }) {
-            guard ContinuousClock.now < deadline else { throw StoreError.unavailable("the database did not answer within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(20))
+        while true {
+            let generation = startedSignal.generation
+            if started.withLockedValue({ $0 }) { return }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw StoreError.unavailable("the database did not answer within \(timeout)") }
+            try Task.checkCancellation()
+            await startedSignal.wait(since: generation, timeout: left)
         }
     }
 
@@ -121,6 +127,7 @@ public final class PostgresJobStore: JobStore, Service {
                 tail.withLockedValue { $0 = horizon - 1 }
                 try await readDepth()
                 started.withLockedValue { $0 = true }
+                startedSignal.signal()
                 if recoverAtStart { _ = try await recoverInterrupted() }
                 logger.info("queue opened", metadata: ["store": "postgres", "node": "\(node)", "waitingJobs": "\(depth.withLockedValue { $0 })"])
                 return
