@@ -154,6 +154,17 @@ extension PostgresJobStore {
         return queries
     }
 
+    /// Runs `logQuery`'s queries and merges their rows into one page in position order, the
+    /// embedded events put back.
+    func merged(_ queries: [PostgresQuery], newestFirst: Bool, limit: Int) async throws -> [LogRecord] {
+        var records: [LogRecord] = []
+        for q in queries {
+            for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
+        }
+        records.sort { newestFirst ? $0.id > $1.id : $0.id < $1.id }
+        return try await restoreEmbeddedEvents(Array(records.prefix(limit)))
+    }
+
     public func records(_ query: LogQuery) async throws -> [LogRecord] {
         try await guarded { [self] in
             let limit = max(1, min(query.limit, 1000))
@@ -163,11 +174,7 @@ extension PostgresJobStore {
                 if let until = query.until { q.appendLiteral(" AND \(time) <= "); q.appendInterpolation(until.millisecondsSinceEpoch) }
                 if let before = query.before { q.appendLiteral(" AND id < "); q.appendInterpolation(before) }
             }
-            var records: [LogRecord] = []
-            for q in queries {
-                for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
-            }
-            return try await restoreEmbeddedEvents(Array(records.sorted { $0.id > $1.id }.prefix(limit)))
+            return try await merged(queries, newestFirst: true, limit: limit)
         }
     }
 
@@ -183,11 +190,7 @@ extension PostgresJobStore {
                 q.appendLiteral(" AND id < ")
                 q.appendInterpolation(horizon)
             }
-            var records: [LogRecord] = []
-            for q in queries {
-                for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
-            }
-            return try await restoreEmbeddedEvents(Array(records.sorted { $0.id < $1.id }.prefix(limit)))
+            return try await merged(queries, newestFirst: false, limit: limit)
         }
     }
 
@@ -290,7 +293,7 @@ extension PostgresJobStore {
                     records.append(r)
                 }
                 guard !ids.isEmpty else { return 0 }
-                try await Self.lockKeys(Set(zip(keyDestinations, keys).enumerated().filter { keyed[$0.offset] }.map { $0.element.0 + "\u{0}" + $0.element.1 }),
+                try await Self.lockKeys(Set(zip(keyDestinations, keys).enumerated().filter { keyed[$0.offset] }.map { Self.keyLock($0.element.0, $0.element.1) }),
                                         connection, logger: self.logger)
                 // A replayed job of a key waits behind the key's job still to be delivered, if any.
                 try await connection.query("""
@@ -334,17 +337,14 @@ extension PostgresJobStore {
             return nil
         }
         let below = oldestKept ?? Int64.min
-        while let step = try await pruneStep("""
+        report.records += try await pruneInSteps(of: batch, """
             WITH gone AS (
                 DELETE FROM delivery_log WHERE id = ANY(ARRAY(SELECT id FROM delivery_log WHERE at < \(logCutoff) OR id < \(below) LIMIT \(batch)))
                 RETURNING 1)
             SELECT count(*), 0 FROM gone
-            """) {
-            report.records += step.0
-            if step.0 < batch { break }
-        }
+            """).rows
         // Finished jobs, and their events once no other job of theirs is left.
-        while let step = try await pruneStep("""
+        let finished = try await pruneInSteps(of: batch, """
             WITH gone AS (
                 DELETE FROM jobs WHERE id = ANY(ARRAY(
                     SELECT id FROM jobs WHERE (state = 'succeeded' AND updated_at < \(delivered)) OR (state = 'dead' AND updated_at < \(dead))
@@ -357,29 +357,37 @@ extension PostgresJobStore {
                     AND (SELECT count(*) FROM jobs j WHERE j.event_id = e.id) = g.n
                 RETURNING 1)
             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM orphans)
-            """) {
-            report.jobs += step.0
-            report.events += step.1
-            if step.0 < batch { break }
-        }
+            """)
+        report.jobs += finished.rows
+        report.events += finished.events
         // Events that never had a job (routed nowhere, or filtered out everywhere).
-        while let step = try await pruneStep("""
+        report.events += try await pruneInSteps(of: batch, """
             WITH gone AS (
                 DELETE FROM events WHERE id = ANY(ARRAY(
                     SELECT id FROM events e WHERE received_at < \(delivered) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
                     LIMIT \(batch)))
                 RETURNING 1)
-            SELECT 0, count(*) FROM gone
-            """) {
-            report.events += step.1
-            if step.1 < batch { break }
-        }
+            SELECT count(*), count(*) FROM gone
+            """).events
         return report
+    }
+
+    /// Runs a pruning step until one deletes fewer than `batch` rows, another node holds the
+    /// pruning lock, or this one shuts down. The query answers the rows it deleted from its
+    /// table, and the events among them or taken along; returned summed over the steps.
+    private func pruneInSteps(of batch: Int, _ query: PostgresQuery) async throws -> (rows: Int, events: Int) {
+        var total = (rows: 0, events: 0)
+        while let step = try await pruneStep(query) {
+            total.rows += step.rows
+            total.events += step.events
+            if step.rows < batch { break }
+        }
+        return total
     }
 
     /// One pruning step in its own transaction, or nil when another node holds the pruning lock
     /// (or this one is shutting down).
-    private func pruneStep(_ query: PostgresQuery) async throws -> (Int, Int)? {
+    private func pruneStep(_ query: PostgresQuery) async throws -> (rows: Int, events: Int)? {
         guard !Task.isCancelled else { return nil }
         return try await guarded { [self] in
             try await client.withTransaction(logger: logger) { connection in

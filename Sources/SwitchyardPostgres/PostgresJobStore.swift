@@ -159,8 +159,6 @@ public final class PostgresJobStore: JobStore, Service {
         if jobs > 0 { appended.signal() }
     }
 
-    /// One ingestion transaction for many requests: the events, then their jobs, each one
-    /// statement over arrays.
     /// One ingestion transaction for many requests, in one statement after BEGIN (plus the
     /// ordering keys' locks when there are keyed jobs): the events, their jobs, the depth and the
     /// notification, so a commit costs three round trips however many requests it carries.
@@ -170,7 +168,8 @@ public final class PostgresJobStore: JobStore, Service {
         var names: [String] = [], users: [String] = [], anonymous: [String] = [], received: [Int64] = []
         var payloads: [ByteBuffer] = [], nulls: [Int64] = []
         var jobEvents: [Int64] = [], destinations: [String] = [], keys: [String] = [], rules: [String] = [], jobFlags: [Int64] = [], jobTimes: [Int64] = []
-        var seenKeys = Set<String>()
+        // The keys' lock names, which also tell a key's later job in this very batch.
+        var lockedKeys = Set<String>()
         for (n, item) in events.enumerated() {
             let e = item.event
             rows.append(Int64(n))
@@ -193,7 +192,7 @@ public final class PostgresJobStore: JobStore, Service {
                 if let key = target.orderingKey {
                     flags |= 1
                     // A key's later job in this very batch waits behind its earlier one.
-                    if !seenKeys.insert(target.destination + "\u{0}" + key.pgText).inserted { flags |= 2 }
+                    if !lockedKeys.insert(Self.keyLock(target.destination, key)).inserted { flags |= 2 }
                 }
                 jobFlags.append(flags)
             }
@@ -226,8 +225,7 @@ public final class PostgresJobStore: JobStore, Service {
             dp AS (UPDATE queue_depth SET jobs = jobs + \(jobCount) WHERE shard = \(shard) AND \(jobCount) > 0)
             SELECT pg_notify(\(Self.channel), CASE WHEN \(jobCount) > 0 THEN 'jobs' ELSE 'log' END)
             """
-        let lockedKeys = Set(zip(destinations, keys).filter { !$0.1.isEmpty }.map { $0.0 + "\u{0}" + $0.1 })
-        try await transaction { connection in
+        try await transaction { [lockedKeys] connection in
             try await Self.lockKeys(lockedKeys, connection, logger: logger)
             try await connection.query(query, logger: logger)
         }
@@ -288,7 +286,7 @@ public final class PostgresJobStore: JobStore, Service {
             let settling = results.compactMap { result -> String? in
                 guard let key = result.ordering?.orderingKey, let destination = result.ordering?.destination else { return nil }
                 switch result.outcome {
-                case .succeeded, .dead: return destination + "\u{0}" + key
+                case .succeeded, .dead: return Self.keyLock(destination, key)
                 case .retry: return nil
                 }
             }
@@ -573,8 +571,13 @@ public final class PostgresJobStore: JobStore, Service {
         throw StoreError.unavailable("the database gave no snapshot")
     }
 
-    /// Transaction-scoped advisory locks on ordering keys (`destination NUL key`), taken in
-    /// ascending order everywhere so two transactions never wait on each other in a circle.
+    /// An ordering key's advisory lock name: `destination NUL key`, the key as it is stored.
+    static func keyLock(_ destination: String, _ key: String) -> String {
+        destination + "\u{0}" + key.pgText
+    }
+
+    /// Transaction-scoped advisory locks on ordering keys (`keyLock`), taken in ascending order
+    /// everywhere so two transactions never wait on each other in a circle.
     static func lockKeys(_ keys: Set<String>, _ connection: PostgresConnection, logger: Logger) async throws {
         guard !keys.isEmpty else { return }
         let hashes = Set(keys.map(lockHash)).sorted()
