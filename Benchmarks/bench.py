@@ -176,24 +176,38 @@ def measured(proc, url, script, connections, duration):
 BASIC = "Basic " + __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
 
 
+TRACK_BODY = json.dumps(TRACK)
+BATCH_BODY = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(100)]})
+
+
+def ingestion_scripts(work, prefix=""):
+    """wrk scripts posting one track to /v1/track and a batch of 100 to /v1/batch, with the write key."""
+    headers = {"Authorization": BASIC, "Content-Type": "application/json"}
+    return (lua(work, f"{prefix}track", "/v1/track", TRACK_BODY, headers),
+            lua(work, f"{prefix}batch", "/v1/batch", BATCH_BODY, headers))
+
+
+def baseline_server(work, log):
+    """The bare Hummingbird route (`switchyard-bench baseline-server`), started and answering; with its URL."""
+    port = free_port()
+    proc = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / log)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/")
+    return proc, url
+
+
 def bench_ingestion(work, duration, rounds=3):
     """Bare route and Switchyard take turns, `rounds` times: the machine's speed drifts by tens of
     percent within minutes, so each ratio compares runs seconds apart, and the median is reported.
     Each round starts Switchyard on an empty queue: with the destination down nothing is ever
     pruned, and on this VM writes slow down as the queue file grows (BENCHMARKS.md)."""
-    track = json.dumps(TRACK)
-    batch = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(100)]})
-    headers = {"Authorization": BASIC, "Content-Type": "application/json"}
-    single = lua(work, "track", "/v1/track", track, headers)
-    batched = lua(work, "batch", "/v1/batch", batch, headers)
-    port = free_port()
-    base = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / "baseline.log")
-    wait_http(f"http://127.0.0.1:{port}/")
+    single, batched = ingestion_scripts(work)
+    base, base_url = baseline_server(work, "baseline.log")
     runs = []
     for n in range(rounds):
         queue = work / f"ingest-queue-{n}"
         server = Switchyard(work, queue, free_port())
-        baseline = wrk(f"http://127.0.0.1:{port}", single, 64, duration)
+        baseline = wrk(base_url, single, 64, duration)
         ours = wrk(server.url, single, 64, duration)
         batches = wrk(server.url, batched, 16, duration)
         stored = server.summary()["received"].get("web", 0)
@@ -203,7 +217,7 @@ def bench_ingestion(work, duration, rounds=3):
     base.stop()
     middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
     batch_rates = sorted(r["batch"]["rps"] * 100 for r in runs)
-    return {"track_size": len(track), "batch_size": len(batch), "runs": runs, "ratio": middle["ratio"],
+    return {"track_size": len(TRACK_BODY), "batch_size": len(BATCH_BODY), "runs": runs, "ratio": middle["ratio"],
             "baseline": middle["baseline"], "switchyard": middle["switchyard"],
             "batch_events_per_second": batch_rates[len(batch_rates) // 2]}
 
@@ -224,15 +238,13 @@ def bench_browser(work, duration, rounds=3):
         "analytics.js /v1/t": lua(work, "ajs", "/v1/t", ajs, {"Content-Type": "text/plain", "Origin": "https://shop.example"}),
         "pixel GET": lua(work, "pixel", "/pixel/v1/track?" + query, None, {}, method="GET"),
     }
-    port = free_port()
-    base = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / "baseline.log")
-    wait_http(f"http://127.0.0.1:{port}/")
+    base, base_url = baseline_server(work, "baseline.log")
     runs = {name: [] for name in routes}
     for n in range(rounds):
         queue = work / f"browser-queue-{n}"
         server = Switchyard(work, queue, free_port())
         for name, script in routes.items():
-            baseline = measured(base, f"http://127.0.0.1:{port}", script, 64, duration)
+            baseline = measured(base, base_url, script, 64, duration)
             ours = measured(server, server.url, script, 64, duration)
             runs[name].append({"baseline": baseline, "switchyard": ours, "ratio": ours["rps"] / baseline["rps"],
                                "cpu_multiple": ours["cpu_us_per_request"] / baseline["cpu_us_per_request"]})
@@ -433,15 +445,9 @@ def bench_postgres(work, duration, events):
     process: the nodes and the whole cluster (on 2 cores they share the CPU with wrk)."""
     ROOT_WORK[0] = work
     cluster = Cluster(work)
-    track = json.dumps(TRACK)
-    batch = json.dumps({"batch": [dict(TRACK, type="track") for _ in range(100)]})
-    headers = {"Authorization": BASIC, "Content-Type": "application/json"}
-    single = lua(work, "pg-track", "/v1/track", track, headers)
-    batched = lua(work, "pg-batch", "/v1/batch", batch, headers)
-    port = free_port()
-    base = Proc([str(BENCH), "baseline-server", "--port", str(port)], work / "baseline-pg.log")
-    wait_http(f"http://127.0.0.1:{port}/")
-    results = {"baseline": measured(base, f"http://127.0.0.1:{port}", single, 64, duration)}
+    single, batched = ingestion_scripts(work, "pg-")
+    base, base_url = baseline_server(work, "baseline-pg.log")
+    results = {"baseline": measured(base, base_url, single, 64, duration)}
 
     def run(nodes, script, connections, pg=True):
         """wrk against every node at once (connections split between them); events/s and CPU per event."""
