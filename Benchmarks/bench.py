@@ -344,17 +344,9 @@ def bench_backlog_and_delivery(work, events, duration):
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
 
-PG_CONFIG = """
-server: {{ host: 127.0.0.1, port: {port}, adminToken: {token}, node: NODE, limits: {{ maxRequestBytes: 8388608 }} }}
-storage: {{ path: {storage}, sync: {sync}, maxQueuedJobs: 20000000, postgres: {{ url: "DATABASE_URL", password: "${{PGPASSWORD}}", maxConnections: 16 }} }}
-sources: [{{ name: web, writeKeys: [{key}] }}]
-destinations:
-  - name: bus
-    type: eventbridge
-    config: {{ region: us-east-1, accessKeyID: {key_id}, accessKey: {secret}, eventBusName: orders, detailType: "{{{{ event }}}}", endpoint: "http://127.0.0.1:{emulator_port}" }}
-    delivery: {delivery}
-connections: [{{ from: web, to: [bus] }}]
-"""
+# CONFIG on a shared PostgreSQL database, with the node's name (Node fills in NODE and DATABASE_URL).
+PG_CONFIG = CONFIG.replace("adminToken: {token},", "adminToken: {token}, node: NODE,").replace(
+    "maxQueuedJobs: 20000000 }}", 'maxQueuedJobs: 20000000, postgres: {{ url: "DATABASE_URL", password: "${{PGPASSWORD}}", maxConnections: 16 }} }}')
 
 
 ROOT_WORK = [None]
