@@ -2,7 +2,7 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -239,7 +239,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardCoreTests",
-            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardEventBridge", "SwitchyardTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SwitchyardCore", "SwitchyardSQLite", "SwitchyardEventBridge", "SwitchyardTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -290,8 +293,11 @@ let package = Package(
         // The behaviour every store must have, run against each one.
         .testTarget(
             name: "StoreConformanceTests",
-            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardPostgres", "SwitchyardTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SwitchyardCore", "SwitchyardSQLite", "SwitchyardPostgres", "SwitchyardTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // What only the embedded store does: its files, lock, crash safety, index plans, upgrades.

@@ -9,7 +9,8 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard-bench",
         abstract: "Benchmark helpers (see Benchmarks/run).",
-        subcommands: [Baseline.self, TransformLoop.self, IngestLoop.self])
+        subcommands: [Baseline.self, TransformLoop.self, IngestLoop.self]
+    )
 }
 
 /// The baseline for ingestion benchmarks: a bare Hummingbird route that reads the body and answers 200.
@@ -22,7 +23,11 @@ struct Baseline: AsyncParsableCommand {
         router.post("/v1/{route}") { request, _ -> Response in
             var request = request
             _ = try await request.collectBody(upTo: 4 * 1024 * 1024)
-            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "ok\n"))
+            )
         }
         // The pixel's baseline: a GET answered with 43 bytes, as a 1x1 GIF is.
         router.get("/pixel/v1/{route}") { _, _ -> Response in
@@ -38,7 +43,10 @@ struct TransformLoop: AsyncParsableCommand {
     @Option var events = 200_000
 
     func run() async throws {
-        let body = Array(#"{"userId":"user-123","event":"Order Completed","messageId":"m-1","properties":{"order_id":"50314b8e","total":27.50,"currency":"USD","products":[{"sku":"45790-32","price":19.0}]},"context":{"library":{"name":"bench"}},"timestamp":"2024-05-01T10:00:00.000Z"}"#.utf8)
+        let body = Array(
+            #"{"userId":"user-123","event":"Order Completed","messageId":"m-1","properties":{"order_id":"50314b8e","total":27.50,"currency":"USD","products":[{"sku":"45790-32","price":19.0}]},"context":{"library":{"name":"bench"}},"timestamp":"2024-05-01T10:00:00.000Z"}"#
+                .utf8
+        )
         var settings = EventBridgeSettings(region: "us-east-1", detailType: "{{ event }}", eventBusName: "orders")
         settings.resourceID = [.init(arn: "arn:aws:events:us-east-1:123456789012:event-bus/orders")]
         let transform = try EventBridgeTransform(settings: settings)
@@ -53,7 +61,9 @@ struct TransformLoop: AsyncParsableCommand {
             }
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print(#"{"events":\#(events),"seconds":\#(String(format: "%.3f", seconds)),"eventsPerSecond":\#(Int(Double(events) / seconds)),"bytes":\#(bytes)}"#)
+        print(
+            #"{"events":\#(events),"seconds":\#(String(format: "%.3f", seconds)),"eventsPerSecond":\#(Int(Double(events) / seconds)),"bytes":\#(bytes)}"#
+        )
     }
 }
 
@@ -65,7 +75,8 @@ struct IngestLoop: AsyncParsableCommand {
     @Option(help: "Events per /v1/batch body.") var batch = 100
 
     func run() async throws {
-        let event = #"{"userId":"user-123","event":"Order Completed","properties":{"order_id":"50314b8e","total":27.5,"currency":"USD","products":[{"sku":"45790-32","price":19.0}]},"context":{"library":{"name":"bench","version":"1.0"}},"type":"track"}"#
+        let event =
+            #"{"userId":"user-123","event":"Order Completed","properties":{"order_id":"50314b8e","total":27.5,"currency":"USD","products":[{"sku":"45790-32","price":19.0}]},"context":{"library":{"name":"bench","version":"1.0"}},"type":"track"}"#
         let body = Array(#"{"batch":["#.utf8) + Array(Array(repeating: event, count: batch).joined(separator: ",").utf8) + Array("]}".utf8)
         let context = IngestContext(receivedAt: .now(), requestIP: "127.0.0.1", maxEventBytes: 32768)
         var bytes = 0
@@ -77,6 +88,8 @@ struct IngestLoop: AsyncParsableCommand {
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let n = rounds * batch
-        print(#"{"events":\#(n),"seconds":\#(String(format: "%.3f", seconds)),"eventsPerSecond":\#(Int(Double(n) / seconds)),"bytes":\#(bytes)}"#)
+        print(
+            #"{"events":\#(n),"seconds":\#(String(format: "%.3f", seconds)),"eventsPerSecond":\#(Int(Double(n) / seconds)),"bytes":\#(bytes)}"#
+        )
     }
 }

@@ -24,13 +24,32 @@ public struct EventBridgeDestination: Destination {
     public init(name: String, transform: EventBridgeTransform, client: AWSJSONClient, logger: Logger) {
         self.name = name
         self.transform = transform
-        call = AWSBatchCall(client: client, codes: .common, destination: name, service: "EventBridge",
-                            latencyMetric: "switchyard_putevents_duration_seconds", logger: logger)
+        call = AWSBatchCall(
+            client: client,
+            codes: .common,
+            destination: name,
+            service: "EventBridge",
+            latencyMetric: "switchyard_putevents_duration_seconds",
+            logger: logger
+        )
     }
 
     /// With fixed keys (tests, tools).
-    public init(name: String, transform: EventBridgeTransform, endpoint: Endpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount, logger: Logger) {
-        self.init(name: name, transform: transform, client: AWSJSONClient(endpoint: endpoint, signer: signer, httpClient: httpClient, timeout: timeout), logger: logger)
+    public init(
+        name: String,
+        transform: EventBridgeTransform,
+        endpoint: Endpoint,
+        signer: SigV4Signer,
+        httpClient: HTTPClient,
+        timeout: TimeAmount,
+        logger: Logger
+    ) {
+        self.init(
+            name: name,
+            transform: transform,
+            client: AWSJSONClient(endpoint: endpoint, signer: signer, httpClient: httpClient, timeout: timeout),
+            logger: logger
+        )
     }
 
     public func prepare(_ job: Job) -> Prepared {
@@ -56,18 +75,27 @@ public struct EventBridgeDestination: Destination {
     }
 
     public func send(_ entries: [PreparedEntry]) async -> SendResult {
-        await call.send("AWSEvents.PutEvents", body: Self.body(for: entries), count: entries.count) { Self.entryOutcomes($0, count: entries.count) }
+        await call.send("AWSEvents.PutEvents", body: Self.body(for: entries), count: entries.count) {
+            Self.entryOutcomes($0, count: entries.count)
+        }
     }
 
     /// Reads EventBridge's answer (or moto's, which sends XML errors and `text/html` successes).
     func outcomes(status: Int, body: ByteBuffer, count: Int) -> [EntryOutcome] {
-        call.outcomes(AWSResponse(status: status, body: Array(body.readableBytesView)), count: count) { Self.entryOutcomes($0, count: count) }
+        call.outcomes(AWSResponse(status: status, body: Array(body.readableBytesView)), count: count) {
+            Self.entryOutcomes($0, count: count)
+        }
     }
 
     /// A 200's results, entry by entry: an `EventId` delivers, throttling and internal failures retry.
     static func entryOutcomes(_ response: AWSResponse, count: Int) -> [EntryOutcome] {
-        guard case .object(let o)? = try? JSONParser.parse(response.body), case .array(let results)? = o["Entries"], results.count == count else {
-            let failure = EntryOutcome.Failure(code: "InvalidResponse", message: "PutEvents answered 200 with a body that does not list one result per entry", httpStatus: 200)
+        guard case .object(let o)? = try? JSONParser.parse(response.body), case .array(let results)? = o["Entries"], results.count == count
+        else {
+            let failure = EntryOutcome.Failure(
+                code: "InvalidResponse",
+                message: "PutEvents answered 200 with a body that does not list one result per entry",
+                httpStatus: 200
+            )
             return Array(repeating: .retry(failure), count: count)
         }
         return results.map { result in

@@ -166,15 +166,24 @@ public enum EventBridgePlugin: DestinationPlugin {
         let names = affected.map(\.rawValue)
         let quoted = names.map { "\"\($0)\"" }.joined(separator: ", ")
         let example = fields.first ?? "event"
-        return [SettingsProblem(path: ["detailType"], message: """
-            detailType "\(s.detailType)" renders empty for \(names.joined(separator: ", ")) events (they have no \(fields.joined(separator: ", "))): \
-            they are sent with their type as DetailType (\(quoted)); give the template a fallback, like {{ \(example) | "other" }}, to choose another
-            """)]
+        return [
+            SettingsProblem(
+                path: ["detailType"],
+                message: """
+                    detailType "\(s.detailType)" renders empty for \(names.joined(separator: ", ")) events (they have no \(fields.joined(separator: ", "))): \
+                    they are sent with their type as DetailType (\(quoted)); give the template a fallback, like {{ \(example) | "other" }}, to choose another
+                    """
+            )
+        ]
     }
 }
 
 extension EventBridgePlugin {
-    public static func makeDestination(_ settings: EventBridgeSettings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination {
+    public static func makeDestination(
+        _ settings: EventBridgeSettings,
+        policy: DeliveryPolicy,
+        context: DestinationContext
+    ) async throws(DestinationSetupError) -> any Destination {
         let access = try await settings.resolveAccess(for: .eventBridge, context: context)
         let transform: EventBridgeTransform
         do {
@@ -182,13 +191,22 @@ extension EventBridgePlugin {
         } catch {
             throw DestinationSetupError(destination: context.name, message: "\(error)")
         }
-        context.logger.info("EventBridge destination ready", metadata: [
-            "destination": "\(context.name)", "endpoint": "\(access.endpoint.url)", "region": "\(access.region)",
-            "bus": "\(settings.eventBusName ?? "default")", "credentials": "\(access.credentials.provider.description)",
-        ])
+        context.logger.info(
+            "EventBridge destination ready",
+            metadata: [
+                "destination": "\(context.name)", "endpoint": "\(access.endpoint.url)", "region": "\(access.region)",
+                "bus": "\(settings.eventBusName ?? "default")", "credentials": "\(access.credentials.provider.description)",
+            ]
+        )
         context.addService(CredentialRefresher(sources: [access.credentials]))
-        let client = AWSJSONClient(endpoint: access.endpoint, credentials: access.credentials, region: access.region, service: AWSService.eventBridge.signingName,
-                                   httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds))
+        let client = AWSJSONClient(
+            endpoint: access.endpoint,
+            credentials: access.credentials,
+            region: access.region,
+            service: AWSService.eventBridge.signingName,
+            httpClient: context.httpClient,
+            timeout: .milliseconds(policy.timeout.milliseconds)
+        )
         return EventBridgeDestination(name: context.name, transform: transform, client: client, logger: context.logger)
     }
 
@@ -208,7 +226,16 @@ extension EventBridgePlugin {
                 return .drop(reason: "MalformedDetail: Detail must be a JSON object")
             }
             let region = settings.access.region ?? "us-east-1"
-            return .events([EventBridgeEnvelope.make(entry: wire, detail: detail, id: UUIDv4.make(), account: EventBridgeEnvelope.exampleAccount, region: region, now: .now())])
+            return .events([
+                EventBridgeEnvelope.make(
+                    entry: wire,
+                    detail: detail,
+                    id: UUIDv4.make(),
+                    account: EventBridgeEnvelope.exampleAccount,
+                    region: region,
+                    now: .now()
+                )
+            ])
         } catch let error as EventBridgeTransform.Drop {
             return .drop(reason: error.description)
         } catch {

@@ -86,14 +86,21 @@ public struct EventBridgeTransform: Sendable {
             switch self {
             case .detailNotAnObject: return "MalformedDetail: Detail must be a JSON object"
             case .invalidEventJSON: return "MalformedDetail: the stored event is not valid JSON"
-            case .emptyDetailType: return "InvalidArgument: DetailType rendered empty and the event has no type to fall back on (give the template a fallback, like {{ event | \"unknown\" }})"
-            case .detailTypeTooLong(let n): return "InvalidArgument: DetailType is \(n) characters, EventBridge allows \(EventBridgeTransform.maxDetailTypeLength)"
-            case .traceHeaderTooLong(let n): return "InvalidArgument: TraceHeader is \(n) characters, EventBridge allows \(EventBridgeTransform.maxTraceHeaderLength)"
-            case .entryTooLarge(let size, let limit): return "InvalidArgument: entry is \(size) bytes as EventBridge counts it, over the \(limit)-byte limit"
+            case .emptyDetailType:
+                return
+                    "InvalidArgument: DetailType rendered empty and the event has no type to fall back on (give the template a fallback, like {{ event | \"unknown\" }})"
+            case .detailTypeTooLong(let n):
+                return "InvalidArgument: DetailType is \(n) characters, EventBridge allows \(EventBridgeTransform.maxDetailTypeLength)"
+            case .traceHeaderTooLong(let n):
+                return "InvalidArgument: TraceHeader is \(n) characters, EventBridge allows \(EventBridgeTransform.maxTraceHeaderLength)"
+            case .entryTooLarge(let size, let limit):
+                return "InvalidArgument: entry is \(size) bytes as EventBridge counts it, over the \(limit)-byte limit"
             case .invalidSource(let why): return "InvalidArgument: Source \(why)"
-            case .resourceTooLong(let n): return "InvalidArgument: a resource is \(n) characters, EventBridge allows \(EventBridgeTransform.maxResourceLength)"
+            case .resourceTooLong(let n):
+                return "InvalidArgument: a resource is \(n) characters, EventBridge allows \(EventBridgeTransform.maxResourceLength)"
             case .ruleRemoved(let name):
-                return "RuleRemoved: the event was accepted for rule \"\(name)\", which this destination no longer has (restore the rule and replay the dead letters to send it)"
+                return
+                    "RuleRemoved: the event was accepted for rule \"\(name)\", which this destination no longer has (restore the rule and replay the dead letters to send it)"
             }
         }
     }
@@ -139,8 +146,12 @@ public struct EventBridgeTransform: Sendable {
         var source = settings.source
         if let sourceTemplate {
             source = sourceTemplate.render(scope)
-            if source.isEmpty { throw .invalidSource("rendered empty (give the template a fallback, like {{ context.app.name | \"my-app\" }})") }
-            if source.count > Self.maxSourceLength { throw .invalidSource("is \(source.count) characters, EventBridge allows \(Self.maxSourceLength)") }
+            if source.isEmpty {
+                throw .invalidSource("rendered empty (give the template a fallback, like {{ context.app.name | \"my-app\" }})")
+            }
+            if source.count > Self.maxSourceLength {
+                throw .invalidSource("is \(source.count) characters, EventBridge allows \(Self.maxSourceLength)")
+            }
             if source.hasPrefix("aws.") { throw .invalidSource("\"\(source)\" starts with \"aws.\", which is reserved for AWS services") }
         }
         var resources = settings.resourceID.map(\.arn)
@@ -156,7 +167,8 @@ public struct EventBridgeTransform: Sendable {
             resources: resources,
             source: source,
             time: time,
-            traceHeader: trace)
+            traceHeader: trace
+        )
         if entry.awsSize > settings.maxRequestBytes {
             throw .entryTooLarge(size: entry.awsSize, limit: settings.maxRequestBytes)
         }

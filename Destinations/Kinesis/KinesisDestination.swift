@@ -50,13 +50,15 @@ public struct KinesisRecords: Sendable {
         public var description: String {
             switch self {
             case .emptyPartitionKey:
-                return "InvalidArgument: the partition key rendered empty (give partitionKey a fallback, like {{ context.traits.accountId | \"unknown\" }})"
+                return
+                    "InvalidArgument: the partition key rendered empty (give partitionKey a fallback, like {{ context.traits.accountId | \"unknown\" }})"
             case .invalidEventJSON:
                 return "InvalidArgument: the stored event is not valid JSON, so data cannot be rendered from it"
             case .partitionKeyTooLong(let n):
                 return "InvalidArgument: the partition key is \(n) characters, Kinesis allows \(KinesisRecords.maxPartitionKeyCharacters)"
             case .recordTooLarge(let size, let limit):
-                return "InvalidArgument: the record is \(size) bytes (data and partition key), over the \(limit)-byte limit (maxRecordBytes)"
+                return
+                    "InvalidArgument: the record is \(size) bytes (data and partition key), over the \(limit)-byte limit (maxRecordBytes)"
             }
         }
     }
@@ -82,21 +84,25 @@ public struct KinesisRecords: Sendable {
     }
 
     public func wireJSON(_ record: KinesisRecord) -> JSONValue {
-        .object(JSONObject([
-            (KinesisStream.isARN(settings.stream) ? "StreamARN" : "StreamName", .string(settings.stream)),
-            ("PartitionKey", .string(record.partitionKey)),
-            ("Data", .string(Base64.encode(record.data))),
-        ]))
+        .object(
+            JSONObject([
+                (KinesisStream.isARN(settings.stream) ? "StreamARN" : "StreamName", .string(settings.stream)),
+                ("PartitionKey", .string(record.partitionKey)),
+                ("Data", .string(Base64.encode(record.data))),
+            ])
+        )
     }
 
     /// The record as the delivery log shows it: `Data` decoded, as the event's JSON text (the bytes
     /// sent are exactly this text's), so the log can store it without a second copy of the event.
     public func logJSON(_ record: KinesisRecord) -> JSONValue {
-        .object(JSONObject([
-            (KinesisStream.isARN(settings.stream) ? "StreamARN" : "StreamName", .string(settings.stream)),
-            ("PartitionKey", .string(record.partitionKey)),
-            ("Data", .string(String(decoding: record.data, as: UTF8.self))),
-        ]))
+        .object(
+            JSONObject([
+                (KinesisStream.isARN(settings.stream) ? "StreamARN" : "StreamName", .string(settings.stream)),
+                ("PartitionKey", .string(record.partitionKey)),
+                ("Data", .string(String(decoding: record.data, as: UTF8.self))),
+            ])
+        )
     }
 
     /// A PutRecords body: the stream, then the prepared records joined, never re-encoded.
@@ -125,8 +131,14 @@ public struct KinesisDestination: Destination {
     public init(name: String, records: KinesisRecords, client: AWSJSONClient, logger: Logger) {
         self.name = name
         self.records = records
-        call = AWSBatchCall(client: client, codes: Self.codes, destination: name, service: "Kinesis",
-                            latencyMetric: "switchyard_putrecords_duration_seconds", logger: logger)
+        call = AWSBatchCall(
+            client: client,
+            codes: Self.codes,
+            destination: name,
+            service: "Kinesis",
+            latencyMetric: "switchyard_putrecords_duration_seconds",
+            logger: logger
+        )
     }
 
     public var batchLimits: BatchLimits {
@@ -144,7 +156,9 @@ public struct KinesisDestination: Destination {
     }
 
     public func send(_ entries: [PreparedEntry]) async -> SendResult {
-        await call.send("Kinesis_20131202.PutRecords", body: records.body(for: entries), count: entries.count) { Self.recordOutcomes($0, count: entries.count) }
+        await call.send("Kinesis_20131202.PutRecords", body: records.body(for: entries), count: entries.count) {
+            Self.recordOutcomes($0, count: entries.count)
+        }
     }
 
     func outcomes(_ response: AWSResponse, count: Int) -> [EntryOutcome] {
@@ -161,12 +175,18 @@ public struct KinesisDestination: Destination {
         misconfigured: [
             "ResourceNotFoundException", "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException",
             "KMSNotFoundException", "KMSOptInRequired",
-        ])
+        ]
+    )
 
     /// A 200's results, record by record: a delivered record's reference is `ShardId/SequenceNumber`.
     static func recordOutcomes(_ response: AWSResponse, count: Int) -> [EntryOutcome] {
-        guard case .object(let o)? = try? JSONParser.parse(response.body), case .array(let results)? = o["Records"], results.count == count else {
-            let failure = EntryOutcome.Failure(code: "InvalidResponse", message: "PutRecords answered 200 with a body that does not list one result per record", httpStatus: 200)
+        guard case .object(let o)? = try? JSONParser.parse(response.body), case .array(let results)? = o["Records"], results.count == count
+        else {
+            let failure = EntryOutcome.Failure(
+                code: "InvalidResponse",
+                message: "PutRecords answered 200 with a body that does not list one result per record",
+                httpStatus: 200
+            )
             return Array(repeating: .retry(failure), count: count)
         }
         return results.map { result in

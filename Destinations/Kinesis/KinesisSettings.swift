@@ -29,7 +29,8 @@ public struct KinesisSettings: Codable, Sendable, Hashable, AWSDestinationSettin
     public static let largestRecordBytes = 10 * 1024 * 1024
 
     enum CodingKeys: String, CodingKey {
-        case region, accessKeyID, accessKey, sessionToken, stream, useMessageId, endpoint, partitionKey, maxRecordBytes, ordering, credentials, data
+        case region, accessKeyID, accessKey, sessionToken, stream, useMessageId, endpoint, partitionKey, maxRecordBytes, ordering,
+            credentials, data
     }
 
     public init(region: String?, stream: String, endpoint: String? = nil) {
@@ -86,7 +87,9 @@ public enum KinesisPlugin: DestinationPlugin {
         }
         if let template = s.partitionKey {
             if s.useMessageId {
-                problems.append(.init(path: ["partitionKey"], message: "partitionKey and useMessageId both choose the partition key: set one"))
+                problems.append(
+                    .init(path: ["partitionKey"], message: "partitionKey and useMessageId both choose the partition key: set one")
+                )
             }
             do {
                 _ = try Template(template)
@@ -102,7 +105,13 @@ public enum KinesisPlugin: DestinationPlugin {
             }
         }
         if s.maxRecordBytes < 1024 || s.maxRecordBytes > KinesisSettings.largestRecordBytes {
-            problems.append(.init(path: ["maxRecordBytes"], message: "maxRecordBytes must be between 1024 and \(KinesisSettings.largestRecordBytes) (10 MiB, the largest a stream can be raised to)"))
+            problems.append(
+                .init(
+                    path: ["maxRecordBytes"],
+                    message:
+                        "maxRecordBytes must be between 1024 and \(KinesisSettings.largestRecordBytes) (10 MiB, the largest a stream can be raised to)"
+                )
+            )
         }
         return problems
     }
@@ -112,7 +121,11 @@ public enum KinesisPlugin: DestinationPlugin {
         return .perKey(key)
     }
 
-    public static func makeDestination(_ settings: KinesisSettings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination {
+    public static func makeDestination(
+        _ settings: KinesisSettings,
+        policy: DeliveryPolicy,
+        context: DestinationContext
+    ) async throws(DestinationSetupError) -> any Destination {
         let access = try await settings.resolveAccess(for: .kinesis, context: context)
         let records: KinesisRecords
         do {
@@ -120,13 +133,23 @@ public enum KinesisPlugin: DestinationPlugin {
         } catch {
             throw DestinationSetupError(destination: context.name, message: "\(error)")
         }
-        context.logger.info("Kinesis destination ready", metadata: [
-            "destination": "\(context.name)", "endpoint": "\(access.endpoint.url)", "region": "\(access.region)", "stream": "\(settings.stream)",
-            "ordering": "\(settings.ordering.rawValue)", "credentials": "\(access.credentials.provider.description)",
-        ])
+        context.logger.info(
+            "Kinesis destination ready",
+            metadata: [
+                "destination": "\(context.name)", "endpoint": "\(access.endpoint.url)", "region": "\(access.region)",
+                "stream": "\(settings.stream)",
+                "ordering": "\(settings.ordering.rawValue)", "credentials": "\(access.credentials.provider.description)",
+            ]
+        )
         context.addService(CredentialRefresher(sources: [access.credentials]))
-        let client = AWSJSONClient(endpoint: access.endpoint, credentials: access.credentials, region: access.region, service: AWSService.kinesis.signingName,
-                                   httpClient: context.httpClient, timeout: .milliseconds(policy.timeout.milliseconds))
+        let client = AWSJSONClient(
+            endpoint: access.endpoint,
+            credentials: access.credentials,
+            region: access.region,
+            service: AWSService.kinesis.signingName,
+            httpClient: context.httpClient,
+            timeout: .milliseconds(policy.timeout.milliseconds)
+        )
         return KinesisDestination(name: context.name, records: records, client: client, logger: context.logger)
     }
 

@@ -111,7 +111,12 @@ extension AWSDestinationSettings {
             problems.append(.init(path: ["region"], message: "region is required (or set AWS_REGION)"))
         }
         if (access.accessKeyID == nil) != (access.accessKey == nil) {
-            problems.append(.init(path: [access.accessKeyID == nil ? "accessKey" : "accessKeyID"], message: "accessKeyID and accessKey go together: set both or neither"))
+            problems.append(
+                .init(
+                    path: [access.accessKeyID == nil ? "accessKey" : "accessKeyID"],
+                    message: "accessKeyID and accessKey go together: set both or neither"
+                )
+            )
         }
         if access.sessionToken != nil, access.accessKeyID == nil {
             problems.append(.init(path: ["sessionToken"], message: "sessionToken needs accessKeyID and accessKey"))
@@ -121,13 +126,30 @@ extension AWSDestinationSettings {
         }
         if let role = access.credentials {
             if !AWSRoleARN.isValid(role.roleArn) {
-                problems.append(.init(path: ["credentials", "roleArn"], message: "credentials.roleArn \"\(role.roleArn)\" is not a role ARN like arn:aws:iam::123456789012:role/publisher"))
+                problems.append(
+                    .init(
+                        path: ["credentials", "roleArn"],
+                        message: "credentials.roleArn \"\(role.roleArn)\" is not a role ARN like arn:aws:iam::123456789012:role/publisher"
+                    )
+                )
             }
             if let duration = role.durationSeconds, !(900...43_200).contains(duration) {
-                problems.append(.init(path: ["credentials", "durationSeconds"], message: "credentials.durationSeconds must be between 900 and 43200 (STS's range)"))
+                problems.append(
+                    .init(
+                        path: ["credentials", "durationSeconds"],
+                        message: "credentials.durationSeconds must be between 900 and 43200 (STS's range)"
+                    )
+                )
             }
-            if let name = role.sessionName, !(2...64).contains(name.count) || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@_-".contains($0)) }) {
-                problems.append(.init(path: ["credentials", "sessionName"], message: "credentials.sessionName must be 2 to 64 letters, digits or +=,.@_-"))
+            if let name = role.sessionName,
+                !(2...64).contains(name.count) || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+=,.@_-".contains($0)) })
+            {
+                problems.append(
+                    .init(
+                        path: ["credentials", "sessionName"],
+                        message: "credentials.sessionName must be 2 to 64 letters, digits or +=,.@_-"
+                    )
+                )
             }
         }
         return problems
@@ -142,7 +164,13 @@ extension AWSDestinationSettings {
         guard let region = access.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] else {
             throw DestinationSetupError(destination: context.name, message: "no AWS region: set region in its config or AWS_REGION")
         }
-        let url = EndpointResolver.endpoint(explicit: access.endpoint, serviceEnvName: service.environmentName, hostPrefix: service.hostPrefix, region: region, environment: environment)
+        let url = EndpointResolver.endpoint(
+            explicit: access.endpoint,
+            serviceEnvName: service.environmentName,
+            hostPrefix: service.hostPrefix,
+            region: region,
+            environment: environment
+        )
         guard let endpoint = AWSEndpoint(url) else {
             throw DestinationSetupError(destination: context.name, message: "endpoint \"\(url)\" is not an http(s) URL")
         }
@@ -150,9 +178,12 @@ extension AWSDestinationSettings {
         do {
             _ = try await credentials.current()
         } catch {
-            context.logger.warning("AWS credentials are not available yet; sends wait and retry until they are", metadata: [
-                "destination": "\(context.name)", "provider": "\(credentials.provider.description)", "error": "\(error.message)",
-            ])
+            context.logger.warning(
+                "AWS credentials are not available yet; sends wait and retry until they are",
+                metadata: [
+                    "destination": "\(context.name)", "provider": "\(credentials.provider.description)", "error": "\(error.message)",
+                ]
+            )
         }
         return AWSAccess(region: region, credentials: credentials, endpoint: endpoint)
     }
@@ -170,7 +201,9 @@ extension AWSDestinationSettings {
 
     func resolveCredentials(region: String, context: DestinationContext) async throws(DestinationSetupError) -> RefreshingCredentials {
         let explicit = access.accessKeyID.flatMap { id in
-            access.accessKey.map { AWSCredentials(accessKeyID: id, secretAccessKey: $0.reveal(), sessionToken: access.sessionToken?.reveal()) }
+            access.accessKey.map {
+                AWSCredentials(accessKeyID: id, secretAccessKey: $0.reveal(), sessionToken: access.sessionToken?.reveal())
+            }
         }
         let chain = CredentialChain(environment: context.environment, region: region, httpClient: context.httpClient)
         let provider: any CredentialProvider
@@ -184,8 +217,14 @@ extension AWSDestinationSettings {
         guard let sts = STSClient(region: region, environment: context.environment, httpClient: context.httpClient) else {
             throw DestinationSetupError(destination: context.name, message: "the STS endpoint is not an http(s) URL")
         }
-        let assume = AssumeRoleProvider(source: base, roleArn: role.roleArn, sessionName: role.sessionName ?? "switchyard-\(context.name)",
-                                        externalId: role.externalId, durationSeconds: role.durationSeconds, sts: sts)
+        let assume = AssumeRoleProvider(
+            source: base,
+            roleArn: role.roleArn,
+            sessionName: role.sessionName ?? "switchyard-\(context.name)",
+            externalId: role.externalId,
+            durationSeconds: role.durationSeconds,
+            sts: sts
+        )
         return RefreshingCredentials(provider: assume, destination: context.name, logger: context.logger)
     }
 }

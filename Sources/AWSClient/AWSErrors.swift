@@ -29,7 +29,8 @@ public struct AWSErrorCodes: Sendable {
             "RequestThrottled", "RequestThrottledException", "ProvisionedThroughputExceededException", "RequestExpired",
             "RequestTimeout", "RequestTimeoutException", "InternalFailure", "InternalException", "ServiceUnavailable",
         ],
-        misconfigured: authentication)
+        misconfigured: authentication
+    )
 
     /// Codes that say the credentials or their permissions are wrong.
     public static let authentication: Set<String> = [
@@ -83,11 +84,15 @@ public final class MisconfigurationAlarm: Sendable {
             return true
         }
         guard due else { return }
-        let what = status == 401 || status == 403 || AWSErrorCodes.authentication.contains(code)
+        let what =
+            status == 401 || status == 403 || AWSErrorCodes.authentication.contains(code)
             ? "\(service) refused our credentials: every event to this destination will be dead-lettered until they are fixed"
             : "\(service) refused the request with \(code): every event to this destination will be dead-lettered until the configuration is fixed"
-        logger.critical("\(what)", metadata: [
-            "destination": "\(destination)", "code": "\(code)", "status": "\(status)", "accessKeyID": "\(accessKeyID)",
-        ])
+        logger.critical(
+            "\(what)",
+            metadata: [
+                "destination": "\(destination)", "code": "\(code)", "status": "\(status)", "accessKeyID": "\(accessKeyID)",
+            ]
+        )
     }
 }

@@ -20,7 +20,14 @@ public struct AWSJSONClient: Sendable {
     /// One call's time limit, from connecting to the last byte of the answer.
     public let timeout: TimeAmount
 
-    public init(endpoint: AWSEndpoint, credentials: RefreshingCredentials, region: String, service: String, httpClient: HTTPClient, timeout: TimeAmount) {
+    public init(
+        endpoint: AWSEndpoint,
+        credentials: RefreshingCredentials,
+        region: String,
+        service: String,
+        httpClient: HTTPClient,
+        timeout: TimeAmount
+    ) {
         self.endpoint = endpoint
         self.credentials = credentials
         self.region = region
@@ -32,8 +39,14 @@ public struct AWSJSONClient: Sendable {
     /// With fixed keys (tests, tools): the signer's.
     public init(endpoint: AWSEndpoint, signer: SigV4Signer, httpClient: HTTPClient, timeout: TimeAmount) {
         let fixed = StaticCredentialProvider(signer.credentials, description: "fixed keys", kind: "configuration")
-        self.init(endpoint: endpoint, credentials: RefreshingCredentials(provider: fixed, destination: "", logger: Logger(label: "switchyard.credentials")),
-                  region: signer.region, service: signer.service, httpClient: httpClient, timeout: timeout)
+        self.init(
+            endpoint: endpoint,
+            credentials: RefreshingCredentials(provider: fixed, destination: "", logger: Logger(label: "switchyard.credentials")),
+            region: signer.region,
+            service: signer.service,
+            httpClient: httpClient,
+            timeout: timeout
+        )
     }
 
     /// What came of a call.
@@ -57,8 +70,15 @@ public struct AWSJSONClient: Sendable {
         let signer = SigV4Signer(credentials: keys, region: region, service: service)
         let contentType = "application/x-amz-json-1.1"
         let signature = signer.sign(
-            .init(method: "POST", host: endpoint.hostHeader, path: "/", headers: [("Content-Type", contentType), ("X-Amz-Target", target)], body: body),
-            amzDate: Timestamp.now().amzDate)
+            .init(
+                method: "POST",
+                host: endpoint.hostHeader,
+                path: "/",
+                headers: [("Content-Type", contentType), ("X-Amz-Target", target)],
+                body: body
+            ),
+            amzDate: Timestamp.now().amzDate
+        )
         var request = HTTPClientRequest(url: endpoint.url)
         request.method = .POST
         request.headers.add(name: "Host", value: endpoint.hostHeader)
@@ -73,14 +93,25 @@ public struct AWSJSONClient: Sendable {
             let response = try await httpClient.execute(request, deadline: deadline)
             let requestId = response.headers.first(name: "x-amzn-RequestId") ?? response.headers.first(name: "x-amz-request-id")
             let bytes = try await Self.collect(response.body, before: deadline, timeout: timeout)
-            return .response(AWSResponse(status: Int(response.status.code), body: Array(bytes.readableBytesView), requestId: requestId, accessKeyID: keys.accessKeyID))
+            return .response(
+                AWSResponse(
+                    status: Int(response.status.code),
+                    body: Array(bytes.readableBytesView),
+                    requestId: requestId,
+                    accessKeyID: keys.accessKeyID
+                )
+            )
         } catch {
             return .failed(Self.describe(error))
         }
     }
 
     /// Reads a response body, giving up at `deadline`.
-    public static func collect(_ body: HTTPClientResponse.Body, before deadline: NIODeadline, timeout: TimeAmount) async throws -> ByteBuffer {
+    public static func collect(
+        _ body: HTTPClientResponse.Body,
+        before deadline: NIODeadline,
+        timeout: TimeAmount
+    ) async throws -> ByteBuffer {
         try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask { try await body.collect(upTo: 4 * 1024 * 1024) }
             group.addTask {
@@ -132,7 +163,8 @@ public struct AWSResponse: Sendable, Hashable {
         }
         let text = String(decoding: body.prefix(8192), as: UTF8.self)
         func tag(_ name: String) -> String? {
-            guard let open = text.range(of: "<\(name)>"), let close = text.range(of: "</\(name)>", range: open.upperBound..<text.endIndex) else { return nil }
+            guard let open = text.range(of: "<\(name)>"), let close = text.range(of: "</\(name)>", range: open.upperBound..<text.endIndex)
+            else { return nil }
             return String(text[open.upperBound..<close.lowerBound])
         }
         return (tag("Code"), tag("Message"))

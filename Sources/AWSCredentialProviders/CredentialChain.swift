@@ -43,12 +43,19 @@ public struct CredentialChain: Sendable {
 
     public func resolve(explicit: AWSCredentials?) async -> Outcome {
         var tried: [String] = []
-        if let explicit { return .found(StaticCredentialProvider(explicit, description: "its configuration (accessKeyID)", kind: "configuration")) }
+        if let explicit {
+            return .found(StaticCredentialProvider(explicit, description: "its configuration (accessKeyID)", kind: "configuration"))
+        }
         tried.append("its configuration (no accessKeyID and accessKey)")
 
         if let id = value("AWS_ACCESS_KEY_ID"), let secret = value("AWS_SECRET_ACCESS_KEY") {
-            return .found(StaticCredentialProvider(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: value("AWS_SESSION_TOKEN")),
-                                                   description: "the environment (AWS_ACCESS_KEY_ID)", kind: "environment"))
+            return .found(
+                StaticCredentialProvider(
+                    AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: value("AWS_SESSION_TOKEN")),
+                    description: "the environment (AWS_ACCESS_KEY_ID)",
+                    kind: "environment"
+                )
+            )
         }
         tried.append("the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set)")
 
@@ -57,7 +64,15 @@ public struct CredentialChain: Sendable {
                 return .misconfigured(.init(description: "AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN"))
             }
             guard let sts else { return .misconfigured(.init(description: "the STS endpoint is not an http(s) URL")) }
-            return .found(WebIdentityProvider(tokenFile: tokenFile, roleArn: role, sessionName: value("AWS_ROLE_SESSION_NAME") ?? Self.sessionName(), durationSeconds: nil, sts: sts))
+            return .found(
+                WebIdentityProvider(
+                    tokenFile: tokenFile,
+                    roleArn: role,
+                    sessionName: value("AWS_ROLE_SESSION_NAME") ?? Self.sessionName(),
+                    durationSeconds: nil,
+                    sts: sts
+                )
+            )
         }
         tried.append("web identity (AWS_WEB_IDENTITY_TOKEN_FILE not set)")
 
@@ -70,14 +85,27 @@ public struct CredentialChain: Sendable {
         }
 
         if let relative = value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
-            return .found(ContainerCredentialProvider(url: "http://169.254.170.2" + relative, token: nil, tokenFile: nil, httpClient: httpClient))
+            return .found(
+                ContainerCredentialProvider(url: "http://169.254.170.2" + relative, token: nil, tokenFile: nil, httpClient: httpClient)
+            )
         }
         if let full = value("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
             guard ContainerCredentialProvider.isAllowed(full) else {
-                return .misconfigured(.init(description: "AWS_CONTAINER_CREDENTIALS_FULL_URI \(full) is plain http to a host other than this machine or the container agent (169.254.170.2, 169.254.170.23, fd00:ec2::23); use https"))
+                return .misconfigured(
+                    .init(
+                        description:
+                            "AWS_CONTAINER_CREDENTIALS_FULL_URI \(full) is plain http to a host other than this machine or the container agent (169.254.170.2, 169.254.170.23, fd00:ec2::23); use https"
+                    )
+                )
             }
-            return .found(ContainerCredentialProvider(url: full, token: value("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
-                                                      tokenFile: value("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"), httpClient: httpClient))
+            return .found(
+                ContainerCredentialProvider(
+                    url: full,
+                    token: value("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+                    tokenFile: value("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+                    httpClient: httpClient
+                )
+            )
         }
         tried.append("container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI not set)")
 
@@ -144,7 +172,11 @@ struct SharedProfiles {
     /// The provider a profile describes, in the SDKs' precedence: `role_arn` (with its source),
     /// `web_identity_token_file`, `credential_process`, static keys. Nil when the profile is
     /// missing or has none of them.
-    func provider(profile name: String, chain: CredentialChain, visited: Set<String> = []) throws(CredentialChain.Misconfigured) -> (any CredentialProvider)? {
+    func provider(
+        profile name: String,
+        chain: CredentialChain,
+        visited: Set<String> = []
+    ) throws(CredentialChain.Misconfigured) -> (any CredentialProvider)? {
         guard let keys = keys(name) else {
             if visited.isEmpty { return nil }
             throw .init(description: "profile \"\(name)\", a source_profile, is not in \(credentialsFile) or \(configFile)")
@@ -157,7 +189,13 @@ struct SharedProfiles {
         if let role = keys["role_arn"] {
             let session = keys["role_session_name"] ?? CredentialChain.sessionName()
             if let tokenFile = keys["web_identity_token_file"], keys["source_profile"] == nil, keys["credential_source"] == nil {
-                return WebIdentityProvider(tokenFile: tokenFile, roleArn: role, sessionName: session, durationSeconds: duration, sts: try sts())
+                return WebIdentityProvider(
+                    tokenFile: tokenFile,
+                    roleArn: role,
+                    sessionName: session,
+                    durationSeconds: duration,
+                    sts: try sts()
+                )
             }
             let source: any CredentialProvider
             if let sourceName = keys["source_profile"] {
@@ -176,27 +214,60 @@ struct SharedProfiles {
                 switch credentialSource {
                 case "Environment":
                     guard let id = chain.value("AWS_ACCESS_KEY_ID"), let secret = chain.value("AWS_SECRET_ACCESS_KEY") else {
-                        throw .init(description: "profile \"\(name)\": credential_source Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+                        throw .init(
+                            description:
+                                "profile \"\(name)\": credential_source Environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
+                        )
                     }
-                    source = StaticCredentialProvider(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: chain.value("AWS_SESSION_TOKEN")), description: "the environment (AWS_ACCESS_KEY_ID)", kind: "environment")
+                    source = StaticCredentialProvider(
+                        AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: chain.value("AWS_SESSION_TOKEN")),
+                        description: "the environment (AWS_ACCESS_KEY_ID)",
+                        kind: "environment"
+                    )
                 case "Ec2InstanceMetadata":
                     source = chain.instanceMetadata
                 case "EcsContainer":
                     if let relative = chain.value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
-                        source = ContainerCredentialProvider(url: "http://169.254.170.2" + relative, token: nil, tokenFile: nil, httpClient: chain.httpClient)
+                        source = ContainerCredentialProvider(
+                            url: "http://169.254.170.2" + relative,
+                            token: nil,
+                            tokenFile: nil,
+                            httpClient: chain.httpClient
+                        )
                     } else if let full = chain.value("AWS_CONTAINER_CREDENTIALS_FULL_URI"), ContainerCredentialProvider.isAllowed(full) {
-                        source = ContainerCredentialProvider(url: full, token: chain.value("AWS_CONTAINER_AUTHORIZATION_TOKEN"), tokenFile: chain.value("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"), httpClient: chain.httpClient)
+                        source = ContainerCredentialProvider(
+                            url: full,
+                            token: chain.value("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+                            tokenFile: chain.value("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+                            httpClient: chain.httpClient
+                        )
                     } else {
-                        throw .init(description: "profile \"\(name)\": credential_source EcsContainer, but no usable AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI")
+                        throw .init(
+                            description:
+                                "profile \"\(name)\": credential_source EcsContainer, but no usable AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI"
+                        )
                     }
                 default:
-                    throw .init(description: "profile \"\(name)\": credential_source \"\(credentialSource)\" is not Environment, Ec2InstanceMetadata or EcsContainer")
+                    throw .init(
+                        description:
+                            "profile \"\(name)\": credential_source \"\(credentialSource)\" is not Environment, Ec2InstanceMetadata or EcsContainer"
+                    )
                 }
             } else {
                 throw .init(description: "profile \"\(name)\": role_arn needs source_profile, credential_source or web_identity_token_file")
             }
-            return AssumeRoleProvider(source: RefreshingCredentials(provider: source, destination: "profile \(name)", logger: .init(label: "switchyard.credentials")),
-                                      roleArn: role, sessionName: session, externalId: keys["external_id"], durationSeconds: duration, sts: try sts())
+            return AssumeRoleProvider(
+                source: RefreshingCredentials(
+                    provider: source,
+                    destination: "profile \(name)",
+                    logger: .init(label: "switchyard.credentials")
+                ),
+                roleArn: role,
+                sessionName: session,
+                externalId: keys["external_id"],
+                durationSeconds: duration,
+                sts: try sts()
+            )
         }
         if keys["web_identity_token_file"] != nil {
             throw .init(description: "profile \"\(name)\": web_identity_token_file needs role_arn")
@@ -209,8 +280,11 @@ struct SharedProfiles {
 
     func staticKeys(_ keys: [String: String], profile: String) -> StaticCredentialProvider? {
         guard let id = keys["aws_access_key_id"], let secret = keys["aws_secret_access_key"] else { return nil }
-        return StaticCredentialProvider(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: keys["aws_session_token"]),
-                                        description: "profile \(profile)", kind: "profile")
+        return StaticCredentialProvider(
+            AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: keys["aws_session_token"]),
+            description: "profile \(profile)",
+            kind: "profile"
+        )
     }
 
     /// INI sections and their keys (lower-cased names; empty values dropped). In the config file a
@@ -239,7 +313,13 @@ struct SharedProfiles {
 /// Where to send requests for a service, as the AWS SDKs decide it: an explicit endpoint, then
 /// `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`, then the public regional endpoint.
 public enum EndpointResolver {
-    public static func endpoint(explicit: String?, serviceEnvName: String, hostPrefix: String, region: String, environment: [String: String]) -> String {
+    public static func endpoint(
+        explicit: String?,
+        serviceEnvName: String,
+        hostPrefix: String,
+        region: String,
+        environment: [String: String]
+    ) -> String {
         if let explicit, !explicit.isEmpty { return explicit }
         if let url = environment["AWS_ENDPOINT_URL_\(serviceEnvName)"], !url.isEmpty { return url }
         if let url = environment["AWS_ENDPOINT_URL"], !url.isEmpty { return url }

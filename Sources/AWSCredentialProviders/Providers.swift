@@ -45,7 +45,12 @@ public struct WebIdentityProvider: CredentialProvider {
             throw CredentialError(provider: description, message: "cannot read the web identity token file \(tokenFile)")
         }
         do {
-            return try await sts.assumeRoleWithWebIdentity(roleArn: roleArn, sessionName: sessionName, token: token, durationSeconds: durationSeconds)
+            return try await sts.assumeRoleWithWebIdentity(
+                roleArn: roleArn,
+                sessionName: sessionName,
+                token: token,
+                durationSeconds: durationSeconds
+            )
         } catch {
             throw CredentialError(provider: description, message: error.message)
         }
@@ -64,7 +69,14 @@ public struct AssumeRoleProvider: CredentialProvider {
     public var kind: String { "assume-role" }
     public var description: String { "role \(roleArn) assumed with \(source.provider.description)" }
 
-    public init(source: RefreshingCredentials, roleArn: String, sessionName: String, externalId: String?, durationSeconds: Int?, sts: STSClient) {
+    public init(
+        source: RefreshingCredentials,
+        roleArn: String,
+        sessionName: String,
+        externalId: String?,
+        durationSeconds: Int?,
+        sts: STSClient
+    ) {
         self.source = source
         self.roleArn = roleArn
         self.sessionName = sessionName
@@ -81,7 +93,13 @@ public struct AssumeRoleProvider: CredentialProvider {
             throw CredentialError(provider: description, message: "its source has no credentials: \(error.message)")
         }
         do {
-            return try await sts.assumeRole(roleArn: roleArn, sessionName: sessionName, externalId: externalId, durationSeconds: durationSeconds, with: credentials)
+            return try await sts.assumeRole(
+                roleArn: roleArn,
+                sessionName: sessionName,
+                externalId: externalId,
+                durationSeconds: durationSeconds,
+                with: credentials
+            )
         } catch {
             throw CredentialError(provider: description, message: error.message)
         }
@@ -120,7 +138,10 @@ public struct ProcessCredentialProvider: CredentialProvider {
         var expiration: Timestamp?
         if let text = o["Expiration"]?.stringValue {
             guard let parsed = Timestamp(rfc3339: text) else {
-                throw CredentialError(provider: provider, message: "the command's Expiration \"\(text.prefix(40))\" is not an RFC 3339 time")
+                throw CredentialError(
+                    provider: provider,
+                    message: "the command's Expiration \"\(text.prefix(40))\" is not an RFC 3339 time"
+                )
             }
             expiration = parsed
         }
@@ -155,7 +176,9 @@ public struct ProcessCredentialProvider: CredentialProvider {
                 process.waitUntilExit()
                 killer.cancel()
                 let timedOut = process.terminationReason == .uncaughtSignal && DispatchTime.now() >= deadline
-                continuation.resume(returning: (timedOut ? nil : process.terminationStatus, Array(output), String(decoding: errors, as: UTF8.self)))
+                continuation.resume(
+                    returning: (timedOut ? nil : process.terminationStatus, Array(output), String(decoding: errors, as: UTF8.self))
+                )
             }
         }
     }
@@ -186,7 +209,9 @@ public struct ContainerCredentialProvider: CredentialProvider {
             request.headers.add(name: "Authorization", value: token)
         }
         let (status, body) = try await get(request, provider: description, client: httpClient, timeout: .seconds(5))
-        guard status == 200 else { throw CredentialError(provider: description, message: "HTTP \(status): \(String(decoding: body.prefix(200), as: UTF8.self))") }
+        guard status == 200 else {
+            throw CredentialError(provider: description, message: "HTTP \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
+        }
         return try credentials(fromJSON: body, provider: description)
     }
 
@@ -225,7 +250,9 @@ public struct InstanceMetadataProvider: CredentialProvider {
         tokenRequest.method = .PUT
         tokenRequest.headers.add(name: "X-aws-ec2-metadata-token-ttl-seconds", value: "21600")
         let (tokenStatus, tokenBody) = try await get(tokenRequest, provider: description, client: httpClient, timeout: timeout)
-        guard tokenStatus == 200, !tokenBody.isEmpty else { throw CredentialError(provider: description, message: "no session token (HTTP \(tokenStatus))") }
+        guard tokenStatus == 200, !tokenBody.isEmpty else {
+            throw CredentialError(provider: description, message: "no session token (HTTP \(tokenStatus))")
+        }
         let token = String(decoding: tokenBody, as: UTF8.self).trimmingWhitespace()
         func metadata(_ path: String) async throws(CredentialError) -> [UInt8] {
             var request = HTTPClientRequest(url: base + path)
@@ -259,7 +286,12 @@ func credentials(fromJSON body: [UInt8], provider: String) throws(CredentialErro
     return TemporaryCredentials(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token), expiration: expiration)
 }
 
-func get(_ request: HTTPClientRequest, provider: String, client: HTTPClient, timeout: TimeAmount) async throws(CredentialError) -> (Int, [UInt8]) {
+func get(
+    _ request: HTTPClientRequest,
+    provider: String,
+    client: HTTPClient,
+    timeout: TimeAmount
+) async throws(CredentialError) -> (Int, [UInt8]) {
     do {
         let response = try await client.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 1024 * 1024)

@@ -121,7 +121,10 @@ struct CredentialCache<Waiter: Sendable>: Sendable {
 
     /// A fetch finished: keep what it brought, or the old credentials while they last. Returns
     /// the waiters and what to hand them.
-    mutating func fetched(_ result: Result<TemporaryCredentials, CredentialError>, now: Timestamp) -> (waiters: [Waiter], result: Result<AWSCredentials, CredentialError>) {
+    mutating func fetched(
+        _ result: Result<TemporaryCredentials, CredentialError>,
+        now: Timestamp
+    ) -> (waiters: [Waiter], result: Result<AWSCredentials, CredentialError>) {
         var waiters: [Waiter] = []
         if case .fetching(let waiting) = state { waiters = waiting }
         state = .idle
@@ -202,11 +205,14 @@ public final class RefreshingCredentials: Sendable {
         let (waiters, outcome) = cache.withLockedValue { $0.fetched(result, now: .now()) }
         if case .failure(let error) = result {
             let still = cache.withLockedValue { $0.cached.map { $0.usable(at: .now()) } ?? false }
-            logger.error(still
-                ? "cannot refresh AWS credentials; the current ones stay in use while they last"
-                : "no AWS credentials to sign with: sends are retried until the provider answers again", metadata: [
+            logger.error(
+                still
+                    ? "cannot refresh AWS credentials; the current ones stay in use while they last"
+                    : "no AWS credentials to sign with: sends are retried until the provider answers again",
+                metadata: [
                     "destination": "\(destination)", "provider": "\(provider.description)", "error": "\(error.message)",
-                ])
+                ]
+            )
         }
         for waiter in waiters {
             switch outcome {

@@ -16,7 +16,13 @@ public struct STSClient: Sendable {
     public var timeout: TimeAmount = .seconds(10)
 
     public init?(region: String, environment: [String: String], httpClient: HTTPClient) {
-        let url = EndpointResolver.endpoint(explicit: nil, serviceEnvName: "STS", hostPrefix: "sts", region: region, environment: environment)
+        let url = EndpointResolver.endpoint(
+            explicit: nil,
+            serviceEnvName: "STS",
+            hostPrefix: "sts",
+            region: region,
+            environment: environment
+        )
         guard let (normalized, host) = Self.parse(url) else { return nil }
         self.url = normalized
         hostHeader = host
@@ -36,13 +42,27 @@ public struct STSClient: Sendable {
         return ((https ? "https://" : "http://") + authority + "/", host)
     }
 
-    public func assumeRoleWithWebIdentity(roleArn: String, sessionName: String, token: String, durationSeconds: Int?) async throws(CredentialError) -> TemporaryCredentials {
-        var form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleArn), ("RoleSessionName", sessionName), ("WebIdentityToken", token)]
+    public func assumeRoleWithWebIdentity(
+        roleArn: String,
+        sessionName: String,
+        token: String,
+        durationSeconds: Int?
+    ) async throws(CredentialError) -> TemporaryCredentials {
+        var form = [
+            ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleArn), ("RoleSessionName", sessionName),
+            ("WebIdentityToken", token),
+        ]
         if let durationSeconds { form.append(("DurationSeconds", String(durationSeconds))) }
         return try await call(form, signer: nil, what: "AssumeRoleWithWebIdentity")
     }
 
-    public func assumeRole(roleArn: String, sessionName: String, externalId: String?, durationSeconds: Int?, with credentials: AWSCredentials) async throws(CredentialError) -> TemporaryCredentials {
+    public func assumeRole(
+        roleArn: String,
+        sessionName: String,
+        externalId: String?,
+        durationSeconds: Int?,
+        with credentials: AWSCredentials
+    ) async throws(CredentialError) -> TemporaryCredentials {
         var form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", roleArn), ("RoleSessionName", sessionName)]
         if let externalId { form.append(("ExternalId", externalId)) }
         if let durationSeconds { form.append(("DurationSeconds", String(durationSeconds))) }
@@ -58,7 +78,10 @@ public struct STSClient: Sendable {
         request.headers.add(name: "Host", value: hostHeader)
         request.headers.add(name: "Content-Type", value: contentType)
         if let signer {
-            let signature = signer.sign(.init(method: "POST", host: hostHeader, path: "/", headers: [("Content-Type", contentType)], body: body), amzDate: Timestamp.now().amzDate)
+            let signature = signer.sign(
+                .init(method: "POST", host: hostHeader, path: "/", headers: [("Content-Type", contentType)], body: body),
+                amzDate: Timestamp.now().amzDate
+            )
             for (name, value) in signature.headers { request.headers.add(name: name, value: value) }
         }
         request.body = .bytes(ByteBuffer(bytes: body))
@@ -82,7 +105,8 @@ public struct STSClient: Sendable {
     /// `<Credentials>` of an STS answer.
     static func credentials(fromXML text: String, provider: String) throws(CredentialError) -> TemporaryCredentials {
         guard let id = XML.first("AccessKeyId", in: text), let secret = XML.first("SecretAccessKey", in: text),
-              let token = XML.first("SessionToken", in: text) else {
+            let token = XML.first("SessionToken", in: text)
+        else {
             throw CredentialError(provider: provider, message: "the answer has no AccessKeyId, SecretAccessKey and SessionToken")
         }
         let expiration = XML.first("Expiration", in: text).flatMap(Timestamp.init(rfc3339:))
@@ -93,7 +117,8 @@ public struct STSClient: Sendable {
 /// Just enough XML for STS's answers: the text of the first element of a name, unescaped.
 enum XML {
     static func first(_ name: String, in text: String) -> String? {
-        guard let open = text.range(of: "<\(name)>"), let close = text.range(of: "</\(name)>", range: open.upperBound..<text.endIndex) else { return nil }
+        guard let open = text.range(of: "<\(name)>"), let close = text.range(of: "</\(name)>", range: open.upperBound..<text.endIndex)
+        else { return nil }
         return unescape(String(text[open.upperBound..<close.lowerBound]))
     }
 

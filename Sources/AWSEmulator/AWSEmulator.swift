@@ -27,14 +27,23 @@ public enum AWSEmulator {
     }
 
     public static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
-        Response(status: status, headers: [.contentType: "application/x-amz-json-1.1", HTTPField.Name("x-amzn-RequestId")!: UUIDv4.make()],
-                 body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+        Response(
+            status: status,
+            headers: [.contentType: "application/x-amz-json-1.1", HTTPField.Name("x-amzn-RequestId")!: UUIDv4.make()],
+            body: .init(byteBuffer: ByteBuffer(bytes: body.serialized()))
+        )
     }
 
     /// Checks a request's Signature Version 4 as AWS does: a known access key, a date within 15
     /// minutes, `host` signed, the signature recomputed over the signed headers and the body, and
     /// the scope's region and service the emulated ones.
-    public static func verifySignature(_ request: Request, body: [UInt8], credentials: [String: String], region: String, service: String) throws(Failure) {
+    public static func verifySignature(
+        _ request: Request,
+        body: [UInt8],
+        credentials: [String: String],
+        region: String,
+        service: String
+    ) throws(Failure) {
         guard let authorization = request.headers[.authorization], authorization.hasPrefix("AWS4-HMAC-SHA256 ") else {
             throw Failure(type: "MissingAuthenticationTokenException", message: "Missing Authentication Token")
         }
@@ -44,11 +53,17 @@ public enum AWSEmulator {
             if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
         }
         guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"], let signature = fields["Signature"] else {
-            throw Failure(type: "IncompleteSignatureException", message: "Authorization header requires Credential, SignedHeaders and Signature")
+            throw Failure(
+                type: "IncompleteSignatureException",
+                message: "Authorization header requires Credential, SignedHeaders and Signature"
+            )
         }
         let scope = credential.split(separator: "/")
         guard scope.count == 5, scope[4] == "aws4_request" else {
-            throw Failure(type: "IncompleteSignatureException", message: "Credential is not of the form AKID/date/region/service/aws4_request")
+            throw Failure(
+                type: "IncompleteSignatureException",
+                message: "Credential is not of the form AKID/date/region/service/aws4_request"
+            )
         }
         let accessKeyID = String(scope[0])
         guard let secret = credentials[accessKeyID] else {
@@ -72,19 +87,32 @@ public enum AWSEmulator {
         let token = names.contains("x-amz-security-token") ? request.headers[HTTPField.Name("X-Amz-Security-Token")!] : nil
         let signer = SigV4Signer(
             credentials: AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret, sessionToken: token),
-            region: String(scope[2]), service: String(scope[3]))
+            region: String(scope[2]),
+            service: String(scope[3])
+        )
         let host = request.head.authority ?? request.headers[HTTPField.Name("Host")!] ?? ""
-        let expected = signer.sign(.init(method: request.method.rawValue, host: host, path: request.uri.path, headers: headers, body: body), amzDate: amzDate)
+        let expected = signer.sign(
+            .init(method: request.method.rawValue, host: host, path: request.uri.path, headers: headers, body: body),
+            amzDate: amzDate
+        )
         guard expected.authorization.hasSuffix("Signature=\(signature)") else {
-            throw Failure(type: "InvalidSignatureException", message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
+            throw Failure(
+                type: "InvalidSignatureException",
+                message:
+                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+            )
         }
         guard String(scope[3]) == service, String(scope[2]) == region else {
-            throw Failure(type: "InvalidSignatureException", message: "Credential should be scoped to region '\(region)' and service '\(service)'")
+            throw Failure(
+                type: "InvalidSignatureException",
+                message: "Credential should be scoped to region '\(region)' and service '\(service)'"
+            )
         }
     }
 
     static func parseAmzDate(_ s: String) -> Int64? {
-        let iso = "\(s.prefix(4))-\(s.dropFirst(4).prefix(2))-\(s.dropFirst(6).prefix(2))T\(s.dropFirst(9).prefix(2)):\(s.dropFirst(11).prefix(2)):\(s.dropFirst(13).prefix(2))Z"
+        let iso =
+            "\(s.prefix(4))-\(s.dropFirst(4).prefix(2))-\(s.dropFirst(6).prefix(2))T\(s.dropFirst(9).prefix(2)):\(s.dropFirst(11).prefix(2)):\(s.dropFirst(13).prefix(2))Z"
         return Timestamp(rfc3339: iso)?.millisecondsSinceEpoch
     }
 }

@@ -26,7 +26,14 @@ public struct SigV4Signer: Sendable {
         public var headers: [(String, String)]
         public var body: [UInt8]
 
-        public init(method: String, host: String, path: String = "/", query: [(String, String)] = [], headers: [(String, String)], body: [UInt8]) {
+        public init(
+            method: String,
+            host: String,
+            path: String = "/",
+            query: [(String, String)] = [],
+            headers: [(String, String)],
+            body: [UInt8]
+        ) {
             self.method = method
             self.host = host
             self.path = path
@@ -68,10 +75,17 @@ public struct SigV4Signer: Sendable {
         let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Self.hexSHA256(Array(canonicalRequest.utf8))].joined(separator: "\n")
         let key = SigningKeyCache.shared.key(secret: credentials.secretAccessKey, date: date, region: region, service: service)
         let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
-        let authorization = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
+        let authorization =
+            "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
         var add = [("X-Amz-Date", amzDate), ("Authorization", authorization)]
         if let token = credentials.sessionToken { add.append(("X-Amz-Security-Token", token)) }
-        return Signature(canonicalRequest: canonicalRequest, stringToSign: stringToSign, authorization: authorization, amzDate: amzDate, headers: add)
+        return Signature(
+            canonicalRequest: canonicalRequest,
+            stringToSign: stringToSign,
+            authorization: authorization,
+            amzDate: amzDate,
+            headers: add
+        )
     }
 
     /// The HMAC chain `"AWS4"+secret` → date → region → service → `aws4_request`.
@@ -94,7 +108,7 @@ public struct SigV4Signer: Sendable {
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)

@@ -1,5 +1,5 @@
-import AsyncHTTPClient
 import AWSEmulator
+import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -72,7 +72,10 @@ public struct BusRule: Codable, Sendable, Hashable {
             target = .file(path)
         case (nil, let url?):
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                throw ConfigProblem(location: location, message: "rule \"\(name)\": target url \"\(url)\" is not an http:// or https:// URL")
+                throw ConfigProblem(
+                    location: location,
+                    message: "rule \"\(name)\": target url \"\(url)\" is not an http:// or https:// URL"
+                )
             }
             target = .url(url)
         default:
@@ -94,7 +97,9 @@ public struct BusRule: Codable, Sendable, Hashable {
 
     /// EventBridge's own constraint on rule names (PutRule): 1 to 64 of `[.-_A-Za-z0-9]`.
     static func nameProblem(_ name: String) -> String? {
-        let allowed = name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-_".unicodeScalars.contains($0)) }
+        let allowed = name.unicodeScalars.allSatisfy {
+            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-_".unicodeScalars.contains($0))
+        }
         guard (1...64).contains(name.count), allowed else {
             return "rule name \"\(name)\" is not valid: EventBridge rule names are 1 to 64 letters, digits, '.', '-' or '_'"
         }
@@ -125,7 +130,10 @@ public struct BusRules: Sendable {
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             guard c.contains(.rules) else {
-                throw ConfigProblem(location: decoder.configNode?.location, message: "the file lists no rules (rules: [ {name, pattern, target}, … ])")
+                throw ConfigProblem(
+                    location: decoder.configNode?.location,
+                    message: "the file lists no rules (rules: [ {name, pattern, target}, … ])"
+                )
             }
             rules = try c.decodeEach(BusRule.self, forKey: .rules, decoder: decoder)
         }
@@ -200,7 +208,10 @@ public final class BusTargets: Service, Sendable {
                 written = (files[path]?.append(envelope + [UInt8(ascii: "\n")]) ?? false) && written
             case .url(let url):
                 if case .dropped = input.yield((url, envelope)) {
-                    logger.warning("URL targets are \(Self.backlog) events behind; an event for rule \"\(rule.name)\" was dropped", metadata: ["url": "\(url)"])
+                    logger.warning(
+                        "URL targets are \(Self.backlog) events behind; an event for rule \"\(rule.name)\" was dropped",
+                        metadata: ["url": "\(url)"]
+                    )
                 }
             }
         }
@@ -229,7 +240,10 @@ public final class BusTargets: Service, Sendable {
                 if (200..<300).contains(response.status.code) { return }
                 // A 4xx other than throttling will not pass by retrying, as EventBridge treats it.
                 if response.status.code != 429, (400..<500).contains(response.status.code) {
-                    logger.warning("URL target refused an event with HTTP \(response.status.code); not retried", metadata: ["url": "\(url)"])
+                    logger.warning(
+                        "URL target refused an event with HTTP \(response.status.code); not retried",
+                        metadata: ["url": "\(url)"]
+                    )
                     return
                 }
             } catch {

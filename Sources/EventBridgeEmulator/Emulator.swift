@@ -58,8 +58,10 @@ public final class EventBridgeEmulator: Sendable {
         router.get("/health") { _, _ in "ok\n" }
         router.get("/stats") { _, _ in
             let c = self.counters.withLockedValue { $0 }
-            let matched = JSONValue.object(JSONObject(c.matched.sorted { $0.key < $1.key }.map { ($0.key, .number(String($0.value))) })).jsonString
-            return #"{"requests":\#(c.requests),"delivered":\#(c.delivered),"failedEntries":\#(c.failed),"matchedByRule":\#(matched)}"# + "\n"
+            let matched = JSONValue.object(JSONObject(c.matched.sorted { $0.key < $1.key }.map { ($0.key, .number(String($0.value))) }))
+                .jsonString
+            return #"{"requests":\#(c.requests),"delivered":\#(c.delivered),"failedEntries":\#(c.failed),"matchedByRule":\#(matched)}"#
+                + "\n"
         }
         router.post("/") { request, context in
             try await self.handle(request, context: context)
@@ -68,7 +70,11 @@ public final class EventBridgeEmulator: Sendable {
     }
 
     public func application(logger: Logger) -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(options.host, port: options.port), serverName: "eventbridge-emulator"), logger: logger)
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "eventbridge-emulator"),
+            logger: logger
+        )
     }
 
     /// The HTTP endpoint and, with rules, the delivery to URL targets: what `switchyard emulate`
@@ -87,7 +93,13 @@ public final class EventBridgeEmulator: Sendable {
             try await Task.sleep(for: .milliseconds(options.latencyMilliseconds))
         }
         do {
-            try AWSEmulator.verifySignature(request, body: bytes, credentials: options.credentials, region: options.region, service: "events")
+            try AWSEmulator.verifySignature(
+                request,
+                body: bytes,
+                credentials: options.credentials,
+                region: options.region,
+                service: "events"
+            )
             guard request.headers[HTTPField.Name("X-Amz-Target")!] == "AWSEvents.PutEvents" else {
                 throw AWSError(status: .badRequest, type: "UnknownOperationException", message: "only AWSEvents.PutEvents is emulated")
             }
@@ -105,7 +117,12 @@ public final class EventBridgeEmulator: Sendable {
             throw AWSError(status: .badRequest, type: "SerializationException", message: "the request body is not valid JSON")
         }
         guard case .array(let entries)? = request["Entries"], (1...10).contains(entries.count) else {
-            throw AWSError(status: .badRequest, type: "ValidationException", message: "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10")
+            throw AWSError(
+                status: .badRequest,
+                type: "ValidationException",
+                message:
+                    "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10"
+            )
         }
         var total = 0
         for entry in entries {
@@ -117,16 +134,29 @@ public final class EventBridgeEmulator: Sendable {
             for resource in e["Resources"]?.arrayValue ?? [] {
                 let arn = resource.stringValue ?? ""
                 if arn.utf8.count > 2048 {
-                    throw AWSError(status: .badRequest, type: "ValidationException", message: "1 validation error detected: Member of 'resources' must have length less than or equal to 2048")
+                    throw AWSError(
+                        status: .badRequest,
+                        type: "ValidationException",
+                        message: "1 validation error detected: Member of 'resources' must have length less than or equal to 2048"
+                    )
                 }
                 total += arn.utf8.count
             }
             if let bus = e["EventBusName"]?.stringValue, bus.isEmpty || bus.count > 1600 {
-                throw AWSError(status: .badRequest, type: "ValidationException", message: "1 validation error detected: Value at 'eventBusName' failed to satisfy constraint: Member must have length between 1 and 1600")
+                throw AWSError(
+                    status: .badRequest,
+                    type: "ValidationException",
+                    message:
+                        "1 validation error detected: Value at 'eventBusName' failed to satisfy constraint: Member must have length between 1 and 1600"
+                )
             }
         }
         if total > options.maxRequestBytes {
-            throw AWSError(status: .badRequest, type: "ValidationException", message: "Total size of the entries in the request is over the limit.")
+            throw AWSError(
+                status: .badRequest,
+                type: "ValidationException",
+                message: "Total size of the entries in the request is over the limit."
+            )
         }
 
         var results: [JSONValue] = []
@@ -154,7 +184,9 @@ public final class EventBridgeEmulator: Sendable {
                 continue
             }
             if detailType.count > 128 {
-                results.append(failure("InvalidArgument", "Parameter DetailType is not valid. Reason: DetailType is longer than 128 characters."))
+                results.append(
+                    failure("InvalidArgument", "Parameter DetailType is not valid. Reason: DetailType is longer than 128 characters.")
+                )
                 continue
             }
             if source.hasPrefix("aws.") {
@@ -170,7 +202,14 @@ public final class EventBridgeEmulator: Sendable {
                 continue
             }
             let id = UUIDv4.make()
-            let envelope = EventBridgeEnvelope.make(entry: e, detail: detail, id: id, account: options.account, region: options.region, now: now)
+            let envelope = EventBridgeEnvelope.make(
+                entry: e,
+                detail: detail,
+                id: id,
+                account: options.account,
+                region: options.region,
+                now: now
+            )
             var written = envelope
             if options.recordReceiptTime, case .object(var o) = written {
                 o["x-emulator-received-ms"] = .number(String(Timestamp.now().millisecondsSinceEpoch))
@@ -188,7 +227,11 @@ public final class EventBridgeEmulator: Sendable {
         // Events it could not record (a full disk) were not delivered: say so, so they are sent again.
         guard output.append(lines), targetsWritten else {
             counters.withLockedValue { $0.failed += entries.count }
-            throw AWSError(status: .internalServerError, type: "InternalException", message: "the emulator could not write its events file (is the disk full?)")
+            throw AWSError(
+                status: .internalServerError,
+                type: "InternalException",
+                message: "the emulator could not write its events file (is the disk full?)"
+            )
         }
         let delivered = entries.count - failed
         counters.withLockedValue {

@@ -47,7 +47,8 @@ extension KinesisEmulator {
         guard log.records.count > Self.maxRetainedPerShard || log.bytes > Self.maxRetainedBytesPerShard else { return sequence }
         var drop = 0
         while log.records.count - drop > Self.maxRetainedPerShard * 9 / 10
-                || (log.bytes > Self.maxRetainedBytesPerShard * 9 / 10 && drop < log.records.count - 1) {
+            || (log.bytes > Self.maxRetainedBytesPerShard * 9 / 10 && drop < log.records.count - 1)
+        {
             log.bytes -= log.records[drop].data.count + log.records[drop].partitionKey.utf8.count
             drop += 1
         }
@@ -68,16 +69,28 @@ extension KinesisEmulator {
     }
 
     func shardDescriptions(_ shards: Int) -> JSONValue {
-        .array((0..<shards).map { n in
-            .object(JSONObject([
-                ("ShardId", .string(Self.shardID(n))),
-                ("HashKeyRange", .object(JSONObject([
-                    ("StartingHashKey", .string(Self.decimal(Self.rangeStart(n, of: shards)))),
-                    ("EndingHashKey", .string(Self.decimal(Self.rangeEnd(n, of: shards)))),
-                ]))),
-                ("SequenceNumberRange", .object(JSONObject([("StartingSequenceNumber", .string(Self.sequence(counter: 0, shard: n)))]))),
-            ]))
-        })
+        .array(
+            (0..<shards).map { n in
+                .object(
+                    JSONObject([
+                        ("ShardId", .string(Self.shardID(n))),
+                        (
+                            "HashKeyRange",
+                            .object(
+                                JSONObject([
+                                    ("StartingHashKey", .string(Self.decimal(Self.rangeStart(n, of: shards)))),
+                                    ("EndingHashKey", .string(Self.decimal(Self.rangeEnd(n, of: shards)))),
+                                ])
+                            )
+                        ),
+                        (
+                            "SequenceNumberRange",
+                            .object(JSONObject([("StartingSequenceNumber", .string(Self.sequence(counter: 0, shard: n)))]))
+                        ),
+                    ])
+                )
+            }
+        )
     }
 
     func streamARN(_ name: String) -> String { "arn:aws:kinesis:\(options.region):\(options.account):stream/\(name)" }
@@ -89,18 +102,36 @@ extension KinesisEmulator {
 
     func describeStream(_ body: JSONObject) throws(Failure) -> Response {
         let stream = try stream(body)
-        return AWSEmulator.json(.ok, .object(JSONObject([("StreamDescription", .object(JSONObject([
-            ("StreamName", .string(stream.name)), ("StreamARN", .string(streamARN(stream.name))), ("StreamStatus", .string("ACTIVE")),
-            ("Shards", shardDescriptions(stream.shards)), ("HasMoreShards", .bool(false)), ("RetentionPeriodHours", .number("24")),
-            ("EncryptionType", .string("NONE")), ("EnhancedMonitoring", .array([])),
-        ])))])))
+        return AWSEmulator.json(
+            .ok,
+            .object(
+                JSONObject([
+                    (
+                        "StreamDescription",
+                        .object(
+                            JSONObject([
+                                ("StreamName", .string(stream.name)), ("StreamARN", .string(streamARN(stream.name))),
+                                ("StreamStatus", .string("ACTIVE")),
+                                ("Shards", shardDescriptions(stream.shards)), ("HasMoreShards", .bool(false)),
+                                ("RetentionPeriodHours", .number("24")),
+                                ("EncryptionType", .string("NONE")), ("EnhancedMonitoring", .array([])),
+                            ])
+                        )
+                    )
+                ])
+            )
+        )
     }
 
     /// A shard iterator is the stream, the shard and the counter of the next record to read.
     func shardIterator(_ body: JSONObject) throws(Failure) -> Response {
         let stream = try stream(body)
         guard let id = body["ShardId"]?.stringValue, let shard = Self.shardNumber(id), shard < stream.shards else {
-            throw Failure(type: "ResourceNotFoundException", message: "Shard \(body["ShardId"]?.stringValue ?? "") in stream \(stream.name) under account \(options.account) does not exist")
+            throw Failure(
+                type: "ResourceNotFoundException",
+                message:
+                    "Shard \(body["ShardId"]?.stringValue ?? "") in stream \(stream.name) under account \(options.account) does not exist"
+            )
         }
         let log = retained.withLockedValue { $0[stream.name]?[shard] } ?? ShardLog()
         let position: UInt64
@@ -109,7 +140,10 @@ extension KinesisEmulator {
         case "LATEST": position = log.next
         case let type? where type == "AT_SEQUENCE_NUMBER" || type == "AFTER_SEQUENCE_NUMBER":
             guard let text = body["StartingSequenceNumber"]?.stringValue, let counter = Self.counter(of: text) else {
-                throw Failure(type: "InvalidArgumentException", message: "StartingSequenceNumber is required for \(type) and must be one this stream handed out")
+                throw Failure(
+                    type: "InvalidArgumentException",
+                    message: "StartingSequenceNumber is required for \(type) and must be one this stream handed out"
+                )
             }
             position = max(log.first, type == "AT_SEQUENCE_NUMBER" ? counter : counter + 1)
         case "AT_TIMESTAMP":
@@ -119,9 +153,16 @@ extension KinesisEmulator {
             let at = Int64(seconds * 1000)
             position = log.records.firstIndex { $0.arrival.millisecondsSinceEpoch >= at }.map { log.first + UInt64($0) } ?? log.next
         default:
-            throw Failure(type: "ValidationException", message: "1 validation error detected: Value at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]")
+            throw Failure(
+                type: "ValidationException",
+                message:
+                    "1 validation error detected: Value at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]"
+            )
         }
-        return AWSEmulator.json(.ok, .object(JSONObject([("ShardIterator", .string(Self.iterator(stream: stream.name, shard: shard, position: position)))])))
+        return AWSEmulator.json(
+            .ok,
+            .object(JSONObject([("ShardIterator", .string(Self.iterator(stream: stream.name, shard: shard, position: position)))]))
+        )
     }
 
     func getRecords(_ body: JSONObject) throws(Failure) -> Response {
@@ -131,7 +172,11 @@ extension KinesisEmulator {
         var limit = Self.maxRecordsPerRead
         if case .number(let text)? = body["Limit"] {
             guard let n = Int(text), (1...Self.maxRecordsPerRead).contains(n) else {
-                throw Failure(type: "ValidationException", message: "1 validation error detected: Value at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000")
+                throw Failure(
+                    type: "ValidationException",
+                    message:
+                        "1 validation error detected: Value at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000"
+                )
             }
             limit = n
         }
@@ -139,19 +184,26 @@ extension KinesisEmulator {
         let start = Int(max(position, log.first) - log.first)
         let slice = start < log.records.count ? Array(log.records[start..<min(log.records.count, start + limit)]) : []
         let records: [JSONValue] = slice.map { record in
-            .object(JSONObject([
-                ("SequenceNumber", .string(record.sequence)),
-                ("ApproximateArrivalTimestamp", .number(String(Double(record.arrival.millisecondsSinceEpoch) / 1000))),
-                ("Data", .string(Base64.encode(record.data))), ("PartitionKey", .string(record.partitionKey)),
-            ]))
+            .object(
+                JSONObject([
+                    ("SequenceNumber", .string(record.sequence)),
+                    ("ApproximateArrivalTimestamp", .number(String(Double(record.arrival.millisecondsSinceEpoch) / 1000))),
+                    ("Data", .string(Base64.encode(record.data))), ("PartitionKey", .string(record.partitionKey)),
+                ])
+            )
         }
         let nextPosition = max(position, log.first) + UInt64(slice.count)
         let behind = log.records.last.map { max(0, Timestamp.now().millisecondsSinceEpoch - $0.arrival.millisecondsSinceEpoch) } ?? 0
-        return AWSEmulator.json(.ok, .object(JSONObject([
-            ("Records", .array(records)),
-            ("NextShardIterator", .string(Self.iterator(stream: name, shard: shard, position: nextPosition))),
-            ("MillisBehindLatest", .number(String(nextPosition >= log.next ? 0 : behind))),
-        ])))
+        return AWSEmulator.json(
+            .ok,
+            .object(
+                JSONObject([
+                    ("Records", .array(records)),
+                    ("NextShardIterator", .string(Self.iterator(stream: name, shard: shard, position: nextPosition))),
+                    ("MillisBehindLatest", .number(String(nextPosition >= log.next ? 0 : behind))),
+                ])
+            )
+        )
     }
 
     static func iterator(stream: String, shard: Int, position: UInt64) -> String {

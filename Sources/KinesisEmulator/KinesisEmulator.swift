@@ -71,7 +71,11 @@ public final class KinesisEmulator: Sendable {
     }
 
     public func application(logger: Logger) -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(options.host, port: options.port), serverName: "kinesis-emulator"), logger: logger)
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "kinesis-emulator"),
+            logger: logger
+        )
     }
 
     typealias Failure = AWSEmulator.Failure
@@ -83,11 +87,20 @@ public final class KinesisEmulator: Sendable {
             try await Task.sleep(for: .milliseconds(options.latencyMilliseconds))
         }
         do {
-            try AWSEmulator.verifySignature(request, body: bytes, credentials: options.credentials, region: options.region, service: "kinesis")
+            try AWSEmulator.verifySignature(
+                request,
+                body: bytes,
+                credentials: options.credentials,
+                region: options.region,
+                service: "kinesis"
+            )
             let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
             let operation = target.hasPrefix("Kinesis_20131202.") ? String(target.dropFirst("Kinesis_20131202.".count)) : ""
             guard Self.operations.contains(operation) else {
-                throw Failure(type: "UnknownOperationException", message: "only \(Self.operations.sorted().joined(separator: ", ")) are emulated")
+                throw Failure(
+                    type: "UnknownOperationException",
+                    message: "only \(Self.operations.sorted().joined(separator: ", ")) are emulated"
+                )
             }
             if options.errorRate > 0, Double.random(in: 0..<1) < options.errorRate {
                 throw Failure(status: .internalServerError, type: "InternalFailure", message: "injected fault (--error-rate)")
@@ -110,7 +123,11 @@ public final class KinesisEmulator: Sendable {
         let name: String
         if let arn = body["StreamARN"]?.stringValue {
             guard let slash = arn.range(of: ":stream/") else {
-                throw Failure(type: "ValidationException", message: "1 validation error detected: Value '\(arn)' at 'streamARN' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+")
+                throw Failure(
+                    type: "ValidationException",
+                    message:
+                        "1 validation error detected: Value '\(arn)' at 'streamARN' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+"
+                )
             }
             name = String(arn[slash.upperBound...])
         } else if let given = body["StreamName"]?.stringValue {
@@ -137,10 +154,18 @@ public final class KinesisEmulator: Sendable {
             throw Failure(type: "SerializationException", message: "\(path).data is not valid base64")
         }
         guard let key = o["PartitionKey"]?.stringValue, (1...256).contains(key.unicodeScalars.count) else {
-            throw Failure(type: "ValidationException", message: "1 validation error detected: Value at '\(path).partitionKey' failed to satisfy constraint: Member must have length between 1 and 256")
+            throw Failure(
+                type: "ValidationException",
+                message:
+                    "1 validation error detected: Value at '\(path).partitionKey' failed to satisfy constraint: Member must have length between 1 and 256"
+            )
         }
         if data.count + key.utf8.count > options.maxRecordBytes {
-            throw Failure(type: "ValidationException", message: "1 validation error detected: Value at '\(path).data' failed to satisfy constraint: Member must have length less than or equal to \(options.maxRecordBytes)")
+            throw Failure(
+                type: "ValidationException",
+                message:
+                    "1 validation error detected: Value at '\(path).data' failed to satisfy constraint: Member must have length less than or equal to \(options.maxRecordBytes)"
+            )
         }
         let explicit = o["ExplicitHashKey"]?.stringValue
         if let explicit, Self.hashKey(decimal: explicit) == nil {
@@ -151,10 +176,18 @@ public final class KinesisEmulator: Sendable {
 
     func putRecords(_ body: JSONObject) throws(Failure) -> Response {
         guard case .array(let values)? = body["Records"], !values.isEmpty else {
-            throw Failure(type: "ValidationException", message: "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1")
+            throw Failure(
+                type: "ValidationException",
+                message:
+                    "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            )
         }
         guard values.count <= Self.maxRecordsPerRequest else {
-            throw Failure(type: "ValidationException", message: "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to \(Self.maxRecordsPerRequest)")
+            throw Failure(
+                type: "ValidationException",
+                message:
+                    "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length less than or equal to \(Self.maxRecordsPerRequest)"
+            )
         }
         let stream = try stream(body)
         var records: [Incoming] = []
@@ -170,10 +203,19 @@ public final class KinesisEmulator: Sendable {
             let shard = Self.shard(for: record, of: stream.shards)
             if options.throttleRate > 0, Double.random(in: 0..<1) < options.throttleRate {
                 failed += 1
-                results.append(.object(JSONObject([
-                    ("ErrorCode", .string("ProvisionedThroughputExceededException")),
-                    ("ErrorMessage", .string("Rate exceeded for shard \(Self.shardID(shard)) in stream \(stream.name) under account \(options.account) (injected by --throttle-rate).")),
-                ])))
+                results.append(
+                    .object(
+                        JSONObject([
+                            ("ErrorCode", .string("ProvisionedThroughputExceededException")),
+                            (
+                                "ErrorMessage",
+                                .string(
+                                    "Rate exceeded for shard \(Self.shardID(shard)) in stream \(stream.name) under account \(options.account) (injected by --throttle-rate)."
+                                )
+                            ),
+                        ])
+                    )
+                )
                 continue
             }
             let sequence = append(record, stream: stream, shard: shard)
@@ -183,15 +225,24 @@ public final class KinesisEmulator: Sendable {
         // Records it could not write down (a full disk) were not delivered: say so, so they are sent again.
         guard output.append(lines) else {
             counters.withLockedValue { $0.failed += records.count }
-            throw Failure(status: .internalServerError, type: "InternalFailure", message: "the emulator could not write its records file (is the disk full?)")
+            throw Failure(
+                status: .internalServerError,
+                type: "InternalFailure",
+                message: "the emulator could not write its records file (is the disk full?)"
+            )
         }
         counters.withLockedValue {
             $0.delivered += records.count - failed
             $0.failed += failed
         }
-        return AWSEmulator.json(.ok, .object(JSONObject([
-            ("FailedRecordCount", .number(String(failed))), ("Records", .array(results)), ("EncryptionType", .string("NONE")),
-        ])))
+        return AWSEmulator.json(
+            .ok,
+            .object(
+                JSONObject([
+                    ("FailedRecordCount", .number(String(failed))), ("Records", .array(results)), ("EncryptionType", .string("NONE")),
+                ])
+            )
+        )
     }
 
     func putRecord(_ body: JSONObject) throws(Failure) -> Response {
@@ -200,18 +251,30 @@ public final class KinesisEmulator: Sendable {
         let shard = Self.shard(for: record, of: stream.shards)
         if options.throttleRate > 0, Double.random(in: 0..<1) < options.throttleRate {
             counters.withLockedValue { $0.failed += 1 }
-            throw Failure(type: "ProvisionedThroughputExceededException", message: "Rate exceeded for shard \(Self.shardID(shard)) (injected by --throttle-rate).")
+            throw Failure(
+                type: "ProvisionedThroughputExceededException",
+                message: "Rate exceeded for shard \(Self.shardID(shard)) (injected by --throttle-rate)."
+            )
         }
         let sequence = append(record, stream: stream, shard: shard)
         var lines: [UInt8] = []
         line(for: record, stream: stream.name, shard: shard, sequence: sequence, into: &lines)
         guard output.append(lines) else {
-            throw Failure(status: .internalServerError, type: "InternalFailure", message: "the emulator could not write its records file (is the disk full?)")
+            throw Failure(
+                status: .internalServerError,
+                type: "InternalFailure",
+                message: "the emulator could not write its records file (is the disk full?)"
+            )
         }
         counters.withLockedValue { $0.delivered += 1 }
-        return AWSEmulator.json(.ok, .object(JSONObject([
-            ("ShardId", .string(Self.shardID(shard))), ("SequenceNumber", .string(sequence)), ("EncryptionType", .string("NONE")),
-        ])))
+        return AWSEmulator.json(
+            .ok,
+            .object(
+                JSONObject([
+                    ("ShardId", .string(Self.shardID(shard))), ("SequenceNumber", .string(sequence)), ("EncryptionType", .string("NONE")),
+                ])
+            )
+        )
     }
 
     func line(for record: Incoming, stream: String, shard: Int, sequence: String, into lines: inout [UInt8]) {
@@ -234,7 +297,8 @@ public final class KinesisEmulator: Sendable {
     static func sequence(counter n: UInt64, shard: Int) -> String {
         let counter = String(n)
         let shardPart = String(shard)
-        return "49" + String(repeating: "0", count: 6 - shardPart.count) + shardPart + String(repeating: "0", count: 48 - counter.count) + counter
+        return "49" + String(repeating: "0", count: 6 - shardPart.count) + shardPart + String(repeating: "0", count: 48 - counter.count)
+            + counter
     }
 
     static func shardID(_ shard: Int) -> String {

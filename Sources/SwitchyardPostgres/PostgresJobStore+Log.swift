@@ -11,7 +11,11 @@ extension PostgresJobStore {
     /// as a value and a bit in `z`.
     func insertRecords(_ records: [LogRecord], _ connection: PostgresConnection) async throws {
         guard !records.isEmpty else { return }
-        var rows: [Int64] = [], at: [Int64] = [], kind: [String] = [], status: [String] = [], message: [String] = []
+        var rows: [Int64] = []
+        var at: [Int64] = []
+        var kind: [String] = []
+        var status: [String] = []
+        var message: [String] = []
         var text = [[String]](repeating: [], count: 12)
         var number = [[Int64]](repeating: [], count: 6)
         var nulls: [Int64] = []
@@ -21,10 +25,17 @@ extension PostgresJobStore {
             kind.append(r.kind.rawValue)
             status.append(r.status.pgText)
             message.append(r.messageId.pgText)
-            let detail: String? = r.entryText.map { String(decoding: $0.bytes, as: UTF8.self) } ?? r.detail.map { String(decoding: $0.serialized(), as: UTF8.self) }
-            let texts: [String?] = [r.source, r.destination, r.rule, r.type, r.event, r.userId, r.batchId, r.requestId, r.reference, r.errorCode, r.errorMessage, detail]
-            let numbers: [Int64?] = [r.attempt.map(Int64.init), r.httpStatus.map(Int64.init), r.nextRetryAt?.millisecondsSinceEpoch,
-                                     r.size.map(Int64.init), r.entryText?.eventOffset.map(Int64.init), r.eventID]
+            let detail: String? =
+                r.entryText.map { String(decoding: $0.bytes, as: UTF8.self) }
+                ?? r.detail.map { String(decoding: $0.serialized(), as: UTF8.self) }
+            let texts: [String?] = [
+                r.source, r.destination, r.rule, r.type, r.event, r.userId, r.batchId, r.requestId, r.reference, r.errorCode,
+                r.errorMessage, detail,
+            ]
+            let numbers: [Int64?] = [
+                r.attempt.map(Int64.init), r.httpStatus.map(Int64.init), r.nextRetryAt?.millisecondsSinceEpoch,
+                r.size.map(Int64.init), r.entryText?.eventOffset.map(Int64.init), r.eventID,
+            ]
             var mask: Int64 = 0
             for (i, value) in texts.enumerated() {
                 text[i].append(value.pgText ?? "")
@@ -36,7 +47,8 @@ extension PostgresJobStore {
             }
             nulls.append(mask)
         }
-        try await connection.query("""
+        try await connection.query(
+            """
             WITH x AS (\(unescaped: Self.positionBase)), ins AS (
             INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, rule, type, event, user_id, batch_id, request_id,
                 reference, error_code, error_message, detail, attempt, http_status, next_retry_at, size, detail_event, event_id, node)
@@ -54,7 +66,9 @@ extension PostgresJobStore {
                 \(nulls)::bigint[])
                 AS t(pos, at, kind, status, m, t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, n0, n1, n2, n3, n4, n5, z))
             SELECT pg_notify(\(Self.channel), 'log')
-            """, logger: logger)
+            """,
+            logger: logger
+        )
     }
 
     /// The columns both tables are read as, in one order (`record(_:)`).
@@ -71,8 +85,12 @@ extension PostgresJobStore {
 
     static func record(_ row: PostgresRow) throws -> LogRecord {
         let c = row.makeRandomAccess()
-        var r = LogRecord(at: Timestamp(millisecondsSinceEpoch: try c[1].decode(Int64.self)), kind: LogRecord.Kind(rawValue: try c[2].decode(String.self)) ?? .received,
-                          messageId: try c[4].decode(String.self), status: try c[3].decode(String.self))
+        var r = LogRecord(
+            at: Timestamp(millisecondsSinceEpoch: try c[1].decode(Int64.self)),
+            kind: LogRecord.Kind(rawValue: try c[2].decode(String.self)) ?? .received,
+            messageId: try c[4].decode(String.self),
+            status: try c[3].decode(String.self)
+        )
         r.id = try c[0].decode(Int64.self)
         r.source = try c[5].decode(String?.self)
         r.destination = try c[6].decode(String?.self)
@@ -105,8 +123,11 @@ extension PostgresJobStore {
         let wanted = Set(records.compactMap { $0.entryText != nil ? $0.eventID : nil })
         var payloads: [Int64: [UInt8]] = [:]
         if !wanted.isEmpty {
-            for try await (id, payload) in try await client.query("SELECT id, payload FROM events WHERE id = ANY(\(Array(wanted))::bigint[])", logger: logger)
-                .decode((Int64, ByteBuffer).self) {
+            for try await (id, payload) in try await client.query(
+                "SELECT id, payload FROM events WHERE id = ANY(\(Array(wanted))::bigint[])",
+                logger: logger
+            )
+            .decode((Int64, ByteBuffer).self) {
                 payloads[id] = Array(payload.readableBytesView)
             }
         }
@@ -126,25 +147,56 @@ extension PostgresJobStore {
             if let status = filter.status, status != "received" { return false }
             if let kind = filter.kind, kind != .received { return false }
         }
-        if let v = filter.source { query.appendLiteral(" AND source = "); query.appendInterpolation(v.pgText) }
-        if let v = filter.messageId { query.appendLiteral(" AND message_id = "); query.appendInterpolation(v.pgText) }
-        if let v = filter.event { query.appendLiteral(received ? " AND name = " : " AND event = "); query.appendInterpolation(v.pgText) }
-        if let v = filter.userId { query.appendLiteral(received ? " AND COALESCE(user_id, anonymous_id) = " : " AND user_id = "); query.appendInterpolation(v.pgText) }
+        if let v = filter.source {
+            query.appendLiteral(" AND source = ")
+            query.appendInterpolation(v.pgText)
+        }
+        if let v = filter.messageId {
+            query.appendLiteral(" AND message_id = ")
+            query.appendInterpolation(v.pgText)
+        }
+        if let v = filter.event {
+            query.appendLiteral(received ? " AND name = " : " AND event = ")
+            query.appendInterpolation(v.pgText)
+        }
+        if let v = filter.userId {
+            query.appendLiteral(received ? " AND COALESCE(user_id, anonymous_id) = " : " AND user_id = ")
+            query.appendInterpolation(v.pgText)
+        }
         if !received {
-            if let v = filter.destination { query.appendLiteral(" AND destination = "); query.appendInterpolation(v.pgText) }
-            if let v = filter.status { query.appendLiteral(" AND status = "); query.appendInterpolation(v.pgText) }
-            if let v = filter.kind?.rawValue { query.appendLiteral(" AND kind = "); query.appendInterpolation(v.pgText) }
-            if let v = filter.rule { query.appendLiteral(" AND rule = "); query.appendInterpolation(v.pgText) }
+            if let v = filter.destination {
+                query.appendLiteral(" AND destination = ")
+                query.appendInterpolation(v.pgText)
+            }
+            if let v = filter.status {
+                query.appendLiteral(" AND status = ")
+                query.appendInterpolation(v.pgText)
+            }
+            if let v = filter.kind?.rawValue {
+                query.appendLiteral(" AND kind = ")
+                query.appendInterpolation(v.pgText)
+            }
+            if let v = filter.rule {
+                query.appendLiteral(" AND rule = ")
+                query.appendInterpolation(v.pgText)
+            }
         }
         return true
     }
 
     /// Both tables, each ordered and limited by position; the caller merges them.
-    func logQuery(_ filter: LogFilter, newestFirst: Bool, limit: Int, extra: (Bool, inout PostgresQuery.StringInterpolation) -> Void) throws -> [PostgresQuery] {
+    func logQuery(
+        _ filter: LogFilter,
+        newestFirst: Bool,
+        limit: Int,
+        extra: (Bool, inout PostgresQuery.StringInterpolation) -> Void
+    ) throws -> [PostgresQuery] {
         var queries: [PostgresQuery] = []
         for received in [false, true] {
             var q = PostgresQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 8)
-            q.appendLiteral("SELECT \(received ? Self.receivedColumns : Self.recordColumns) FROM \(received ? "events" : "delivery_log") WHERE true")
+            q.appendLiteral(
+                "SELECT \(received ? Self.receivedColumns : Self.recordColumns) FROM \(received ? "events" : "delivery_log") WHERE true"
+            )
             guard try conditions(filter, received: received, into: &q) else { continue }
             extra(received, &q)
             q.appendLiteral(" ORDER BY id \(newestFirst ? "DESC" : "ASC") LIMIT ")
@@ -170,9 +222,18 @@ extension PostgresJobStore {
             let limit = max(1, min(query.limit, 1000))
             let queries = try logQuery(query.filter, newestFirst: true, limit: limit) { received, q in
                 let time = received ? "received_at" : "at"
-                if let since = query.since { q.appendLiteral(" AND \(time) >= "); q.appendInterpolation(since.millisecondsSinceEpoch) }
-                if let until = query.until { q.appendLiteral(" AND \(time) <= "); q.appendInterpolation(until.millisecondsSinceEpoch) }
-                if let before = query.before { q.appendLiteral(" AND id < "); q.appendInterpolation(before) }
+                if let since = query.since {
+                    q.appendLiteral(" AND \(time) >= ")
+                    q.appendInterpolation(since.millisecondsSinceEpoch)
+                }
+                if let until = query.until {
+                    q.appendLiteral(" AND \(time) <= ")
+                    q.appendInterpolation(until.millisecondsSinceEpoch)
+                }
+                if let before = query.before {
+                    q.appendLiteral(" AND id < ")
+                    q.appendInterpolation(before)
+                }
             }
             return try await merged(queries, newestFirst: true, limit: limit)
         }
@@ -197,61 +258,110 @@ extension PostgresJobStore {
     public func story(messageId: String) async throws -> EventStory? {
         try await guarded { [self] in
             var found: (id: Int64, source: String, received: Int64, payload: ByteBuffer)?
-            for try await row in try await client.query("""
+            for try await row in try await client.query(
+                """
                 SELECT id, source, received_at, payload FROM events WHERE message_id = \(messageId.pgText) ORDER BY id DESC LIMIT 1
-                """, logger: logger).decode((Int64, String, Int64, ByteBuffer).self) {
+                """,
+                logger: logger
+            ).decode((Int64, String, Int64, ByteBuffer).self) {
                 found = (row.0, row.1, row.2, row.3)
             }
             guard let event = found else { return nil }
             var jobs: [EventStory.JobSummary] = []
-            for try await (destination, rule, state, attempts, lastError, availableAt) in try await client.query("""
+            for try await (destination, rule, state, attempts, lastError, availableAt) in try await client.query(
+                """
                 SELECT destination, rule, state, attempts, last_error, available_at FROM jobs WHERE event_id = \(event.id) ORDER BY id
-                """, logger: logger).decode((String, String?, String, Int32, String?, Int64).self) {
-                jobs.append(EventStory.JobSummary(
-                    destination: destination, rule: rule, state: state, attempts: Int(attempts), lastError: lastError,
-                    nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: availableAt) : nil))
+                """,
+                logger: logger
+            ).decode((String, String?, String, Int32, String?, Int64).self) {
+                jobs.append(
+                    EventStory.JobSummary(
+                        destination: destination,
+                        rule: rule,
+                        state: state,
+                        attempts: Int(attempts),
+                        lastError: lastError,
+                        nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: availableAt) : nil
+                    )
+                )
             }
             var records: [LogRecord] = []
-            for try await row in try await client.query("""
+            for try await row in try await client.query(
+                """
                 SELECT \(unescaped: Self.receivedColumns) FROM events WHERE id = \(event.id)
                 UNION ALL SELECT \(unescaped: Self.recordColumns) FROM delivery_log WHERE event_id = \(event.id) ORDER BY 1
-                """, logger: logger) {
+                """,
+                logger: logger
+            ) {
                 records.append(try Self.record(row))
             }
             return EventStory(
-                messageId: messageId, source: event.source, receivedAt: Timestamp(millisecondsSinceEpoch: event.received),
-                event: (try? JSONParser.parse(Array(event.payload.readableBytesView))) ?? .null, jobs: jobs, records: try await restoreEmbeddedEvents(records))
+                messageId: messageId,
+                source: event.source,
+                receivedAt: Timestamp(millisecondsSinceEpoch: event.received),
+                event: (try? JSONParser.parse(Array(event.payload.readableBytesView))) ?? .null,
+                jobs: jobs,
+                records: try await restoreEmbeddedEvents(records)
+            )
         }
     }
 
     func deadLetterConditions(_ q: DeadLetterQuery, into query: inout PostgresQuery.StringInterpolation) {
         query.appendLiteral(" j.state = 'dead'")
-        if let d = q.destination { query.appendLiteral(" AND j.destination = "); query.appendInterpolation(d.pgText) }
-        if let since = q.since { query.appendLiteral(" AND j.updated_at >= "); query.appendInterpolation(since.millisecondsSinceEpoch) }
-        if let until = q.until { query.appendLiteral(" AND j.updated_at <= "); query.appendInterpolation(until.millisecondsSinceEpoch) }
-        if let code = q.errorCode { query.appendLiteral(" AND starts_with(j.last_error, "); query.appendInterpolation(code.pgText); query.appendLiteral(")") }
-        if let ids = q.messageIds { query.appendLiteral(" AND e.message_id = ANY("); query.appendInterpolation(ids.map(\.pgText)); query.appendLiteral("::text[])") }
+        if let d = q.destination {
+            query.appendLiteral(" AND j.destination = ")
+            query.appendInterpolation(d.pgText)
+        }
+        if let since = q.since {
+            query.appendLiteral(" AND j.updated_at >= ")
+            query.appendInterpolation(since.millisecondsSinceEpoch)
+        }
+        if let until = q.until {
+            query.appendLiteral(" AND j.updated_at <= ")
+            query.appendInterpolation(until.millisecondsSinceEpoch)
+        }
+        if let code = q.errorCode {
+            query.appendLiteral(" AND starts_with(j.last_error, ")
+            query.appendInterpolation(code.pgText)
+            query.appendLiteral(")")
+        }
+        if let ids = q.messageIds {
+            query.appendLiteral(" AND e.message_id = ANY(")
+            query.appendInterpolation(ids.map(\.pgText))
+            query.appendLiteral("::text[])")
+        }
     }
 
     public func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter] {
         try await guarded { [self] in
             var q = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
-            q.appendLiteral("""
+            q.appendLiteral(
+                """
                 SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, j.attempts, j.last_error, e.received_at, j.updated_at, j.rule
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE
-                """)
+                """
+            )
             deadLetterConditions(query, into: &q)
             q.appendLiteral(" ORDER BY j.updated_at DESC, j.id DESC LIMIT ")
             q.appendInterpolation(max(1, min(query.limit, 10_000)))
             var letters: [DeadLetter] = []
             for try await row in try await client.query(PostgresQuery(stringInterpolation: q), logger: logger) {
                 let c = row.makeRandomAccess()
-                letters.append(DeadLetter(
-                    jobId: try c[0].decode(Int64.self), messageId: try c[1].decode(String.self), source: try c[2].decode(String.self),
-                    destination: try c[3].decode(String.self), type: try c[4].decode(String.self), event: try c[5].decode(String?.self),
-                    attempts: Int(try c[6].decode(Int32.self)), reason: try c[7].decode(String?.self) ?? "",
-                    receivedAt: Timestamp(millisecondsSinceEpoch: try c[8].decode(Int64.self)), deadAt: Timestamp(millisecondsSinceEpoch: try c[9].decode(Int64.self)),
-                    rule: try c[10].decode(String?.self)))
+                letters.append(
+                    DeadLetter(
+                        jobId: try c[0].decode(Int64.self),
+                        messageId: try c[1].decode(String.self),
+                        source: try c[2].decode(String.self),
+                        destination: try c[3].decode(String.self),
+                        type: try c[4].decode(String.self),
+                        event: try c[5].decode(String?.self),
+                        attempts: Int(try c[6].decode(Int32.self)),
+                        reason: try c[7].decode(String?.self) ?? "",
+                        receivedAt: Timestamp(millisecondsSinceEpoch: try c[8].decode(Int64.self)),
+                        deadAt: Timestamp(millisecondsSinceEpoch: try c[9].decode(Int64.self)),
+                        rule: try c[10].decode(String?.self)
+                    )
+                )
             }
             return letters
         }
@@ -262,10 +372,12 @@ extension PostgresJobStore {
             let now = Timestamp.now()
             let ms = now.millisecondsSinceEpoch
             var select = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
-            select.appendLiteral("""
+            select.appendLiteral(
+                """
                 SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key, j.rule
                 FROM jobs j JOIN events e ON e.id = j.event_id WHERE
-                """)
+                """
+            )
             deadLetterConditions(query, into: &select)
             select.appendLiteral(" ORDER BY j.id LIMIT ")
             select.appendInterpolation(max(1, min(query.limit, 1_000_000)))
@@ -273,7 +385,10 @@ extension PostgresJobStore {
             let selectQuery = PostgresQuery(stringInterpolation: select)
             let count = try await transaction { [self] connection -> Int in
                 var records: [LogRecord] = []
-                var ids: [Int64] = [], keyDestinations: [String] = [], keys: [String] = [], keyed: [Bool] = []
+                var ids: [Int64] = []
+                var keyDestinations: [String] = []
+                var keys: [String] = []
+                var keyed: [Bool] = []
                 for try await row in try await connection.query(selectQuery, logger: self.logger) {
                     let c = row.makeRandomAccess()
                     var r = LogRecord(at: now, kind: .replayed, messageId: try c[1].decode(String.self), status: "waiting")
@@ -293,10 +408,16 @@ extension PostgresJobStore {
                     records.append(r)
                 }
                 guard !ids.isEmpty else { return 0 }
-                try await Self.lockKeys(Set(zip(keyDestinations, keys).enumerated().filter { keyed[$0.offset] }.map { Self.keyLock($0.element.0, $0.element.1) }),
-                                        connection, logger: self.logger)
+                try await Self.lockKeys(
+                    Set(
+                        zip(keyDestinations, keys).enumerated().filter { keyed[$0.offset] }.map { Self.keyLock($0.element.0, $0.element.1) }
+                    ),
+                    connection,
+                    logger: self.logger
+                )
                 // A replayed job of a key waits behind the key's job still to be delivered, if any.
-                try await connection.query("""
+                try await connection.query(
+                    """
                     UPDATE jobs SET state = CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, available_at = CASE WHEN t.b THEN \(Self.never) ELSE \(ms) END,
                         attempts = 0, lease = NULL, updated_at = \(ms)
                     FROM (
@@ -305,7 +426,9 @@ extension PostgresJobStore {
                         FROM unnest(\(ids)::bigint[], \(keyDestinations)::text[], \(keys)::text[], \(keyed)::boolean[]) AS u(id, d, k, keyed)
                     ) t
                     WHERE jobs.id = t.id AND jobs.state = 'dead'
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
                 try await self.insertRecords(records, connection)
                 try await Self.addDepth(ids.count, connection, logger: self.logger)
                 try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger)
@@ -325,26 +448,36 @@ extension PostgresJobStore {
     /// that never had a job are found by age through a BRIN index, cheap to keep on append.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
         let now = Timestamp.now().millisecondsSinceEpoch
-        let delivered = now - retention.delivered.milliseconds, dead = now - retention.deadLetters.milliseconds
-        let logCutoff = now - retention.log.milliseconds, batch = max(1, retention.batch)
+        let delivered = now - retention.delivered.milliseconds
+        let dead = now - retention.deadLetters.milliseconds
+        let logCutoff = now - retention.log.milliseconds
+        let batch = max(1, retention.batch)
         var report = PruneReport(records: 0, jobs: 0, events: 0)
 
         // The log, by age and then by count (the newest `maxLogRecords` are kept).
         let oldestKept: Int64? = try await guarded { [self] in
-            for try await id in try await client.query("""
+            for try await id in try await client.query(
+                """
                 SELECT id FROM delivery_log ORDER BY id DESC OFFSET \(max(0, retention.maxLogRecords - 1)) LIMIT 1
-                """, logger: logger).decode(Int64.self) { return id }
+                """,
+                logger: logger
+            ).decode(Int64.self) { return id }
             return nil
         }
         let below = oldestKept ?? Int64.min
-        report.records += try await pruneInSteps(of: batch, """
+        report.records += try await pruneInSteps(
+            of: batch,
+            """
             WITH gone AS (
                 DELETE FROM delivery_log WHERE id = ANY(ARRAY(SELECT id FROM delivery_log WHERE at < \(logCutoff) OR id < \(below) LIMIT \(batch)))
                 RETURNING 1)
             SELECT count(*), 0 FROM gone
-            """).rows
+            """
+        ).rows
         // Finished jobs, and their events once no other job of theirs is left.
-        let finished = try await pruneInSteps(of: batch, """
+        let finished = try await pruneInSteps(
+            of: batch,
+            """
             WITH gone AS (
                 DELETE FROM jobs WHERE id = ANY(ARRAY(
                     SELECT id FROM jobs WHERE (state = 'succeeded' AND updated_at < \(delivered)) OR (state = 'dead' AND updated_at < \(dead))
@@ -357,18 +490,22 @@ extension PostgresJobStore {
                     AND (SELECT count(*) FROM jobs j WHERE j.event_id = e.id) = g.n
                 RETURNING 1)
             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM orphans)
-            """)
+            """
+        )
         report.jobs += finished.rows
         report.events += finished.events
         // Events that never had a job (routed nowhere, or filtered out everywhere).
-        report.events += try await pruneInSteps(of: batch, """
+        report.events += try await pruneInSteps(
+            of: batch,
+            """
             WITH gone AS (
                 DELETE FROM events WHERE id = ANY(ARRAY(
                     SELECT id FROM events e WHERE received_at < \(delivered) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
                     LIMIT \(batch)))
                 RETURNING 1)
             SELECT count(*), count(*) FROM gone
-            """).events
+            """
+        ).events
         return report
     }
 
@@ -391,7 +528,9 @@ extension PostgresJobStore {
         guard !Task.isCancelled else { return nil }
         return try await guarded { [self] in
             try await client.withTransaction(logger: logger) { connection in
-                for try await mine in try await connection.query("SELECT pg_try_advisory_xact_lock(\(Self.pruneLock))", logger: logger).decode(Bool.self) where !mine {
+                for try await mine in try await connection.query("SELECT pg_try_advisory_xact_lock(\(Self.pruneLock))", logger: logger)
+                    .decode(Bool.self) where !mine
+                {
                     return nil
                 }
                 for try await (a, b) in try await connection.query(query, logger: logger).decode((Int64, Int64).self) {

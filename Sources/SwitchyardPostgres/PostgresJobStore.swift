@@ -44,8 +44,13 @@ public final class PostgresJobStore: JobStore, Service {
 
     /// - Parameter recoverAtStart: the server passes true: once the database is reached, the jobs
     ///   this node left in flight when it last stopped are due at once (`recoverInterrupted`).
-    public init(config: PostgresStorageConfig, storage: StorageConfig, node: String, logger: Logger = Logger(label: "switchyard.storage"),
-                recoverAtStart: Bool = false) throws {
+    public init(
+        config: PostgresStorageConfig,
+        storage: StorageConfig,
+        node: String,
+        logger: Logger = Logger(label: "switchyard.storage"),
+        recoverAtStart: Bool = false
+    ) throws {
         self.recoverAtStart = recoverAtStart
         self.node = node
         self.storage = storage
@@ -79,8 +84,13 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     /// Runs `body` with a running store: for tools and tests that open the database briefly.
-    public static func with<T: Sendable>(config: PostgresStorageConfig, storage: StorageConfig, node: String, logger: Logger = Logger(label: "switchyard.storage"),
-                                         _ body: @Sendable (PostgresJobStore) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(
+        config: PostgresStorageConfig,
+        storage: StorageConfig,
+        node: String,
+        logger: Logger = Logger(label: "switchyard.storage"),
+        _ body: @Sendable (PostgresJobStore) async throws -> T
+    ) async throws -> T {
         let store = try PostgresJobStore(config: config, storage: storage, node: node, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await store.runUntilCancelled() }
@@ -129,11 +139,17 @@ public final class PostgresJobStore: JobStore, Service {
                 started.withLockedValue { $0 = true }
                 startedSignal.signal()
                 if recoverAtStart { _ = try await recoverInterrupted() }
-                logger.info("queue opened", metadata: ["store": "postgres", "node": "\(node)", "waitingJobs": "\(depth.withLockedValue { $0 })"])
+                logger.info(
+                    "queue opened",
+                    metadata: ["store": "postgres", "node": "\(node)", "waitingJobs": "\(depth.withLockedValue { $0 })"]
+                )
                 return
             } catch {
                 try Task.checkCancellation()
-                logger.warning("cannot reach the database yet; retrying", metadata: ["error": "\(Self.describe(error))", "retryIn": "\(delay)"])
+                logger.warning(
+                    "cannot reach the database yet; retrying",
+                    metadata: ["error": "\(Self.describe(error))", "retryIn": "\(delay)"]
+                )
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
@@ -164,10 +180,22 @@ public final class PostgresJobStore: JobStore, Service {
     /// notification, so a commit costs three round trips however many requests it carries.
     private func commit(_ events: [NewEvent]) async throws(StoreError) {
         let now = Timestamp.now().millisecondsSinceEpoch
-        var rows: [Int64] = [], messageIds: [String] = [], sources: [String] = [], types: [String] = []
-        var names: [String] = [], users: [String] = [], anonymous: [String] = [], received: [Int64] = []
-        var payloads: [ByteBuffer] = [], nulls: [Int64] = []
-        var jobEvents: [Int64] = [], destinations: [String] = [], keys: [String] = [], rules: [String] = [], jobFlags: [Int64] = [], jobTimes: [Int64] = []
+        var rows: [Int64] = []
+        var messageIds: [String] = []
+        var sources: [String] = []
+        var types: [String] = []
+        var names: [String] = []
+        var users: [String] = []
+        var anonymous: [String] = []
+        var received: [Int64] = []
+        var payloads: [ByteBuffer] = []
+        var nulls: [Int64] = []
+        var jobEvents: [Int64] = []
+        var destinations: [String] = []
+        var keys: [String] = []
+        var rules: [String] = []
+        var jobFlags: [Int64] = []
+        var jobTimes: [Int64] = []
         // The keys' lock names, which also tell a key's later job in this very batch.
         var lockedKeys = Set<String>()
         for (n, item) in events.enumerated() {
@@ -199,7 +227,8 @@ public final class PostgresJobStore: JobStore, Service {
         }
         let jobCount = Int64(jobEvents.count)
         let shard = Int32.random(in: 0..<Int32(PostgresSchema.depthShards))
-        let node = self.node, logger = self.logger
+        let node = self.node
+        let logger = self.logger
         let query: PostgresQuery = """
             WITH x AS (\(unescaped: Self.positionBase)),
             ev AS (
@@ -237,7 +266,8 @@ public final class PostgresJobStore: JobStore, Service {
             let now = Timestamp.now().millisecondsSinceEpoch
             let leaseEnd = now + leaseFor.milliseconds
             let lease = Int64.random(in: 1...Int64.max)
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 WITH due AS (
                     SELECT id, available_at, state FROM jobs
                     WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) AND available_at <= \(now)
@@ -251,18 +281,32 @@ public final class PostgresJobStore: JobStore, Service {
                 SELECT c.id, c.event_id, c.attempts, c.ordering_key, c.rule, e.source, e.message_id, e.type, e.name, e.received_at, e.payload,
                     COALESCE(e.user_id, e.anonymous_id), c.was
                 FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.due_at, c.event_id
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var jobs: [Job] = []
             var expired = 0
             for try await row in rows {
                 let r = row.makeRandomAccess()
                 let payload = try r[10].decode(ByteBuffer.self)
-                jobs.append(Job(
-                    id: try r[0].decode(Int64.self), eventID: try r[1].decode(Int64.self), lease: lease, destination: destination,
-                    attempt: Int(try r[2].decode(Int32.self)), source: try r[5].decode(String.self), messageId: try r[6].decode(String.self),
-                    type: MessageType(rawValue: try r[7].decode(String.self)) ?? .track, name: try r[8].decode(String?.self),
-                    userId: try r[11].decode(String?.self), receivedAt: Timestamp(millisecondsSinceEpoch: try r[9].decode(Int64.self)),
-                    payload: Array(payload.readableBytesView), orderingKey: try r[3].decode(String?.self), rule: try r[4].decode(String?.self)))
+                jobs.append(
+                    Job(
+                        id: try r[0].decode(Int64.self),
+                        eventID: try r[1].decode(Int64.self),
+                        lease: lease,
+                        destination: destination,
+                        attempt: Int(try r[2].decode(Int32.self)),
+                        source: try r[5].decode(String.self),
+                        messageId: try r[6].decode(String.self),
+                        type: MessageType(rawValue: try r[7].decode(String.self)) ?? .track,
+                        name: try r[8].decode(String?.self),
+                        userId: try r[11].decode(String?.self),
+                        receivedAt: Timestamp(millisecondsSinceEpoch: try r[9].decode(Int64.self)),
+                        payload: Array(payload.readableBytesView),
+                        orderingKey: try r[3].decode(String?.self),
+                        rule: try r[4].decode(String?.self)
+                    )
+                )
                 if try r[12].decode(String.self) == JobState.inFlight.rawValue { expired += 1 }
             }
             PipelineMetrics.shared.leaseExpired(destination: destination, count: expired)
@@ -291,29 +335,50 @@ public final class PostgresJobStore: JobStore, Service {
                 }
             }
             try await Self.lockKeys(Set(settling), connection, logger: self.logger)
-            var ids: [Int64] = [], leases: [Int64] = [], states: [String] = [], times: [Int64] = [], errors: [String] = [], hasError: [Bool] = []
+            var ids: [Int64] = []
+            var leases: [Int64] = []
+            var states: [String] = []
+            var times: [Int64] = []
+            var errors: [String] = []
+            var hasError: [Bool] = []
             for result in results {
                 ids.append(result.jobID)
                 leases.append(result.lease)
                 switch result.outcome {
-                case .succeeded: states.append(JobState.succeeded.rawValue); times.append(ms); errors.append(""); hasError.append(false)
-                case .retry(let at, let message): states.append(JobState.failed.rawValue); times.append(at.millisecondsSinceEpoch); errors.append(message.pgText); hasError.append(true)
-                case .dead(let reason): states.append(JobState.dead.rawValue); times.append(ms); errors.append(reason.pgText); hasError.append(true)
+                case .succeeded:
+                    states.append(JobState.succeeded.rawValue)
+                    times.append(ms)
+                    errors.append("")
+                    hasError.append(false)
+                case .retry(let at, let message):
+                    states.append(JobState.failed.rawValue)
+                    times.append(at.millisecondsSinceEpoch)
+                    errors.append(message.pgText)
+                    hasError.append(true)
+                case .dead(let reason):
+                    states.append(JobState.dead.rawValue)
+                    times.append(ms)
+                    errors.append(reason.pgText)
+                    hasError.append(true)
                 }
             }
             var settled = Set<Int64>()
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE jobs SET state = t.s, available_at = t.at, last_error = CASE WHEN t.h THEN t.err ELSE jobs.last_error END,
                     lease = NULL, updated_at = \(ms)
                 FROM unnest(\(ids)::bigint[], \(leases)::bigint[], \(states)::text[], \(times)::bigint[], \(errors)::text[], \(hasError)::boolean[])
                     AS t(id, lease, s, at, err, h)
                 WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
                 RETURNING jobs.id
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             for try await id in rows.decode(Int64.self) { settled.insert(id) }
             guard !settled.isEmpty else { return 0 }
             var finished = 0
-            var releaseDestinations: [String] = [], releaseKeys: [String] = []
+            var releaseDestinations: [String] = []
+            var releaseKeys: [String] = []
             var records: [LogRecord] = []
             for result in results where settled.contains(result.jobID) {
                 switch result.outcome {
@@ -329,12 +394,15 @@ public final class PostgresJobStore: JobStore, Service {
             }
             var released = 0
             if !releaseKeys.isEmpty {
-                let next = try await connection.query("""
+                let next = try await connection.query(
+                    """
                     UPDATE jobs SET state = 'pending', available_at = \(ms), updated_at = \(ms) WHERE id IN (
                         SELECT (SELECT j.id FROM jobs j WHERE j.destination = t.d AND j.ordering_key = t.k AND j.state = 'blocked' ORDER BY j.id LIMIT 1)
                         FROM unnest(\(releaseDestinations)::text[], \(releaseKeys)::text[]) AS t(d, k))
                     RETURNING id
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
                 for try await _ in next.decode(Int64.self) { released += 1 }
             }
             try await self.insertRecords(records, connection)
@@ -350,12 +418,15 @@ public final class PostgresJobStore: JobStore, Service {
         try await guarded { [self] in
             guard !jobs.isEmpty else { return }
             let now = Timestamp.now().millisecondsSinceEpoch
-            try await client.query("""
+            try await client.query(
+                """
                 UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END, attempts = attempts - 1,
                     available_at = \(now), lease = NULL, updated_at = \(now)
                 FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.lease))::bigint[]) AS t(id, lease)
                 WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             try await client.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: logger)
         }
     }
@@ -364,12 +435,15 @@ public final class PostgresJobStore: JobStore, Service {
     public func recoverInterrupted() async throws -> Int {
         try await guarded { [self] in
             let now = Timestamp.now().millisecondsSinceEpoch
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 UPDATE jobs SET state = 'failed', available_at = \(now), lease = NULL, updated_at = \(now),
                     last_error = COALESCE(last_error, 'interrupted: the node stopped during delivery')
                 WHERE state = 'in_flight' AND lease_node = \(node)
                 RETURNING id
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var recovered = 0
             for try await _ in rows.decode(Int64.self) { recovered += 1 }
             if recovered > 0 {
@@ -386,9 +460,12 @@ public final class PostgresJobStore: JobStore, Service {
             let now = Timestamp.now().millisecondsSinceEpoch
             var destinations: [String: QueueStats.Destination] = [:]
             var oldestEvent: [String: Int64] = [:]
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT destination, state, COUNT(*), MIN(event_id) FROM jobs WHERE \(unescaped: PostgresSchema.waiting) GROUP BY destination, state
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             for try await (destination, state, count, oldest) in rows.decode((String, String, Int64, Int64).self) {
                 guard let state = JobState(rawValue: state) else { continue }
                 destinations[destination, default: .init()].counts[state] = Int(count)
@@ -396,15 +473,21 @@ public final class PostgresJobStore: JobStore, Service {
             }
             if !oldestEvent.isEmpty {
                 let names = Array(oldestEvent.keys)
-                let received = try await client.query("""
+                let received = try await client.query(
+                    """
                     SELECT t.d, e.received_at FROM unnest(\(names)::text[], \(names.map { oldestEvent[$0]! })::bigint[]) AS t(d, e) JOIN events e ON e.id = t.e
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 for try await (destination, at) in received.decode((String, Int64).self) {
                     destinations[destination]?.oldestWaitingAgeMs = now - at
                 }
             }
-            for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination", logger: logger)
-                .decode((String, Int64).self) {
+            for try await (destination, count) in try await client.query(
+                "SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination",
+                logger: logger
+            )
+            .decode((String, Int64).self) {
                 destinations[destination, default: .init()].counts[.dead] = Int(count)
             }
             return destinations
@@ -416,24 +499,31 @@ public final class PostgresJobStore: JobStore, Service {
     /// well, so that a heartbeat already delivered (or dead-lettered) still counts as activity.
     public func appendHeartbeat(_ heartbeat: NewEvent, quietSince: Timestamp) async throws -> HeartbeatDecision {
         guard let destination = heartbeat.destinations.first else { return .backlog(0) }
-        let since = quietSince.millisecondsSinceEpoch, storedAt = Timestamp.now().millisecondsSinceEpoch
+        let since = quietSince.millisecondsSinceEpoch
+        let storedAt = Timestamp.now().millisecondsSinceEpoch
         let decision: HeartbeatDecision = try await transaction { [self] connection in
             try await Self.lockKeys(["heartbeat\u{0}\(destination)"], connection, logger: logger)
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) LIMIT 1000) w),
                        GREATEST(
                            (SELECT stored_at FROM heartbeats WHERE destination = \(destination) AND stored_at > \(since)),
                            (SELECT updated_at FROM jobs WHERE state = 'succeeded' AND updated_at > \(since) AND destination = \(destination)
                                ORDER BY updated_at DESC LIMIT 1))
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             for try await (waiting, active) in rows.decode((Int64, Int64?).self) {
                 if waiting > 0 { return .backlog(Int(waiting)) }
                 if let active { return .active(at: Timestamp(millisecondsSinceEpoch: active)) }
             }
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO heartbeats (destination, stored_at) VALUES (\(destination), \(storedAt))
                 ON CONFLICT (destination) DO UPDATE SET stored_at = EXCLUDED.stored_at
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             return .stored
         }
         guard decision == .stored else { return decision }
@@ -441,9 +531,13 @@ public final class PostgresJobStore: JobStore, Service {
             try await append([heartbeat])
         } catch {
             // Other nodes already see it recorded: take that back, so the next try is not an interval away.
-            let client = self.client, logger = self.logger
+            let client = self.client
+            let logger = self.logger
             _ = try? await Self.within(Self.writeDeadline) {
-                try await client.query("DELETE FROM heartbeats WHERE destination = \(destination) AND stored_at = \(storedAt)", logger: logger)
+                try await client.query(
+                    "DELETE FROM heartbeats WHERE destination = \(destination) AND stored_at = \(storedAt)",
+                    logger: logger
+                )
             }
             throw error
         }
@@ -453,12 +547,17 @@ public final class PostgresJobStore: JobStore, Service {
     public func stats() async throws -> QueueStats {
         try await guarded { [self] in
             var destinations = try await backlog()
-            for try await (destination, count) in try await client.query("SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination", logger: logger)
-                .decode((String, Int64).self) {
+            for try await (destination, count) in try await client.query(
+                "SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination",
+                logger: logger
+            )
+            .decode((String, Int64).self) {
                 destinations[destination, default: .init()].counts[.succeeded] = Int(count)
             }
             var events = 0
-            for try await count in try await client.query("SELECT COUNT(*) FROM events", logger: logger).decode(Int64.self) { events = Int(count) }
+            for try await count in try await client.query("SELECT COUNT(*) FROM events", logger: logger).decode(Int64.self) {
+                events = Int(count)
+            }
             return QueueStats(events: events, destinations: destinations)
         }
     }
@@ -477,9 +576,12 @@ public final class PostgresJobStore: JobStore, Service {
         }
         // A write like ingestion's, under the same deadline: `/ready` must answer while the
         // database does not.
-        let client = self.client, logger = self.logger
+        let client = self.client
+        let logger = self.logger
         do {
-            try await Self.within(Self.writeDeadline) { try await client.query("UPDATE queue_depth SET jobs = jobs WHERE shard = 0", logger: logger) }
+            try await Self.within(Self.writeDeadline) {
+                try await client.query("UPDATE queue_depth SET jobs = jobs WHERE shard = 0", logger: logger)
+            }
         } catch {
             throw StoreError.unavailable(Self.describe(error))
         }
@@ -507,7 +609,8 @@ public final class PostgresJobStore: JobStore, Service {
     /// connection's password).
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
         do {
-            let client = self.client, logger = self.logger
+            let client = self.client
+            let logger = self.logger
             return try await Self.within(Self.writeDeadline) { try await client.withTransaction(logger: logger) { try await body($0) } }
         } catch let error as StoreError {
             throw error
@@ -537,15 +640,19 @@ public final class PostgresJobStore: JobStore, Service {
                 @Sendable func finish(_ result: Result<T, any Error>) {
                     outcome.withLockedValue { $0.take() }?.resume(with: result)
                 }
-                timer.withLockedValue { $0 = Task {
-                    guard (try? await Task.sleep(for: deadline)) != nil else { return }
-                    finish(.failure(StoreError.unavailable("the database did not answer within \(deadline)")))
-                    work.withLockedValue { $0 }?.cancel()
-                } }
-                work.withLockedValue { $0 = Task {
-                    do { finish(.success(try await body())) } catch { finish(.failure(error)) }
-                    timer.withLockedValue { $0 }?.cancel()
-                } }
+                timer.withLockedValue {
+                    $0 = Task {
+                        guard (try? await Task.sleep(for: deadline)) != nil else { return }
+                        finish(.failure(StoreError.unavailable("the database did not answer within \(deadline)")))
+                        work.withLockedValue { $0 }?.cancel()
+                    }
+                }
+                work.withLockedValue {
+                    $0 = Task {
+                        do { finish(.success(try await body())) } catch { finish(.failure(error)) }
+                        timer.withLockedValue { $0 }?.cancel()
+                    }
+                }
             }
         } onCancel: {
             work.withLockedValue { $0 }?.cancel()
@@ -565,7 +672,9 @@ public final class PostgresJobStore: JobStore, Service {
     /// Positions below this belong to transactions that are all over: no row will ever be
     /// committed below it again, so readers may go up to it without skipping a late commit.
     static func horizon(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        for try await xmin in try await connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", logger: logger).decode(Int64.self) {
+        for try await xmin in try await connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", logger: logger)
+            .decode(Int64.self)
+        {
             return xmin << positionBits
         }
         throw StoreError.unavailable("the database gave no snapshot")
@@ -581,9 +690,12 @@ public final class PostgresJobStore: JobStore, Service {
     static func lockKeys(_ keys: Set<String>, _ connection: PostgresConnection, logger: Logger) async throws {
         guard !keys.isEmpty else { return }
         let hashes = Set(keys.map(lockHash)).sorted()
-        try await connection.query("""
+        try await connection.query(
+            """
             SELECT pg_advisory_xact_lock(h) FROM unnest(\(hashes)::bigint[]) WITH ORDINALITY AS t(h, n) ORDER BY n
-            """, logger: logger)
+            """,
+            logger: logger
+        )
     }
 
     /// FNV-1a over the key's bytes: the same on every node and every run (unlike `Hasher`).
@@ -597,11 +709,16 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     static func addDepth(_ n: Int, _ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("UPDATE queue_depth SET jobs = jobs + \(Int64(n)) WHERE shard = \(Int32.random(in: 0..<Int32(PostgresSchema.depthShards)))", logger: logger)
+        try await connection.query(
+            "UPDATE queue_depth SET jobs = jobs + \(Int64(n)) WHERE shard = \(Int32.random(in: 0..<Int32(PostgresSchema.depthShards)))",
+            logger: logger
+        )
     }
 
     private func readDepth() async throws {
-        for try await total in try await client.query("SELECT COALESCE(SUM(jobs), 0)::bigint FROM queue_depth", logger: logger).decode(Int64.self) {
+        for try await total in try await client.query("SELECT COALESCE(SUM(jobs), 0)::bigint FROM queue_depth", logger: logger).decode(
+            Int64.self
+        ) {
             depth.withLockedValue { $0 = Int(total) }
         }
     }

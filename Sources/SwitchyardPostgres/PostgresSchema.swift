@@ -8,84 +8,87 @@ enum PostgresSchema {
     static let migrationLock: Int64 = 0x5357_5944_4d49_4752  // "SWYDMIGR"
 
     static let migrations: [(name: String, sql: [String])] = [
-        ("v1-queue-log-dead-letters", [
-            """
-            CREATE TABLE events (
-                -- The event is also the log's `received` record: ids are log positions (see PostgresJobStore.positions).
-                id bigint PRIMARY KEY,
-                message_id text NOT NULL,
-                source text NOT NULL,
-                type text NOT NULL,
-                name text,
-                user_id text,
-                anonymous_id text,
-                received_at bigint NOT NULL,
-                payload bytea NOT NULL,
-                node text NOT NULL
-            )
-            """,
-            "CREATE INDEX events_message ON events (message_id)",
-            // Retention finds events with no job left by age; events arrive in time order, so a
-            // BRIN index (a few pages, next to nothing to keep up on insert) narrows the search.
-            "CREATE INDEX events_received ON events USING brin (received_at)",
-            """
-            CREATE TABLE jobs (
-                id bigserial PRIMARY KEY,
-                event_id bigint NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-                destination text NOT NULL,
-                state text NOT NULL,
-                attempts integer NOT NULL DEFAULT 0,
-                -- pending/failed: when it may be tried; in_flight: when its lease runs out; blocked: never.
-                available_at bigint NOT NULL,
-                lease bigint,
-                lease_node text,
-                last_error text,
-                updated_at bigint NOT NULL,
-                ordering_key text,
-                rule text
-            )
-            """,
-            // Claims walk only the jobs still to be delivered, whatever the history's size.
-            "CREATE INDEX jobs_waiting ON jobs (destination, available_at, event_id) WHERE \(waiting)",
-            "CREATE INDEX jobs_ordering ON jobs (destination, ordering_key, id) WHERE ordering_key IS NOT NULL AND \(waiting)",
-            "CREATE INDEX jobs_event ON jobs (event_id)",
-            "CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state = 'succeeded' OR state = 'dead'",
-            """
-            CREATE TABLE delivery_log (
-                id bigint PRIMARY KEY,
-                at bigint NOT NULL,
-                kind text NOT NULL,
-                status text NOT NULL,
-                message_id text NOT NULL,
-                source text,
-                destination text,
-                rule text,
-                type text,
-                event text,
-                user_id text,
-                attempt integer,
-                batch_id text,
-                request_id text,
-                reference text,
-                error_code text,
-                error_message text,
-                http_status integer,
-                next_retry_at bigint,
-                size integer,
-                detail text,
-                detail_event integer,
-                event_id bigint,
-                node text
-            )
-            """,
-            "CREATE INDEX delivery_log_event ON delivery_log (event_id)",
-            "CREATE INDEX delivery_log_at ON delivery_log (at)",
-            // Jobs still to be delivered, in shards so that concurrent commits rarely wait on one row.
-            "CREATE TABLE queue_depth (shard integer PRIMARY KEY, jobs bigint NOT NULL)",
-            "INSERT INTO queue_depth SELECT g, 0 FROM generate_series(0, \(depthShards - 1)) g",
-            // When each destination's heartbeat was last stored, by any node (see appendHeartbeat).
-            "CREATE TABLE heartbeats (destination text PRIMARY KEY, stored_at bigint NOT NULL)",
-        ]),
+        (
+            "v1-queue-log-dead-letters",
+            [
+                """
+                CREATE TABLE events (
+                    -- The event is also the log's `received` record: ids are log positions (see PostgresJobStore.positions).
+                    id bigint PRIMARY KEY,
+                    message_id text NOT NULL,
+                    source text NOT NULL,
+                    type text NOT NULL,
+                    name text,
+                    user_id text,
+                    anonymous_id text,
+                    received_at bigint NOT NULL,
+                    payload bytea NOT NULL,
+                    node text NOT NULL
+                )
+                """,
+                "CREATE INDEX events_message ON events (message_id)",
+                // Retention finds events with no job left by age; events arrive in time order, so a
+                // BRIN index (a few pages, next to nothing to keep up on insert) narrows the search.
+                "CREATE INDEX events_received ON events USING brin (received_at)",
+                """
+                CREATE TABLE jobs (
+                    id bigserial PRIMARY KEY,
+                    event_id bigint NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+                    destination text NOT NULL,
+                    state text NOT NULL,
+                    attempts integer NOT NULL DEFAULT 0,
+                    -- pending/failed: when it may be tried; in_flight: when its lease runs out; blocked: never.
+                    available_at bigint NOT NULL,
+                    lease bigint,
+                    lease_node text,
+                    last_error text,
+                    updated_at bigint NOT NULL,
+                    ordering_key text,
+                    rule text
+                )
+                """,
+                // Claims walk only the jobs still to be delivered, whatever the history's size.
+                "CREATE INDEX jobs_waiting ON jobs (destination, available_at, event_id) WHERE \(waiting)",
+                "CREATE INDEX jobs_ordering ON jobs (destination, ordering_key, id) WHERE ordering_key IS NOT NULL AND \(waiting)",
+                "CREATE INDEX jobs_event ON jobs (event_id)",
+                "CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state = 'succeeded' OR state = 'dead'",
+                """
+                CREATE TABLE delivery_log (
+                    id bigint PRIMARY KEY,
+                    at bigint NOT NULL,
+                    kind text NOT NULL,
+                    status text NOT NULL,
+                    message_id text NOT NULL,
+                    source text,
+                    destination text,
+                    rule text,
+                    type text,
+                    event text,
+                    user_id text,
+                    attempt integer,
+                    batch_id text,
+                    request_id text,
+                    reference text,
+                    error_code text,
+                    error_message text,
+                    http_status integer,
+                    next_retry_at bigint,
+                    size integer,
+                    detail text,
+                    detail_event integer,
+                    event_id bigint,
+                    node text
+                )
+                """,
+                "CREATE INDEX delivery_log_event ON delivery_log (event_id)",
+                "CREATE INDEX delivery_log_at ON delivery_log (at)",
+                // Jobs still to be delivered, in shards so that concurrent commits rarely wait on one row.
+                "CREATE TABLE queue_depth (shard integer PRIMARY KEY, jobs bigint NOT NULL)",
+                "INSERT INTO queue_depth SELECT g, 0 FROM generate_series(0, \(depthShards - 1)) g",
+                // When each destination's heartbeat was last stored, by any node (see appendHeartbeat).
+                "CREATE TABLE heartbeats (destination text PRIMARY KEY, stored_at bigint NOT NULL)",
+            ]
+        )
     ]
 
     static let depthShards = 16
@@ -97,9 +100,14 @@ enum PostgresSchema {
         try await client.withConnection { connection in
             _ = try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
             do {
-                try await connection.query("CREATE TABLE IF NOT EXISTS switchyard_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS switchyard_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                    logger: logger
+                )
                 var applied = Set<String>()
-                for try await name in try await connection.query("SELECT name FROM switchyard_migrations", logger: logger).decode(String.self) {
+                for try await name in try await connection.query("SELECT name FROM switchyard_migrations", logger: logger).decode(
+                    String.self
+                ) {
                     applied.insert(name)
                 }
                 for migration in migrations where !applied.contains(migration.name) {

@@ -12,6 +12,13 @@ extension PostgresStorageConfig {
         case "require": tls = .require(.makeClientConfiguration())
         default: tls = .prefer(.makeClientConfiguration())
         }
-        return PostgresClient.Configuration(host: url.host, port: url.port, username: url.user, password: password?.reveal(), database: url.database, tls: tls)
+        return PostgresClient.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.user,
+            password: password?.reveal(),
+            database: url.database,
+            tls: tls
+        )
     }
 }

@@ -1,7 +1,7 @@
-import SwitchyardCore
 import Dispatch
 import Foundation
 import NIOConcurrencyHelpers
+import SwitchyardCore
 
 /// Shares one commit among many concurrent writers. While a commit is running, new writes wait;
 /// when it ends, all of them go into the next transaction together. One fsync then serves every

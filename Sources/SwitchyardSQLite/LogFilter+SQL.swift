@@ -4,9 +4,13 @@ import SwitchyardCore
 extension LogFilter {
     /// SQL conditions and arguments for the same filter.
     var sql: (String, [String]) {
-        conditions(eventColumn: "event_id", [
-            ("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId), ("kind", kind?.rawValue), ("rule", rule),
-        ])
+        conditions(
+            eventColumn: "event_id",
+            [
+                ("source", source), ("destination", destination), ("status", status), ("event", event), ("user_id", userId),
+                ("kind", kind?.rawValue), ("rule", rule),
+            ]
+        )
     }
 
     /// The same filter over `events` read as `received` records; nil when it cannot match one.

@@ -1,6 +1,6 @@
-import SwitchyardCore
 import Logging
 import ServiceLifecycle
+import SwitchyardCore
 
 /// Indexes the message ids of newly stored events in batches, about a second behind ingestion,
 /// so lookups by message id stay fast without an index write in every ingestion commit.

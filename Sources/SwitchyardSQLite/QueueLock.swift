@@ -1,10 +1,11 @@
+import NIOConcurrencyHelpers
 import SwitchyardCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOConcurrencyHelpers
 
 /// Makes the server the only one using its queue folder.
 ///

@@ -1,6 +1,6 @@
-import SwitchyardCore
 import GRDB
 import GRDBSQLite
+import SwitchyardCore
 
 /// Binds one row's values straight into a prepared statement and steps it (or reads the rows a
 /// query returns). On the writer's hot path (every event, job and log record) GRDB's
@@ -40,10 +40,18 @@ struct RowWriter {
 
     mutating func bind(_ value: String?) {
         let n = next()
-        guard var value else { sqlite3_bind_null(statement.sqliteStatement, n); return }
+        guard var value else {
+            sqlite3_bind_null(statement.sqliteStatement, n)
+            return
+        }
         value.withUTF8 { utf8 in
-            _ = sqlite3_bind_text(statement.sqliteStatement, n, utf8.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? UnsafePointer(Self.empty),
-                                  Int32(utf8.count), Self.transient)
+            _ = sqlite3_bind_text(
+                statement.sqliteStatement,
+                n,
+                utf8.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? UnsafePointer(Self.empty),
+                Int32(utf8.count),
+                Self.transient
+            )
         }
     }
 
@@ -51,15 +59,26 @@ struct RowWriter {
     mutating func bindText(_ bytes: [UInt8]) {
         let n = next()
         bytes.withUnsafeBytes { raw in
-            _ = sqlite3_bind_text(statement.sqliteStatement, n, raw.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) } ?? UnsafePointer(Self.empty),
-                                  Int32(raw.count), Self.transient)
+            _ = sqlite3_bind_text(
+                statement.sqliteStatement,
+                n,
+                raw.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) } ?? UnsafePointer(Self.empty),
+                Int32(raw.count),
+                Self.transient
+            )
         }
     }
 
     mutating func bindBlob(_ bytes: [UInt8]) {
         let n = next()
         bytes.withUnsafeBytes { raw in
-            _ = sqlite3_bind_blob(statement.sqliteStatement, n, raw.baseAddress ?? UnsafeRawPointer(Self.empty), Int32(raw.count), Self.transient)
+            _ = sqlite3_bind_blob(
+                statement.sqliteStatement,
+                n,
+                raw.baseAddress ?? UnsafeRawPointer(Self.empty),
+                Int32(raw.count),
+                Self.transient
+            )
         }
     }
 
@@ -71,7 +90,11 @@ struct RowWriter {
             let code = sqlite3_step(handle)
             if code == SQLITE_DONE { return }
             guard code == SQLITE_ROW else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                    sql: statement.sql
+                )
             }
             try body(ColumnReader(handle: handle))
         }

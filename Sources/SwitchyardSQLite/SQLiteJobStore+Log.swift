@@ -7,11 +7,13 @@ extension SQLiteJobStore {
     static func insertRecords(_ records: inout [LogRecord], db: Database) throws {
         guard !records.isEmpty else { return }
         var nextID = try nextLogID(db)
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id,
-                request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id, detail_event, rule)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, attempt, batch_id,
+                    request_id, reference, error_code, error_message, http_status, next_retry_at, size, detail, event_id, detail_event, rule)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
         for n in records.indices {
             let r = records[n]
             var row = RowWriter(statement)
@@ -56,8 +58,11 @@ extension SQLiteJobStore {
 
     static func record(_ row: Row) -> LogRecord {
         var r = LogRecord(
-            at: Timestamp(millisecondsSinceEpoch: row["at"]), kind: LogRecord.Kind(rawValue: row["kind"]) ?? .received,
-            messageId: row["message_id"], status: row["status"])
+            at: Timestamp(millisecondsSinceEpoch: row["at"]),
+            kind: LogRecord.Kind(rawValue: row["kind"]) ?? .received,
+            messageId: row["message_id"],
+            status: row["status"]
+        )
         r.id = row["id"]
         r.eventID = row["event_id"]
         r.source = row["source"]
@@ -116,7 +121,12 @@ extension SQLiteJobStore {
 
     /// One query per table the log is read from: stored records, and events as received records
     /// (unless the filter rules those out), each ordered and limited by id; the caller merges them.
-    static func logQueries(_ filter: LogFilter, extra: (_ timeColumn: String) -> [(String, DatabaseValue)], order: String, limit: Int) -> [(String, StatementArguments)] {
+    static func logQueries(
+        _ filter: LogFilter,
+        extra: (_ timeColumn: String) -> [(String, DatabaseValue)],
+        order: String,
+        limit: Int
+    ) -> [(String, StatementArguments)] {
         var tables = [(table: "delivery_log", columns: recordReadColumns, time: "at", filter: filter.sql)]
         if let received = filter.receivedSQL {
             tables.append((table: "events", columns: receivedColumns, time: "received_at", filter: received))
@@ -136,13 +146,18 @@ extension SQLiteJobStore {
 
     public func records(_ query: LogQuery) async throws -> [LogRecord] {
         let limit = max(1, min(query.limit, 1000))
-        let queries = Self.logQueries(query.filter, extra: { time in
-            var extra: [(String, DatabaseValue)] = []
-            if let since = query.since { extra.append(("\(time) >= ?", since.millisecondsSinceEpoch.databaseValue)) }
-            if let until = query.until { extra.append(("\(time) <= ?", until.millisecondsSinceEpoch.databaseValue)) }
-            if let before = query.before { extra.append(("id < ?", before.databaseValue)) }
-            return extra
-        }, order: "DESC", limit: limit)
+        let queries = Self.logQueries(
+            query.filter,
+            extra: { time in
+                var extra: [(String, DatabaseValue)] = []
+                if let since = query.since { extra.append(("\(time) >= ?", since.millisecondsSinceEpoch.databaseValue)) }
+                if let until = query.until { extra.append(("\(time) <= ?", until.millisecondsSinceEpoch.databaseValue)) }
+                if let before = query.before { extra.append(("id < ?", before.databaseValue)) }
+                return extra
+            },
+            order: "DESC",
+            limit: limit
+        )
         return try await pool.read { db in
             let records = try queries.flatMap { try Row.fetchAll(db, sql: $0.0, arguments: $0.1).map(Self.record) }
             return try Self.restoreEmbeddedEvents(Array(records.sorted { $0.id > $1.id }.prefix(limit)), db: db)
@@ -159,36 +174,75 @@ extension SQLiteJobStore {
 
     public func story(messageId: String) async throws -> EventStory? {
         try await pool.read { db in
-            guard let event = try Row.fetchOne(db, sql: """
-                SELECT id, source, received_at, payload FROM events WHERE id IN (\(Self.eventsWithMessageID)) ORDER BY id DESC LIMIT 1
-                """, arguments: [messageId, messageId]) else {
+            guard
+                let event = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT id, source, received_at, payload FROM events WHERE id IN (\(Self.eventsWithMessageID)) ORDER BY id DESC LIMIT 1
+                        """,
+                    arguments: [messageId, messageId]
+                )
+            else {
                 return nil
             }
             let eventID: Int64 = event["id"]
             let payload: Data = event["payload"]
-            let jobs = try Row.fetchAll(db, sql: "SELECT destination, state, attempts, last_error, available_at, rule FROM jobs WHERE event_id = ? ORDER BY id", arguments: [eventID]).map { row in
+            let jobs = try Row.fetchAll(
+                db,
+                sql: "SELECT destination, state, attempts, last_error, available_at, rule FROM jobs WHERE event_id = ? ORDER BY id",
+                arguments: [eventID]
+            ).map { row in
                 let state: String = row["state"]
                 return EventStory.JobSummary(
-                    destination: row["destination"], rule: row["rule"], state: state, attempts: row["attempts"], lastError: row["last_error"],
-                    nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: row["available_at"]) : nil)
+                    destination: row["destination"],
+                    rule: row["rule"],
+                    state: state,
+                    attempts: row["attempts"],
+                    lastError: row["last_error"],
+                    nextAttemptAt: state == "failed" || state == "pending" ? Timestamp(millisecondsSinceEpoch: row["available_at"]) : nil
+                )
             }
-            let records = try Self.restoreEmbeddedEvents(Row.fetchAll(db, sql: """
-                SELECT \(Self.receivedColumns) FROM events WHERE id = ?1
-                UNION ALL SELECT \(Self.recordReadColumns) FROM delivery_log WHERE event_id = ?1 ORDER BY id
-                """, arguments: [eventID]).map(Self.record), db: db)
+            let records = try Self.restoreEmbeddedEvents(
+                Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(Self.receivedColumns) FROM events WHERE id = ?1
+                        UNION ALL SELECT \(Self.recordReadColumns) FROM delivery_log WHERE event_id = ?1 ORDER BY id
+                        """,
+                    arguments: [eventID]
+                ).map(Self.record),
+                db: db
+            )
             return EventStory(
-                messageId: messageId, source: event["source"], receivedAt: Timestamp(millisecondsSinceEpoch: event["received_at"]),
-                event: (try? JSONParser.parse([UInt8](payload))) ?? .null, jobs: jobs, records: records)
+                messageId: messageId,
+                source: event["source"],
+                receivedAt: Timestamp(millisecondsSinceEpoch: event["received_at"]),
+                event: (try? JSONParser.parse([UInt8](payload))) ?? .null,
+                jobs: jobs,
+                records: records
+            )
         }
     }
 
     func deadLetterConditions(_ q: DeadLetterQuery) -> (String, [any DatabaseValueConvertible]) {
         var conditions = ["j.state = 'dead'"]
         var arguments: [any DatabaseValueConvertible] = []
-        if let d = q.destination { conditions.append("j.destination = ?"); arguments.append(d) }
-        if let since = q.since { conditions.append("j.updated_at >= ?"); arguments.append(since.millisecondsSinceEpoch) }
-        if let until = q.until { conditions.append("j.updated_at <= ?"); arguments.append(until.millisecondsSinceEpoch) }
-        if let code = q.errorCode { conditions.append("j.last_error LIKE ? ESCAPE '\\'"); arguments.append(Self.likePrefix(code)) }
+        if let d = q.destination {
+            conditions.append("j.destination = ?")
+            arguments.append(d)
+        }
+        if let since = q.since {
+            conditions.append("j.updated_at >= ?")
+            arguments.append(since.millisecondsSinceEpoch)
+        }
+        if let until = q.until {
+            conditions.append("j.updated_at <= ?")
+            arguments.append(until.millisecondsSinceEpoch)
+        }
+        if let code = q.errorCode {
+            conditions.append("j.last_error LIKE ? ESCAPE '\\'")
+            arguments.append(Self.likePrefix(code))
+        }
         if let ids = q.messageIds {
             conditions.append("e.message_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))")
             arguments += ids.map { $0 as any DatabaseValueConvertible }
@@ -197,20 +251,35 @@ extension SQLiteJobStore {
     }
 
     static func likePrefix(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            + "%"
     }
 
     public func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter] {
         let (clause, args) = deadLetterConditions(query)
         let arguments = (args + [max(1, min(query.limit, 10_000))]).map(\.databaseValue)
         return try await pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, j.attempts, j.last_error, e.received_at, j.updated_at, j.rule
-                FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.updated_at DESC, j.id DESC LIMIT ?
-                """, arguments: StatementArguments(arguments)).map { row in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, j.attempts, j.last_error, e.received_at, j.updated_at, j.rule
+                    FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.updated_at DESC, j.id DESC LIMIT ?
+                    """,
+                arguments: StatementArguments(arguments)
+            ).map { row in
                 DeadLetter(
-                    jobId: row[0], messageId: row[1], source: row[2], destination: row[3], type: row[4], event: row[5], attempts: row[6],
-                    reason: row[7] ?? "", receivedAt: Timestamp(millisecondsSinceEpoch: row[8]), deadAt: Timestamp(millisecondsSinceEpoch: row[9]), rule: row[10])
+                    jobId: row[0],
+                    messageId: row[1],
+                    source: row[2],
+                    destination: row[3],
+                    type: row[4],
+                    event: row[5],
+                    attempts: row[6],
+                    reason: row[7] ?? "",
+                    receivedAt: Timestamp(millisecondsSinceEpoch: row[8]),
+                    deadAt: Timestamp(millisecondsSinceEpoch: row[9]),
+                    rule: row[10]
+                )
             }
         }
     }
@@ -220,14 +289,20 @@ extension SQLiteJobStore {
         let now = Timestamp.now()
         let arguments = (args + [max(1, min(query.limit, 1_000_000))]).map(\.databaseValue)
         let records = try await Self.writeAndPublish(pool, liveLog) { db -> ([LogRecord], [LogRecord]) in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key, j.rule
-                FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.id LIMIT ?
-                """, arguments: StatementArguments(arguments))
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id, e.message_id, e.source, j.destination, e.type, e.name, COALESCE(e.user_id, e.anonymous_id), j.last_error, e.id, j.ordering_key, j.rule
+                    FROM jobs j JOIN events e ON e.id = j.event_id WHERE \(clause) ORDER BY j.id LIMIT ?
+                    """,
+                arguments: StatementArguments(arguments)
+            )
             var records: [LogRecord] = []
-            let update = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = ?, attempts = 0, available_at = ?, lease = NULL, updated_at = ? WHERE id = ? AND state = 'dead'
-                """)
+            let update = try db.cachedStatement(
+                sql: """
+                    UPDATE jobs SET state = ?, attempts = 0, available_at = ?, lease = NULL, updated_at = ? WHERE id = ? AND state = 'dead'
+                    """
+            )
             var keyed: KeyedJobs?
             for row in rows {
                 // A replayed job of an ordering key waits behind the key's job still to be delivered, if any.
@@ -261,13 +336,20 @@ extension SQLiteJobStore {
     /// (which share the one writer) wait for one step at most, never for a whole history.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
         let now = Timestamp.now().millisecondsSinceEpoch
-        let delivered = now - retention.delivered.milliseconds, dead = now - retention.deadLetters.milliseconds
-        let logCutoff = now - retention.log.milliseconds, batch = max(1, retention.batch)
+        let delivered = now - retention.delivered.milliseconds
+        let dead = now - retention.deadLetters.milliseconds
+        let logCutoff = now - retention.log.milliseconds
+        let batch = max(1, retention.batch)
         var report = PruneReport(records: 0, jobs: 0, events: 0)
         // Ids are shared with events, so the newest `maxLogRecords` are found by counting.
-        let oldestKept = try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT id FROM delivery_log ORDER BY id DESC LIMIT 1 OFFSET ?", arguments: [max(0, retention.maxLogRecords - 1)])
-        } ?? Int64.min
+        let oldestKept =
+            try await pool.read { db in
+                try Int64.fetchOne(
+                    db,
+                    sql: "SELECT id FROM delivery_log ORDER BY id DESC LIMIT 1 OFFSET ?",
+                    arguments: [max(0, retention.maxLogRecords - 1)]
+                )
+            } ?? Int64.min
         // Runs a deleting step, each its own write, until one deletes fewer than `batch` rows
         // (or the server shuts down); returns the rows deleted.
         func inSteps(_ sql: String, _ arguments: StatementArguments) async throws -> Int {
@@ -284,27 +366,40 @@ extension SQLiteJobStore {
             }
             return total
         }
-        report.records = try await inSteps("""
+        report.records = try await inSteps(
+            """
             DELETE FROM delivery_log WHERE id IN (SELECT id FROM delivery_log WHERE at < ? OR id < ? LIMIT ?)
-            """, [logCutoff, oldestKept, batch])
+            """,
+            [logCutoff, oldestKept, batch]
+        )
         // Ids grow with arrival, so everything older than the delivered retention lies below the
         // first newer event: the steps scan that old end of the tables, never the recent bulk.
-        let recent = try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT id FROM events WHERE received_at >= ? ORDER BY id LIMIT 1", arguments: [delivered])
-        } ?? Int64.max
-        report.jobs = try await inSteps("""
+        let recent =
+            try await pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT id FROM events WHERE received_at >= ? ORDER BY id LIMIT 1", arguments: [delivered])
+            } ?? Int64.max
+        report.jobs = try await inSteps(
+            """
             DELETE FROM jobs WHERE id IN (
                 SELECT id FROM jobs WHERE event_id < ? AND state = 'succeeded' AND updated_at < ? LIMIT ?)
-            """, [recent, delivered, batch])
-        report.jobs += try await inSteps("""
+            """,
+            [recent, delivered, batch]
+        )
+        report.jobs += try await inSteps(
+            """
             DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' AND updated_at < ? LIMIT ?)
-            """, [dead, batch])
+            """,
+            [dead, batch]
+        )
         // Events with no job left (all delivered and pruned, or never routed anywhere) go too,
         // once they are older than the delivered retention.
-        report.events = try await inSteps("""
+        report.events = try await inSteps(
+            """
             DELETE FROM events WHERE id IN (
                 SELECT id FROM events WHERE id < ? AND received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
-            """, [recent, delivered, batch])
+            """,
+            [recent, delivered, batch]
+        )
         // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).
         return report
     }

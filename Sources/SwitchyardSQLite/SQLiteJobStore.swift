@@ -120,201 +120,218 @@ public final class SQLiteJobStore: JobStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE events (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    message_id TEXT NOT NULL,
-                    source TEXT NOT NULL,
-                    type TEXT NOT NULL,
-                    name TEXT,
-                    user_id TEXT,
-                    anonymous_id TEXT,
-                    received_at INTEGER NOT NULL,
-                    payload BLOB NOT NULL
-                );
-                CREATE INDEX events_message_id ON events(message_id);
-                CREATE TABLE jobs (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
-                    destination TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    -- pending/failed: when it may be tried; in_flight: when its lease runs out.
-                    -- last_error: the latest failure, kept after a later success so retries stay visible.
-                    available_at INTEGER NOT NULL,
-                    lease INTEGER,
-                    last_error TEXT,
-                    updated_at INTEGER NOT NULL
-                );
-                CREATE INDEX jobs_due ON jobs(destination, state, available_at);
-                CREATE INDEX jobs_event ON jobs(event_id);
-                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        message_id TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        name TEXT,
+                        user_id TEXT,
+                        anonymous_id TEXT,
+                        received_at INTEGER NOT NULL,
+                        payload BLOB NOT NULL
+                    );
+                    CREATE INDEX events_message_id ON events(message_id);
+                    CREATE TABLE jobs (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+                        destination TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        -- pending/failed: when it may be tried; in_flight: when its lease runs out.
+                        -- last_error: the latest failure, kept after a later success so retries stay visible.
+                        available_at INTEGER NOT NULL,
+                        lease INTEGER,
+                        last_error TEXT,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX jobs_due ON jobs(destination, state, available_at);
+                    CREATE INDEX jobs_event ON jobs(event_id);
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """
+            )
         }
         migrator.registerMigration("v2-delivery-log") { db in
-            try db.execute(sql: """
-                CREATE TABLE delivery_log (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    at INTEGER NOT NULL,
-                    kind TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    message_id TEXT NOT NULL,
-                    source TEXT,
-                    destination TEXT,
-                    type TEXT,
-                    event TEXT,
-                    user_id TEXT,
-                    attempt INTEGER,
-                    batch_id TEXT,
-                    request_id TEXT,
-                    reference TEXT,
-                    error_code TEXT,
-                    error_message TEXT,
-                    http_status INTEGER,
-                    next_retry_at INTEGER,
-                    size INTEGER,
-                    detail TEXT
-                );
-                CREATE INDEX delivery_log_message ON delivery_log(message_id);
-                CREATE INDEX delivery_log_at ON delivery_log(at);
-                CREATE INDEX jobs_dead ON jobs(state, updated_at) WHERE state = 'dead';
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE delivery_log (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        message_id TEXT NOT NULL,
+                        source TEXT,
+                        destination TEXT,
+                        type TEXT,
+                        event TEXT,
+                        user_id TEXT,
+                        attempt INTEGER,
+                        batch_id TEXT,
+                        request_id TEXT,
+                        reference TEXT,
+                        error_code TEXT,
+                        error_message TEXT,
+                        http_status INTEGER,
+                        next_retry_at INTEGER,
+                        size INTEGER,
+                        detail TEXT
+                    );
+                    CREATE INDEX delivery_log_message ON delivery_log(message_id);
+                    CREATE INDEX delivery_log_at ON delivery_log(at);
+                    CREATE INDEX jobs_dead ON jobs(state, updated_at) WHERE state = 'dead';
+                    """
+            )
         }
         migrator.registerMigration("v3-log-by-event") { db in
             // Records are found through their event's row (an append-only integer index) rather
             // than a second index on random message ids, which made every insert a random write.
-            try db.execute(sql: """
-                ALTER TABLE delivery_log ADD COLUMN event_id INTEGER;
-                UPDATE delivery_log SET event_id = (SELECT MAX(id) FROM events WHERE events.message_id = delivery_log.message_id);
-                DROP INDEX delivery_log_message;
-                CREATE INDEX delivery_log_event ON delivery_log(event_id);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE delivery_log ADD COLUMN event_id INTEGER;
+                    UPDATE delivery_log SET event_id = (SELECT MAX(id) FROM events WHERE events.message_id = delivery_log.message_id);
+                    DROP INDEX delivery_log_message;
+                    CREATE INDEX delivery_log_event ON delivery_log(event_id);
+                    """
+            )
         }
         migrator.registerMigration("v4-deferred-message-index") { db in
             // A B-tree index on random message ids, updated in every ingestion commit, dirtied one
             // page per event and halved ingestion. Message ids are now indexed in large batches
             // off the request path (`indexMessageIDs`); lookups scan the short unindexed tail.
-            try db.execute(sql: """
-                DROP INDEX events_message_id;
-                CREATE TABLE message_index (event_id INTEGER PRIMARY KEY, message_id TEXT NOT NULL);
-                CREATE INDEX message_index_message ON message_index(message_id);
-                INSERT INTO message_index (event_id, message_id) SELECT id, message_id FROM events;
-                """)
+            try db.execute(
+                sql: """
+                    DROP INDEX events_message_id;
+                    CREATE TABLE message_index (event_id INTEGER PRIMARY KEY, message_id TEXT NOT NULL);
+                    CREATE INDEX message_index_message ON message_index(message_id);
+                    INSERT INTO message_index (event_id, message_id) SELECT id, message_id FROM events;
+                    """
+            )
         }
         migrator.registerMigration("v5-message-index-runs") { db in
             // One B-tree on random ids, even filled in batches, dirtied nearly every page per batch
             // once it outgrew the cache. The index is now a set of runs, each written in key order.
-            try db.execute(sql: """
-                DROP TABLE message_index;
-                CREATE TABLE message_runs (
-                    run INTEGER PRIMARY KEY,
-                    -- The run holds the ids of events after < id <= through.
-                    after INTEGER NOT NULL,
-                    through INTEGER NOT NULL,
-                    entries INTEGER NOT NULL
-                );
-                CREATE TABLE message_index (
-                    run INTEGER NOT NULL,
-                    message_id TEXT NOT NULL,
-                    event_id INTEGER NOT NULL,
-                    PRIMARY KEY (run, message_id, event_id)
-                ) WITHOUT ROWID;
-                INSERT INTO message_runs (run, after, through, entries)
-                    SELECT 1, 0, MAX(id), COUNT(*) FROM events HAVING COUNT(*) > 0;
-                INSERT INTO message_index (run, message_id, event_id)
-                    SELECT 1, message_id, id FROM events ORDER BY message_id, id;
-                """)
+            try db.execute(
+                sql: """
+                    DROP TABLE message_index;
+                    CREATE TABLE message_runs (
+                        run INTEGER PRIMARY KEY,
+                        -- The run holds the ids of events after < id <= through.
+                        after INTEGER NOT NULL,
+                        through INTEGER NOT NULL,
+                        entries INTEGER NOT NULL
+                    );
+                    CREATE TABLE message_index (
+                        run INTEGER NOT NULL,
+                        message_id TEXT NOT NULL,
+                        event_id INTEGER NOT NULL,
+                        PRIMARY KEY (run, message_id, event_id)
+                    ) WITHOUT ROWID;
+                    INSERT INTO message_runs (run, after, through, entries)
+                        SELECT 1, 0, MAX(id), COUNT(*) FROM events HAVING COUNT(*) > 0;
+                    INSERT INTO message_index (run, message_id, event_id)
+                        SELECT 1, message_id, id FROM events ORDER BY message_id, id;
+                    """
+            )
         }
         migrator.registerMigration("v6-received-from-events") { db in
             // `received` records are now read from the events themselves, which share the log's
             // id sequence; older log records move past every existing event id to keep ids unique.
-            try db.execute(sql: """
-                DELETE FROM delivery_log WHERE kind = 'received';
-                UPDATE delivery_log SET id = id + (SELECT MAX(
-                    COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('events', 'delivery_log')), 0),
-                    COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)));
-                """)
+            try db.execute(
+                sql: """
+                    DELETE FROM delivery_log WHERE kind = 'received';
+                    UPDATE delivery_log SET id = id + (SELECT MAX(
+                        COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('events', 'delivery_log')), 0),
+                        COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)));
+                    """
+            )
         }
         migrator.registerMigration("v7-plain-rowids") { db in
             // AUTOINCREMENT rewrote sqlite_sequence on every insert (about a tenth of the writer's
             // time). Job ids may now be reused after pruning (a claim is proven by its random
             // lease, not by the id); the log's ids keep their high-water mark in `meta`.
-            let counters = try db.tableExists("sqlite_sequence")
+            let counters =
+                try db.tableExists("sqlite_sequence")
                 ? Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM sqlite_sequence WHERE name IN ('events', 'delivery_log')") ?? 0 : 0
             try noteLastLogID(max(counters, try nextLogID(db) - 1), db)
-            try db.execute(sql: """
-                CREATE TABLE new_events (
-                    id INTEGER PRIMARY KEY,
-                    message_id TEXT NOT NULL,
-                    source TEXT NOT NULL,
-                    type TEXT NOT NULL,
-                    name TEXT,
-                    user_id TEXT,
-                    anonymous_id TEXT,
-                    received_at INTEGER NOT NULL,
-                    payload BLOB NOT NULL
-                );
-                INSERT INTO new_events SELECT id, message_id, source, type, name, user_id, anonymous_id, received_at, payload FROM events;
-                DROP TABLE events;
-                ALTER TABLE new_events RENAME TO events;
+            try db.execute(
+                sql: """
+                    CREATE TABLE new_events (
+                        id INTEGER PRIMARY KEY,
+                        message_id TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        name TEXT,
+                        user_id TEXT,
+                        anonymous_id TEXT,
+                        received_at INTEGER NOT NULL,
+                        payload BLOB NOT NULL
+                    );
+                    INSERT INTO new_events SELECT id, message_id, source, type, name, user_id, anonymous_id, received_at, payload FROM events;
+                    DROP TABLE events;
+                    ALTER TABLE new_events RENAME TO events;
 
-                CREATE TABLE new_jobs (
-                    id INTEGER PRIMARY KEY,
-                    event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
-                    destination TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    available_at INTEGER NOT NULL,
-                    lease INTEGER,
-                    last_error TEXT,
-                    updated_at INTEGER NOT NULL
-                );
-                INSERT INTO new_jobs SELECT id, event_id, destination, state, attempts, available_at, lease, last_error, updated_at FROM jobs;
-                DROP TABLE jobs;
-                ALTER TABLE new_jobs RENAME TO jobs;
-                CREATE INDEX jobs_due ON jobs(destination, state, available_at);
-                CREATE INDEX jobs_event ON jobs(event_id);
-                CREATE INDEX jobs_dead ON jobs(state, updated_at) WHERE state = 'dead';
+                    CREATE TABLE new_jobs (
+                        id INTEGER PRIMARY KEY,
+                        event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+                        destination TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        available_at INTEGER NOT NULL,
+                        lease INTEGER,
+                        last_error TEXT,
+                        updated_at INTEGER NOT NULL
+                    );
+                    INSERT INTO new_jobs SELECT id, event_id, destination, state, attempts, available_at, lease, last_error, updated_at FROM jobs;
+                    DROP TABLE jobs;
+                    ALTER TABLE new_jobs RENAME TO jobs;
+                    CREATE INDEX jobs_due ON jobs(destination, state, available_at);
+                    CREATE INDEX jobs_event ON jobs(event_id);
+                    CREATE INDEX jobs_dead ON jobs(state, updated_at) WHERE state = 'dead';
 
-                CREATE TABLE new_delivery_log (
-                    id INTEGER PRIMARY KEY,
-                    at INTEGER NOT NULL,
-                    kind TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    message_id TEXT NOT NULL,
-                    source TEXT,
-                    destination TEXT,
-                    type TEXT,
-                    event TEXT,
-                    user_id TEXT,
-                    attempt INTEGER,
-                    batch_id TEXT,
-                    request_id TEXT,
-                    reference TEXT,
-                    error_code TEXT,
-                    error_message TEXT,
-                    http_status INTEGER,
-                    next_retry_at INTEGER,
-                    size INTEGER,
-                    detail TEXT,
-                    event_id INTEGER
-                );
-                INSERT INTO new_delivery_log SELECT \(recordColumns) FROM delivery_log;
-                DROP TABLE delivery_log;
-                ALTER TABLE new_delivery_log RENAME TO delivery_log;
-                CREATE INDEX delivery_log_at ON delivery_log(at);
-                CREATE INDEX delivery_log_event ON delivery_log(event_id);
-                """)
+                    CREATE TABLE new_delivery_log (
+                        id INTEGER PRIMARY KEY,
+                        at INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        message_id TEXT NOT NULL,
+                        source TEXT,
+                        destination TEXT,
+                        type TEXT,
+                        event TEXT,
+                        user_id TEXT,
+                        attempt INTEGER,
+                        batch_id TEXT,
+                        request_id TEXT,
+                        reference TEXT,
+                        error_code TEXT,
+                        error_message TEXT,
+                        http_status INTEGER,
+                        next_retry_at INTEGER,
+                        size INTEGER,
+                        detail TEXT,
+                        event_id INTEGER
+                    );
+                    INSERT INTO new_delivery_log SELECT \(recordColumns) FROM delivery_log;
+                    DROP TABLE delivery_log;
+                    ALTER TABLE new_delivery_log RENAME TO delivery_log;
+                    CREATE INDEX delivery_log_at ON delivery_log(at);
+                    CREATE INDEX delivery_log_event ON delivery_log(event_id);
+                    """
+            )
         }
         migrator.registerMigration("v8-waiting-index") { db in
             // Only jobs still to be delivered are indexed for claiming: a delivered job leaves the
             // index (one delete) instead of moving to a `succeeded` section of it (a delete and an
             // insert), a claim is one walk instead of one per state, and the queue's depth and
             // oldest event are read from this index alone.
-            try db.execute(sql: """
-                DROP INDEX jobs_due;
-                CREATE INDEX jobs_waiting ON jobs(destination, available_at, event_id, state) WHERE \(waiting);
-                """)
+            try db.execute(
+                sql: """
+                    DROP INDEX jobs_due;
+                    CREATE INDEX jobs_waiting ON jobs(destination, available_at, event_id, state) WHERE \(waiting);
+                    """
+            )
         }
         migrator.registerMigration("v9-transformed-without-event") { db in
             // A transformed record may store its entry without the event it embeds (`EmbeddedEvent`);
@@ -331,18 +348,22 @@ public final class SQLiteJobStore: JobStore {
             // be delivered, only the oldest can be claimed; the rest wait `blocked` (never due) and
             // are let go one at a time. This index finds a key's jobs still to be delivered, by
             // state, oldest first; it holds nothing for destinations without ordering.
-            try db.execute(sql: """
-                ALTER TABLE jobs ADD COLUMN ordering_key TEXT;
-                CREATE INDEX jobs_ordering ON jobs(destination, ordering_key, state, id) WHERE ordering_key IS NOT NULL AND \(waiting);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN ordering_key TEXT;
+                    CREATE INDEX jobs_ordering ON jobs(destination, ordering_key, state, id) WHERE ordering_key IS NOT NULL AND \(waiting);
+                    """
+            )
         }
         migrator.registerMigration("v12-destination-rules") { db in
             // A destination with rules gets one job per rule an event matches; the job and its
             // log records name the rule.
-            try db.execute(sql: """
-                ALTER TABLE jobs ADD COLUMN rule TEXT;
-                ALTER TABLE delivery_log ADD COLUMN rule TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN rule TEXT;
+                    ALTER TABLE delivery_log ADD COLUMN rule TEXT;
+                    """
+            )
         }
         return migrator
     }
@@ -350,21 +371,23 @@ public final class SQLiteJobStore: JobStore {
     static var messageIndexMigrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-runs") { db in
-            try db.execute(sql: """
-                CREATE TABLE message_runs (
-                    run INTEGER PRIMARY KEY,
-                    -- The run holds the ids of events after < id <= through.
-                    after INTEGER NOT NULL,
-                    through INTEGER NOT NULL,
-                    entries INTEGER NOT NULL
-                );
-                CREATE TABLE message_index (
-                    run INTEGER NOT NULL,
-                    message_id TEXT NOT NULL,
-                    event_id INTEGER NOT NULL,
-                    PRIMARY KEY (run, message_id, event_id)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE message_runs (
+                        run INTEGER PRIMARY KEY,
+                        -- The run holds the ids of events after < id <= through.
+                        after INTEGER NOT NULL,
+                        through INTEGER NOT NULL,
+                        entries INTEGER NOT NULL
+                    );
+                    CREATE TABLE message_index (
+                        run INTEGER NOT NULL,
+                        message_id TEXT NOT NULL,
+                        event_id INTEGER NOT NULL,
+                        PRIMARY KEY (run, message_id, event_id)
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
         return migrator
     }
@@ -391,9 +414,13 @@ public final class SQLiteJobStore: JobStore {
         let through = try await messageIndex.read { db in try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0 }
         let (oldest, ids, last) = try await pool.read { db -> (Int64, [(String, Int64)], Int64?) in
             let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") ?? Int64.max
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT message_id, id FROM (SELECT id, message_id FROM events WHERE id > ? ORDER BY id LIMIT ?) ORDER BY message_id, id
-                """, arguments: [through, limit])
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT message_id, id FROM (SELECT id, message_id FROM events WHERE id > ? ORDER BY id LIMIT ?) ORDER BY message_id, id
+                    """,
+                arguments: [through, limit]
+            )
             var ids: [(String, Int64)] = []
             var last: Int64?
             while let row = try rows.next() {
@@ -406,10 +433,16 @@ public final class SQLiteJobStore: JobStore {
         return try await messageIndex.write { db in
             // Runs whose events are all pruned go (ids of pruned events inside a run that still has
             // live ones are dropped when that run is next merged).
-            try db.execute(sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)", arguments: [oldest])
+            try db.execute(
+                sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)",
+                arguments: [oldest]
+            )
             try db.execute(sql: "DELETE FROM message_runs WHERE through < ?", arguments: [oldest])
             guard let last else { return 0 }
-            try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, ?)", arguments: [through, last, ids.count])
+            try db.execute(
+                sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, ?)",
+                arguments: [through, last, ids.count]
+            )
             let run = db.lastInsertedRowID
             let insert = try db.cachedStatement(sql: "INSERT INTO message_index (run, message_id, event_id) VALUES (?, ?, ?)")
             for (messageID, eventID) in ids {
@@ -431,24 +464,33 @@ public final class SQLiteJobStore: JobStore {
     static func mergeMessageRuns(_ db: Database, oldestEvent: Int64, fanIn: Int = 8, maxMergedEntries: Int = 250_000) throws {
         func tier(_ entries: Int) -> Int { entries < 8 ? 0 : (Int.bitWidth - 1 - entries.leadingZeroBitCount) / 3 }
         while true {
-            let newest = try Row.fetchAll(db, sql: "SELECT run, after, through, entries FROM message_runs ORDER BY run DESC LIMIT ?", arguments: [fanIn])
+            let newest = try Row.fetchAll(
+                db,
+                sql: "SELECT run, after, through, entries FROM message_runs ORDER BY run DESC LIMIT ?",
+                arguments: [fanIn]
+            )
             guard newest.count == fanIn else { return }
             let sizes = newest.map { $0["entries"] as Int }
             let total = sizes.reduce(0, +)
             guard total <= maxMergedEntries, Set(sizes.map(tier)).count == 1 else { return }
             let runs = newest.map { $0["run"] as Int64 }
             let list = runs.map(String.init).joined(separator: ",")
-            try db.execute(sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)",
-                           arguments: [newest.last!["after"] as Int64, newest.first!["through"] as Int64])
+            try db.execute(
+                sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)",
+                arguments: [newest.last!["after"] as Int64, newest.first!["through"] as Int64]
+            )
             let merged = db.lastInsertedRowID
             // Ids older than the oldest stored event are dropped on the way. (Others of pruned
             // events may stay: a lookup joins to `events` and finds nothing for them.)
-            try db.execute(sql: """
-                INSERT INTO message_index (run, message_id, event_id)
-                SELECT ?, m.message_id, m.event_id FROM message_index m
-                WHERE m.run IN (\(list)) AND m.event_id >= ?
-                ORDER BY m.message_id, m.event_id
-                """, arguments: [merged, oldestEvent])
+            try db.execute(
+                sql: """
+                    INSERT INTO message_index (run, message_id, event_id)
+                    SELECT ?, m.message_id, m.event_id FROM message_index m
+                    WHERE m.run IN (\(list)) AND m.event_id >= ?
+                    ORDER BY m.message_id, m.event_id
+                    """,
+                arguments: [merged, oldestEvent]
+            )
             try db.execute(sql: "UPDATE message_runs SET entries = ? WHERE run = ?", arguments: [db.changesCount, merged])
             try db.execute(sql: "DELETE FROM message_index WHERE run IN (\(list))")
             try db.execute(sql: "DELETE FROM message_runs WHERE run IN (\(list))")
@@ -459,13 +501,17 @@ public final class SQLiteJobStore: JobStore {
         var records: [LogRecord] = []
         records.reserveCapacity(events.count)
         var nextID = try nextLogID(db)
-        let insertEvent = try db.cachedStatement(sql: """
-            INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let insertJob = try db.cachedStatement(sql: """
-            INSERT INTO jobs (event_id, destination, state, available_at, updated_at, rule) VALUES (?, ?, 'pending', ?, ?, ?)
-            """)
+        let insertEvent = try db.cachedStatement(
+            sql: """
+                INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        let insertJob = try db.cachedStatement(
+            sql: """
+                INSERT INTO jobs (event_id, destination, state, available_at, updated_at, rule) VALUES (?, ?, 'pending', ?, ?, ?)
+                """
+        )
         var keyed: KeyedJobs?
         for item in events {
             let e = item.event
@@ -517,17 +563,21 @@ public final class SQLiteJobStore: JobStore {
     /// saves in `meta` before it deletes rows, so an id is never handed out twice (SQLite's
     /// AUTOINCREMENT would do the same with an extra write per row).
     static func nextLogID(_ db: Database) throws -> Int64 {
-        let statement = try db.cachedStatement(sql: """
-            SELECT MAX(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_log_id'), 0),
-                       COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)) + 1
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT MAX(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_log_id'), 0),
+                           COALESCE((SELECT MAX(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM delivery_log), 0)) + 1
+                """
+        )
         return try Int64.fetchOne(statement) ?? 1
     }
 
     static func noteLastLogID(_ id: Int64, _ db: Database) throws {
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO meta (key, value) VALUES ('last_log_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO meta (key, value) VALUES ('last_log_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value
+                """
+        )
         var row = RowWriter(statement)
         row.bind(String(id))
         try row.step(db)
@@ -572,11 +622,13 @@ public final class SQLiteJobStore: JobStore {
         return try await pool.write { db in
             // One walk of the waiting jobs' index, due order, stopping after `limit` rows: a claim
             // costs the same with ten jobs waiting or ten million. Leases that ran out are due too.
-            let due = try db.cachedStatement(sql: """
-                SELECT id, event_id, attempts, ordering_key, rule, state = 'in_flight' FROM jobs
-                WHERE destination = ? AND \(Self.waiting) AND available_at <= ?
-                ORDER BY available_at, event_id LIMIT ?
-                """)
+            let due = try db.cachedStatement(
+                sql: """
+                    SELECT id, event_id, attempts, ordering_key, rule, state = 'in_flight' FROM jobs
+                    WHERE destination = ? AND \(Self.waiting) AND available_at <= ?
+                    ORDER BY available_at, event_id LIMIT ?
+                    """
+            )
             var claimed: [(id: Int64, eventID: Int64, attempt: Int, key: String?, rule: String?)] = []
             var select = RowWriter(due)
             select.bind(destination)
@@ -588,12 +640,16 @@ public final class SQLiteJobStore: JobStore {
                 if row.int64(5) != 0 { expired += 1 }
             }
             PipelineMetrics.shared.leaseExpired(destination: destination, count: expired)
-            let take = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ? WHERE id = ?
-                """)
-            let event = try db.cachedStatement(sql: """
-                SELECT source, message_id, type, name, received_at, payload, COALESCE(user_id, anonymous_id) FROM events WHERE id = ?
-                """)
+            let take = try db.cachedStatement(
+                sql: """
+                    UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ? WHERE id = ?
+                    """
+            )
+            let event = try db.cachedStatement(
+                sql: """
+                    SELECT source, message_id, type, name, received_at, payload, COALESCE(user_id, anonymous_id) FROM events WHERE id = ?
+                    """
+            )
             var jobs: [Job] = []
             jobs.reserveCapacity(claimed.count)
             for job in claimed {
@@ -606,11 +662,24 @@ public final class SQLiteJobStore: JobStore {
                 var read = RowWriter(event)
                 read.bind(job.eventID)
                 try read.rows(db) { row in
-                    jobs.append(Job(
-                        id: job.id, eventID: job.eventID, lease: lease, destination: destination, attempt: job.attempt,
-                        source: row.string(0) ?? "", messageId: row.string(1) ?? "", type: MessageType(rawValue: row.string(2) ?? "") ?? .track,
-                        name: row.string(3), userId: row.string(6), receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)), payload: row.bytes(5),
-                        orderingKey: job.key, rule: job.rule))
+                    jobs.append(
+                        Job(
+                            id: job.id,
+                            eventID: job.eventID,
+                            lease: lease,
+                            destination: destination,
+                            attempt: job.attempt,
+                            source: row.string(0) ?? "",
+                            messageId: row.string(1) ?? "",
+                            type: MessageType(rawValue: row.string(2) ?? "") ?? .track,
+                            name: row.string(3),
+                            userId: row.string(6),
+                            receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)),
+                            payload: row.bytes(5),
+                            orderingKey: job.key,
+                            rule: job.rule
+                        )
+                    )
                 }
             }
             return jobs
@@ -634,10 +703,12 @@ public final class SQLiteJobStore: JobStore {
         var released = 0
         var records: [LogRecord] = []
         var keyed: KeyedJobs?
-        let update = try db.cachedStatement(sql: """
-            UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
-            WHERE id = ? AND lease = ? AND state = 'in_flight'
-            """)
+        let update = try db.cachedStatement(
+            sql: """
+                UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
+                WHERE id = ? AND lease = ? AND state = 'in_flight'
+                """
+        )
         for result in results {
             let (state, availableAt, error): (JobState, Int64, String?)
             switch result.outcome {
@@ -676,11 +747,14 @@ public final class SQLiteJobStore: JobStore {
         guard ownership != nil else { return 0 }
         let now = Timestamp.now().millisecondsSinceEpoch
         let recovered = try await pool.write { db -> Int in
-            try db.execute(sql: """
-                UPDATE jobs SET state = 'failed', available_at = ?, lease = NULL, updated_at = ?,
-                    last_error = COALESCE(last_error, 'interrupted: the server stopped during delivery')
-                WHERE state = 'in_flight'
-                """, arguments: [now, now])
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'failed', available_at = ?, lease = NULL, updated_at = ?,
+                        last_error = COALESCE(last_error, 'interrupted: the server stopped during delivery')
+                    WHERE state = 'in_flight'
+                    """,
+                arguments: [now, now]
+            )
             return db.changesCount
         }
         if recovered > 0 {
@@ -694,11 +768,13 @@ public final class SQLiteJobStore: JobStore {
         guard !jobs.isEmpty else { return }
         let now = Timestamp.now().millisecondsSinceEpoch
         try await pool.write { db in
-            let update = try db.cachedStatement(sql: """
-                UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
-                    attempts = attempts - 1, available_at = ?, lease = NULL, updated_at = ?
-                WHERE id = ? AND lease = ? AND state = 'in_flight'
-                """)
+            let update = try db.cachedStatement(
+                sql: """
+                    UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
+                        attempts = attempts - 1, available_at = ?, lease = NULL, updated_at = ?
+                    WHERE id = ? AND lease = ? AND state = 'in_flight'
+                    """
+            )
             for job in jobs {
                 try update.execute(arguments: [now, now, job.id, job.lease])
             }
@@ -736,20 +812,25 @@ public final class SQLiteJobStore: JobStore {
     /// delivered jobs, however many are kept, cost nothing.
     static func backlog(_ db: Database, now: Int64) throws -> [String: QueueStats.Destination] {
         var destinations: [String: QueueStats.Destination] = [:]
-        let next = try db.cachedStatement(sql: """
-            SELECT destination FROM jobs WHERE \(waiting) AND destination > ? ORDER BY destination LIMIT 1
-            """)
-        let tally = try db.cachedStatement(sql: """
-            SELECT SUM(state = 'pending'), SUM(state = 'failed'), SUM(state = 'in_flight'), MIN(event_id), SUM(state = 'blocked') FROM jobs
-            WHERE destination = ? AND \(waiting)
-            """)
+        let next = try db.cachedStatement(
+            sql: """
+                SELECT destination FROM jobs WHERE \(waiting) AND destination > ? ORDER BY destination LIMIT 1
+                """
+        )
+        let tally = try db.cachedStatement(
+            sql: """
+                SELECT SUM(state = 'pending'), SUM(state = 'failed'), SUM(state = 'in_flight'), MIN(event_id), SUM(state = 'blocked') FROM jobs
+                WHERE destination = ? AND \(waiting)
+                """
+        )
         // One index probe per destination to find the next, then one pass over its waiting jobs.
         var after = ""
         while let name = try String.fetchOne(next, arguments: [after]) {
             after = name
             guard let row = try Row.fetchOne(tally, arguments: [name]) else { continue }
             var counts: [JobState: Int] = [:]
-            for (column, state) in [(0, JobState.pending), (1, .failed), (2, .inFlight), (4, .blocked)] where (row[column] as Int? ?? 0) > 0 {
+            for (column, state) in [(0, JobState.pending), (1, .failed), (2, .inFlight), (4, .blocked)] where (row[column] as Int? ?? 0) > 0
+            {
                 counts[state] = row[column]
             }
             // Event ids grow with arrival, so the smallest waiting one is the oldest event.
@@ -771,7 +852,10 @@ public final class SQLiteJobStore: JobStore {
         try Self.checkFreeSpace(atPath: config.path, minFreeBytes: config.minFreeBytes)
         let probe = now.rfc3339
         try await Self.write(pool) { db in
-            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [probe])
+            try db.execute(
+                sql: "INSERT INTO meta (key, value) VALUES ('ready_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [probe]
+            )
         }
     }
 
@@ -796,7 +880,11 @@ public final class SQLiteJobStore: JobStore {
     /// A write transaction whose records reach live readers in commit order: the ticket is
     /// taken inside the transaction (the one writer commits them one at a time), after its last
     /// statement, and handed back whether or not the commit then succeeds.
-    static func writeAndPublish<T>(_ pool: DatabasePool, _ hub: LiveLogHub, _ body: (Database) throws -> (T, [LogRecord])) throws(StoreError) -> T {
+    static func writeAndPublish<T>(
+        _ pool: DatabasePool,
+        _ hub: LiveLogHub,
+        _ body: (Database) throws -> (T, [LogRecord])
+    ) throws(StoreError) -> T {
         var ticket: LiveLogHub.Ticket?
         do {
             let (value, records) = try writeNow(pool) { db in
@@ -813,8 +901,11 @@ public final class SQLiteJobStore: JobStore {
     }
 
     /// The same on GRDB's own writer queue, for writes outside the group commits.
-    static func writeAndPublish<T: Sendable>(_ pool: DatabasePool, _ hub: LiveLogHub,
-                                             _ body: @Sendable @escaping (Database) throws -> (T, [LogRecord])) async throws -> T {
+    static func writeAndPublish<T: Sendable>(
+        _ pool: DatabasePool,
+        _ hub: LiveLogHub,
+        _ body: @Sendable @escaping (Database) throws -> (T, [LogRecord])
+    ) async throws -> T {
         let ticket = NIOLockedValueBox<LiveLogHub.Ticket?>(nil)
         do {
             let (value, records) = try await pool.write { db in
@@ -874,17 +965,23 @@ struct KeyedJobs {
     static let never = Int64.max
 
     init(_ db: Database) throws {
-        busy = try db.cachedStatement(sql: """
-            SELECT 1 FROM jobs WHERE destination = ? AND ordering_key = ? AND \(SQLiteJobStore.waiting) LIMIT 1
-            """)
-        insert = try db.cachedStatement(sql: """
-            INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key, rule) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
-        next = try db.cachedStatement(sql: """
-            UPDATE jobs SET state = 'pending', available_at = ?, updated_at = ? WHERE id = (
-                SELECT id FROM jobs WHERE destination = ? AND ordering_key = ? AND state = 'blocked' AND \(SQLiteJobStore.waiting)
-                ORDER BY id LIMIT 1)
-            """)
+        busy = try db.cachedStatement(
+            sql: """
+                SELECT 1 FROM jobs WHERE destination = ? AND ordering_key = ? AND \(SQLiteJobStore.waiting) LIMIT 1
+                """
+        )
+        insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key, rule) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        next = try db.cachedStatement(
+            sql: """
+                UPDATE jobs SET state = 'pending', available_at = ?, updated_at = ? WHERE id = (
+                    SELECT id FROM jobs WHERE destination = ? AND ordering_key = ? AND state = 'blocked' AND \(SQLiteJobStore.waiting)
+                    ORDER BY id LIMIT 1)
+                """
+        )
     }
 
     /// Whether the key has a job still to be delivered (earlier in this transaction included).
@@ -928,4 +1025,3 @@ func freeBytes(atPath path: String) -> Int64? {
     guard statvfs(path, &stats) == 0 else { return nil }
     return Int64(stats.f_bavail) * Int64(stats.f_frsize)
 }
-

@@ -1,10 +1,11 @@
+import NIOConcurrencyHelpers
 import SwitchyardCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOConcurrencyHelpers
 
 /// Makes committed transactions durable by fsyncing SQLite's write-ahead log, off the writer.
 ///

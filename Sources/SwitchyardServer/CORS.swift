@@ -50,7 +50,7 @@ struct SDKCORSMiddleware<Context: RequestContext>: RouterMiddleware {
     /// and spaces, at most 2 KiB), else the list the SDKs are known to send.
     static func allowHeaders(for requested: String?) -> String {
         guard let requested, !requested.isEmpty, requested.utf8.count <= 2048,
-              requested.utf8.allSatisfy({ isTokenByte($0) || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: " ") })
+            requested.utf8.allSatisfy({ isTokenByte($0) || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: " ") })
         else { return defaultAllowHeaders }
         return requested
     }

@@ -40,7 +40,13 @@ public struct IngestController: Sendable {
         func post(_ path: String, _ route: IngestRoute, writeKey: WriteKeyPlace = .headerOrBody, maxBytes: Int? = nil) {
             router.post(RouterPath(path)) { request, context in
                 try await counted(path) {
-                    try await self.ingest(route: route, request: request, context: context, writeKey: writeKey, maxBytes: maxBytes ?? limits.maxRequestBytes)
+                    try await self.ingest(
+                        route: route,
+                        request: request,
+                        context: context,
+                        writeKey: writeKey,
+                        maxBytes: maxBytes ?? limits.maxRequestBytes
+                    )
                 }
             }
         }
@@ -73,7 +79,13 @@ public struct IngestController: Sendable {
         }
     }
 
-    func ingest(route: IngestRoute, request: Request, context: SwitchyardRequestContext, writeKey place: WriteKeyPlace = .headerOrBody, maxBytes: Int) async throws -> Response {
+    func ingest(
+        route: IngestRoute,
+        request: Request,
+        context: SwitchyardRequestContext,
+        writeKey place: WriteKeyPlace = .headerOrBody,
+        maxBytes: Int
+    ) async throws -> Response {
         let receivedAt = Timestamp.now()
         let headers = IngestHeaders(request.headers)
         // Refuse early what is certain to be refused, before reading a byte of the body.
@@ -121,7 +133,11 @@ public struct IngestController: Sendable {
         let decoded = try budget.reserve(body.readableBytes * 4)
         defer { budget.release(decoded) }
 
-        let ingestContext = IngestContext(receivedAt: receivedAt, requestIP: clientIP(headers, context), maxEventBytes: limits.maxEventBytes)
+        let ingestContext = IngestContext(
+            receivedAt: receivedAt,
+            requestIP: clientIP(headers, context),
+            maxEventBytes: limits.maxEventBytes
+        )
         let batch: IngestBatch
         do {
             batch = try body.withUnsafeReadableBytes { raw throws(IngestError) in
@@ -155,7 +171,11 @@ public struct IngestController: Sendable {
         do {
             let source = try authenticate(query: query)
             let headers = IngestHeaders(request.headers)
-            let ingestContext = IngestContext(receivedAt: receivedAt, requestIP: clientIP(headers, context), maxEventBytes: limits.maxEventBytes)
+            let ingestContext = IngestContext(
+                receivedAt: receivedAt,
+                requestIP: clientIP(headers, context),
+                maxEventBytes: limits.maxEventBytes
+            )
             let batch: IngestBatch
             do throws(IngestError) {
                 let document = try query.pixelEvent(type: type, now: ingestContext.receivedAtText)

@@ -25,8 +25,11 @@ public struct OperatorController: Sendable {
 
     public func addRoutes(to router: Router<SwitchyardRequestContext>) {
         router.get("/live") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                     body: .init(byteBuffer: ByteBuffer(string: LivePage.html)))
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: LivePage.html))
+            )
         }
         let group = router.group().add(middleware: AdminAuthMiddleware(token: adminToken))
         group.get("/v1/live") { request, context in try await self.live(request, context: context) }
@@ -41,7 +44,11 @@ public struct OperatorController: Sendable {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         var bytes = value.serialized()
         bytes.append(UInt8(ascii: "\n"))
-        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
     }
 
     // MARK: Query parameters
@@ -50,20 +57,31 @@ public struct OperatorController: Sendable {
         let q = request.uri.queryParameters
         func value(_ key: String) -> String? { q.get(key).flatMap { $0.isEmpty ? nil : String($0) } }
         return LogFilter(
-            source: value("source"), destination: value("destination"), status: value("status"), event: value("event"),
-            userId: value("userId"), messageId: value("messageId"), kind: value("kind").flatMap(LogRecord.Kind.init(rawValue:)), rule: value("rule"))
+            source: value("source"),
+            destination: value("destination"),
+            status: value("status"),
+            event: value("event"),
+            userId: value("userId"),
+            messageId: value("messageId"),
+            kind: value("kind").flatMap(LogRecord.Kind.init(rawValue:)),
+            rule: value("rule")
+        )
     }
 
     static func time(_ request: Request, _ key: String) throws -> Timestamp? {
         guard let text = request.uri.queryParameters.get(key), !text.isEmpty else { return nil }
         if let t = Timestamp(rfc3339: String(text)) { return t }
-        if let ago = ConfigDuration(parsing: String(text)) { return Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - ago.milliseconds) }
+        if let ago = ConfigDuration(parsing: String(text)) {
+            return Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - ago.milliseconds)
+        }
         throw TextError(.badRequest, "\(key) must be an RFC 3339 time or a duration ago like 15m (at most 100 years)")
     }
 
     static func integer(_ request: Request, _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = request.uri.queryParameters.get(key), !text.isEmpty else { return value }
-        guard let n = Int(text), range.contains(n) else { throw TextError(.badRequest, "\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)") }
+        guard let n = Int(text), range.contains(n) else {
+            throw TextError(.badRequest, "\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
         return n
     }
 
@@ -87,68 +105,78 @@ public struct OperatorController: Sendable {
     func live(_ request: Request, context: SwitchyardRequestContext) async throws -> Response {
         let filter = Self.filter(request)
         let heartbeat = try Self.integer(request, "heartbeat", default: 15, range: 1...300)
-        let resumeAfter = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap(Int64.init)
+        let resumeAfter =
+            request.headers[HTTPField.Name("Last-Event-ID")!].flatMap(Int64.init)
             ?? request.uri.queryParameters.get("lastEventId").flatMap { Int64($0) }
         let store = self.store
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
-        return Response(status: .ok, headers: headers, body: .init { writer in
-            // Subscribe before reading the stored backlog, so nothing falls between the two.
-            let subscription = store.liveLog.subscribe(filter)
-            defer { store.liveLog.unsubscribe(subscription.id) }
-            try await writer.write(ByteBuffer(string: ": connected\n\n"))
-            var lastSent: Int64 = 0
-            if let resumeAfter {
-                lastSent = resumeAfter
-                while true {
-                    let missed = try await store.records(after: lastSent, filter: filter, limit: 500)
-                    for record in missed {
-                        try await writer.write(Self.sse(record))
-                        lastSent = record.id
-                    }
-                    if missed.count < 500 { break }
-                }
-            }
-            let (items, continuation) = AsyncStream<StreamItem>.makeStream(bufferingPolicy: .bufferingNewest(store.liveLog.bufferSize))
-            // Records this relay had to drop for a slow reader, told to the reader like the hub's own.
-            let lost = NIOLockedValueBox(0)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await item in subscription.stream {
-                        let result: AsyncStream<StreamItem>.Continuation.YieldResult
-                        switch item {
-                        case .record(let r): result = continuation.yield(.record(r))
-                        case .dropped(let n): result = continuation.yield(.dropped(n))
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no",
+        ]
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: .init { writer in
+                // Subscribe before reading the stored backlog, so nothing falls between the two.
+                let subscription = store.liveLog.subscribe(filter)
+                defer { store.liveLog.unsubscribe(subscription.id) }
+                try await writer.write(ByteBuffer(string: ": connected\n\n"))
+                var lastSent: Int64 = 0
+                if let resumeAfter {
+                    lastSent = resumeAfter
+                    while true {
+                        let missed = try await store.records(after: lastSent, filter: filter, limit: 500)
+                        for record in missed {
+                            try await writer.write(Self.sse(record))
+                            lastSent = record.id
                         }
-                        if case .dropped(let oldest) = result { lost.withLockedValue { $0 += oldest.records } }
+                        if missed.count < 500 { break }
+                    }
+                }
+                let (items, continuation) = AsyncStream<StreamItem>.makeStream(bufferingPolicy: .bufferingNewest(store.liveLog.bufferSize))
+                // Records this relay had to drop for a slow reader, told to the reader like the hub's own.
+                let lost = NIOLockedValueBox(0)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await item in subscription.stream {
+                            let result: AsyncStream<StreamItem>.Continuation.YieldResult
+                            switch item {
+                            case .record(let r): result = continuation.yield(.record(r))
+                            case .dropped(let n): result = continuation.yield(.dropped(n))
+                            }
+                            if case .dropped(let oldest) = result { lost.withLockedValue { $0 += oldest.records } }
+                        }
+                        continuation.finish()
+                    }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .seconds(heartbeat))
+                            continuation.yield(.heartbeat)
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    for try await item in items.cancelOnGracefulShutdown() {
+                        let dropped = lost.withLockedValue { count in
+                            defer { count = 0 }
+                            return count
+                        }
+                        if dropped > 0 { try await writer.write(Self.droppedNotice(dropped)) }
+                        switch item {
+                        case .record(let record):
+                            // Already sent from the stored backlog.
+                            if record.id <= lastSent { continue }
+                            try await writer.write(Self.sse(record))
+                            lastSent = record.id
+                        case .dropped(let n):
+                            try await writer.write(Self.droppedNotice(n))
+                        case .heartbeat:
+                            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                        }
                     }
                     continuation.finish()
                 }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(heartbeat))
-                        continuation.yield(.heartbeat)
-                    }
-                }
-                defer { group.cancelAll() }
-                for try await item in items.cancelOnGracefulShutdown() {
-                    let dropped = lost.withLockedValue { count in defer { count = 0 }; return count }
-                    if dropped > 0 { try await writer.write(Self.droppedNotice(dropped)) }
-                    switch item {
-                    case .record(let record):
-                        // Already sent from the stored backlog.
-                        if record.id <= lastSent { continue }
-                        try await writer.write(Self.sse(record))
-                        lastSent = record.id
-                    case .dropped(let n):
-                        try await writer.write(Self.droppedNotice(n))
-                    case .heartbeat:
-                        try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-                    }
-                }
-                continuation.finish()
+                try await writer.finish(nil)
             }
-            try await writer.finish(nil)
-        })
+        )
     }
 
     static func droppedNotice(_ count: Int) -> ByteBuffer {
@@ -166,9 +194,12 @@ public struct OperatorController: Sendable {
 
     func deliveries(_ request: Request) async throws -> Response {
         let query = LogQuery(
-            filter: Self.filter(request), since: try Self.time(request, "since"), until: try Self.time(request, "until"),
+            filter: Self.filter(request),
+            since: try Self.time(request, "since"),
+            until: try Self.time(request, "until"),
             before: request.uri.queryParameters.get("before").flatMap { Int64($0) },
-            limit: try Self.integer(request, "limit", default: 100, range: 1...1000))
+            limit: try Self.integer(request, "limit", default: 100, range: 1...1000)
+        )
         let records = try await store.records(query)
         var o = JSONObject()
         o["records"] = .array(records.map(\.json))
@@ -190,9 +221,13 @@ public struct OperatorController: Sendable {
         let destination: String? = q.get("destination").map { String($0) }
         let errorCode: String? = q.get("errorCode").map { String($0) }
         return DeadLetterQuery(
-            destination: destination, since: try time(request, "since"), until: try time(request, "until"),
-            errorCode: errorCode, messageIds: ids.isEmpty ? nil : ids,
-            limit: try integer(request, "limit", default: defaultLimit, range: 1...1_000_000))
+            destination: destination,
+            since: try time(request, "since"),
+            until: try time(request, "until"),
+            errorCode: errorCode,
+            messageIds: ids.isEmpty ? nil : ids,
+            limit: try integer(request, "limit", default: defaultLimit, range: 1...1_000_000)
+        )
     }
 
     func deadLetters(_ request: Request) async throws -> Response {
@@ -208,10 +243,16 @@ public struct OperatorController: Sendable {
         let body = try await request.collectBody(upTo: 1024 * 1024)
         if body.readableBytes > 0 {
             guard case .object(let o)? = try? JSONParser.parse(Array(body.readableBytesView)) else {
-                throw TextError(.badRequest, "the body must be a JSON object like {\"destination\":\"orders-bus\",\"errorCode\":\"ThrottlingException\"}")
+                throw TextError(
+                    .badRequest,
+                    "the body must be a JSON object like {\"destination\":\"orders-bus\",\"errorCode\":\"ThrottlingException\"}"
+                )
             }
             for key in o.keys where !["destination", "since", "until", "errorCode", "messageIds"].contains(key) {
-                throw TextError(.badRequest, "unknown key \"\(key.prefix(40))\"; replay takes destination, since, until, errorCode, messageIds")
+                throw TextError(
+                    .badRequest,
+                    "unknown key \"\(key.prefix(40))\"; replay takes destination, since, until, errorCode, messageIds"
+                )
             }
             if let d = o["destination"]?.stringValue { query.destination = d }
             if let c = o["errorCode"]?.stringValue { query.errorCode = c }
@@ -266,8 +307,11 @@ public struct OperatorController: Sendable {
     func metrics() async throws -> Response {
         guard let registry else { throw TextError(.notFound, "metrics are not enabled") }
         PipelineMetrics.shared.updateQueue(try await store.backlog())
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+        )
     }
 }
 
@@ -282,8 +326,13 @@ struct AdminAuthMiddleware: RouterMiddleware {
             throw TextError(.forbidden, "operator endpoints are disabled: set server.adminToken")
         }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.reveal().utf8)) else {
-            throw TextError(.unauthorized, "admin token required (Authorization: Bearer <server.adminToken>)", headers: [.wwwAuthenticate: "Bearer"])
+            Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.reveal().utf8))
+        else {
+            throw TextError(
+                .unauthorized,
+                "admin token required (Authorization: Bearer <server.adminToken>)",
+                headers: [.wwwAuthenticate: "Bearer"]
+            )
         }
         return try await next(request, context)
     }

@@ -36,7 +36,8 @@ public struct SDKSettingsController: Sendable {
             forwardedProto: request.headers[.xForwardedProto],
             forwardedHost: request.headers[.xForwardedHost],
             trustForwarded: server.trustForwardedFor,
-            fallback: "\(server.host):\(server.port)")
+            fallback: "\(server.host):\(server.port)"
+        )
     }
 
     /// The document analytics.js reads: `integrations["Segment.io"]` with the write key as
@@ -60,11 +61,23 @@ public struct SDKSettingsController: Sendable {
         ])
         let settings = JSONObject([
             ("integrations", .object(JSONObject([("Segment.io", .object(segmentIO))]))),
-            ("plan", .object(JSONObject([
-                ("track", .object(JSONObject([("__default", .object(JSONObject([("enabled", .bool(true)), ("integrations", .object(JSONObject()))])))]))),
-                ("identify", .object(JSONObject([("__default", .object(JSONObject([("enabled", .bool(true))])))]))),
-                ("group", .object(JSONObject([("__default", .object(JSONObject([("enabled", .bool(true))])))]))),
-            ]))),
+            (
+                "plan",
+                .object(
+                    JSONObject([
+                        (
+                            "track",
+                            .object(
+                                JSONObject([
+                                    ("__default", .object(JSONObject([("enabled", .bool(true)), ("integrations", .object(JSONObject()))])))
+                                ])
+                            )
+                        ),
+                        ("identify", .object(JSONObject([("__default", .object(JSONObject([("enabled", .bool(true))])))]))),
+                        ("group", .object(JSONObject([("__default", .object(JSONObject([("enabled", .bool(true))])))]))),
+                    ])
+                )
+            ),
             ("edgeFunction", .object(JSONObject())),
             ("analyticsNextEnabled", .bool(true)),
             ("middlewareSettings", .object(JSONObject())),
@@ -81,10 +94,14 @@ public struct SDKSettingsController: Sendable {
     /// comes as Basic auth, or as the `writeKey` parameter the SDK also adds. A missing or
     /// unknown key is 400, the status RudderStack's SDKs read as an invalid write key.
     func rudderSourceConfig(request: Request) -> Response {
-        let key = BasicAuth.writeKey(from: request.headers[.authorization])
+        let key =
+            BasicAuth.writeKey(from: request.headers[.authorization])
             ?? (try? QueryParameters.parse(request.uri.query.map { Substring($0) } ?? ""))?.writeKey
         guard let key, !key.isEmpty else {
-            return Self.json(.object(JSONObject([("message", .string("no write key: send it as Basic auth (the write key as user name)"))])), status: .badRequest)
+            return Self.json(
+                .object(JSONObject([("message", .string("no write key: send it as Basic auth (the write key as user name)"))])),
+                status: .badRequest
+            )
         }
         guard let source = routing.source(writeKey: key) else {
             return Self.json(.object(JSONObject([("message", .string("Invalid write key"))])), status: .badRequest)
@@ -93,7 +110,7 @@ public struct SDKSettingsController: Sendable {
         let disabled = JSONObject([("enabled", .bool(false))])
         let config = JSONObject([
             // On, the SDK would post its own errors and metrics to <dataPlaneUrl>/rsaMetrics.
-            ("statsCollection", .object(JSONObject([("errors", .object(disabled)), ("metrics", .object(disabled))]))),
+            ("statsCollection", .object(JSONObject([("errors", .object(disabled)), ("metrics", .object(disabled))])))
         ])
         let sourceObject = JSONObject([
             ("id", .string(source.name)),
@@ -106,18 +123,23 @@ public struct SDKSettingsController: Sendable {
             ("destinations", .array([])),
             ("updatedAt", updatedAt),
         ])
-        return Self.json(.object(JSONObject([
-            ("isHosted", .bool(false)),
-            ("source", .object(sourceObject)),
-            ("updatedAt", updatedAt),
-            ("consentManagementMetadata", .object(JSONObject([("providers", .array([]))]))),
-        ])))
+        return Self.json(
+            .object(
+                JSONObject([
+                    ("isHosted", .bool(false)),
+                    ("source", .object(sourceObject)),
+                    ("updatedAt", updatedAt),
+                    ("consentManagementMetadata", .object(JSONObject([("providers", .array([]))]))),
+                ])
+            )
+        )
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-cache"],
-            body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+            body: .init(byteBuffer: ByteBuffer(bytes: value.serialized()))
+        )
     }
 }

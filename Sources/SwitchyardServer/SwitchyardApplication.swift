@@ -9,7 +9,11 @@ import SwitchyardCore
 /// Builds the HTTP application for a loaded configuration. The caller owns the store and runs the
 /// returned application (a `Service`) in its `ServiceGroup` beside the delivery workers.
 public enum SwitchyardApplication {
-    public static func router(config: LoadedConfig, store: any JobStore, metrics: PrometheusCollectorRegistry? = nil) -> Router<SwitchyardRequestContext> {
+    public static func router(
+        config: LoadedConfig,
+        store: any JobStore,
+        metrics: PrometheusCollectorRegistry? = nil
+    ) -> Router<SwitchyardRequestContext> {
         let router = Router(context: SwitchyardRequestContext.self)
         // Browser SDKs post from any origin, as to the anchor. Outermost, so refusals carry the
         // CORS headers too and a page can read them.
@@ -52,6 +56,7 @@ public enum SwitchyardApplication {
             server: .http1(configuration: .init(idleTimeout: .milliseconds(server.idleTimeout.milliseconds))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),
             onServerRunning: onServerRunning,
-            logger: logger)
+            logger: logger
+        )
     }
 }

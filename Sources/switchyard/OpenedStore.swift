@@ -16,8 +16,13 @@ struct OpenedStore {
     ///   lock, and makes the jobs it left in flight when it last stopped due at once.
     static func open(_ config: SwitchyardConfig, logger: Logger, serving: Bool) async throws -> OpenedStore {
         if let postgres = config.storage.postgres {
-            let store = try PostgresJobStore(config: postgres, storage: config.storage, node: config.server.nodeName, logger: logger,
-                                             recoverAtStart: serving)
+            let store = try PostgresJobStore(
+                config: postgres,
+                storage: config.storage,
+                node: config.server.nodeName,
+                logger: logger,
+                recoverAtStart: serving
+            )
             return OpenedStore(store: store, services: [store], close: {})
         }
         let store = try SQLiteJobStore(config: config.storage, logger: logger, owner: serving)
@@ -26,9 +31,14 @@ struct OpenedStore {
     }
 
     /// Opens the store for one look (`queue stats`) and closes it.
-    static func withStore<T: Sendable>(_ config: SwitchyardConfig, logger: Logger, _ body: @Sendable (any JobStore) async throws -> T) async throws -> T {
+    static func withStore<T: Sendable>(
+        _ config: SwitchyardConfig,
+        logger: Logger,
+        _ body: @Sendable (any JobStore) async throws -> T
+    ) async throws -> T {
         if let postgres = config.storage.postgres {
-            return try await PostgresJobStore.with(config: postgres, storage: config.storage, node: config.server.nodeName, logger: logger) { try await body($0) }
+            return try await PostgresJobStore.with(config: postgres, storage: config.storage, node: config.server.nodeName, logger: logger)
+            { try await body($0) }
         }
         let store = try SQLiteJobStore(config: config.storage, logger: logger)
         defer { try? store.close() }

@@ -43,8 +43,11 @@ struct LogFilterOptions: ParsableArguments {
     @Option(help: "Only entries made for this destination rule.") var rule: String?
 
     var query: [(String, String)] {
-        [("source", source), ("destination", destination), ("status", status), ("event", event), ("userId", userId), ("messageId", messageId), ("rule", rule)]
-            .compactMap { key, value in value.map { (key, $0) } }
+        [
+            ("source", source), ("destination", destination), ("status", status), ("event", event), ("userId", userId),
+            ("messageId", messageId), ("rule", rule),
+        ]
+        .compactMap { key, value in value.map { (key, $0) } }
     }
 }
 
@@ -82,7 +85,9 @@ func operatorRequest(_ server: ServerOptions, method: HTTPMethod = .GET, path: S
 
 /// One line per record for people: time, status, where, what, and why it failed.
 func describe(_ r: JSONValue, color: Bool) -> String {
-    func s(_ key: String) -> String? { r[path: key]?.stringValue ?? r[path: key].flatMap { if case .number(let n) = $0 { return n } else { return nil } } }
+    func s(_ key: String) -> String? {
+        r[path: key]?.stringValue ?? r[path: key].flatMap { if case .number(let n) = $0 { return n } else { return nil } }
+    }
     let status = s("status") ?? "?"
     let paint: String
     switch status {
@@ -92,15 +97,21 @@ func describe(_ r: JSONValue, color: Bool) -> String {
     case "received": paint = "\u{1B}[34m"
     default: paint = "\u{1B}[36m"
     }
-    let statusText = color ? "\(paint)\(status.padding(toLength: 11, withPad: " ", startingAt: 0))\u{1B}[0m" : status.padding(toLength: 11, withPad: " ", startingAt: 0)
+    let statusText =
+        color
+        ? "\(paint)\(status.padding(toLength: 11, withPad: " ", startingAt: 0))\u{1B}[0m"
+        : status.padding(toLength: 11, withPad: " ", startingAt: 0)
     var parts = [s("at") ?? "", statusText, s("source") ?? "-"]
     parts.append(s("destination").map { "→ \($0)" + (s("rule").map { " [\($0)]" } ?? "") } ?? "")
     parts.append([s("type"), s("event").map { "\"\($0)\"" }].compactMap { $0 }.joined(separator: " "))
     parts.append(s("messageId") ?? "")
     if let attempt = s("attempt") { parts.append("attempt \(attempt)") }
     if let reference = s("reference") { parts.append("delivered as \(reference)") }
-    if let code = s("errorCode") { parts.append(code + (s("httpStatus").map { " (HTTP \($0))" } ?? "") + (s("errorMessage").map { ": \($0)" } ?? "")) }
-    else if let message = s("errorMessage") { parts.append(message) }
+    if let code = s("errorCode") {
+        parts.append(code + (s("httpStatus").map { " (HTTP \($0))" } ?? "") + (s("errorMessage").map { ": \($0)" } ?? ""))
+    } else if let message = s("errorMessage") {
+        parts.append(message)
+    }
     if let next = s("nextRetryAt") { parts.append("retry at \(next)") }
     return parts.filter { !$0.isEmpty }.joined(separator: "  ")
 }
@@ -240,14 +251,20 @@ struct DeadLetterOptions: ParsableArguments {
     @Option(name: .customLong("message-id"), help: "Only these messageIds (repeat the option).") var messageIds: [String] = []
 
     var query: [(String, String)] {
-        var q = [("destination", destination), ("since", since), ("until", until), ("errorCode", errorCode)].compactMap { k, v in v.map { (k, $0) } }
+        var q = [("destination", destination), ("since", since), ("until", until), ("errorCode", errorCode)].compactMap { k, v in
+            v.map { (k, $0) }
+        }
         q += messageIds.map { ("messageId", $0) }
         return q
     }
 }
 
 struct DeadLetters: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dead-letters", abstract: "Inspect dead-lettered events.", subcommands: [List.self])
+    static let configuration = CommandConfiguration(
+        commandName: "dead-letters",
+        abstract: "Inspect dead-lettered events.",
+        subcommands: [List.self]
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List dead letters, newest first, with the reason each was given up on.")
@@ -258,7 +275,10 @@ struct DeadLetters: AsyncParsableCommand {
         @Flag(help: "Print the API's JSON.") var json = false
 
         func run() async throws {
-            let answer = try await operatorRequest(server, path: "/v1/dead-letters" + queryString(selection.query + [("limit", String(limit))]))
+            let answer = try await operatorRequest(
+                server,
+                path: "/v1/dead-letters" + queryString(selection.query + [("limit", String(limit))])
+            )
             if json {
                 print(answer.jsonString)
                 return
@@ -275,7 +295,9 @@ struct DeadLetters: AsyncParsableCommand {
 }
 
 struct Replay: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Put dead letters back in the queue; their attempts start over and the live log shows the replay.")
+    static let configuration = CommandConfiguration(
+        abstract: "Put dead letters back in the queue; their attempts start over and the live log shows the replay."
+    )
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var selection: DeadLetterOptions

@@ -15,7 +15,8 @@ struct PatternTest: AsyncParsableCommand {
             or "invalid pattern: <reason>" with EventBridge's reason (exit 65). The event is an EventBridge event (the envelope a \
             rule sees); with --destination it is a Switchyard event instead, matched as the envelope(s) it would become through \
             that destination.
-            """)
+            """
+    )
 
     @Option(help: "The event pattern, a JSON file (- for standard input).") var pattern: String
     @Option(help: "The event, a JSON file (- for standard input).") var event: String

@@ -1,34 +1,41 @@
 import ArgumentParser
-import Metrics
-import Prometheus
-import EventBridgeEmulator
-import KinesisEmulator
 import AsyncHTTPClient
+import EventBridgeEmulator
 import Foundation
+import KinesisEmulator
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import SwitchyardCore
 import SwitchyardEventBridge
 import SwitchyardKinesis
-import SwitchyardServer
 import SwitchyardPostgres
 import SwitchyardSQLite
+import SwitchyardServer
 
 @main
 struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A customer-data pipeline: RudderStack/Segment-compatible ingestion, durable queue, EventBridge delivery.",
-        subcommands: [Serve.self, Validate.self, Transform.self, Pattern.self, Tail.self, Deliveries.self, DeadLetters.self, Replay.self, Queue.self, Emulate.self],
-        defaultSubcommand: Serve.self)
+        subcommands: [
+            Serve.self, Validate.self, Transform.self, Pattern.self, Tail.self, Deliveries.self, DeadLetters.self, Replay.self, Queue.self,
+            Emulate.self,
+        ],
+        defaultSubcommand: Serve.self
+    )
 }
 
 /// Every destination type this build ships.
 let registry = DestinationRegistry([EventBridgePlugin.self, KinesisPlugin.self])
 
 struct ConfigOptions: ParsableArguments {
-    @Option(name: .long, help: "Configuration file. Without it, ./switchyard.yaml, or the embedded quickstart configuration when that does not exist.")
+    @Option(
+        name: .long,
+        help: "Configuration file. Without it, ./switchyard.yaml, or the embedded quickstart configuration when that does not exist."
+    )
     var config: String?
 
     /// Loads the configuration, printing every problem and exiting non-zero when there are any.
@@ -82,7 +89,8 @@ struct Serve: AsyncParsableCommand {
         // whole send timeout), so a destination that is down fails fast into backoff.
         var clientConfiguration = HTTPClient.Configuration(
             timeout: .init(connect: .seconds(3)),
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64))
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        )
         clientConfiguration.decompression = .disabled
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         var workers: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -94,18 +102,42 @@ struct Serve: AsyncParsableCommand {
             var destinationLogger = makeLogger("switchyard.delivery")
             destinationLogger[metadataKey: "destination"] = "\(destination.name)"
             do throws(DestinationSetupError) {
-                let built = try await destination.makeDestination(context: DestinationContext(
-                    name: destination.name, httpClient: httpClient, environment: environment, logger: destinationLogger, rules: destination.config.rules,
-                    addService: { service in extra.withLockedValue { $0.append(service) } }))
+                let built = try await destination.makeDestination(
+                    context: DestinationContext(
+                        name: destination.name,
+                        httpClient: httpClient,
+                        environment: environment,
+                        logger: destinationLogger,
+                        rules: destination.config.rules,
+                        addService: { service in extra.withLockedValue { $0.append(service) } }
+                    )
+                )
                 let activity = destination.config.heartbeat.map { DeliveryActivity(every: $0.every) }
-                let worker = DeliveryWorker(name: destination.name, destination: built, store: store, policy: destination.config.delivery, logger: destinationLogger, activity: activity)
+                let worker = DeliveryWorker(
+                    name: destination.name,
+                    destination: built,
+                    store: store,
+                    policy: destination.config.delivery,
+                    logger: destinationLogger,
+                    activity: activity
+                )
                 workers.append(.init(service: worker))
                 if let heartbeat = destination.config.heartbeat, let activity {
                     var orderingKey: EventKey?
                     if case .perKey(let key) = destination.ordering { orderingKey = key }
-                    workers.append(.init(service: HeartbeatService(
-                        destination: destination.name, config: heartbeat, activity: activity, store: store, orderingKey: orderingKey,
-                        maxEventBytes: loaded.config.server.limits.maxEventBytes, logger: destinationLogger)))
+                    workers.append(
+                        .init(
+                            service: HeartbeatService(
+                                destination: destination.name,
+                                config: heartbeat,
+                                activity: activity,
+                                store: store,
+                                orderingKey: orderingKey,
+                                maxEventBytes: loaded.config.server.limits.maxEventBytes,
+                                logger: destinationLogger
+                            )
+                        )
+                    )
                 }
             } catch {
                 failures.append(error)
@@ -120,13 +152,18 @@ struct Serve: AsyncParsableCommand {
         }
         workers += extra.withLockedValue { $0 }.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
-        let retention = RetentionService(store: store, retention: loaded.config.storage.retention, logger: makeLogger("switchyard.retention"))
+        let retention = RetentionService(
+            store: store,
+            retention: loaded.config.storage.retention,
+            logger: makeLogger("switchyard.retention")
+        )
         // Services stop in reverse order: the HTTP server first (no new events), then delivery
         // finishes what it has in flight, then the store's own services.
         var groupConfiguration = ServiceGroupConfiguration(
             services: opened.services.map { .init(service: $0) } + [.init(service: retention)] + workers + [.init(service: app)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
+            logger: logger
+        )
         // Past the grace period, what is still running is cancelled; a stalled client cannot keep
         // the process alive. Every accepted event is already on disk, and leased jobs are due
         // again at the next start.
@@ -140,7 +177,9 @@ struct Serve: AsyncParsableCommand {
             failure = error
             let server = loaded.config.server
             if let io = error as? IOError, io.errnoCode == EADDRINUSE {
-                logger.error("cannot listen on \(server.host):\(server.port): the address is already in use (another switchyard, or another program?)")
+                logger.error(
+                    "cannot listen on \(server.host):\(server.port): the address is already in use (another switchyard, or another program?)"
+                )
             } else {
                 logger.error("stopped with an error: \(error)")
             }
@@ -173,14 +212,22 @@ struct Validate: AsyncParsableCommand {
             let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
             var notes: [String: [(String, String)]] = [:]
             for destination in loaded.destinations {
-                notes[destination.name] = await destination.describe(context: DestinationContext(
-                    name: destination.name, httpClient: httpClient, environment: ProcessInfo.processInfo.environment, logger: makeLogger("switchyard")))
+                notes[destination.name] = await destination.describe(
+                    context: DestinationContext(
+                        name: destination.name,
+                        httpClient: httpClient,
+                        environment: ProcessInfo.processInfo.environment,
+                        logger: makeLogger("switchyard")
+                    )
+                )
             }
             try? await httpClient.shutdown()
             Swift.print(try loaded.redactedYAML(notes: notes), terminator: "")
         } else {
             let c = loaded.config
-            Swift.print("\(loaded.file): ok (\(c.sources.count) sources, \(c.destinations.count) destinations, \(c.connections.count) connections)")
+            Swift.print(
+                "\(loaded.file): ok (\(c.sources.count) sources, \(c.destinations.count) destinations, \(c.connections.count) connections)"
+            )
         }
     }
 }
@@ -195,7 +242,10 @@ struct Queue: AsyncParsableCommand {
 
         func run() async throws {
             let loaded = try options.load()
-            let stats = try await OpenedStore.withStore(loaded.config, logger: Logger(label: "switchyard.storage", factory: { _ in SwiftLogNoOpLogHandler() })) {
+            let stats = try await OpenedStore.withStore(
+                loaded.config,
+                logger: Logger(label: "switchyard.storage", factory: { _ in SwiftLogNoOpLogHandler() })
+            ) {
                 try await $0.stats()
             }
             let encoder = JSONEncoder()
@@ -212,7 +262,8 @@ struct Transform: AsyncParsableCommand {
             Reads the event (as stored: enriched JSON) from standard input. Prints the entry as JSON (one line per entry when \
             the destination has rules and the event matches several), or the reason it would be dead-lettered (exit 1), or \
             that the destination's filter or rules make no job of it (exit 2).
-            """)
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
 
@@ -253,31 +304,44 @@ struct Transform: AsyncParsableCommand {
 }
 
 struct Emulate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a local stand-in for an AWS service.", subcommands: [EmulateEventBridge.self, EmulateKinesis.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Run a local stand-in for an AWS service.",
+        subcommands: [EmulateEventBridge.self, EmulateKinesis.self]
+    )
 }
 
 struct EmulateEventBridge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eventbridge",
-        abstract: "Serve EventBridge's PutEvents on loopback: SigV4 checked, real validation rules, each event written as a target's envelope.")
+        abstract:
+            "Serve EventBridge's PutEvents on loopback: SigV4 checked, real validation rules, each event written as a target's envelope."
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 4010
-    @Option(help: "AWS region the signatures must be scoped to.") var region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+    @Option(help: "AWS region the signatures must be scoped to.") var region =
+        ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
     @Option(help: "Append each received event, as the envelope a rule target gets, to this JSON-lines file.") var eventsOut: String?
     @Option(help: "Access key id it accepts (default: AWS_ACCESS_KEY_ID, else the quickstart's).") var accessKeyId: String?
-    @Option(help: "Secret access key it checks signatures with (default: AWS_SECRET_ACCESS_KEY, else the quickstart's).") var secretAccessKey: String?
+    @Option(help: "Secret access key it checks signatures with (default: AWS_SECRET_ACCESS_KEY, else the quickstart's).")
+    var secretAccessKey: String?
     @Option(help: "Share of entries (0 to 1) answered with a per-entry ThrottlingException.") var throttleRate = 0.0
     @Option(help: "Share of requests (0 to 1) answered with HTTP 500 InternalException.") var errorRate = 0.0
     @Option(help: "Delay before every answer, in milliseconds.") var latencyMs = 0
-    @Flag(help: "Add each event's arrival time (x-emulator-received-ms) to its envelope, for latency benchmarks.") var recordReceiptTime = false
-    @Option(help: "The bus's rules, a YAML file: each a name, an event pattern and a target (file: PATH or url: http://…). Each accepted event goes to every target whose rule matches.")
+    @Flag(help: "Add each event's arrival time (x-emulator-received-ms) to its envelope, for latency benchmarks.") var recordReceiptTime =
+        false
+    @Option(
+        help:
+            "The bus's rules, a YAML file: each a name, an event pattern and a target (file: PATH or url: http://…). Each accepted event goes to every target whose rule matches."
+    )
     var rules: String?
 
     func validate() throws {
         guard (0...1).contains(throttleRate), (0...1).contains(errorRate) else { throw ValidationError("rates are shares between 0 and 1") }
         guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
-        guard (accessKeyId == nil) == (secretAccessKey == nil) else { throw ValidationError("--access-key-id and --secret-access-key go together") }
+        guard (accessKeyId == nil) == (secretAccessKey == nil) else {
+            throw ValidationError("--access-key-id and --secret-access-key go together")
+        }
     }
 
     func run() async throws {
@@ -292,7 +356,12 @@ struct EmulateEventBridge: AsyncParsableCommand {
         options.errorRate = errorRate
         options.latencyMilliseconds = latencyMs
         options.recordReceiptTime = recordReceiptTime
-        options.credentials = emulatorCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, environment: env, logger: logger)
+        options.credentials = emulatorCredentials(
+            accessKeyId: accessKeyId,
+            secretAccessKey: secretAccessKey,
+            environment: env,
+            logger: logger
+        )
         if let rules {
             do {
                 options.rules = try BusRules.load(path: rules)
@@ -302,23 +371,40 @@ struct EmulateEventBridge: AsyncParsableCommand {
                 throw ExitCode(78)
             }
             for rule in options.rules?.rules ?? [] {
-                logger.info("bus rule", metadata: ["rule": "\(rule.name)", "target": "\(rule.target)", "bus": "\(rule.eventBusName ?? "any")"])
+                logger.info(
+                    "bus rule",
+                    metadata: ["rule": "\(rule.name)", "target": "\(rule.target)", "bus": "\(rule.eventBusName ?? "any")"]
+                )
             }
         }
         let emulator = try EventBridgeEmulator(options: options, logger: logger)
-        logger.info("EventBridge emulator", metadata: [
-            "region": "\(region)", "eventsOut": "\(eventsOut ?? "-")", "accessKeyIds": "\(options.credentials.keys.sorted())",
-            "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)", "rules": "\(options.rules?.rules.count ?? 0)",
-        ])
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: emulator.services(logger: logger).map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.info(
+            "EventBridge emulator",
+            metadata: [
+                "region": "\(region)", "eventsOut": "\(eventsOut ?? "-")", "accessKeyIds": "\(options.credentials.keys.sorted())",
+                "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)",
+                "rules": "\(options.rules?.rules.count ?? 0)",
+            ]
+        )
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: emulator.services(logger: logger).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         try await group.run()
     }
 }
 
 /// The key an emulator accepts: the given one, else `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`,
 /// else the quickstart configuration's, so README step one needs no AWS account.
-func emulatorCredentials(accessKeyId: String?, secretAccessKey: String?, environment env: [String: String], logger: Logger) -> [String: String] {
+func emulatorCredentials(
+    accessKeyId: String?,
+    secretAccessKey: String?,
+    environment env: [String: String],
+    logger: Logger
+) -> [String: String] {
     if let id = accessKeyId, let secret = secretAccessKey { return [id: secret] }
     if let id = env["AWS_ACCESS_KEY_ID"], let secret = env["AWS_SECRET_ACCESS_KEY"], !id.isEmpty, !secret.isEmpty { return [id: secret] }
     logger.notice("accepting the quickstart credentials (access key id \"quickstart\"); pass --access-key-id/--secret-access-key to change")
@@ -328,24 +414,32 @@ func emulatorCredentials(accessKeyId: String?, secretAccessKey: String?, environ
 struct EmulateKinesis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kinesis",
-        abstract: "Serve Kinesis Data Streams on loopback: PutRecords and PutRecord with SigV4 checked, Kinesis's limits and error codes, shards by the partition key's MD5; consumers read back with ListShards, DescribeStream, GetShardIterator and GetRecords.")
+        abstract:
+            "Serve Kinesis Data Streams on loopback: PutRecords and PutRecord with SigV4 checked, Kinesis's limits and error codes, shards by the partition key's MD5; consumers read back with ListShards, DescribeStream, GetShardIterator and GetRecords."
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 4567
-    @Option(help: "AWS region the signatures must be scoped to.") var region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
-    @Option(help: "Append each accepted record (stream, shard, sequence number, partition key, the decoded data) to this JSON-lines file.") var recordsOut: String?
+    @Option(help: "AWS region the signatures must be scoped to.") var region =
+        ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+    @Option(help: "Append each accepted record (stream, shard, sequence number, partition key, the decoded data) to this JSON-lines file.")
+    var recordsOut: String?
     @Option(help: "The streams that exist, as NAME:SHARDS,… (default: any name, with 4 shards).") var streams: String?
     @Option(help: "Access key id it accepts (default: AWS_ACCESS_KEY_ID, else the quickstart's).") var accessKeyId: String?
-    @Option(help: "Secret access key it checks signatures with (default: AWS_SECRET_ACCESS_KEY, else the quickstart's).") var secretAccessKey: String?
+    @Option(help: "Secret access key it checks signatures with (default: AWS_SECRET_ACCESS_KEY, else the quickstart's).")
+    var secretAccessKey: String?
     @Option(help: "Share of records (0 to 1) answered with a per-record ProvisionedThroughputExceededException.") var throttleRate = 0.0
     @Option(help: "Share of requests (0 to 1) answered with HTTP 500 InternalFailure.") var errorRate = 0.0
     @Option(help: "Delay before every answer, in milliseconds.") var latencyMs = 0
-    @Flag(help: "Add each record's arrival time (x-emulator-received-ms) to its line, for latency benchmarks.") var recordReceiptTime = false
+    @Flag(help: "Add each record's arrival time (x-emulator-received-ms) to its line, for latency benchmarks.") var recordReceiptTime =
+        false
 
     func validate() throws {
         guard (0...1).contains(throttleRate), (0...1).contains(errorRate) else { throw ValidationError("rates are shares between 0 and 1") }
         guard latencyMs >= 0 else { throw ValidationError("--latency-ms must not be negative") }
-        guard (accessKeyId == nil) == (secretAccessKey == nil) else { throw ValidationError("--access-key-id and --secret-access-key go together") }
+        guard (accessKeyId == nil) == (secretAccessKey == nil) else {
+            throw ValidationError("--access-key-id and --secret-access-key go together")
+        }
         _ = try parsedStreams()
     }
 
@@ -374,12 +468,21 @@ struct EmulateKinesis: AsyncParsableCommand {
         options.errorRate = errorRate
         options.latencyMilliseconds = latencyMs
         options.recordReceiptTime = recordReceiptTime
-        options.credentials = emulatorCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, environment: ProcessInfo.processInfo.environment, logger: logger)
+        options.credentials = emulatorCredentials(
+            accessKeyId: accessKeyId,
+            secretAccessKey: secretAccessKey,
+            environment: ProcessInfo.processInfo.environment,
+            logger: logger
+        )
         let emulator = try KinesisEmulator(options: options)
-        logger.info("Kinesis emulator", metadata: [
-            "region": "\(region)", "recordsOut": "\(recordsOut ?? "-")", "streams": "\(streams ?? "any, 4 shards each")",
-            "accessKeyIds": "\(options.credentials.keys.sorted())", "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)", "latencyMs": "\(latencyMs)",
-        ])
+        logger.info(
+            "Kinesis emulator",
+            metadata: [
+                "region": "\(region)", "recordsOut": "\(recordsOut ?? "-")", "streams": "\(streams ?? "any, 4 shards each")",
+                "accessKeyIds": "\(options.credentials.keys.sorted())", "throttleRate": "\(throttleRate)", "errorRate": "\(errorRate)",
+                "latencyMs": "\(latencyMs)",
+            ]
+        )
         try await emulator.application(logger: logger).runService()
     }
 }

@@ -1,9 +1,10 @@
-import AsyncHTTPClient
-@testable import AWSCredentialProviders
 import AWSSigV4
+import AsyncHTTPClient
 import Foundation
 import SwitchyardCore
 import Testing
+
+@testable import AWSCredentialProviders
 
 /// A chain over this environment; instance metadata is off unless a test asks for it.
 func resolve(_ env: [String: String], explicit: AWSCredentials? = nil, metadata: Bool = false) async -> CredentialChain.Outcome {
@@ -23,7 +24,13 @@ func withAWSFiles(credentials: String = "", config: String = "", _ body: ([Strin
     defer { try? FileManager.default.removeItem(at: dir) }
     try credentials.write(to: dir.appendingPathComponent("credentials"), atomically: true, encoding: .utf8)
     try config.write(to: dir.appendingPathComponent("config"), atomically: true, encoding: .utf8)
-    try await body(["AWS_SHARED_CREDENTIALS_FILE": dir.appendingPathComponent("credentials").path, "AWS_CONFIG_FILE": dir.appendingPathComponent("config").path], dir)
+    try await body(
+        [
+            "AWS_SHARED_CREDENTIALS_FILE": dir.appendingPathComponent("credentials").path,
+            "AWS_CONFIG_FILE": dir.appendingPathComponent("config").path,
+        ],
+        dir
+    )
 }
 
 @Suite("The credential chain, in the AWS SDKs' order")
@@ -34,7 +41,10 @@ struct CredentialChainTests {
         let explicit = AWSCredentials(accessKeyID: "CFG", secretAccessKey: "cfgsecret")
         #expect(try await found(resolve(env, explicit: explicit))?.fetch().credentials == explicit)
         let fromEnv = try #require(found(await resolve(env)))
-        #expect(try await fromEnv.fetch().credentials == AWSCredentials(accessKeyID: "ENVKEY", secretAccessKey: "envsecret", sessionToken: "tok"))
+        #expect(
+            try await fromEnv.fetch().credentials
+                == AWSCredentials(accessKeyID: "ENVKEY", secretAccessKey: "envsecret", sessionToken: "tok")
+        )
         #expect(fromEnv.kind == "environment")
     }
 
@@ -43,7 +53,8 @@ struct CredentialChainTests {
         try await withAWSFiles(credentials: "[default]\naws_access_key_id = DEF\naws_secret_access_key = defsecret\n") { files, dir in
             let all = files.merging([
                 "AWS_ACCESS_KEY_ID": "ENV", "AWS_SECRET_ACCESS_KEY": "s",
-                "AWS_WEB_IDENTITY_TOKEN_FILE": dir.appendingPathComponent("token").path, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/web",
+                "AWS_WEB_IDENTITY_TOKEN_FILE": dir.appendingPathComponent("token").path,
+                "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/web",
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x",
             ]) { $1 }
             #expect(found(await resolve(all))?.kind == "environment")
@@ -59,8 +70,15 @@ struct CredentialChainTests {
 
     @Test("nothing configured: every step says why it gave nothing")
     func nothing() async {
-        guard case .nothing(let nothing) = await resolve(["HOME": "/nonexistent"]) else { Issue.record("found something"); return }
-        #expect(nothing.description.hasPrefix("no AWS credentials found; tried its configuration (no accessKeyID and accessKey); the environment"))
+        guard case .nothing(let nothing) = await resolve(["HOME": "/nonexistent"]) else {
+            Issue.record("found something")
+            return
+        }
+        #expect(
+            nothing.description.hasPrefix(
+                "no AWS credentials found; tried its configuration (no accessKeyID and accessKey); the environment"
+            )
+        )
         #expect(nothing.description.contains("web identity (AWS_WEB_IDENTITY_TOKEN_FILE not set)"))
         #expect(nothing.description.contains("profile \"default\""))
         #expect(nothing.description.contains("container credentials"))
@@ -70,15 +88,23 @@ struct CredentialChainTests {
     @Test("instance metadata that does not answer is tried last, and named")
     func metadataProbe() async {
         let outcome = await resolve(["HOME": "/nonexistent", "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9"], metadata: true)
-        guard case .nothing(let nothing) = outcome else { Issue.record("found something"); return }
-        #expect(nothing.tried.last?.hasPrefix("instance metadata (http://127.0.0.1:9): no answer from http://127.0.0.1:9/latest/api/token") == true)
+        guard case .nothing(let nothing) = outcome else {
+            Issue.record("found something")
+            return
+        }
+        #expect(
+            nothing.tried.last?.hasPrefix("instance metadata (http://127.0.0.1:9): no answer from http://127.0.0.1:9/latest/api/token")
+                == true
+        )
     }
 
     @Test("profiles: static keys from either file, by AWS_PROFILE; the credentials file wins")
     func staticProfiles() async throws {
         try await withAWSFiles(
-            credentials: "[default]\naws_access_key_id=DEF\naws_secret_access_key = defsecret\n# comment\n[prod]\naws_access_key_id = PROD\naws_secret_access_key = prodsecret\naws_session_token = ptok\n",
-            config: "[profile staging]\nregion = eu-west-1\naws_access_key_id = STG\naws_secret_access_key = stgsecret\n[profile prod]\naws_access_key_id = OLD\n"
+            credentials:
+                "[default]\naws_access_key_id=DEF\naws_secret_access_key = defsecret\n# comment\n[prod]\naws_access_key_id = PROD\naws_secret_access_key = prodsecret\naws_session_token = ptok\n",
+            config:
+                "[profile staging]\nregion = eu-west-1\naws_access_key_id = STG\naws_secret_access_key = stgsecret\n[profile prod]\naws_access_key_id = OLD\n"
         ) { files, _ in
             func keys(_ profile: String?) async throws -> AWSCredentials? {
                 let env = profile.map { files.merging(["AWS_PROFILE": $0]) { $1 } } ?? files
@@ -136,30 +162,48 @@ struct CredentialChainTests {
             #expect(publisher.source.provider.description == "profile base")
             let twoHops = try #require(found(await profile("two-hops")) as? AssumeRoleProvider)
             #expect((twoHops.source.provider as? AssumeRoleProvider)?.roleArn == "arn:aws:iam::123456789012:role/publisher")
-            #expect((found(await profile("from-env", ["AWS_ACCESS_KEY_ID": "E", "AWS_SECRET_ACCESS_KEY": "s", "AWS_PROFILE": "from-env"])))?.kind == "environment",
-                    "the environment comes before profiles in the chain")
+            #expect(
+                (found(await profile("from-env", ["AWS_ACCESS_KEY_ID": "E", "AWS_SECRET_ACCESS_KEY": "s", "AWS_PROFILE": "from-env"])))?
+                    .kind == "environment",
+                "the environment comes before profiles in the chain"
+            )
             #expect((found(await profile("irsa")) as? WebIdentityProvider)?.tokenFile == "/var/run/token")
             #expect((found(await profile("script")) as? ProcessCredentialProvider)?.command == "/usr/local/bin/get-creds --account 1")
-            for (name, message) in [("loop-a", "makes a loop"), ("lonely", "role_arn needs source_profile, credential_source or web_identity_token_file")] {
-                guard case .misconfigured(let problem) = await profile(name) else { Issue.record("\(name) resolved"); continue }
+            for (name, message) in [
+                ("loop-a", "makes a loop"), ("lonely", "role_arn needs source_profile, credential_source or web_identity_token_file"),
+            ] {
+                guard case .misconfigured(let problem) = await profile(name) else {
+                    Issue.record("\(name) resolved")
+                    continue
+                }
                 #expect(problem.description.contains(message), "\(problem)")
             }
         }
     }
 
-    @Test("container credentials: plain http only to this machine or the container agents' addresses", arguments: [
-        ("http://127.0.0.1:8080/creds", true), ("http://localhost/creds", true), ("http://[::1]:80/x", true),
-        ("http://169.254.170.2/v2/credentials", true), ("http://169.254.170.23/v1/credentials", true), ("http://[fd00:ec2::23]/v1", true),
-        ("https://creds.example.com/x", true), ("http://creds.example.com/x", false), ("http://10.0.0.1/x", false), ("ftp://127.0.0.1/", false),
-    ])
+    @Test(
+        "container credentials: plain http only to this machine or the container agents' addresses",
+        arguments: [
+            ("http://127.0.0.1:8080/creds", true), ("http://localhost/creds", true), ("http://[::1]:80/x", true),
+            ("http://169.254.170.2/v2/credentials", true), ("http://169.254.170.23/v1/credentials", true),
+            ("http://[fd00:ec2::23]/v1", true),
+            ("https://creds.example.com/x", true), ("http://creds.example.com/x", false), ("http://10.0.0.1/x", false),
+            ("ftp://127.0.0.1/", false),
+        ]
+    )
     func containerHosts(url: String, allowed: Bool) {
         #expect(ContainerCredentialProvider.isAllowed(url) == allowed)
     }
 
     @Test("a plain-http full URI to another host is refused, not silently skipped")
     func containerRefused() async {
-        guard case .misconfigured(let problem) = await resolve(["HOME": "/nonexistent", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.1.2.3/creds"]) else {
-            Issue.record("accepted"); return
+        guard
+            case .misconfigured(let problem) = await resolve([
+                "HOME": "/nonexistent", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.1.2.3/creds",
+            ])
+        else {
+            Issue.record("accepted")
+            return
         }
         #expect(problem.description.contains("use https"))
     }
@@ -173,7 +217,13 @@ struct CredentialChainTests {
     @Test("endpoint precedence: configuration, AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the region's; STS is regional")
     func endpoint() {
         func resolve(_ explicit: String?, _ env: [String: String], region: String = "us-east-1") -> String {
-            EndpointResolver.endpoint(explicit: explicit, serviceEnvName: "EVENTBRIDGE", hostPrefix: "events", region: region, environment: env)
+            EndpointResolver.endpoint(
+                explicit: explicit,
+                serviceEnvName: "EVENTBRIDGE",
+                hostPrefix: "events",
+                region: region,
+                environment: env
+            )
         }
         let env = ["AWS_ENDPOINT_URL_EVENTBRIDGE": "http://svc:1", "AWS_ENDPOINT_URL": "http://all:2"]
         #expect(resolve("http://cfg:3", env) == "http://cfg:3")
@@ -182,7 +232,10 @@ struct CredentialChainTests {
         #expect(resolve(nil, [:], region: "eu-west-1") == "https://events.eu-west-1.amazonaws.com")
         #expect(resolve(nil, [:], region: "cn-north-1") == "https://events.cn-north-1.amazonaws.com.cn")
         #expect(STSClient(region: "eu-west-1", environment: [:], httpClient: .shared)?.url == "https://sts.eu-west-1.amazonaws.com/")
-        #expect(STSClient(region: "eu-west-1", environment: ["AWS_ENDPOINT_URL_STS": "http://127.0.0.1:5000"], httpClient: .shared)?.hostHeader == "127.0.0.1:5000")
+        #expect(
+            STSClient(region: "eu-west-1", environment: ["AWS_ENDPOINT_URL_STS": "http://127.0.0.1:5000"], httpClient: .shared)?.hostHeader
+                == "127.0.0.1:5000"
+        )
     }
 }
 
@@ -197,22 +250,40 @@ struct ProviderAnswerTests {
         let c = try STSClient.credentials(fromXML: xml, provider: "STS AssumeRole")
         #expect(c.credentials == AWSCredentials(accessKeyID: "ASIAX", secretAccessKey: "s&cret", sessionToken: "tok"))
         #expect(c.expiration?.rfc3339 == "2026-12-01T11:34:24.129Z")
-        #expect(SigV4Signer.uriEncode("arn:aws:iam::1:role/a b+c") == "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b%2Bc", "form bodies are encoded as AWS signs")
+        #expect(
+            SigV4Signer.uriEncode("arn:aws:iam::1:role/a b+c") == "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b%2Bc",
+            "form bodies are encoded as AWS signs"
+        )
     }
 
     @Test("credential_process output: Version 1, the keys, an optional token and expiry")
     func process() throws {
-        let ok = try ProcessCredentialProvider.parse(Array(#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"2030-01-01T00:00:00Z"}"#.utf8), provider: "p")
+        let ok = try ProcessCredentialProvider.parse(
+            Array(#"{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"2030-01-01T00:00:00Z"}"#.utf8),
+            provider: "p"
+        )
         #expect(ok.credentials.sessionToken == "T" && ok.expiration != nil)
-        #expect(throws: CredentialError.self) { try ProcessCredentialProvider.parse(Array(#"{"Version":2,"AccessKeyId":"A","SecretAccessKey":"S"}"#.utf8), provider: "p") }
-        #expect(throws: CredentialError.self) { try ProcessCredentialProvider.parse(Array(#"{"Version":1,"AccessKeyId":"A"}"#.utf8), provider: "p") }
+        #expect(throws: CredentialError.self) {
+            try ProcessCredentialProvider.parse(Array(#"{"Version":2,"AccessKeyId":"A","SecretAccessKey":"S"}"#.utf8), provider: "p")
+        }
+        #expect(throws: CredentialError.self) {
+            try ProcessCredentialProvider.parse(Array(#"{"Version":1,"AccessKeyId":"A"}"#.utf8), provider: "p")
+        }
     }
 
     @Test("credential_process runs the command; a failing one says how it failed")
     func runsTheCommand() async throws {
-        let good = ProcessCredentialProvider(command: #"printf '{"Version": 1, "AccessKeyId": "PROC", "SecretAccessKey": "s"}'"#, profile: "script")
+        let good = ProcessCredentialProvider(
+            command: #"printf '{"Version": 1, "AccessKeyId": "PROC", "SecretAccessKey": "s"}'"#,
+            profile: "script"
+        )
         #expect(try await good.fetch().credentials.accessKeyID == "PROC")
         let bad = ProcessCredentialProvider(command: "echo 'no such account' >&2; exit 3", profile: "script")
-        await #expect(throws: CredentialError(provider: "credential_process of profile script", message: "the command exited with status 3: no such account")) { try await bad.fetch() }
+        await #expect(
+            throws: CredentialError(
+                provider: "credential_process of profile script",
+                message: "the command exited with status 3: no such account"
+            )
+        ) { try await bad.fetch() }
     }
 }

@@ -18,7 +18,8 @@ struct BusRulesTests {
         defer { for path in [retention, everything] { try? FileManager.default.removeItem(atPath: path) } }
         var options = EmulatorOptions()
         options.credentials = ["AKIDEMU": "emu-secret"]
-        options.rules = try BusRules.parse("""
+        options.rules = try BusRules.parse(
+            """
             rules:
               - name: retention-team
                 pattern: { source: [contact-lens], detail: { ruleName: [ACCOUNT_CANCELLATION] } }
@@ -27,7 +28,9 @@ struct BusRulesTests {
                 eventBusName: arn:aws:events:us-east-1:123456789012:event-bus/orders
                 pattern: { source: [{prefix: ""}] }
                 target: { file: \(everything) }
-            """, file: "rules.yaml")
+            """,
+            file: "rules.yaml"
+        )
         let emulator = try EventBridgeEmulator(options: options)
         let body = #"""
             {"Entries":[
@@ -40,18 +43,28 @@ struct BusRulesTests {
             let response = try await client.execute(uri: "/", method: .post, headers: signedHeaders(body), body: ByteBuffer(string: body))
             #expect(response.status == .ok)
             let stats = try await client.execute(uri: "/stats", method: .get)
-            #expect(try JSONParser.parse(Array(stats.body.readableBytesView))[path: "matchedByRule"]?.jsonString == #"{"orders-only":2,"retention-team":2}"#)
+            #expect(
+                try JSONParser.parse(Array(stats.body.readableBytesView))[path: "matchedByRule"]?.jsonString
+                    == #"{"orders-only":2,"retention-team":2}"#
+            )
         }
-        let lines = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) } ?? [] }
+        let lines = { (path: String) in
+            (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
+                ?? []
+        }
         #expect(lines(retention).map { $0[path: "detail.ruleName"]?.stringValue } == ["ACCOUNT_CANCELLATION", "ACCOUNT_CANCELLATION"])
         #expect(lines(retention).allSatisfy { $0[path: "version"] == .string("0") && $0[path: "detail-type"] == .string("Rules Matched") })
-        #expect(lines(everything).map { $0[path: "detail.ruleName"]?.stringValue } == ["ACCOUNT_CANCELLATION", "OTHER"], "the default bus's event is not on orders")
+        #expect(
+            lines(everything).map { $0[path: "detail.ruleName"]?.stringValue } == ["ACCOUNT_CANCELLATION", "OTHER"],
+            "the default bus's event is not on orders"
+        )
     }
 
     @Test("a rule EventBridge would refuse is reported with its reason and line, and none of the file is used")
     func refusedRules() {
         do {
-            _ = try BusRules.parse("""
+            _ = try BusRules.parse(
+                """
                 rules:
                   - name: ok
                     pattern: { source: [a] }
@@ -65,14 +78,18 @@ struct BusRulesTests {
                   - name: ok
                     pattern: { source: [a] }
                     target: { url: "ftp://x" }
-                """, file: "rules.yaml")
+                """,
+                file: "rules.yaml"
+            )
             Issue.record("accepted")
         } catch {
-            #expect(error.problems.map(\.description) == [
-                #"rules.yaml:6:14: rule "upper": invalid event pattern: Unrecognized match type Prefix"#,
-                #"rules.yaml:8:11: rule name "has space" is not valid: EventBridge rule names are 1 to 64 letters, digits, '.', '-' or '_'"#,
-                #"rules.yaml:13:13: rule "ok": target url "ftp://x" is not an http:// or https:// URL"#,
-            ])
+            #expect(
+                error.problems.map(\.description) == [
+                    #"rules.yaml:6:14: rule "upper": invalid event pattern: Unrecognized match type Prefix"#,
+                    #"rules.yaml:8:11: rule name "has space" is not valid: EventBridge rule names are 1 to 64 letters, digits, '.', '-' or '_'"#,
+                    #"rules.yaml:13:13: rule "ok": target url "ftp://x" is not an http:// or https:// URL"#,
+                ]
+            )
         }
     }
 }

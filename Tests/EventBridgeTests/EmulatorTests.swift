@@ -9,13 +9,29 @@ import SwitchyardCore
 import Testing
 
 /// Signs a PutEvents body the way the destination does.
-func signedHeaders(_ body: String, secret: String = "emu-secret", keyID: String = "AKIDEMU", region: String = "us-east-1", at ms: Int64 = Timestamp.now().millisecondsSinceEpoch) -> HTTPFields {
+func signedHeaders(
+    _ body: String,
+    secret: String = "emu-secret",
+    keyID: String = "AKIDEMU",
+    region: String = "us-east-1",
+    at ms: Int64 = Timestamp.now().millisecondsSinceEpoch
+) -> HTTPFields {
     let signer = SigV4Signer(credentials: AWSCredentials(accessKeyID: keyID, secretAccessKey: secret), region: region, service: "events")
-    let signature = signer.sign(.init(method: "POST", host: "localhost", path: "/", headers: [
-        ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "AWSEvents.PutEvents"),
-    ], body: Array(body.utf8)), amzDate: Timestamp(millisecondsSinceEpoch: ms).amzDate)
+    let signature = signer.sign(
+        .init(
+            method: "POST",
+            host: "localhost",
+            path: "/",
+            headers: [
+                ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "AWSEvents.PutEvents"),
+            ],
+            body: Array(body.utf8)
+        ),
+        amzDate: Timestamp(millisecondsSinceEpoch: ms).amzDate
+    )
     var fields: HTTPFields = [
-        .contentType: "application/x-amz-json-1.1", HTTPField.Name("X-Amz-Target")!: "AWSEvents.PutEvents", HTTPField.Name("Host")!: "localhost",
+        .contentType: "application/x-amz-json-1.1", HTTPField.Name("X-Amz-Target")!: "AWSEvents.PutEvents",
+        HTTPField.Name("Host")!: "localhost",
     ]
     for (name, value) in signature.headers { fields[HTTPField.Name(name)!] = value }
     return fields
@@ -23,7 +39,10 @@ func signedHeaders(_ body: String, secret: String = "emu-secret", keyID: String 
 
 @Suite("The EventBridge emulator behaves like EventBridge where it matters")
 struct EmulatorTests {
-    func withEmulator(eventsOut: String? = nil, _ body: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void) async throws {
+    func withEmulator(
+        eventsOut: String? = nil,
+        _ body: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void
+    ) async throws {
         let out = eventsOut ?? FileManager.default.temporaryDirectory.appendingPathComponent("emu-\(UUID().uuidString).jsonl").path
         defer { if eventsOut == nil { try? FileManager.default.removeItem(atPath: out) } }
         var options = EmulatorOptions()
@@ -35,11 +54,17 @@ struct EmulatorTests {
     }
 
     func put(_ client: any TestClientProtocol, _ body: String, headers: HTTPFields? = nil) async throws -> (Int, JSONValue) {
-        let response = try await client.execute(uri: "/", method: .post, headers: headers ?? signedHeaders(body), body: ByteBuffer(string: body))
+        let response = try await client.execute(
+            uri: "/",
+            method: .post,
+            headers: headers ?? signedHeaders(body),
+            body: ByteBuffer(string: body)
+        )
         return (Int(response.status.code), try JSONParser.parse(Array(response.body.readableBytesView)))
     }
 
-    static let entry = #"{"Source":"rudderstack","DetailType":"Paid","Detail":"{\"event\":\"Paid\",\"n\":1}","Resources":["arn:x"],"EventBusName":"orders"}"#
+    static let entry =
+        #"{"Source":"rudderstack","DetailType":"Paid","Detail":"{\"event\":\"Paid\",\"n\":1}","Resources":["arn:x"],"EventBusName":"orders"}"#
 
     @Test("a signed PutEvents is accepted and written as the envelope a target receives")
     func accepted() async throws {
@@ -69,7 +94,11 @@ struct EmulatorTests {
             #expect(unknown.1[path: "__type"] == .string("UnrecognizedClientException"))
             let unsigned = try await self.put(client, body, headers: [.contentType: "application/x-amz-json-1.1"])
             #expect(unsigned.1[path: "__type"] == .string("MissingAuthenticationTokenException"))
-            let stale = try await self.put(client, body, headers: signedHeaders(body, at: Timestamp.now().millisecondsSinceEpoch - 20 * 60_000))
+            let stale = try await self.put(
+                client,
+                body,
+                headers: signedHeaders(body, at: Timestamp.now().millisecondsSinceEpoch - 20 * 60_000)
+            )
             #expect(stale.1[path: "__type"] == .string("RequestExpired"))
             var tampered = signedHeaders(body)
             tampered[HTTPField.Name("X-Amz-Target")!] = "AWSEvents.ListRules"
@@ -107,7 +136,8 @@ struct EmulatorTests {
             let huge = #"{"Entries":[{"Source":"s","DetailType":"d","Detail":"\#(hugeDetail)"}]}"#
             let tooBig = try await self.put(client, huge)
             #expect(tooBig.1[path: "message"] == .string("Total size of the entries in the request is over the limit."))
-            let mixed = #"{"Entries":[\#(Self.entry),{"DetailType":"d","Detail":"{}"},{"Source":"s","DetailType":"d","Detail":"[1]"},{"Source":"aws.events","DetailType":"d","Detail":"{}"}]}"#
+            let mixed =
+                #"{"Entries":[\#(Self.entry),{"DetailType":"d","Detail":"{}"},{"Source":"s","DetailType":"d","Detail":"[1]"},{"Source":"aws.events","DetailType":"d","Detail":"{}"}]}"#
             let (status, answer) = try await self.put(client, mixed)
             #expect(status == 200)
             #expect(answer[path: "FailedEntryCount"] == .number("3"))

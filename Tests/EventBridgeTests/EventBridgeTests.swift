@@ -4,10 +4,16 @@ import Foundation
 import Logging
 import NIOCore
 import SwitchyardCore
-@testable import SwitchyardEventBridge
 import Testing
 
-func settings(_ detailType: String = "{{ event }}", includeTime: Bool = false, traceHeader: String? = nil, maxRequestBytes: Int = 262_144) -> EventBridgeSettings {
+@testable import SwitchyardEventBridge
+
+func settings(
+    _ detailType: String = "{{ event }}",
+    includeTime: Bool = false,
+    traceHeader: String? = nil,
+    maxRequestBytes: Int = 262_144
+) -> EventBridgeSettings {
     var s = EventBridgeSettings(region: "us-east-1", detailType: detailType, eventBusName: "orders")
     s.includeTime = includeTime
     s.traceHeader = traceHeader
@@ -34,9 +40,12 @@ struct TemplateTests {
         #expect(try Template("plain").isLiteral)
     }
 
-    @Test("malformed templates are refused when the configuration loads", arguments: [
-        "{{ event", "event }}", "{{ }}", "{{ event | other }}", "{{ a b }}",
-    ])
+    @Test(
+        "malformed templates are refused when the configuration loads",
+        arguments: [
+            "{{ event", "event }}", "{{ }}", "{{ event | other }}", "{{ a b }}",
+        ]
+    )
     func malformed(_ text: String) {
         #expect(throws: Template.ParseError.self) { try Template(text) }
     }
@@ -48,7 +57,10 @@ struct TransformTests {
     func entry() throws {
         let transform = try EventBridgeTransform(settings: settings())
         let entry = try transform.entry(forEvent: Array(#"{"type":"track","event":"Paid","userId":"u"}"#.utf8))
-        #expect(entry.json.jsonString == #"{"DetailType":"Paid","Detail":"{\"type\":\"track\",\"event\":\"Paid\",\"userId\":\"u\"}","EventBusName":"orders","Resources":["arn:aws:events:us-east-1:123456789012:event-bus/orders"],"Source":"rudderstack"}"#)
+        #expect(
+            entry.json.jsonString
+                == #"{"DetailType":"Paid","Detail":"{\"type\":\"track\",\"event\":\"Paid\",\"userId\":\"u\"}","EventBusName":"orders","Resources":["arn:aws:events:us-east-1:123456789012:event-bus/orders"],"Source":"rudderstack"}"#
+        )
         #expect(entry.awsSize == "rudderstack".utf8.count + 4 + entry.detail.utf8.count + arn.utf8.count)
     }
 
@@ -82,11 +94,16 @@ struct TransformTests {
     func drops() throws {
         let transform = try EventBridgeTransform(settings: settings(maxRequestBytes: 1024))
         #expect(throws: EventBridgeTransform.Drop.emptyDetailType) { try transform.entry(for: event(#"{"userId":"u"}"#)) }
-        #expect(throws: EventBridgeTransform.Drop.detailTypeTooLong(129)) { try transform.entry(for: event("{\"event\":\"\(String(repeating: "x", count: 129))\"}")) }
+        #expect(throws: EventBridgeTransform.Drop.detailTypeTooLong(129)) {
+            try transform.entry(for: event("{\"event\":\"\(String(repeating: "x", count: 129))\"}"))
+        }
         #expect(throws: EventBridgeTransform.Drop.detailNotAnObject) { try transform.entry(for: event("[1]")) }
         let big = try event("{\"event\":\"E\",\"p\":\"\(String(repeating: "y", count: 2000))\"}")
         #expect(throws: EventBridgeTransform.Drop.self) { try transform.entry(for: big) }
-        #expect(EventBridgeTransform.Drop.entryTooLarge(size: 2100, limit: 1024).description == "InvalidArgument: entry is 2100 bytes as EventBridge counts it, over the 1024-byte limit")
+        #expect(
+            EventBridgeTransform.Drop.entryTooLarge(size: 2100, limit: 1024).description
+                == "InvalidArgument: entry is 2100 bytes as EventBridge counts it, over the 1024-byte limit"
+        )
     }
 }
 
@@ -96,9 +113,18 @@ struct ResponseTests {
 
     init() throws {
         destination = EventBridgeDestination(
-            name: "bus", transform: try EventBridgeTransform(settings: settings()), endpoint: .init("http://127.0.0.1:4010")!,
-            signer: SigV4Signer(credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s"), region: "us-east-1", service: "events"),
-            httpClient: HTTPClient.shared, timeout: .seconds(1), logger: Logger(label: "test"))
+            name: "bus",
+            transform: try EventBridgeTransform(settings: settings()),
+            endpoint: .init("http://127.0.0.1:4010")!,
+            signer: SigV4Signer(
+                credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s"),
+                region: "us-east-1",
+                service: "events"
+            ),
+            httpClient: HTTPClient.shared,
+            timeout: .seconds(1),
+            logger: Logger(label: "test")
+        )
     }
 
     func outcomes(_ status: Int, _ body: String, count: Int) -> [EntryOutcome] {
@@ -107,24 +133,56 @@ struct ResponseTests {
 
     @Test("per-entry results: EventId delivers, throttling and internal failures retry, the rest are final")
     func perEntry() {
-        let body = #"{"FailedEntryCount":3,"Entries":[{"EventId":"e1"},{"ErrorCode":"ThrottlingException","ErrorMessage":"Rate exceeded"},{"ErrorCode":"InternalFailure"},{"ErrorCode":"MalformedDetail","ErrorMessage":"Detail is malformed."}]}"#
-        #expect(outcomes(200, body, count: 4) == [
-            .delivered(reference: "e1"),
-            .retry(.init(code: "ThrottlingException", message: "Rate exceeded")),
-            .retry(.init(code: "InternalFailure", message: "")),
-            .reject(.init(code: "MalformedDetail", message: "Detail is malformed.")),
-        ])
+        let body =
+            #"{"FailedEntryCount":3,"Entries":[{"EventId":"e1"},{"ErrorCode":"ThrottlingException","ErrorMessage":"Rate exceeded"},{"ErrorCode":"InternalFailure"},{"ErrorCode":"MalformedDetail","ErrorMessage":"Detail is malformed."}]}"#
+        #expect(
+            outcomes(200, body, count: 4) == [
+                .delivered(reference: "e1"),
+                .retry(.init(code: "ThrottlingException", message: "Rate exceeded")),
+                .retry(.init(code: "InternalFailure", message: "")),
+                .reject(.init(code: "MalformedDetail", message: "Detail is malformed.")),
+            ]
+        )
     }
 
     @Test("whole-request failures: throttling, 5xx and expired signatures retry; validation and auth are final")
     func wholeRequest() {
-        #expect(outcomes(400, #"{"__type":"com.amazon.coral#ThrottlingException","message":"slow down"}"#, count: 1) == [.retry(.init(code: "ThrottlingException", message: "slow down", httpStatus: 400))])
+        #expect(
+            outcomes(400, #"{"__type":"com.amazon.coral#ThrottlingException","message":"slow down"}"#, count: 1) == [
+                .retry(.init(code: "ThrottlingException", message: "slow down", httpStatus: 400))
+            ]
+        )
         #expect(outcomes(503, "", count: 2) == Array(repeating: .retry(.init(code: "HTTP503", message: "", httpStatus: 503)), count: 2))
-        #expect(outcomes(400, #"{"__type":"RequestExpired","message":"Signature expired"}"#, count: 1).allSatisfy { if case .retry = $0 { true } else { false } })
-        #expect(outcomes(400, #"{"__type":"ValidationException","message":"Total size of the entries in the request is over the limit."}"#, count: 1)
-            == [.reject(.init(code: "ValidationException", message: "Total size of the entries in the request is over the limit.", httpStatus: 400))])
-        let moto = #"<?xml version="1.0"?><ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>"#
-        #expect(outcomes(403, moto, count: 1) == [.reject(.init(code: "SignatureDoesNotMatch", message: "The request signature we calculated does not match", httpStatus: 403))])
+        #expect(
+            outcomes(400, #"{"__type":"RequestExpired","message":"Signature expired"}"#, count: 1).allSatisfy {
+                if case .retry = $0 { true } else { false }
+            }
+        )
+        #expect(
+            outcomes(
+                400,
+                #"{"__type":"ValidationException","message":"Total size of the entries in the request is over the limit."}"#,
+                count: 1
+            )
+                == [
+                    .reject(
+                        .init(
+                            code: "ValidationException",
+                            message: "Total size of the entries in the request is over the limit.",
+                            httpStatus: 400
+                        )
+                    )
+                ]
+        )
+        let moto =
+            #"<?xml version="1.0"?><ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>"#
+        #expect(
+            outcomes(403, moto, count: 1) == [
+                .reject(
+                    .init(code: "SignatureDoesNotMatch", message: "The request signature we calculated does not match", httpStatus: 403)
+                )
+            ]
+        )
     }
 
     @Test("a 200 that does not list one result per entry is retried, not trusted")
@@ -135,7 +193,9 @@ struct ResponseTests {
     @Test("endpoints sign the Host header with the port only when it is not the default")
     func endpoints() {
         #expect(EventBridgeDestination.Endpoint("https://events.us-east-1.amazonaws.com")?.hostHeader == "events.us-east-1.amazonaws.com")
-        #expect(EventBridgeDestination.Endpoint("https://events.us-east-1.amazonaws.com:443/")?.hostHeader == "events.us-east-1.amazonaws.com")
+        #expect(
+            EventBridgeDestination.Endpoint("https://events.us-east-1.amazonaws.com:443/")?.hostHeader == "events.us-east-1.amazonaws.com"
+        )
         #expect(EventBridgeDestination.Endpoint("http://127.0.0.1:4010")?.hostHeader == "127.0.0.1:4010")
         #expect(EventBridgeDestination.Endpoint("http://127.0.0.1:4010")?.url == "http://127.0.0.1:4010/")
         #expect(EventBridgeDestination.Endpoint("ftp://x") == nil)

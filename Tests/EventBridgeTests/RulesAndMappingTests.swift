@@ -2,8 +2,9 @@ import AWSSigV4
 import AsyncHTTPClient
 import Logging
 import SwitchyardCore
-@testable import SwitchyardEventBridge
 import Testing
+
+@testable import SwitchyardEventBridge
 
 @Suite("EventBridge entries for destination rules, and payload mapping")
 struct RulesAndMappingTests {
@@ -23,7 +24,10 @@ struct RulesAndMappingTests {
         let transform = try EventBridgeTransform(settings: settings("Contact Lens Post Call Rules Matched"), rules: [cancellation])
         let entry = try transform.entry(forEvent: Array(stored.utf8), rule: cancellation)
         #expect(entry.detail == #"{"ruleName":"ACCOUNT_CANCELLATION","actionName":"NOTIFY_CUSTOMER_RETENTION","# + stored.dropFirst())
-        #expect(try transform.entry(forEvent: Array("{}".utf8), rule: cancellation).detail == #"{"ruleName":"ACCOUNT_CANCELLATION","actionName":"NOTIFY_CUSTOMER_RETENTION"}"#)
+        #expect(
+            try transform.entry(forEvent: Array("{}".utf8), rule: cancellation).detail
+                == #"{"ruleName":"ACCOUNT_CANCELLATION","actionName":"NOTIFY_CUSTOMER_RETENTION"}"#
+        )
         // An event that has those keys itself gets the rule's values, once.
         let own = try transform.entry(forEvent: Array(#"{"ruleName":"mine","event":"E"}"#.utf8), rule: cancellation)
         #expect(own.detail == #"{"ruleName":"ACCOUNT_CANCELLATION","actionName":"NOTIFY_CUSTOMER_RETENTION","event":"E"}"#)
@@ -46,29 +50,59 @@ struct RulesAndMappingTests {
         #expect(try transform.rule(named: nil) == nil)
         #expect(throws: EventBridgeTransform.Drop.ruleRemoved("OLD")) { try transform.rule(named: "OLD") }
         let destination = EventBridgeDestination(
-            name: "bus", transform: transform, endpoint: .init("http://127.0.0.1:4010")!,
-            signer: SigV4Signer(credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s"), region: "us-east-1", service: "events"),
-            httpClient: HTTPClient.shared, timeout: .seconds(1), logger: Logger(label: "test"))
-        var job = Job(id: 1, lease: 1, destination: "bus", attempt: 1, source: "app", messageId: "m", type: .track, name: "E",
-                      userId: "u1", receivedAt: .now(), payload: Array(stored.utf8))
+            name: "bus",
+            transform: transform,
+            endpoint: .init("http://127.0.0.1:4010")!,
+            signer: SigV4Signer(
+                credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s"),
+                region: "us-east-1",
+                service: "events"
+            ),
+            httpClient: HTTPClient.shared,
+            timeout: .seconds(1),
+            logger: Logger(label: "test")
+        )
+        var job = Job(
+            id: 1,
+            lease: 1,
+            destination: "bus",
+            attempt: 1,
+            source: "app",
+            messageId: "m",
+            type: .track,
+            name: "E",
+            userId: "u1",
+            receivedAt: .now(),
+            payload: Array(stored.utf8)
+        )
         job.rule = "OLD"
-        guard case .drop(let reason) = destination.prepare(job) else { Issue.record("prepared"); return }
+        guard case .drop(let reason) = destination.prepare(job) else {
+            Issue.record("prepared")
+            return
+        }
         #expect(reason.hasPrefix("RuleRemoved: the event was accepted for rule \"OLD\""))
     }
 
     @Test("detail: is a JSON template; a whole placeholder keeps its JSON type, a missing one is null or its fallback")
     func detailMapping() throws {
         var s = settings()
-        s.detail = try mapping(#"""
+        s.detail = try mapping(
+            #"""
             {"version":"1.0","plan":"{{ properties.plan }}","seats":"{{ properties.seats }}","properties":"{{ properties }}",
              "label":"{{ userId }}/{{ properties.seats }}","missing":"{{ properties.nope }}","state":"{{ properties.state | \"OPEN\" }}"}
-            """#)
+            """#
+        )
         let transform = try EventBridgeTransform(settings: s, rules: [cancellation])
         let entry = try transform.entry(forEvent: Array(stored.utf8))
-        #expect(try detail(entry) == #"{"version":"1.0","plan":"pro","seats":12,"properties":{"plan":"pro","seats":12},"label":"u1/12","missing":null,"state":"OPEN"}"#)
+        #expect(
+            try detail(entry)
+                == #"{"version":"1.0","plan":"pro","seats":12,"properties":{"plan":"pro","seats":12},"label":"u1/12","missing":null,"state":"OPEN"}"#
+        )
         // For a rule, the tags go first unless the mapping places them itself.
         let tagged = try transform.entry(forEvent: Array(stored.utf8), rule: cancellation)
-        #expect(try detail(tagged).hasPrefix(#"{"ruleName":"ACCOUNT_CANCELLATION","actionName":"NOTIFY_CUSTOMER_RETENTION","version":"1.0","#))
+        #expect(
+            try detail(tagged).hasPrefix(#"{"ruleName":"ACCOUNT_CANCELLATION","actionName":"NOTIFY_CUSTOMER_RETENTION","version":"1.0","#)
+        )
         s.detail = try mapping(#"{"version":"1.0","ruleName":"{{ $rule.name }}","actionName":"{{ $rule.action }}"}"#)
         let placed = try EventBridgeTransform(settings: s, rules: [cancellation]).entry(forEvent: Array(stored.utf8), rule: cancellation)
         #expect(try detail(placed) == #"{"version":"1.0","ruleName":"ACCOUNT_CANCELLATION","actionName":"NOTIFY_CUSTOMER_RETENTION"}"#)
@@ -78,7 +112,10 @@ struct RulesAndMappingTests {
     func sourceAndResources() throws {
         var s = settings()
         s.source = "ilert.com/{{ properties.plan }}"
-        s.resourceID = [.init(arn: "arn:aws:connect:us-east-1:123456789012:instance/{{ properties.plan }}"), .init(arn: "{{ properties.nope }}"), .init(arn: "ilert")]
+        s.resourceID = [
+            .init(arn: "arn:aws:connect:us-east-1:123456789012:instance/{{ properties.plan }}"), .init(arn: "{{ properties.nope }}"),
+            .init(arn: "ilert"),
+        ]
         let entry = try EventBridgeTransform(settings: s).entry(forEvent: Array(stored.utf8))
         #expect(entry.source == "ilert.com/pro")
         #expect(entry.resources == ["arn:aws:connect:us-east-1:123456789012:instance/pro", "ilert"])
@@ -94,7 +131,11 @@ struct RulesAndMappingTests {
     func mappingProblems() throws {
         var s = settings()
         s.detail = try mapping(#"["not", "an", "object"]"#)
-        #expect(EventBridgePlugin.validate(s, environment: [:]).map(\.message).contains("detail must be a mapping: EventBridge's Detail is a JSON object"))
+        #expect(
+            EventBridgePlugin.validate(s, environment: [:]).map(\.message).contains(
+                "detail must be a mapping: EventBridge's Detail is a JSON object"
+            )
+        )
         s.detail = try mapping(#"{"a":"{{ properties.x"}"#)
         #expect(EventBridgePlugin.validate(s, environment: [:]).contains { $0.path == ["detail"] && $0.message.hasPrefix("detail: ") })
         s.detail = nil
@@ -104,9 +145,15 @@ struct RulesAndMappingTests {
 
     @Test("a preview and a bus event for a rule show the entry that rule makes")
     func previewForRule() throws {
-        guard case .entry(let entry) = EventBridgePlugin.preview(settings(), payload: Array(stored.utf8), rule: cancellation) else { Issue.record("dropped"); return }
+        guard case .entry(let entry) = EventBridgePlugin.preview(settings(), payload: Array(stored.utf8), rule: cancellation) else {
+            Issue.record("dropped")
+            return
+        }
         #expect(entry[path: "Detail"]?.stringValue?.hasPrefix(#"{"ruleName":"ACCOUNT_CANCELLATION""#) == true)
-        guard case .events(let envelopes)? = EventBridgePlugin.busEvents(settings(), payload: Array(stored.utf8), rule: cancellation) else { Issue.record("no envelope"); return }
+        guard case .events(let envelopes)? = EventBridgePlugin.busEvents(settings(), payload: Array(stored.utf8), rule: cancellation) else {
+            Issue.record("no envelope")
+            return
+        }
         #expect(envelopes.first?[path: "detail.actionName"] == .string("NOTIFY_CUSTOMER_RETENTION"))
     }
 }

@@ -4,7 +4,9 @@ import SwitchyardCore
 import SwitchyardEventBridge
 import Testing
 
-let vectorsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Destinations/EventBridge/vectors").standardized
+let vectorsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+    "../../Destinations/EventBridge/vectors"
+).standardized
 
 func vectorFiles(prefix: String) -> [String] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: vectorsFolder.path)) ?? []
@@ -37,10 +39,13 @@ struct SigV4VectorTests {
         let amzDate = try #require(v["amzDate"] as? String)
         let signer = SigV4Signer(
             credentials: AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret, sessionToken: creds["sessionToken"] as? String),
-            region: region, service: service)
+            region: region,
+            service: service
+        )
         let signature = signer.sign(
             .init(method: method, host: host, path: url.path.isEmpty ? "/" : url.path, headers: headers, body: Array(body.utf8)),
-            amzDate: amzDate)
+            amzDate: amzDate
+        )
         #expect(signature.canonicalRequest == v["canonicalRequest"] as? String)
         #expect(signature.stringToSign == v["stringToSign"] as? String)
         #expect(signature.authorization == v["authorization"] as? String)
@@ -49,7 +54,12 @@ struct SigV4VectorTests {
     @Test("the signing key matches AWS's published example")
     func signingKey() {
         // From AWS's "Deriving a signing key" documentation.
-        let key = SigV4Signer.signingKey(secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", date: "20120215", region: "us-east-1", service: "iam")
+        let key = SigV4Signer.signingKey(
+            secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            date: "20120215",
+            region: "us-east-1",
+            service: "iam"
+        )
         let hex = key.withUnsafeBytes { Array($0) }.map { String(format: "%02x", $0) }.joined()
         #expect(hex == "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d")
     }

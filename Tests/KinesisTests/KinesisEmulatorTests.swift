@@ -3,16 +3,35 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import KinesisEmulator
 import NIOCore
 import SwitchyardCore
 import Testing
 
-func kinesisHeaders(_ body: String, target: String = "Kinesis_20131202.PutRecords", secret: String = "emu-secret", service: String = "kinesis") -> HTTPFields {
-    let signer = SigV4Signer(credentials: AWSCredentials(accessKeyID: "AKIDEMU", secretAccessKey: secret), region: "us-east-1", service: service)
-    let signature = signer.sign(.init(method: "POST", host: "localhost", path: "/", headers: [
-        ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target),
-    ], body: Array(body.utf8)), amzDate: Timestamp.now().amzDate)
+@testable import KinesisEmulator
+
+func kinesisHeaders(
+    _ body: String,
+    target: String = "Kinesis_20131202.PutRecords",
+    secret: String = "emu-secret",
+    service: String = "kinesis"
+) -> HTTPFields {
+    let signer = SigV4Signer(
+        credentials: AWSCredentials(accessKeyID: "AKIDEMU", secretAccessKey: secret),
+        region: "us-east-1",
+        service: service
+    )
+    let signature = signer.sign(
+        .init(
+            method: "POST",
+            host: "localhost",
+            path: "/",
+            headers: [
+                ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", target),
+            ],
+            body: Array(body.utf8)
+        ),
+        amzDate: Timestamp.now().amzDate
+    )
     var fields: HTTPFields = [.contentType: "application/x-amz-json-1.1", HTTPField.Name("X-Amz-Target")!: target]
     for (name, value) in signature.headers { fields[HTTPField.Name(name)!] = value }
     return fields
@@ -24,8 +43,10 @@ func record(_ data: String, key: String) -> String {
 
 @Suite("The Kinesis emulator behaves like Kinesis where it matters")
 struct KinesisEmulatorTests {
-    func withEmulator(_ configure: (inout KinesisEmulatorOptions) -> Void = { _ in },
-                      _ body: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void) async throws {
+    func withEmulator(
+        configure: (inout KinesisEmulatorOptions) -> Void = { _ in },
+        _ body: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void
+    ) async throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("kinesis-\(UUID().uuidString)/records.jsonl").path
         defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
         var options = KinesisEmulatorOptions()
@@ -38,7 +59,12 @@ struct KinesisEmulatorTests {
     }
 
     func put(_ client: any TestClientProtocol, _ body: String, headers: HTTPFields? = nil) async throws -> (Int, JSONValue) {
-        let response = try await client.execute(uri: "/", method: .post, headers: headers ?? kinesisHeaders(body), body: ByteBuffer(string: body))
+        let response = try await client.execute(
+            uri: "/",
+            method: .post,
+            headers: headers ?? kinesisHeaders(body),
+            body: ByteBuffer(string: body)
+        )
         return (Int(response.status.code), try JSONParser.parse(Array(response.body.readableBytesView)))
     }
 
@@ -53,7 +79,11 @@ struct KinesisEmulatorTests {
             let (status, _) = try await self.put(client, #"{"StreamName":"agent-events","Records":[\#(records)]}"#)
             #expect(status == 200)
             func call(_ operation: String, _ body: String) async throws -> JSONValue {
-                let (status, answer) = try await self.put(client, body, headers: kinesisHeaders(body, target: "Kinesis_20131202.\(operation)"))
+                let (status, answer) = try await self.put(
+                    client,
+                    body,
+                    headers: kinesisHeaders(body, target: "Kinesis_20131202.\(operation)")
+                )
                 #expect(status == 200, "\(operation): \(answer.jsonString)")
                 return answer
             }
@@ -65,9 +95,17 @@ struct KinesisEmulatorTests {
             let shard = KinesisEmulator.shardID(KinesisEmulator.shard(for: .init(data: [], partitionKey: "agent-7"), of: 4))
             func read(_ type: String, after sequence: String? = nil) async throws -> (data: [String], next: String) {
                 let start = sequence.map { #","StartingSequenceNumber":"\#($0)""# } ?? ""
-                let iterator = try await call("GetShardIterator", #"{"StreamName":"agent-events","ShardId":"\#(shard)","ShardIteratorType":"\#(type)"\#(start)}"#)
-                let answer = try await call("GetRecords", #"{"ShardIterator":"\#(iterator[path: "ShardIterator"]?.stringValue ?? "")","Limit":3}"#)
-                let data = (answer[path: "Records"]?.arrayValue ?? []).map { String(decoding: Base64.decode($0[path: "Data"]?.stringValue ?? "") ?? [], as: UTF8.self) }
+                let iterator = try await call(
+                    "GetShardIterator",
+                    #"{"StreamName":"agent-events","ShardId":"\#(shard)","ShardIteratorType":"\#(type)"\#(start)}"#
+                )
+                let answer = try await call(
+                    "GetRecords",
+                    #"{"ShardIterator":"\#(iterator[path: "ShardIterator"]?.stringValue ?? "")","Limit":3}"#
+                )
+                let data = (answer[path: "Records"]?.arrayValue ?? []).map {
+                    String(decoding: Base64.decode($0[path: "Data"]?.stringValue ?? "") ?? [], as: UTF8.self)
+                }
                 return (data, answer[path: "NextShardIterator"]?.stringValue ?? "")
             }
             let first = try await read("TRIM_HORIZON")
@@ -84,7 +122,8 @@ struct KinesisEmulatorTests {
     @Test("accepted records get a shard (the MD5 of the key's) and growing sequence numbers, and are written down decoded")
     func accepted() async throws {
         try await withEmulator { client, out in
-            let body = #"{"StreamName":"agent-events","Records":[\#(record(#"{"n":1}"#, key: "agent-1")),\#(record(#"{"n":2}"#, key: "agent-1")),\#(record(#"{"n":3}"#, key: "agent-2"))]}"#
+            let body =
+                #"{"StreamName":"agent-events","Records":[\#(record(#"{"n":1}"#, key: "agent-1")),\#(record(#"{"n":2}"#, key: "agent-1")),\#(record(#"{"n":3}"#, key: "agent-2"))]}"#
             let (status, answer) = try await self.put(client, body)
             #expect(status == 200)
             #expect(answer[path: "FailedRecordCount"] == .number("0"))
@@ -107,19 +146,26 @@ struct KinesisEmulatorTests {
         #expect(KinesisEmulator.shard(forHashKey: (UInt64.max, UInt64.max), of: 4) == 3)
         #expect(KinesisEmulator.shard(forHashKey: (0x4000_0000_0000_0000, 0), of: 4) == 1)
         #expect(KinesisEmulator.shard(forHashKey: (0x3FFF_FFFF_FFFF_FFFF, UInt64.max), of: 4) == 0)
-        #expect(KinesisEmulator.hashKey(decimal: "340282366920938463463374607431768211455").map { [$0.high, $0.low] } == [UInt64.max, UInt64.max])
+        #expect(
+            KinesisEmulator.hashKey(decimal: "340282366920938463463374607431768211455").map { [$0.high, $0.low] } == [
+                UInt64.max, UInt64.max,
+            ]
+        )
         #expect(KinesisEmulator.hashKey(decimal: "340282366920938463463374607431768211456") == nil)
         #expect(KinesisEmulator.hashKey(decimal: "18446744073709551616").map { [$0.high, $0.low] } == [1, 0])
     }
 
-    @Test("requests past Kinesis's limits are refused with its codes", arguments: [
-        (#"{"StreamName":"nope","Records":[@REC@]}"#, "ResourceNotFoundException"),
-        (#"{"Records":[@REC@]}"#, "InvalidArgumentException"),
-        (#"{"StreamName":"agent-events","Records":[]}"#, "ValidationException"),
-        (#"{"StreamName":"agent-events","Records":[{"Data":"!!","PartitionKey":"k"}]}"#, "SerializationException"),
-        (#"{"StreamName":"agent-events","Records":[{"Data":"e30=","PartitionKey":""}]}"#, "ValidationException"),
-        ("not json", "SerializationException"),
-    ])
+    @Test(
+        "requests past Kinesis's limits are refused with its codes",
+        arguments: [
+            (#"{"StreamName":"nope","Records":[@REC@]}"#, "ResourceNotFoundException"),
+            (#"{"Records":[@REC@]}"#, "InvalidArgumentException"),
+            (#"{"StreamName":"agent-events","Records":[]}"#, "ValidationException"),
+            (#"{"StreamName":"agent-events","Records":[{"Data":"!!","PartitionKey":"k"}]}"#, "SerializationException"),
+            (#"{"StreamName":"agent-events","Records":[{"Data":"e30=","PartitionKey":""}]}"#, "ValidationException"),
+            ("not json", "SerializationException"),
+        ]
+    )
     func refused(body: String, code: String) async throws {
         try await withEmulator { client, _ in
             let (status, answer) = try await self.put(client, body.replacingOccurrences(of: "@REC@", with: record("{}", key: "k")))
@@ -130,7 +176,8 @@ struct KinesisEmulatorTests {
 
     @Test("more than 500 records, or a record over the stream's limit, are refused")
     func limits() async throws {
-        try await withEmulator({ $0.maxRecordBytes = 64 }) { client, _ in
+        let configure: (inout KinesisEmulatorOptions) -> Void = { $0.maxRecordBytes = 64 }
+        try await withEmulator(configure: configure) { client, _ in
             let many = Array(repeating: record("{}", key: "k"), count: 501).joined(separator: ",")
             let tooMany = try await self.put(client, #"{"StreamName":"agent-events","Records":[\#(many)]}"#).1
             #expect(tooMany[path: "__type"] == .string("ValidationException"))
@@ -155,7 +202,8 @@ struct KinesisEmulatorTests {
 
     @Test("--throttle-rate fails records one by one with ProvisionedThroughputExceededException; PutRecord works too")
     func throttled() async throws {
-        try await withEmulator({ $0.throttleRate = 1 }) { client, _ in
+        let configure: (inout KinesisEmulatorOptions) -> Void = { $0.throttleRate = 1 }
+        try await withEmulator(configure: configure) { client, _ in
             let body = #"{"StreamName":"agent-events","Records":[\#(record("{}", key: "a")),\#(record("{}", key: "b"))]}"#
             let (status, answer) = try await self.put(client, body)
             #expect(status == 200 && answer[path: "FailedRecordCount"] == .number("2"))

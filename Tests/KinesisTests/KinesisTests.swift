@@ -1,13 +1,19 @@
 import AWSClient
-import Foundation
 import AWSSigV4
 import AsyncHTTPClient
+import Foundation
 import Logging
 import SwitchyardCore
-@testable import SwitchyardKinesis
 import Testing
 
-func kinesisSettings(stream: String = "agent-events", partitionKey: String? = nil, useMessageId: Bool = false, maxRecordBytes: Int = 1024 * 1024) -> KinesisSettings {
+@testable import SwitchyardKinesis
+
+func kinesisSettings(
+    stream: String = "agent-events",
+    partitionKey: String? = nil,
+    useMessageId: Bool = false,
+    maxRecordBytes: Int = 1024 * 1024
+) -> KinesisSettings {
     var s = KinesisSettings(region: "us-east-1", stream: stream)
     s.partitionKey = partitionKey
     s.useMessageId = useMessageId
@@ -16,8 +22,19 @@ func kinesisSettings(stream: String = "agent-events", partitionKey: String? = ni
 }
 
 func job(_ payload: String, userId: String? = "u1", messageId: String = "m-1") -> Job {
-    Job(id: 1, lease: 1, destination: "stream", attempt: 1, source: "web", messageId: messageId, type: .track, name: "E",
-        userId: userId, receivedAt: .now(), payload: Array(payload.utf8))
+    Job(
+        id: 1,
+        lease: 1,
+        destination: "stream",
+        attempt: 1,
+        source: "web",
+        messageId: messageId,
+        type: .track,
+        name: "E",
+        userId: userId,
+        receivedAt: .now(),
+        payload: Array(payload.utf8)
+    )
 }
 
 @Suite("Kinesis records")
@@ -28,7 +45,10 @@ struct KinesisRecordTests {
     func record() throws {
         let records = try KinesisRecords(settings: kinesisSettings())
         let destination = KinesisDestination(name: "stream", records: records, client: testClient(), logger: Logger(label: "test"))
-        guard case .entry(let entry) = destination.prepare(job(event)) else { Issue.record("dropped"); return }
+        guard case .entry(let entry) = destination.prepare(job(event)) else {
+            Issue.record("dropped")
+            return
+        }
         let wire = try JSONParser.parse(entry.body)
         #expect(wire[path: "PartitionKey"] == .string("u1"))
         #expect(Base64.decode(try #require(wire[path: "Data"]?.stringValue)) == Array(event.utf8))
@@ -36,8 +56,14 @@ struct KinesisRecordTests {
         // The log shows Data decoded, so it stores the event's text once.
         #expect(entry.display?[path: "Data"] == .string(event))
         #expect(entry.display?[path: "StreamName"] == .string("agent-events"))
-        guard case .entry(let anonymous) = destination.prepare(job(#"{"anonymousId":"a1"}"#, userId: "a1")) else { Issue.record("dropped"); return }
-        #expect(try JSONParser.parse(anonymous.body)[path: "PartitionKey"] == .string("a1"), "the stored job's key is userId, else anonymousId")
+        guard case .entry(let anonymous) = destination.prepare(job(#"{"anonymousId":"a1"}"#, userId: "a1")) else {
+            Issue.record("dropped")
+            return
+        }
+        #expect(
+            try JSONParser.parse(anonymous.body)[path: "PartitionKey"] == .string("a1"),
+            "the stored job's key is userId, else anonymousId"
+        )
     }
 
     @Test("useMessageId and partitionKey choose other keys; a stream ARN is sent as StreamARN")
@@ -57,24 +83,42 @@ struct KinesisRecordTests {
     @Test("records that can never be sent are dead-lettered when prepared, with the reason")
     func drops() throws {
         let records = try KinesisRecords(settings: kinesisSettings(partitionKey: "{{ properties.account }}", maxRecordBytes: 1024))
-        #expect(throws: KinesisRecords.Drop.emptyPartitionKey) { try records.record(data: Array(event.utf8), key: records.key.value(for: job(event))) }
-        #expect(throws: KinesisRecords.Drop.partitionKeyTooLong(257)) { try records.record(data: [1], key: String(repeating: "é", count: 257)) }
-        #expect(throws: KinesisRecords.Drop.recordTooLarge(size: 1025, limit: 1024)) { try records.record(data: Array(repeating: 0x61, count: 1024), key: "k") }
-        #expect(KinesisRecords.Drop.recordTooLarge(size: 1025, limit: 1024).description
-            == "InvalidArgument: the record is 1025 bytes (data and partition key), over the 1024-byte limit (maxRecordBytes)")
+        #expect(throws: KinesisRecords.Drop.emptyPartitionKey) {
+            try records.record(data: Array(event.utf8), key: records.key.value(for: job(event)))
+        }
+        #expect(throws: KinesisRecords.Drop.partitionKeyTooLong(257)) {
+            try records.record(data: [1], key: String(repeating: "é", count: 257))
+        }
+        #expect(throws: KinesisRecords.Drop.recordTooLarge(size: 1025, limit: 1024)) {
+            try records.record(data: Array(repeating: 0x61, count: 1024), key: "k")
+        }
+        #expect(
+            KinesisRecords.Drop.recordTooLarge(size: 1025, limit: 1024).description
+                == "InvalidArgument: the record is 1025 bytes (data and partition key), over the 1024-byte limit (maxRecordBytes)"
+        )
         #expect((try? records.record(data: [1], key: String(repeating: "é", count: 256))) != nil, "256 characters, whatever their bytes")
     }
 
     @Test("data: maps each record's Data as a JSON template over the event, keeping whole values' types")
     func dataMapping() throws {
         var s = kinesisSettings(partitionKey: "{{ properties.agent }}")
-        s.data = ConfigJSON(try JSONParser.parse(#"{"EventType":"{{ event }}","EventId":"{{ messageId }}","Count":"{{ properties.n }}","Snapshot":"{{ properties.snapshot }}"}"#))
+        s.data = ConfigJSON(
+            try JSONParser.parse(
+                #"{"EventType":"{{ event }}","EventId":"{{ messageId }}","Count":"{{ properties.n }}","Snapshot":"{{ properties.snapshot }}"}"#
+            )
+        )
         let records = try KinesisRecords(settings: s)
         let destination = KinesisDestination(name: "stream", records: records, client: testClient(), logger: Logger(label: "test"))
         let payload = #"{"event":"LOGIN","messageId":"m-9","properties":{"agent":"a-1","n":2,"snapshot":{"State":"Available"}}}"#
-        guard case .entry(let entry) = destination.prepare(job(payload)) else { Issue.record("dropped"); return }
+        guard case .entry(let entry) = destination.prepare(job(payload)) else {
+            Issue.record("dropped")
+            return
+        }
         let data = Base64.decode(try #require(try JSONParser.parse(entry.body)[path: "Data"]?.stringValue))
-        #expect(String(decoding: data ?? [], as: UTF8.self) == #"{"EventType":"LOGIN","EventId":"m-9","Count":2,"Snapshot":{"State":"Available"}}"#)
+        #expect(
+            String(decoding: data ?? [], as: UTF8.self)
+                == #"{"EventType":"LOGIN","EventId":"m-9","Count":2,"Snapshot":{"State":"Available"}}"#
+        )
         #expect(entry.display?[path: "PartitionKey"] == .string("a-1"))
         s.data = ConfigJSON(try JSONParser.parse(#"{"a":"{{ event"}"#))
         #expect(KinesisPlugin.validate(s, environment: [:]).contains { $0.path == ["data"] })
@@ -91,13 +135,26 @@ struct KinesisRecordTests {
 }
 
 func testClient() -> AWSJSONClient {
-    AWSJSONClient(endpoint: AWSEndpoint("http://127.0.0.1:4567")!, signer: SigV4Signer(credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s"), region: "us-east-1", service: "kinesis"),
-                  httpClient: HTTPClient.shared, timeout: .seconds(1))
+    AWSJSONClient(
+        endpoint: AWSEndpoint("http://127.0.0.1:4567")!,
+        signer: SigV4Signer(
+            credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s"),
+            region: "us-east-1",
+            service: "kinesis"
+        ),
+        httpClient: HTTPClient.shared,
+        timeout: .seconds(1)
+    )
 }
 
 @Suite("Reading Kinesis's answers")
 struct KinesisAnswerTests {
-    let destination = KinesisDestination(name: "stream", records: try! KinesisRecords(settings: kinesisSettings()), client: testClient(), logger: Logger(label: "test"))
+    let destination = KinesisDestination(
+        name: "stream",
+        records: try! KinesisRecords(settings: kinesisSettings()),
+        client: testClient(),
+        logger: Logger(label: "test")
+    )
 
     func outcomes(_ status: Int, _ body: String, count: Int) -> [EntryOutcome] {
         destination.outcomes(AWSResponse(status: status, body: Array(body.utf8)), count: count)
@@ -105,27 +162,49 @@ struct KinesisAnswerTests {
 
     @Test("per-record results: a sequence number delivers (with its shard), throttled and internal failures retry alone")
     func perRecord() {
-        let body = #"{"FailedRecordCount":2,"Records":[{"SequenceNumber":"49590338271490256608559692538361571095921575989136588898","ShardId":"shardId-000000000001"},{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard shardId-000000000001"},{"ErrorCode":"InternalFailure","ErrorMessage":"Internal service failure."}],"EncryptionType":"NONE"}"#
-        #expect(outcomes(200, body, count: 3) == [
-            .delivered(reference: "shardId-000000000001/49590338271490256608559692538361571095921575989136588898"),
-            .retry(.init(code: "ProvisionedThroughputExceededException", message: "Rate exceeded for shard shardId-000000000001")),
-            .retry(.init(code: "InternalFailure", message: "Internal service failure.")),
-        ])
-        #expect(outcomes(200, #"{"Records":[{"ShardId":"s"}]}"#, count: 2).allSatisfy { if case .retry = $0 { true } else { false } }, "a 200 that does not list every record is not trusted")
+        let body =
+            #"{"FailedRecordCount":2,"Records":[{"SequenceNumber":"49590338271490256608559692538361571095921575989136588898","ShardId":"shardId-000000000001"},{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard shardId-000000000001"},{"ErrorCode":"InternalFailure","ErrorMessage":"Internal service failure."}],"EncryptionType":"NONE"}"#
+        #expect(
+            outcomes(200, body, count: 3) == [
+                .delivered(reference: "shardId-000000000001/49590338271490256608559692538361571095921575989136588898"),
+                .retry(.init(code: "ProvisionedThroughputExceededException", message: "Rate exceeded for shard shardId-000000000001")),
+                .retry(.init(code: "InternalFailure", message: "Internal service failure.")),
+            ]
+        )
+        #expect(
+            outcomes(200, #"{"Records":[{"ShardId":"s"}]}"#, count: 2).allSatisfy { if case .retry = $0 { true } else { false } },
+            "a 200 that does not list every record is not trusted"
+        )
     }
 
-    @Test("whole requests: throttling and 5xx retry; a missing stream, KMS, access and signature errors are final", arguments: [
-        (400, #"{"__type":"ProvisionedThroughputExceededException","message":"Rate exceeded"}"#, "ProvisionedThroughputExceededException", true),
-        (400, #"{"__type":"LimitExceededException","message":"too many requests"}"#, "LimitExceededException", true),
-        (500, #"{"__type":"InternalFailure"}"#, "InternalFailure", true),
-        (503, "", "HTTP503", true),
-        (400, #"{"__type":"ResourceNotFoundException","message":"Stream agent-events under account 123456789012 not found."}"#, "ResourceNotFoundException", false),
-        (400, #"{"__type":"KMSDisabledException","message":"key disabled"}"#, "KMSDisabledException", false),
-        (400, #"{"__type":"KMSAccessDeniedException","message":"no access"}"#, "KMSAccessDeniedException", false),
-        (400, #"{"__type":"AccessDeniedException","message":"not authorized to perform kinesis:PutRecords"}"#, "AccessDeniedException", false),
-        (400, #"{"__type":"ValidationException","message":"1 validation error detected"}"#, "ValidationException", false),
-        (403, #"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>"#, "SignatureDoesNotMatch", false),
-    ] as [(Int, String, String, Bool)])
+    @Test(
+        "whole requests: throttling and 5xx retry; a missing stream, KMS, access and signature errors are final",
+        arguments: [
+            (
+                400, #"{"__type":"ProvisionedThroughputExceededException","message":"Rate exceeded"}"#,
+                "ProvisionedThroughputExceededException", true
+            ),
+            (400, #"{"__type":"LimitExceededException","message":"too many requests"}"#, "LimitExceededException", true),
+            (500, #"{"__type":"InternalFailure"}"#, "InternalFailure", true),
+            (503, "", "HTTP503", true),
+            (
+                400, #"{"__type":"ResourceNotFoundException","message":"Stream agent-events under account 123456789012 not found."}"#,
+                "ResourceNotFoundException", false
+            ),
+            (400, #"{"__type":"KMSDisabledException","message":"key disabled"}"#, "KMSDisabledException", false),
+            (400, #"{"__type":"KMSAccessDeniedException","message":"no access"}"#, "KMSAccessDeniedException", false),
+            (
+                400, #"{"__type":"AccessDeniedException","message":"not authorized to perform kinesis:PutRecords"}"#,
+                "AccessDeniedException", false
+            ),
+            (400, #"{"__type":"ValidationException","message":"1 validation error detected"}"#, "ValidationException", false),
+            (
+                403,
+                #"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>"#,
+                "SignatureDoesNotMatch", false
+            ),
+        ] as [(Int, String, String, Bool)]
+    )
     func wholeRequest(status: Int, body: String, code: String, retried: Bool) {
         let results = outcomes(status, body, count: 2)
         #expect(results.count == 2)
@@ -149,7 +228,10 @@ struct KinesisConfigTests {
                 config: \(config)
             """
         do {
-            _ = try ConfigLoader(registry: DestinationRegistry([KinesisPlugin.self]), environment: env).load(text: yaml, file: "switchyard.yaml")
+            _ = try ConfigLoader(registry: DestinationRegistry([KinesisPlugin.self]), environment: env).load(
+                text: yaml,
+                file: "switchyard.yaml"
+            )
             return []
         } catch {
             return error.problems.map(\.message)
@@ -161,21 +243,36 @@ struct KinesisConfigTests {
         #expect(problems("{ region: us-east-1, stream: agent-events, endpoint: http://127.0.0.1:4567 }") == [])
     }
 
-    @Test("mistakes are named at their keys", arguments: [
-        ("{ region: us-east-1 }", "missing"),
-        ("{ region: us-east-1, stream: 'bad name' }", #"stream "bad name" must be a stream name"#),
-        ("{ region: us-east-1, stream: 'arn:aws:s3:::bucket' }", "is not a stream ARN"),
-        ("{ region: us-east-1, stream: s, partitionKey: '{{ userId', }", "partitionKey:"),
-        ("{ region: us-east-1, stream: s, partitionKey: '{{ userId }}', useMessageId: true }", "partitionKey and useMessageId both choose the partition key"),
-        ("{ region: us-east-1, stream: s, maxRecordBytes: 20971520 }", "maxRecordBytes must be between 1024 and 10485760"),
-        ("{ region: us-east-1, stream: s, ordering: perkey }", #""perkey" is not a valid ordering (did you mean "perKey"?)"#),
-        ("{ stream: s }", "region is required"),
-        ("{ region: us-east-1, stream: s, accessKeyID: AKID }", "accessKeyID and accessKey go together"),
-        ("{ region: us-east-1, stream: s, endpoint: 'ftp://x' }", "must be an http:// or https:// URL"),
-        ("{ region: us-east-1, stream: s, credentials: { roleArn: publisher } }", #"credentials.roleArn "publisher" is not a role ARN"#),
-        ("{ region: us-east-1, stream: s, credentials: { roleArn: 'arn:aws:iam::123456789012:role/p', durationSeconds: 60 } }", "credentials.durationSeconds must be between 900 and 43200"),
-        ("{ region: us-east-1, stream: s, credentials: { roleArn: 'arn:aws:iam::123456789012:role/p', externalID: x } }", #"unknown key "externalID""#),
-    ])
+    @Test(
+        "mistakes are named at their keys",
+        arguments: [
+            ("{ region: us-east-1 }", "missing"),
+            ("{ region: us-east-1, stream: 'bad name' }", #"stream "bad name" must be a stream name"#),
+            ("{ region: us-east-1, stream: 'arn:aws:s3:::bucket' }", "is not a stream ARN"),
+            ("{ region: us-east-1, stream: s, partitionKey: '{{ userId', }", "partitionKey:"),
+            (
+                "{ region: us-east-1, stream: s, partitionKey: '{{ userId }}', useMessageId: true }",
+                "partitionKey and useMessageId both choose the partition key"
+            ),
+            ("{ region: us-east-1, stream: s, maxRecordBytes: 20971520 }", "maxRecordBytes must be between 1024 and 10485760"),
+            ("{ region: us-east-1, stream: s, ordering: perkey }", #""perkey" is not a valid ordering (did you mean "perKey"?)"#),
+            ("{ stream: s }", "region is required"),
+            ("{ region: us-east-1, stream: s, accessKeyID: AKID }", "accessKeyID and accessKey go together"),
+            ("{ region: us-east-1, stream: s, endpoint: 'ftp://x' }", "must be an http:// or https:// URL"),
+            (
+                "{ region: us-east-1, stream: s, credentials: { roleArn: publisher } }",
+                #"credentials.roleArn "publisher" is not a role ARN"#
+            ),
+            (
+                "{ region: us-east-1, stream: s, credentials: { roleArn: 'arn:aws:iam::123456789012:role/p', durationSeconds: 60 } }",
+                "credentials.durationSeconds must be between 900 and 43200"
+            ),
+            (
+                "{ region: us-east-1, stream: s, credentials: { roleArn: 'arn:aws:iam::123456789012:role/p', externalID: x } }",
+                #"unknown key "externalID""#
+            ),
+        ]
+    )
     func mistakes(config: String, message: String) {
         let found = problems(config)
         #expect(found.contains { $0.contains(message) }, "\(found)")
@@ -191,9 +288,15 @@ struct KinesisExampleTests {
         let destination = try #require(loaded.destinations.first)
         #expect(destination.ordering == .perKey(.userOrAnonymousId))
         let event = #"{"userId":"agent-7","type":"track","event":"State Changed"}"#
-        guard case .entry(let record) = destination.preview(payload: Array(event.utf8)) else { Issue.record("dropped"); return }
+        guard case .entry(let record) = destination.preview(payload: Array(event.utf8)) else {
+            Issue.record("dropped")
+            return
+        }
         #expect(record[path: "StreamName"] == .string("agent-events") && record[path: "PartitionKey"] == .string("agent-7"))
         #expect(Base64.decode(try #require(record[path: "Data"]?.stringValue)) == Array(event.utf8))
-        #expect(destination.preview(payload: Array(#"{"type":"track"}"#.utf8)) == .drop(reason: KinesisRecords.Drop.emptyPartitionKey.description))
+        #expect(
+            destination.preview(payload: Array(#"{"type":"track"}"#.utf8))
+                == .drop(reason: KinesisRecords.Drop.emptyPartitionKey.description)
+        )
     }
 }

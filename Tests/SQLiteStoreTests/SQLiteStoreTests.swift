@@ -1,10 +1,11 @@
 import Foundation
 import GRDB
 import NIOConcurrencyHelpers
+import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardCore
 @testable import SwitchyardSQLite
-import SwitchyardTestSupport
 
 @Suite("The embedded SQLite store")
 struct SQLiteStoreTests {
@@ -17,7 +18,11 @@ struct SQLiteStoreTests {
                 try [
                     "SELECT id FROM jobs WHERE destination = 'd' AND \(SQLiteJobStore.waiting) AND available_at <= 1 ORDER BY available_at, event_id LIMIT 5",
                     "SELECT COUNT(*), MIN(event_id) FROM jobs WHERE destination = 'd' AND \(SQLiteJobStore.waiting)",
-                ].map { sql in try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, adapter: ColumnMapping(["detail": "detail"])).joined(separator: " ") }
+                ].map { sql in
+                    try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, adapter: ColumnMapping(["detail": "detail"])).joined(
+                        separator: " "
+                    )
+                }
             }
             for plan in plans {
                 #expect(plan.contains("USING") && plan.contains("INDEX jobs_waiting") && !plan.contains("TEMP B-TREE"), "\(plan)")
@@ -28,21 +33,35 @@ struct SQLiteStoreTests {
 
     @Test("with a flush stage, a write returns only after a flush that began after its commit, and flushes overlap commits")
     func flushAfterCommit() async throws {
-        struct Trace { var committed: Set<Int> = []; var durable: Set<Int> = []; var commitsDuringFlush = 0; var flushing = false }
-        let trace = NIOLockedValueBox(Trace())
-        let commit = GroupCommit<Int>(sync: {
-            let snapshot = trace.withLockedValue { $0.flushing = true; return $0.committed }
-            // A flush lasts until a commit has happened beside it (or a second has passed).
-            for _ in 0..<1000 where trace.withLockedValue({ $0.commitsDuringFlush == 0 }) { usleep(1000) }
-            usleep(500)
-            trace.withLockedValue { $0.durable.formUnion(snapshot); $0.flushing = false }
-        }) { items in
-            usleep(200)
-            trace.withLockedValue { t in
-                t.committed.formUnion(items)
-                if t.flushing { t.commitsDuringFlush += 1 }
-            }
+        struct Trace {
+            var committed: Set<Int> = []
+            var durable: Set<Int> = []
+            var commitsDuringFlush = 0
+            var flushing = false
         }
+        let trace = NIOLockedValueBox(Trace())
+        let commit = GroupCommit<Int>(
+            sync: {
+                let snapshot = trace.withLockedValue {
+                    $0.flushing = true
+                    return $0.committed
+                }
+                // A flush lasts until a commit has happened beside it (or a second has passed).
+                for _ in 0..<1000 where trace.withLockedValue({ $0.commitsDuringFlush == 0 }) { usleep(1000) }
+                usleep(500)
+                trace.withLockedValue {
+                    $0.durable.formUnion(snapshot)
+                    $0.flushing = false
+                }
+            },
+            commit: { items in
+                usleep(200)
+                trace.withLockedValue { t in
+                    t.committed.formUnion(items)
+                    if t.flushing { t.commitsDuringFlush += 1 }
+                }
+            }
+        )
         let answered = await withTaskGroup(of: Bool.self) { group in
             for n in 0..<300 {
                 group.addTask {
@@ -112,13 +131,15 @@ struct SQLiteStoreTests {
             let old = try DatabasePool(path: (dir as NSString).appendingPathComponent(SQLiteJobStore.fileName))
             try SQLiteJobStore.migrator.migrate(old, upTo: "v6-received-from-events")
             try await old.write { db in
-                try db.execute(sql: """
-                    INSERT INTO events (message_id, source, type, received_at, payload) VALUES ('m-1', 'web', 'track', 1, x'7b7d'), ('m-2', 'web', 'track', 2, x'7b7d');
-                    INSERT INTO jobs (event_id, destination, state, available_at, updated_at) VALUES (1, 'd', 'pending', 0, 0), (2, 'd', 'dead', 0, 0);
-                    INSERT INTO delivery_log (id, at, kind, status, message_id, event_id) VALUES (9, 3, 'attempt', 'failed', 'm-2', 2);
-                    DELETE FROM delivery_log;
-                    INSERT INTO delivery_log (id, at, kind, status, message_id, event_id) VALUES (7, 3, 'attempt', 'failed', 'm-2', 2);
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO events (message_id, source, type, received_at, payload) VALUES ('m-1', 'web', 'track', 1, x'7b7d'), ('m-2', 'web', 'track', 2, x'7b7d');
+                        INSERT INTO jobs (event_id, destination, state, available_at, updated_at) VALUES (1, 'd', 'pending', 0, 0), (2, 'd', 'dead', 0, 0);
+                        INSERT INTO delivery_log (id, at, kind, status, message_id, event_id) VALUES (9, 3, 'attempt', 'failed', 'm-2', 2);
+                        DELETE FROM delivery_log;
+                        INSERT INTO delivery_log (id, at, kind, status, message_id, event_id) VALUES (7, 3, 'attempt', 'failed', 'm-2', 2);
+                        """
+                )
             }
             try old.close()
 

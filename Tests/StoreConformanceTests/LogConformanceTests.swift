@@ -5,15 +5,27 @@ import Testing
 /// An attempt's log as a worker writes it: the entry as sent (its text with the event cut out) on
 /// the first attempt, and what the destination answered.
 func attemptLog(_ job: Job, _ outcome: JobOutcome) -> AttemptLog {
-    let entry = JSONValue.object(JSONObject([("Detail", .string(String(decoding: job.payload, as: UTF8.self))), ("DetailType", .string(job.name ?? ""))]))
+    let entry = JSONValue.object(
+        JSONObject([("Detail", .string(String(decoding: job.payload, as: UTF8.self))), ("DetailType", .string(job.name ?? ""))])
+    )
     let text = entry.serialized()
-    return AttemptLog(job: job, batchId: "b-\(job.id)", requestId: "r-1", result: entryOutcome(outcome), entry: entry, entrySize: text.count,
-                      entryText: EntryText(entry: text, embedding: job.payload))
+    return AttemptLog(
+        job: job,
+        batchId: "b-\(job.id)",
+        requestId: "r-1",
+        result: entryOutcome(outcome),
+        entry: entry,
+        entrySize: text.count,
+        entryText: EntryText(entry: text, embedding: job.payload)
+    )
 }
 
 @Suite("Every store: the delivery log")
 struct LogConformanceTests {
-    @Test("each event is received, then transformed and attempted per job; records come back in order and by filter", arguments: StoreFixture.all)
+    @Test(
+        "each event is received, then transformed and attempted per job; records come back in order and by filter",
+        arguments: StoreFixture.all
+    )
     func records(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             try await store.append([NewEvent(source: "web", event: makeEvent(1), targets: [JobTarget(destination: "a", rule: "r1")])])
@@ -21,27 +33,44 @@ struct LogConformanceTests {
             let jobs = try await store.claim("a")
             try await store.finish([
                 JobResult(job: jobs[0], outcome: .succeeded, log: attemptLog(jobs[0], .succeeded)),
-                JobResult(job: jobs[1], outcome: .retry(at: later(), error: "ThrottlingException"), log: attemptLog(jobs[1], .retry(at: later(), error: "ThrottlingException"))),
+                JobResult(
+                    job: jobs[1],
+                    outcome: .retry(at: later(), error: "ThrottlingException"),
+                    log: attemptLog(jobs[1], .retry(at: later(), error: "ThrottlingException"))
+                ),
             ])
             let all = try await store.records(LogQuery())
             #expect(all.map(\.id) == all.map(\.id).sorted(by: >), "newest first")
             #expect(Set(all.map(\.id)).count == all.count)
             let oldestFirst = all.reversed().map { "\($0.kind.rawValue) \($0.messageId) \($0.status)" }
             #expect(oldestFirst.prefix(2) == ["received m-1 received", "received m-2 received"])
-            #expect(Set(oldestFirst.dropFirst(2)) == ["transformed m-1 transformed", "attempt m-1 succeeded", "transformed m-2 transformed", "attempt m-2 failed"])
+            #expect(
+                Set(oldestFirst.dropFirst(2)) == [
+                    "transformed m-1 transformed", "attempt m-1 succeeded", "transformed m-2 transformed", "attempt m-2 failed",
+                ]
+            )
 
             let delivered = try #require(all.first { $0.kind == .attempt && $0.messageId == "m-1" })
-            #expect(delivered.reference == "ref-1" && delivered.attempt == 1 && delivered.batchId == "b-\(jobs[0].id)" && delivered.rule == "r1")
+            #expect(
+                delivered.reference == "ref-1" && delivered.attempt == 1 && delivered.batchId == "b-\(jobs[0].id)" && delivered.rule == "r1"
+            )
             let failed = try #require(all.first { $0.kind == .attempt && $0.messageId == "m-2" })
             #expect(failed.errorCode == "ThrottlingException" && failed.httpStatus == 500 && failed.nextRetryAt != nil)
             let transformed = try #require(all.first { $0.kind == .transformed && $0.messageId == "m-1" })
             #expect(transformed.detail == attemptLog(jobs[0], .succeeded).entry, "the entry comes back exactly as sent, its event put back")
             #expect(transformed.entryText == nil)
             let received = try #require(all.first { $0.kind == .received && $0.messageId == "m-2" })
-            #expect(received.source == "app" && received.event == "E2" && received.userId == "u2" && received.type == "track" && received.size == jobs[1].payload.count)
+            #expect(
+                received.source == "app" && received.event == "E2" && received.userId == "u2" && received.type == "track"
+                    && received.size == jobs[1].payload.count
+            )
 
             #expect(try await store.records(LogQuery(filter: LogFilter(messageId: "m-2"))).count == 3)
-            #expect(try await store.records(LogQuery(filter: LogFilter(rule: "r1"))).map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.attempt, .transformed])
+            #expect(
+                try await store.records(LogQuery(filter: LogFilter(rule: "r1"))).map(\.kind).sorted { $0.rawValue < $1.rawValue } == [
+                    .attempt, .transformed,
+                ]
+            )
             #expect(try await store.records(LogQuery(filter: LogFilter(status: "failed"))).map(\.messageId) == ["m-2"])
             #expect(try await store.records(LogQuery(filter: LogFilter(source: "app", kind: .received))).map(\.messageId) == ["m-2"])
             #expect(try await store.records(LogQuery(filter: LogFilter(destination: "a"))).allSatisfy { $0.kind != .received })
@@ -59,7 +88,10 @@ struct LogConformanceTests {
         }
     }
 
-    @Test("a reader resuming after the last id it saw gets every later record once, in order, while writers go on", arguments: StoreFixture.all)
+    @Test(
+        "a reader resuming after the last id it saw gets every later record once, in order, while writers go on",
+        arguments: StoreFixture.all
+    )
     func resume(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             let seen = try await withThrowingTaskGroup(of: [Int64].self) { group in
@@ -155,7 +187,10 @@ struct LogConformanceTests {
             }
             var ids: [Int64] = []
             for await item in subscription.stream {
-                guard case .record(let record) = item else { Issue.record("no record may be dropped here"); break }
+                guard case .record(let record) = item else {
+                    Issue.record("no record may be dropped here")
+                    break
+                }
                 ids.append(record.id)
                 if ids.count == 300 { break }
             }
@@ -167,14 +202,30 @@ struct LogConformanceTests {
     @Test("an event's story holds the stored event, each job's state and every record about it", arguments: StoreFixture.all)
     func story(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
-            try await store.append([NewEvent(source: "web", event: makeEvent(1), targets: [JobTarget(destination: "a"), JobTarget(destination: "b", rule: "r1")])])
+            try await store.append([
+                NewEvent(
+                    source: "web",
+                    event: makeEvent(1),
+                    targets: [JobTarget(destination: "a"), JobTarget(destination: "b", rule: "r1")]
+                )
+            ])
             try await store.append(events(2...2))
             let jobs = try await store.claim("a", limit: 1)
-            try await store.finish(jobs.map { JobResult(job: $0, outcome: .retry(at: later(), error: "ThrottlingException"), log: attemptLog($0, .retry(at: later(), error: "ThrottlingException"))) })
+            try await store.finish(
+                jobs.map {
+                    JobResult(
+                        job: $0,
+                        outcome: .retry(at: later(), error: "ThrottlingException"),
+                        log: attemptLog($0, .retry(at: later(), error: "ThrottlingException"))
+                    )
+                }
+            )
             let story = try #require(try await store.story(messageId: "m-1"))
             #expect(story.messageId == "m-1" && story.source == "web")
             #expect(story.event == (try JSONParser.parse(makeEvent(1).payload)))
-            #expect(story.jobs.map { "\($0.destination) \($0.rule ?? "-") \($0.state) \($0.attempts)" } == ["a - failed 1", "b r1 pending 0"])
+            #expect(
+                story.jobs.map { "\($0.destination) \($0.rule ?? "-") \($0.state) \($0.attempts)" } == ["a - failed 1", "b r1 pending 0"]
+            )
             #expect(story.jobs[0].lastError == "ThrottlingException" && story.jobs[0].nextAttemptAt != nil)
             #expect(story.records.map(\.kind) == [.received, .transformed, .attempt])
             #expect(try await store.story(messageId: "m-404") == nil)
@@ -184,7 +235,10 @@ struct LogConformanceTests {
 
 @Suite("Every store: dead letters and retention")
 struct DeadLetterConformanceTests {
-    @Test("dead letters are listed newest first with their reason, filtered, and replayed with attempts starting over", arguments: StoreFixture.all)
+    @Test(
+        "dead letters are listed newest first with their reason, filtered, and replayed with attempts starting over",
+        arguments: StoreFixture.all
+    )
     func deadLettersAndReplay(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             try await store.append(events(1...3, to: ["a", "b"]))
@@ -216,7 +270,10 @@ struct DeadLetterConformanceTests {
         }
     }
 
-    @Test("pruning deletes old log records, delivered jobs and their events, never what is still to be delivered", arguments: StoreFixture.all)
+    @Test(
+        "pruning deletes old log records, delivered jobs and their events, never what is still to be delivered",
+        arguments: StoreFixture.all
+    )
     func prune(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             try await store.append(events(1...4))
@@ -240,7 +297,10 @@ struct DeadLetterConformanceTests {
         }
     }
 
-    @Test("pruning a history larger than one step deletes it all in one call, a step of `batch` rows at a time", arguments: StoreFixture.all)
+    @Test(
+        "pruning a history larger than one step deletes it all in one call, a step of `batch` rows at a time",
+        arguments: StoreFixture.all
+    )
     func pruneInSteps(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             // Ten delivered to one destination, three routed nowhere, two still waiting.

@@ -8,7 +8,10 @@ import Testing
 struct NodesConformanceTests {
     static var shared: [StoreFixture] { StoreFixture.all.filter(\.sharedByNodes) }
 
-    @Test("two nodes appending and delivering the same keys never have two of a key's jobs out at once, and deliver each key in order", arguments: shared)
+    @Test(
+        "two nodes appending and delivering the same keys never have two of a key's jobs out at once, and deliver each key in order",
+        arguments: shared
+    )
     func keyOrderAcrossNodes(_ fixture: StoreFixture) async throws {
         try await fixture.withEmptyStorage { open in
             let nodes = [try await open(node: "node-a"), try await open(node: "node-b")]
@@ -25,7 +28,11 @@ struct NodesConformanceTests {
                 }
                 try await group.waitForAll()
             }
-            struct Seen { var inFlight: [String: Int] = [:]; var overlaps = 0; var order: [String: [String]] = [:] }
+            struct Seen {
+                var inFlight: [String: Int] = [:]
+                var overlaps = 0
+                var order: [String: [String]] = [:]
+            }
             let seen = NIOLockedValueBox(Seen())
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for node in nodes {
@@ -33,7 +40,11 @@ struct NodesConformanceTests {
                         var idle = 0
                         while idle < 20 {
                             let jobs = try await node.store.claim("d", limit: 5)
-                            if jobs.isEmpty { idle += 1; await Task.yield(); continue }
+                            if jobs.isEmpty {
+                                idle += 1
+                                await Task.yield()
+                                continue
+                            }
                             idle = 0
                             seen.withLockedValue { s in
                                 for job in jobs {
@@ -56,7 +67,9 @@ struct NodesConformanceTests {
             #expect(try await nodes[0].store.counts("d") == [.succeeded: 60])
             // Each key's jobs went out in the order they were stored (one node's appends are in
             // its own order; the positions interleave both nodes').
-            let stored = try await nodes[1].store.records(LogQuery(filter: LogFilter(kind: .received), limit: 1000)).reversed().map(\.messageId)
+            let stored = try await nodes[1].store.records(LogQuery(filter: LogFilter(kind: .received), limit: 1000)).reversed().map(
+                \.messageId
+            )
             for (_, delivered) in result.order {
                 let positions = delivered.map { stored.firstIndex(of: $0) ?? -1 }
                 #expect(positions == positions.sorted())
@@ -112,10 +125,12 @@ struct NodesConformanceTests {
             let jobs = try await b.claim("a")
             try await b.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
             let seenByA = try await a.records(LogQuery())
-            #expect(Set(seenByA.map { "\($0.kind.rawValue) \($0.messageId) \($0.node ?? "-")" }) == [
-                "received m-1 node-a", "received m-2 node-b",
-                "transformed m-1 node-b", "attempt m-1 node-b", "transformed m-2 node-b", "attempt m-2 node-b",
-            ])
+            #expect(
+                Set(seenByA.map { "\($0.kind.rawValue) \($0.messageId) \($0.node ?? "-")" }) == [
+                    "received m-1 node-a", "received m-2 node-b",
+                    "transformed m-1 node-b", "attempt m-1 node-b", "transformed m-2 node-b", "attempt m-2 node-b",
+                ]
+            )
         }
     }
 
@@ -140,7 +155,10 @@ struct NodesConformanceTests {
         }
     }
 
-    @Test("of nodes finding a destination quiet at once, one stores its heartbeat; a delivery or heartbeat on any node counts as activity", arguments: shared)
+    @Test(
+        "of nodes finding a destination quiet at once, one stores its heartbeat; a delivery or heartbeat on any node counts as activity",
+        arguments: shared
+    )
     func oneHeartbeatAcrossNodes(_ fixture: StoreFixture) async throws {
         try await fixture.withTwoNodes { a, b in
             async let byA = a.appendHeartbeat(heartbeat(1), quietSince: ago(60_000))

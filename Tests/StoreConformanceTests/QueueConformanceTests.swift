@@ -4,11 +4,18 @@ import Testing
 
 @Suite("Every store: the queue")
 struct QueueConformanceTests {
-    @Test("an appended event and its jobs are stored together, and claimed oldest first with everything a worker needs", arguments: StoreFixture.all)
+    @Test(
+        "an appended event and its jobs are stored together, and claimed oldest first with everything a worker needs",
+        arguments: StoreFixture.all
+    )
     func appendAndClaim(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             try await store.append([
-                NewEvent(source: "web", event: makeEvent(1), targets: [JobTarget(destination: "a", rule: "r1"), JobTarget(destination: "b")]),
+                NewEvent(
+                    source: "web",
+                    event: makeEvent(1),
+                    targets: [JobTarget(destination: "a", rule: "r1"), JobTarget(destination: "b")]
+                ),
                 NewEvent(source: "web", event: makeEvent(2), destinations: ["a"]),
                 NewEvent(source: "web", event: makeEvent(3), destinations: []),
             ])
@@ -157,7 +164,10 @@ struct QueueConformanceTests {
         }
     }
 
-    @Test("a worker waiting for new jobs wakes when they are committed, and never misses one committed before it slept", arguments: StoreFixture.all)
+    @Test(
+        "a worker waiting for new jobs wakes when they are committed, and never misses one committed before it slept",
+        arguments: StoreFixture.all
+    )
     func wakeups(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             let before = store.newJobsGeneration
@@ -185,8 +195,10 @@ struct OrderingConformanceTests {
     @Test("of one key's jobs only the oldest still to be delivered can be claimed; the others wait blocked", arguments: StoreFixture.all)
     func oneAtATime(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
-            try await store.append([keyed(1, user: "a"), keyed(2, user: "b"), keyed(3, user: "a"), keyed(4, user: "a")]
-                + [NewEvent(source: "web", event: makeEvent(5), destinations: ["d"])])
+            try await store.append(
+                [keyed(1, user: "a"), keyed(2, user: "b"), keyed(3, user: "a"), keyed(4, user: "a")]
+                    + [NewEvent(source: "web", event: makeEvent(5), destinations: ["d"])]
+            )
             #expect(try await store.counts("d") == [.pending: 3, .blocked: 2])
             #expect(try await store.backlog()["d"]?.waiting == 5, "blocked jobs count in the queue's depth")
 
@@ -222,7 +234,7 @@ struct OrderingConformanceTests {
             try await crashed.store.append([keyed(1, user: "a"), keyed(2, user: "a"), keyed(3, user: "a")])
             try await crashed.store.settle(try await crashed.store.claim("d"), .succeeded)
             #expect(try await crashed.store.claim("d").map(\.messageId) == ["m-2"])
-            try await crashed.close()   // m-2 in flight when the node stops
+            try await crashed.close()  // m-2 in flight when the node stops
 
             let restarted = try await open()
             let store = restarted.store
@@ -266,8 +278,14 @@ struct OrderingConformanceTests {
     func heartbeatWhenQuiet(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             try await store.append(events(1...1, to: ["a"]))
-            #expect(try await store.appendHeartbeat(heartbeat(2), quietSince: ago(60_000)) == .stored, "another destination's jobs do not count")
-            #expect(try await store.appendHeartbeat(heartbeat(3), quietSince: ago(60_000)) == .backlog(1), "the first heartbeat still waits")
+            #expect(
+                try await store.appendHeartbeat(heartbeat(2), quietSince: ago(60_000)) == .stored,
+                "another destination's jobs do not count"
+            )
+            #expect(
+                try await store.appendHeartbeat(heartbeat(3), quietSince: ago(60_000)) == .backlog(1),
+                "the first heartbeat still waits"
+            )
             let beat = try await store.claim("hb")
             #expect(beat.map(\.source) == [Heartbeat.source])
         }

@@ -24,7 +24,12 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
     static let postgres: StoreFixture? = {
         let environment = ProcessInfo.processInfo.environment
         guard let url = environment["SWITCHYARD_TEST_POSTGRES_URL"], let server = PostgresURL(url) else {
-            FileHandle.standardError.write(Data("note: SWITCHYARD_TEST_POSTGRES_URL is not set: the store conformance suite runs against SQLite only (.ci/test starts a PostgreSQL cluster)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "note: SWITCHYARD_TEST_POSTGRES_URL is not set: the store conformance suite runs against SQLite only (.ci/test starts a PostgreSQL cluster)\n"
+                        .utf8
+                )
+            )
             return nil
         }
         let password = environment["SWITCHYARD_TEST_PGPASSWORD"]
@@ -32,20 +37,31 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
             // A database of its own per test, dropped afterwards.
             let database = "conformance_\(UUIDv4.make().replacingOccurrences(of: "-", with: "").prefix(16))"
             try await admin(server, password: password, "CREATE DATABASE \(database)")
-            var settings = PostgresStorageConfig(url: "postgres://\(server.user)@\(server.host):\(server.port)/\(database)?sslmode=disable", password: password.map { Secret($0) })
+            var settings = PostgresStorageConfig(
+                url: "postgres://\(server.user)@\(server.host):\(server.port)/\(database)?sslmode=disable",
+                password: password.map { Secret($0) }
+            )
             settings.maxConnections = 8
             let config = settings
             let opener = StoreOpener { maxQueuedJobs, node in
                 var storage = StorageConfig()
                 storage.maxQueuedJobs = maxQueuedJobs
-                let store = try PostgresJobStore(config: config, storage: storage, node: node, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                let store = try PostgresJobStore(
+                    config: config,
+                    storage: storage,
+                    node: node,
+                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                )
                 // Owned by the handle: `close` cancels it and waits for it to end.
                 let running = Task { try await store.runUntilCancelled() }
                 try await store.waitUntilStarted()
-                return OpenStore(store: store, close: {
-                    running.cancel()
-                    _ = await running.result
-                })
+                return OpenStore(
+                    store: store,
+                    close: {
+                        running.cancel()
+                        _ = await running.result
+                    }
+                )
             }
             do {
                 try await body(opener)
@@ -61,8 +77,17 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
     static func admin(_ server: PostgresURL, password: String?, _ sql: String) async throws {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let connection = try await PostgresConnection.connect(
-            configuration: .init(host: server.host, port: server.port, username: server.user, password: password, database: server.database, tls: .disable),
-            id: 1, logger: logger)
+            configuration: .init(
+                host: server.host,
+                port: server.port,
+                username: server.user,
+                password: password,
+                database: server.database,
+                tls: .disable
+            ),
+            id: 1,
+            logger: logger
+        )
         do {
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
         } catch {
@@ -75,15 +100,17 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
     static let sqlite = StoreFixture(name: "SQLite") { body in
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-conformance-\(UUIDv4.make())").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try await body(StoreOpener { maxQueuedJobs, _ in
-            var config = StorageConfig()
-            config.path = path
-            config.sync = .normal
-            config.minFreeBytes = 0
-            config.maxQueuedJobs = maxQueuedJobs
-            let store = try SQLiteJobStore(config: config, owner: true)
-            return OpenStore(store: store, close: { try store.close() })
-        })
+        try await body(
+            StoreOpener { maxQueuedJobs, _ in
+                var config = StorageConfig()
+                config.path = path
+                config.sync = .normal
+                config.minFreeBytes = 0
+                config.maxQueuedJobs = maxQueuedJobs
+                let store = try SQLiteJobStore(config: config, owner: true)
+                return OpenStore(store: store, close: { try store.close() })
+            }
+        )
     }
 }
 
@@ -116,7 +143,10 @@ extension StoreFixture {
     }
 
     /// Opens two nodes, `node-a` and `node-b`, on one fresh shared storage, and closes both after.
-    func withTwoNodes(maxQueuedJobs: Int = 1_000_000, _ body: @Sendable @escaping (_ a: any JobStore, _ b: any JobStore) async throws -> Void) async throws {
+    func withTwoNodes(
+        maxQueuedJobs: Int = 1_000_000,
+        _ body: @Sendable @escaping (_ a: any JobStore, _ b: any JobStore) async throws -> Void
+    ) async throws {
         try await withEmptyStorage { open in
             let a = try await open(maxQueuedJobs: maxQueuedJobs, node: "node-a")
             let b = try await open(maxQueuedJobs: maxQueuedJobs, node: "node-b")
@@ -158,9 +188,15 @@ extension JobQueue {
     }
 
     func settle(_ jobs: [Job], _ outcome: JobOutcome, logged: Bool = false) async throws {
-        try await finish(jobs.map { job in
-            JobResult(job: job, outcome: outcome, log: logged ? AttemptLog(job: job, batchId: "b-1", requestId: "r-1", result: entryOutcome(outcome), entry: nil) : nil)
-        })
+        try await finish(
+            jobs.map { job in
+                JobResult(
+                    job: job,
+                    outcome: outcome,
+                    log: logged ? AttemptLog(job: job, batchId: "b-1", requestId: "r-1", result: entryOutcome(outcome), entry: nil) : nil
+                )
+            }
+        )
     }
 
     func counts(_ destination: String = "a") async throws -> [JobState: Int] {

@@ -17,7 +17,15 @@ public func makeEvent(_ n: Int, type: MessageType = .track, user: String? = nil,
     let userId = user ?? "u\(n)"
     let payload = #"{"type":"\#(type.rawValue)","event":"E\#(n)","userId":"\#(userId)","messageId":"m-\#(n)"}"#
     let receivedAt = Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - milliseconds)
-    return Event(messageId: "m-\(n)", type: type, name: "E\(n)", userId: userId, anonymousId: nil, receivedAt: receivedAt, payload: Array(payload.utf8))
+    return Event(
+        messageId: "m-\(n)",
+        type: type,
+        name: "E\(n)",
+        userId: userId,
+        anonymousId: nil,
+        receivedAt: receivedAt,
+        payload: Array(payload.utf8)
+    )
 }
 
 /// An embedded store's configuration for `path`, without the free-space floor.

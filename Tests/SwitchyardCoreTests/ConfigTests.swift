@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SwitchyardEventBridge
+import Testing
+
 @testable import SwitchyardCore
 
 @Suite("Configuration")
@@ -122,10 +123,12 @@ struct ConfigTests {
                 type: eventbridge
                 detailType: x
             """
-        #expect(problems(yaml) == [
-            #"switchyard.yaml:2:5: missing required key "detailType" in destinations[0].config"#,
-            #"switchyard.yaml:4:5: unknown key "detailType" in destinations[0] (known keys: config, delivery, enabled, filter, heartbeat, name, rules, type)"#,
-        ])
+        #expect(
+            problems(yaml) == [
+                #"switchyard.yaml:2:5: missing required key "detailType" in destinations[0].config"#,
+                #"switchyard.yaml:4:5: unknown key "detailType" in destinations[0] (known keys: config, delivery, enabled, filter, heartbeat, name, rules, type)"#,
+            ]
+        )
     }
 
     @Test("every problem is listed in one run, in file order")
@@ -148,15 +151,17 @@ struct ConfigTests {
                 to: [bus, nowhere]
             """
         let p = problems(yaml)
-        #expect(p == [
-            #"switchyard.yaml:2:9: expected a whole number for server.port, found "eighty""#,
-            #"switchyard.yaml:4:9: "sometimes" is not a valid sync; expected one of full, normal"#,
-            #"switchyard.yaml:6:5: missing required key "writeKeys" in sources[0]"#,
-            #"switchyard.yaml:12:23: destination "bus": "Mars" is not an AWS region name (like us-east-1)"#,
-            #"switchyard.yaml:12:52: destination "bus": source must not start with "aws." (reserved for AWS services)"#,
-            #"switchyard.yaml:14:11: connection from unknown source "wbe" (did you mean "web"?)"#,
-            #"switchyard.yaml:15:15: connection to unknown destination "nowhere""#,
-        ])
+        #expect(
+            p == [
+                #"switchyard.yaml:2:9: expected a whole number for server.port, found "eighty""#,
+                #"switchyard.yaml:4:9: "sometimes" is not a valid sync; expected one of full, normal"#,
+                #"switchyard.yaml:6:5: missing required key "writeKeys" in sources[0]"#,
+                #"switchyard.yaml:12:23: destination "bus": "Mars" is not an AWS region name (like us-east-1)"#,
+                #"switchyard.yaml:12:52: destination "bus": source must not start with "aws." (reserved for AWS services)"#,
+                #"switchyard.yaml:14:11: connection from unknown source "wbe" (did you mean "web"?)"#,
+                #"switchyard.yaml:15:15: connection to unknown destination "nowhere""#,
+            ]
+        )
     }
 
     @Test("duplicate names and write keys shared between sources are refused")
@@ -182,14 +187,21 @@ struct ConfigTests {
     func shapes() {
         #expect(problems("sources: web\n") == [#"switchyard.yaml:1:10: expected a list for sources, found "web""#])
         #expect(problems("- a\n") == [#"switchyard.yaml:1:1: expected a mapping for the document, found a list"#])
-        #expect(problems("destinations:\n  - name: d\n    type: eventbridge\n    filter: { types: [trak] }\n    config: { region: us-east-1, detailType: x }\n")
-            == [#"switchyard.yaml:4:23: unknown message type "trak" (did you mean "track"?); expected one of track, identify, page, screen, group, alias"#])
+        #expect(
+            problems(
+                "destinations:\n  - name: d\n    type: eventbridge\n    filter: { types: [trak] }\n    config: { region: us-east-1, detailType: x }\n"
+            )
+                == [
+                    #"switchyard.yaml:4:23: unknown message type "trak" (did you mean "track"?); expected one of track, identify, page, screen, group, alias"#
+                ]
+        )
     }
 
     @Test("a problem with a value from the environment quotes the ${VAR}, never the secret in it")
     func problemsHideEnvironmentValues() {
         let env = ["WEB_WRITE_KEY": "sk_live_write_secret", "RETRIES": "lots"]
-        let p = problems("""
+        let p = problems(
+            """
             sources:
               - name: web
                 writeKeys: ${WEB_WRITE_KEY}
@@ -202,7 +214,9 @@ struct ConfigTests {
                 type: eventbridge
                 config: { region: us-east-1, detailType: x }
                 delivery: { timeout: "${WEB_WRITE_KEY}" }
-            """, env: env)
+            """,
+            env: env
+        )
         #expect(p.contains(#"switchyard.yaml:3:16: expected a list for sources[0].writeKeys, found "${WEB_WRITE_KEY}""#))
         #expect(p.contains { $0.contains(#"found "${RETRIES}""#) })
         #expect(p.contains { $0.contains(#""${WEB_WRITE_KEY}" is not a duration"#) })
@@ -216,13 +230,15 @@ struct ConfigTests {
         #expect(ConfigDuration(parsing: "36500d") == ConfigDuration(milliseconds: 3_153_600_000_000))
         #expect(ConfigDuration(parsing: "1500ms")?.milliseconds == 1500)
         #expect(ConfigDuration(parsing: "90")?.milliseconds == 90_000)
-        let p = problems("""
+        let p = problems(
+            """
             destinations:
               - name: bus
                 type: eventbridge
                 config: { region: us-east-1, detailType: x }
                 delivery: { retryWindow: 200000000000d }
-            """)
+            """
+        )
         #expect(p.contains { $0.contains(#""200000000000d" is not a duration of at most 100 years"#) })
     }
 
@@ -257,22 +273,30 @@ struct ConfigTests {
     func detailTypeWarnings() throws {
         func warnings(_ detailType: String, types: String? = nil) throws -> [String] {
             let filter = types.map { "\n    filter: { types: [\($0)] }" } ?? ""
-            return try load("""
+            return try load(
+                """
                 destinations:
                   - name: bus
                     type: eventbridge
                     config: { region: us-east-1, detailType: '\(detailType)' }\(filter)
-                """).warnings.map(\.description)
+                """
+            ).warnings.map(\.description)
         }
-        #expect(try warnings("{{ event }}", types: "track, identify") == [
-            #"switchyard.yaml:4:46: destination "bus": detailType "{{ event }}" renders empty for identify events (they have no event): they are sent with their type as DetailType ("identify"); give the template a fallback, like {{ event | "other" }}, to choose another"#,
-        ])
+        #expect(
+            try warnings("{{ event }}", types: "track, identify") == [
+                #"switchyard.yaml:4:46: destination "bus": detailType "{{ event }}" renders empty for identify events (they have no event): they are sent with their type as DetailType ("identify"); give the template a fallback, like {{ event | "other" }}, to choose another"#
+            ]
+        )
         #expect(try warnings("{{ event }}").first?.contains("renders empty for identify, page, screen, group, alias events") == true)
         #expect(try warnings("{{ event }}", types: "track") == [])
         #expect(try warnings("{{ name }}", types: "page, screen") == [])
         #expect(try warnings(#"{{ event | "other" }}"#) == [], "a fallback always renders")
         #expect(try warnings("shop.{{ event }}") == [], "literal text always renders")
-        #expect(try warnings("{{ traits.plan }}", types: "identify, group, track").first?.contains("renders empty for track events (they have no traits.plan)") == true)
+        #expect(
+            try warnings("{{ traits.plan }}", types: "identify, group, track").first?.contains(
+                "renders empty for track events (they have no traits.plan)"
+            ) == true
+        )
         #expect(try warnings("orders") == [])
     }
 
@@ -283,7 +307,12 @@ struct ConfigTests {
         #expect(PublicURL("https://edge.example/collect")?.hostAndPath == "edge.example/collect")
         #expect(PublicURL("HTTP://[::1]:8080")?.description == "http://[::1]:8080")
         for bad in ["collect.example.com", "ftp://x", "https://", "https://a b", "https://x/?q=1", "https://u:p@x", "https://x/#f"] {
-            #expect(problems("server: { publicURL: '\(bad)' }").first?.contains("server.publicURL \"\(bad)\" must be an http:// or https:// URL") == true, "\(bad)")
+            #expect(
+                problems("server: { publicURL: '\(bad)' }").first?.contains(
+                    "server.publicURL \"\(bad)\" must be an http:// or https:// URL"
+                ) == true,
+                "\(bad)"
+            )
         }
     }
 }

@@ -1,10 +1,12 @@
 import Foundation
+import GRDB
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SwitchyardSQLite
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardCore
 
 /// A destination whose answers the test scripts: exercises the engine, not a wire protocol.
@@ -18,8 +20,12 @@ final class ScriptedDestination: Destination, Sendable {
     private let sent = NIOLockedValueBox<[[String]]>([])
     private let refused = NIOLockedValueBox((sends: 0, entries: 0))
 
-    init(limits: BatchLimits = .init(maxEntries: 10, maxBytes: 1000), unavailable: @escaping @Sendable () -> Bool = { false },
-         delay: Duration = .zero, answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome) {
+    init(
+        limits: BatchLimits = .init(maxEntries: 10, maxBytes: 1000),
+        unavailable: @escaping @Sendable () -> Bool = { false },
+        delay: Duration = .zero,
+        answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome
+    ) {
         batchLimits = limits
         self.delay = delay
         self.unavailable = unavailable
@@ -153,17 +159,28 @@ struct DeliveryTests {
                     ? .reject(.init(code: "AccessDeniedException", message: "no", httpStatus: 403))
                     : .retry(.init(code: "InternalFailure", message: ""))
             }
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(maxAttempts: 3), logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: policy(maxAttempts: 3),
+                logger: Logger(label: "test")
+            )
             try await runWorker(worker) { try await counts(store) == ["dead": 3] }
             let reasons = try await store.read { db in
-                try Row.fetchAll(db, sql: "SELECT e.message_id, j.attempts, j.last_error FROM jobs j JOIN events e ON e.id = j.event_id ORDER BY e.id")
-                    .map { "\($0[0] as String) \($0[1] as Int) \($0[2] as String)" }
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT e.message_id, j.attempts, j.last_error FROM jobs j JOIN events e ON e.id = j.event_id ORDER BY e.id"
+                )
+                .map { "\($0[0] as String) \($0[1] as Int) \($0[2] as String)" }
             }
-            #expect(reasons == [
-                "m-1 1 AccessDeniedException (HTTP 403): no",
-                "m-2 3 gave up after 3 attempts: InternalFailure",
-                "m-99 1 InvalidArgument: cannot be sent",
-            ])
+            #expect(
+                reasons == [
+                    "m-1 1 AccessDeniedException (HTTP 403): no",
+                    "m-2 3 gave up after 3 attempts: InternalFailure",
+                    "m-99 1 InvalidArgument: cannot be sent",
+                ]
+            )
             try store.close()
         }
     }
@@ -174,7 +191,13 @@ struct DeliveryTests {
             let store = try SQLiteJobStore(config: storage(dir))
             try await store.append([NewEvent(source: "web", event: makeEvent(1, receivedAgo: 7_200_000), destinations: ["d"])])
             let destination = ScriptedDestination { _, _ in .retry(.init(code: "HTTP503", message: "", httpStatus: 503)) }
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(retryWindow: .seconds(3600)), logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: policy(retryWindow: .seconds(3600)),
+                logger: Logger(label: "test")
+            )
             try await runWorker(worker) { try await counts(store) == ["dead": 1] }
             let reason = try await store.read { db in try String.fetchOne(db, sql: "SELECT last_error FROM jobs") }
             #expect(reason == "gave up after 1 attempts, retry window 1h passed: HTTP503 (HTTP 503)")
@@ -295,5 +318,3 @@ struct DeliveryTests {
         }
     }
 }
-
-import GRDB

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 /// Cases written from the EventBridge user guide's pages on event patterns and content filtering.
@@ -27,111 +28,135 @@ let ec2Event = """
 
 @Suite("Event patterns match as EventBridge matches")
 struct EventPatternMatchTests {
-    @Test("exact values: strings exactly, numbers as numbers, booleans and null as themselves", arguments: [
-        (#"{"source":["aws.ec2"]}"#, true),
-        (#"{"source":["AWS.EC2"]}"#, false),
-        (#"{"source":["aws.s3","aws.ec2"]}"#, true),
-        (#"{"detail":{"c-count":[5]}}"#, true),
-        (#"{"detail":{"c-count":[5.0]}}"#, true),
-        (#"{"detail":{"d-count":[301.8]}}"#, true),
-        (#"{"detail":{"c-count":["5"]}}"#, false),
-        (#"{"detail":{"isItCold":[false]}}"#, true),
-        (#"{"detail":{"isItCold":["false"]}}"#, false),
-        (#"{"detail":{"null-value":[null]}}"#, true),
-        (#"{"detail":{"null-value":[""]}}"#, false),
-        (#"{"detail":{"missing":[null]}}"#, false),
-    ])
+    @Test(
+        "exact values: strings exactly, numbers as numbers, booleans and null as themselves",
+        arguments: [
+            (#"{"source":["aws.ec2"]}"#, true),
+            (#"{"source":["AWS.EC2"]}"#, false),
+            (#"{"source":["aws.s3","aws.ec2"]}"#, true),
+            (#"{"detail":{"c-count":[5]}}"#, true),
+            (#"{"detail":{"c-count":[5.0]}}"#, true),
+            (#"{"detail":{"d-count":[301.8]}}"#, true),
+            (#"{"detail":{"c-count":["5"]}}"#, false),
+            (#"{"detail":{"isItCold":[false]}}"#, true),
+            (#"{"detail":{"isItCold":["false"]}}"#, false),
+            (#"{"detail":{"null-value":[null]}}"#, true),
+            (#"{"detail":{"null-value":[""]}}"#, false),
+            (#"{"detail":{"missing":[null]}}"#, false),
+        ]
+    )
     func exact(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
 
-    @Test("every field must match; nested fields follow the event's nesting; an array matches by any element", arguments: [
-        (#"{"source":["aws.ec2"],"detail":{"state":["terminated"],"instance-id":["i-1234567890abcdef0"]}}"#, true),
-        (#"{"source":["aws.ec2"],"detail":{"state":["running"]}}"#, false),
-        (#"{"detail":{"Instance":{"Type":["t2.micro"]}}}"#, true),
-        (#"{"detail":{"Instance":["t2.micro"]}}"#, false),
-        (#"{"detail":{"tags":["web"]}}"#, true),
-        (#"{"resources":["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0","other"]}"#, true),
-        (#"{"detail":{"tags":["staging"]}}"#, false),
-    ])
+    @Test(
+        "every field must match; nested fields follow the event's nesting; an array matches by any element",
+        arguments: [
+            (#"{"source":["aws.ec2"],"detail":{"state":["terminated"],"instance-id":["i-1234567890abcdef0"]}}"#, true),
+            (#"{"source":["aws.ec2"],"detail":{"state":["running"]}}"#, false),
+            (#"{"detail":{"Instance":{"Type":["t2.micro"]}}}"#, true),
+            (#"{"detail":{"Instance":["t2.micro"]}}"#, false),
+            (#"{"detail":{"tags":["web"]}}"#, true),
+            (#"{"resources":["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0","other"]}"#, true),
+            (#"{"detail":{"tags":["staging"]}}"#, false),
+        ]
+    )
     func structure(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
 
-    @Test("prefix, suffix, their equals-ignore-case forms, and equals-ignore-case", arguments: [
-        (#"{"detail":{"location":[{"prefix":"eu-"}]}}"#, true),
-        (#"{"detail":{"location":[{"prefix":"EU-"}]}}"#, false),
-        (#"{"detail":{"location":[{"prefix":{"equals-ignore-case":"EU-"}}]}}"#, true),
-        (#"{"detail":{"filename":[{"suffix":".txt"}]}}"#, true),
-        (#"{"detail":{"filename":[{"suffix":{"equals-ignore-case":".TXT"}}]}}"#, true),
-        (#"{"detail":{"filename":[{"suffix":".png"}]}}"#, false),
-        (#"{"detail-type":[{"equals-ignore-case":"ec2 instance state-change notification"}]}"#, true),
-        (#"{"detail":{"c-count":[{"prefix":"5"}]}}"#, false),
-        (#"{"detail":{"location":[{"prefix":""}]}}"#, true),
-    ])
+    @Test(
+        "prefix, suffix, their equals-ignore-case forms, and equals-ignore-case",
+        arguments: [
+            (#"{"detail":{"location":[{"prefix":"eu-"}]}}"#, true),
+            (#"{"detail":{"location":[{"prefix":"EU-"}]}}"#, false),
+            (#"{"detail":{"location":[{"prefix":{"equals-ignore-case":"EU-"}}]}}"#, true),
+            (#"{"detail":{"filename":[{"suffix":".txt"}]}}"#, true),
+            (#"{"detail":{"filename":[{"suffix":{"equals-ignore-case":".TXT"}}]}}"#, true),
+            (#"{"detail":{"filename":[{"suffix":".png"}]}}"#, false),
+            (#"{"detail-type":[{"equals-ignore-case":"ec2 instance state-change notification"}]}"#, true),
+            (#"{"detail":{"c-count":[{"prefix":"5"}]}}"#, false),
+            (#"{"detail":{"location":[{"prefix":""}]}}"#, true),
+        ]
+    )
     func strings(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
 
-    @Test("anything-but: a value, a list, prefix, suffix, wildcard, equals-ignore-case; never a missing field", arguments: [
-        (#"{"detail":{"state":[{"anything-but":"initializing"}]}}"#, true),
-        (#"{"detail":{"state":[{"anything-but":["stopped","terminated"]}]}}"#, false),
-        (#"{"detail":{"c-count":[{"anything-but":[1,2,3]}]}}"#, true),
-        (#"{"detail":{"c-count":[{"anything-but":5}]}}"#, false),
-        (#"{"detail":{"state":[{"anything-but":{"prefix":"term"}}]}}"#, false),
-        (#"{"detail":{"filename":[{"anything-but":{"suffix":".png"}}]}}"#, true),
-        (#"{"detail":{"filename":[{"anything-but":{"wildcard":"*/doc/*"}}]}}"#, false),
-        (#"{"detail":{"state":[{"anything-but":{"equals-ignore-case":["TERMINATED","STOPPED"]}}]}}"#, false),
-        (#"{"detail":{"missing":[{"anything-but":"x"}]}}"#, false),
-        (#"{"detail":{"c-count":[{"anything-but":{"prefix":"5"}}]}}"#, true),
-    ])
+    @Test(
+        "anything-but: a value, a list, prefix, suffix, wildcard, equals-ignore-case; never a missing field",
+        arguments: [
+            (#"{"detail":{"state":[{"anything-but":"initializing"}]}}"#, true),
+            (#"{"detail":{"state":[{"anything-but":["stopped","terminated"]}]}}"#, false),
+            (#"{"detail":{"c-count":[{"anything-but":[1,2,3]}]}}"#, true),
+            (#"{"detail":{"c-count":[{"anything-but":5}]}}"#, false),
+            (#"{"detail":{"state":[{"anything-but":{"prefix":"term"}}]}}"#, false),
+            (#"{"detail":{"filename":[{"anything-but":{"suffix":".png"}}]}}"#, true),
+            (#"{"detail":{"filename":[{"anything-but":{"wildcard":"*/doc/*"}}]}}"#, false),
+            (#"{"detail":{"state":[{"anything-but":{"equals-ignore-case":["TERMINATED","STOPPED"]}}]}}"#, false),
+            (#"{"detail":{"missing":[{"anything-but":"x"}]}}"#, false),
+            (#"{"detail":{"c-count":[{"anything-but":{"prefix":"5"}}]}}"#, true),
+        ]
+    )
     func anythingBut(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
 
-    @Test("numeric comparisons and ranges, on numbers only", arguments: [
-        (#"{"detail":{"c-count":[{"numeric":[">",0,"<=",5]}]}}"#, true),
-        (#"{"detail":{"c-count":[{"numeric":[">",5]}]}}"#, false),
-        (#"{"detail":{"d-count":[{"numeric":["<",10]}]}}"#, false),
-        (#"{"detail":{"x-limit":[{"numeric":["=",301.8]}]}}"#, true),
-        (#"{"detail":{"x-limit":[{"numeric":[">=",301.8,"<",302]}]}}"#, true),
-        (#"{"detail":{"state":[{"numeric":[">",0]}]}}"#, false),
-    ])
+    @Test(
+        "numeric comparisons and ranges, on numbers only",
+        arguments: [
+            (#"{"detail":{"c-count":[{"numeric":[">",0,"<=",5]}]}}"#, true),
+            (#"{"detail":{"c-count":[{"numeric":[">",5]}]}}"#, false),
+            (#"{"detail":{"d-count":[{"numeric":["<",10]}]}}"#, false),
+            (#"{"detail":{"x-limit":[{"numeric":["=",301.8]}]}}"#, true),
+            (#"{"detail":{"x-limit":[{"numeric":[">=",301.8,"<",302]}]}}"#, true),
+            (#"{"detail":{"state":[{"numeric":[">",0]}]}}"#, false),
+        ]
+    )
     func numeric(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
 
-    @Test("exists: true needs a leaf value, false its absence (an object is not a leaf)", arguments: [
-        (#"{"detail":{"state":[{"exists":true}]}}"#, true),
-        (#"{"detail":{"state":[{"exists":false}]}}"#, false),
-        (#"{"detail":{"nothing":[{"exists":false}]}}"#, true),
-        (#"{"detail":{"nothing":[{"exists":true}]}}"#, false),
-        (#"{"detail":{"Instance":[{"exists":true}]}}"#, false),
-        (#"{"detail":{"null-value":[{"exists":true}]}}"#, true),
-    ])
+    @Test(
+        "exists: true needs a leaf value, false its absence (an object is not a leaf)",
+        arguments: [
+            (#"{"detail":{"state":[{"exists":true}]}}"#, true),
+            (#"{"detail":{"state":[{"exists":false}]}}"#, false),
+            (#"{"detail":{"nothing":[{"exists":false}]}}"#, true),
+            (#"{"detail":{"nothing":[{"exists":true}]}}"#, false),
+            (#"{"detail":{"Instance":[{"exists":true}]}}"#, false),
+            (#"{"detail":{"null-value":[{"exists":true}]}}"#, true),
+        ]
+    )
     func exists(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
 
-    @Test("wildcard: * for any run of characters (none included), \\* for a star", arguments: [
-        (#"{"detail":{"filename":[{"wildcard":"Users/*/readme.txt"}]}}"#, true),
-        (#"{"detail":{"filename":[{"wildcard":"*.txt"}]}}"#, true),
-        (#"{"detail":{"filename":[{"wildcard":"Users/doc*/readme.txt"}]}}"#, true),
-        (#"{"detail":{"filename":[{"wildcard":"*.png"}]}}"#, false),
-        (#"{"detail":{"filename":[{"wildcard":"Users/\\*/readme.txt"}]}}"#, false),
-    ])
+    @Test(
+        "wildcard: * for any run of characters (none included), \\* for a star",
+        arguments: [
+            (#"{"detail":{"filename":[{"wildcard":"Users/*/readme.txt"}]}}"#, true),
+            (#"{"detail":{"filename":[{"wildcard":"*.txt"}]}}"#, true),
+            (#"{"detail":{"filename":[{"wildcard":"Users/doc*/readme.txt"}]}}"#, true),
+            (#"{"detail":{"filename":[{"wildcard":"*.png"}]}}"#, false),
+            (#"{"detail":{"filename":[{"wildcard":"Users/\\*/readme.txt"}]}}"#, false),
+        ]
+    )
     func wildcard(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
 
-    @Test("cidr, IPv4 and IPv6; addresses written differently are the same address", arguments: [
-        (#"{"detail":{"source-ip":[{"cidr":"10.0.0.0/24"}]}}"#, true),
-        (#"{"detail":{"source-ip":[{"cidr":"10.0.1.0/24"}]}}"#, false),
-        (#"{"detail":{"ipv6":[{"cidr":"2001:db8:1234:1a00::/64"}]}}"#, true),
-        (#"{"detail":{"ipv6":[{"cidr":"2001:db8:1234:1b00::/64"}]}}"#, false),
-        (#"{"detail":{"state":[{"cidr":"10.0.0.0/8"}]}}"#, false),
-        (#"{"detail":{"ipv6":["2001:0db8:1234:1a00:9691:9503:25ad:1761"]}}"#, true),
-    ])
+    @Test(
+        "cidr, IPv4 and IPv6; addresses written differently are the same address",
+        arguments: [
+            (#"{"detail":{"source-ip":[{"cidr":"10.0.0.0/24"}]}}"#, true),
+            (#"{"detail":{"source-ip":[{"cidr":"10.0.1.0/24"}]}}"#, false),
+            (#"{"detail":{"ipv6":[{"cidr":"2001:db8:1234:1a00::/64"}]}}"#, true),
+            (#"{"detail":{"ipv6":[{"cidr":"2001:db8:1234:1b00::/64"}]}}"#, false),
+            (#"{"detail":{"state":[{"cidr":"10.0.0.0/8"}]}}"#, false),
+            (#"{"detail":{"ipv6":["2001:0db8:1234:1a00:9691:9503:25ad:1761"]}}"#, true),
+        ]
+    )
     func cidr(pattern: String, expected: Bool) throws {
         #expect(try matches(pattern, ec2Event) == expected)
     }
@@ -162,39 +187,51 @@ struct EventPatternMatchTests {
 
 @Suite("Event patterns EventBridge refuses are refused, with its reason")
 struct EventPatternValidationTests {
-    @Test("each is refused as EventBridge refuses it", arguments: [
-        (#"["not","an","object"]"#, "Filter is not an object"),
-        (#"{"source":"aws.ec2"}"#, #""source" must be an object or an array"#),
-        (#"{"source":[]}"#, "Empty arrays are not allowed"),
-        (#"{"detail":{}}"#, "Empty objects are not allowed"),
-        (#"{"a":[{"EXISTS":true}]}"#, "Unrecognized match type EXISTS"),
-        (#"{"a":[{"prefix":["x"]}]}"#, "prefix match pattern must be a string"),
-        (#"{"a":[{"suffix":5}]}"#, "suffix match pattern must be a string"),
-        (#"{"a":[{"equals-ignore-case":["x"]}]}"#, "equals-ignore-case match pattern must be a string"),
-        (#"{"a":[{"wildcard":5}]}"#, "wildcard match pattern must be a string"),
-        (#"{"a":[{"wildcard":"ab**c"}]}"#, "Consecutive wildcard characters at pos 3"),
-        (#"{"a":[{"wildcard":"a\\bc"}]}"#, "Invalid escape character at pos 2"),
-        (#"{"a":[{"numeric":10}]}"#, "Value of numeric must be an array."),
-        (#"{"a":[{"numeric":[">",0,">",0]}]}"#, "Bad numeric range operator: >"),
-        (#"{"a":[{"numeric":[">",0,"<"]}]}"#, "Value of < must be numeric"),
-        (#"{"a":[{"numeric":[">",10,"<",5]}]}"#, "Bottom must be less than top"),
-        (#"{"a":[{"numeric":["=","x"]}]}"#, "Value of equals must be numeric"),
-        (#"{"a":[{"exists":"yes"}]}"#, "exists match pattern must be either true or false."),
-        (#"{"a":[{"anything-but":null}]}"#, "Value of anything-but must be an array or single string/number value."),
-        (#"{"a":[{"anything-but":["x",null]}]}"#, "Inside anything but list, start|null|boolean is not supported."),
-        (#"{"a":[{"anything-but":["x",1]}]}"#, "Inside anything but list, either all values are number or string, mixed type is not supported"),
-        (#"{"a":[{"anything-but":{"prefix":""}}]}"#, "Null prefix/suffix not allowed"),
-        (#"{"a":[{"anything-but":{"anything-but":"x"}}]}"#, "Unsupported anything-but pattern: anything-but"),
-        (#"{"a":[{"anything-but":{"equals-ignore-case":[1]}}]}"#, "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."),
-        (#"{"a":[{"cidr":"10.0.0.0"}]}"#, "Malformed CIDR, one '/' required"),
-        (#"{"a":[{"cidr":"10.0.0.0/x"}]}"#, "Malformed CIDR, mask bits must be an integer"),
-        (#"{"a":[{"cidr":"xx.11.xx/24"}]}"#, "Nonstandard IP address: xx.11.xx"),
-        (#"{"a":[{"prefix":"x","suffix":"y"}]}"#, "Only one key allowed in match expression"),
-        (#"{"a":[["x"]]}"#, "Match value must be String, number, true, false, or null"),
-        (#"{"$or":[{"a":["x"]}]}"#, "There must have at least 2 Objects in $or relationship."),
-        (#"{"$or":{"a":["x"]}}"#, "It must be an Array followed with $or."),
-        (#"{"a":[{"wildcard":"*:*:*:*:*:event-bus/*"}]}"#, "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character"),
-    ])
+    @Test(
+        "each is refused as EventBridge refuses it",
+        arguments: [
+            (#"["not","an","object"]"#, "Filter is not an object"),
+            (#"{"source":"aws.ec2"}"#, #""source" must be an object or an array"#),
+            (#"{"source":[]}"#, "Empty arrays are not allowed"),
+            (#"{"detail":{}}"#, "Empty objects are not allowed"),
+            (#"{"a":[{"EXISTS":true}]}"#, "Unrecognized match type EXISTS"),
+            (#"{"a":[{"prefix":["x"]}]}"#, "prefix match pattern must be a string"),
+            (#"{"a":[{"suffix":5}]}"#, "suffix match pattern must be a string"),
+            (#"{"a":[{"equals-ignore-case":["x"]}]}"#, "equals-ignore-case match pattern must be a string"),
+            (#"{"a":[{"wildcard":5}]}"#, "wildcard match pattern must be a string"),
+            (#"{"a":[{"wildcard":"ab**c"}]}"#, "Consecutive wildcard characters at pos 3"),
+            (#"{"a":[{"wildcard":"a\\bc"}]}"#, "Invalid escape character at pos 2"),
+            (#"{"a":[{"numeric":10}]}"#, "Value of numeric must be an array."),
+            (#"{"a":[{"numeric":[">",0,">",0]}]}"#, "Bad numeric range operator: >"),
+            (#"{"a":[{"numeric":[">",0,"<"]}]}"#, "Value of < must be numeric"),
+            (#"{"a":[{"numeric":[">",10,"<",5]}]}"#, "Bottom must be less than top"),
+            (#"{"a":[{"numeric":["=","x"]}]}"#, "Value of equals must be numeric"),
+            (#"{"a":[{"exists":"yes"}]}"#, "exists match pattern must be either true or false."),
+            (#"{"a":[{"anything-but":null}]}"#, "Value of anything-but must be an array or single string/number value."),
+            (#"{"a":[{"anything-but":["x",null]}]}"#, "Inside anything but list, start|null|boolean is not supported."),
+            (
+                #"{"a":[{"anything-but":["x",1]}]}"#,
+                "Inside anything but list, either all values are number or string, mixed type is not supported"
+            ),
+            (#"{"a":[{"anything-but":{"prefix":""}}]}"#, "Null prefix/suffix not allowed"),
+            (#"{"a":[{"anything-but":{"anything-but":"x"}}]}"#, "Unsupported anything-but pattern: anything-but"),
+            (
+                #"{"a":[{"anything-but":{"equals-ignore-case":[1]}}]}"#,
+                "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
+            ),
+            (#"{"a":[{"cidr":"10.0.0.0"}]}"#, "Malformed CIDR, one '/' required"),
+            (#"{"a":[{"cidr":"10.0.0.0/x"}]}"#, "Malformed CIDR, mask bits must be an integer"),
+            (#"{"a":[{"cidr":"xx.11.xx/24"}]}"#, "Nonstandard IP address: xx.11.xx"),
+            (#"{"a":[{"prefix":"x","suffix":"y"}]}"#, "Only one key allowed in match expression"),
+            (#"{"a":[["x"]]}"#, "Match value must be String, number, true, false, or null"),
+            (#"{"$or":[{"a":["x"]}]}"#, "There must have at least 2 Objects in $or relationship."),
+            (#"{"$or":{"a":["x"]}}"#, "It must be an Array followed with $or."),
+            (
+                #"{"a":[{"wildcard":"*:*:*:*:*:event-bus/*"}]}"#,
+                "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character"
+            ),
+        ]
+    )
     func refused(pattern: String, reason: String) {
         #expect(refusal(pattern) == reason)
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 @Suite("Ingestion enriches events like the anchor")
@@ -47,14 +48,18 @@ struct IngestionTests {
     @Test("clock skew: timestamp = receivedAt - (sentAt - originalTimestamp) when the client sent none")
     func clockSkew() throws {
         // The device clock is an hour fast; it recorded the event 2 s before sending it.
-        let o = try object(ingest(.track, #"{"userId":"u","originalTimestamp":"2024-05-01T10:59:58.000Z","sentAt":"2024-05-01T11:00:00.000Z"}"#).events[0])
+        let o = try object(
+            ingest(.track, #"{"userId":"u","originalTimestamp":"2024-05-01T10:59:58.000Z","sentAt":"2024-05-01T11:00:00.000Z"}"#).events[0]
+        )
         #expect(o["timestamp"] == .string("2024-05-01T09:59:58.000Z"))
         #expect(o["originalTimestamp"] == .string("2024-05-01T10:59:58.000Z"))
     }
 
     @Test("an existing timestamp is kept exactly as sent")
     func keepsTimestamp() throws {
-        let o = try object(ingest(.track, #"{"userId":"u","timestamp":"2024-05-01T12:00:00+02:00","sentAt":"2030-01-01T00:00:00Z"}"#).events[0])
+        let o = try object(
+            ingest(.track, #"{"userId":"u","timestamp":"2024-05-01T12:00:00+02:00","sentAt":"2030-01-01T00:00:00Z"}"#).events[0]
+        )
         #expect(o["timestamp"] == .string("2024-05-01T12:00:00+02:00"))
     }
 
@@ -68,14 +73,17 @@ struct IngestionTests {
 
     @Test("a batch's sentAt, context and integrations reach every event; the event's own keys win")
     func batchDefaults() throws {
-        let batch = try ingest(.batch, """
+        let batch = try ingest(
+            .batch,
+            """
             {"batch":[
               {"type":"track","userId":"u","event":"A","context":{"ip":"1.1.1.1"},"originalTimestamp":"2024-05-01T10:59:59.000Z"},
               {"type":"identify","anonymousId":"x","sentAt":"2024-05-01T11:00:05.000Z"}
             ],
             "sentAt":"2024-05-01T11:00:00.000Z","context":{"ip":"9.9.9.9","library":{"name":"lib"}},"integrations":{"All":true},
             "writeKey":"secret-key"}
-            """)
+            """
+        )
         #expect(batch.bodyWriteKey == "secret-key")
         #expect(batch.events.map(\.type) == [.track, .identify])
         let first = try object(batch.events[0])
@@ -108,7 +116,10 @@ struct IngestionTests {
     @Test("refusals carry the anchor's status and text")
     func refusals() {
         func refused(_ route: IngestRoute, _ body: String) -> IngestError? {
-            do { _ = try ingest(route, body); return nil } catch { return error as? IngestError }
+            do {
+                _ = try ingest(route, body)
+                return nil
+            } catch { return error as? IngestError }
         }
         #expect(refused(.track, "")?.body == "request body is nil")
         #expect(refused(.track, "{")?.body == "invalid json")
@@ -116,7 +127,10 @@ struct IngestionTests {
         #expect(refused(.batch, #"{"batch":[]}"#)?.body == "empty batch payload")
         #expect(refused(.batch, #"{"sentAt":"x"}"#)?.body == "empty batch payload")
         #expect(refused(.batch, #"{"batch":[{"type":"track","userId":"u"},"x"]}"#)?.body == "event is not a valid rudder event")
-        #expect(refused(.batch, #"{"batch":[{"type":"track","userId":"u"},{"type":"track"}]}"#)?.body == "request neither has anonymousId nor userId")
+        #expect(
+            refused(.batch, #"{"batch":[{"type":"track","userId":"u"},{"type":"track"}]}"#)?.body
+                == "request neither has anonymousId nor userId"
+        )
         #expect(refused(.batch, #"{"batch":[{"type":"trak","userId":"u"}]}"#) == .invalidType("trak"))
         #expect(refused(.batch, #"{"batch":[{"userId":"u"}]}"#) == .invalidType(nil))
         for error in [IngestError.emptyBody, .invalidJSON(""), .notAnEvent, .noIdentity, .emptyBatch] {
@@ -155,7 +169,8 @@ struct RoutingTests {
                 DestinationConfig(name: "b", type: "eventbridge", enabled: false),
                 DestinationConfig(name: "c", type: "eventbridge", filter: EventFilter(types: [.identify])),
             ],
-            connections: [ConnectionConfig(from: "web", to: ["a", "b", "c"])])
+            connections: [ConnectionConfig(from: "web", to: ["a", "b", "c"])]
+        )
         let routing = Routing(config)
         let event = Event(messageId: "m", type: .track, name: "X", userId: "u", anonymousId: nil, receivedAt: .now(), payload: [])
         let web = routing.source(writeKey: "k2")!

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 @Suite("JSON keeps what the client sent")
@@ -36,10 +37,13 @@ struct JSONTests {
         #expect(try roundTrip("{\(many),\"k5\":\"x\"}").contains(#""k5":"x","k6":6"#))
     }
 
-    @Test("invalid documents are refused", arguments: [
-        "", "{", "{\"a\":}", "[1,]", "{\"a\" 1}", "01", "1.", "-", "+1", "tru", "\"a", "{\"a\":1}x",
-        "\"\u{01}\"", "[\"\\x\"]", "NaN", "{'a':1}",
-    ])
+    @Test(
+        "invalid documents are refused",
+        arguments: [
+            "", "{", "{\"a\":}", "[1,]", "{\"a\" 1}", "01", "1.", "-", "+1", "tru", "\"a", "{\"a\":1}x",
+            "\"\u{01}\"", "[\"\\x\"]", "NaN", "{'a':1}",
+        ]
+    )
     func invalid(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
     }
@@ -78,10 +82,13 @@ struct TimestampTests {
         #expect(Timestamp(rfc3339: "2024-02-29T00:00:00Z") != nil)
     }
 
-    @Test("refuses what is not RFC 3339", arguments: [
-        "", "2020-06-24", "2020-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2020-06-24T25:00:00Z",
-        "2020-06-24T12:05:19", "2020-06-24T12:05:19.Z", "yesterday", "2020-06-24T12:05:19Zjunk",
-    ])
+    @Test(
+        "refuses what is not RFC 3339",
+        arguments: [
+            "", "2020-06-24", "2020-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2020-06-24T25:00:00Z",
+            "2020-06-24T12:05:19", "2020-06-24T12:05:19.Z", "yesterday", "2020-06-24T12:05:19Zjunk",
+        ]
+    )
     func invalid(_ text: String) {
         #expect(Timestamp(rfc3339: text) == nil)
     }
@@ -89,9 +96,12 @@ struct TimestampTests {
 
 @Suite("Base64")
 struct Base64Tests {
-    @Test("encodes RFC 4648's test vectors, and decodes them back", arguments: [
-        ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"),
-    ])
+    @Test(
+        "encodes RFC 4648's test vectors, and decodes them back",
+        arguments: [
+            ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"),
+        ]
+    )
     func vectors(plain: String, encoded: String) {
         #expect(Base64.encode(Array(plain.utf8)) == encoded)
         #expect(Base64.decode(encoded) == Array(plain.utf8))

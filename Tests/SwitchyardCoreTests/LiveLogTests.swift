@@ -1,17 +1,28 @@
 import Foundation
 import GRDB
-import NIOConcurrencyHelpers
 import Logging
-@testable import SwitchyardSQLite
+import NIOConcurrencyHelpers
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardCore
+@testable import SwitchyardSQLite
 
 @Suite("The delivery log")
 struct LiveLogTests {
-    func deliverAll(_ store: SQLiteJobStore, answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome, until done: @escaping @Sendable () async throws -> Bool) async throws {
+    func deliverAll(
+        _ store: SQLiteJobStore,
+        answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome,
+        until done: @escaping @Sendable () async throws -> Bool
+    ) async throws {
         let destination = ScriptedDestination(answer: answer)
-        let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(maxAttempts: 2), logger: Logger(label: "test"))
+        let worker = DeliveryWorker(
+            name: "d",
+            destination: destination,
+            store: store,
+            policy: policy(maxAttempts: 2),
+            logger: Logger(label: "test")
+        )
         try await runWorker(worker, until: done)
     }
 
@@ -24,15 +35,23 @@ struct LiveLogTests {
                 NewEvent(source: "web", event: makeEvent(1), destinations: ["d"]),
                 NewEvent(source: "web", event: makeEvent(2), destinations: ["d"]),
             ])
-            try await deliverAll(store, answer: { entry, attempt in
-                entry.job.messageId == "m-1" && attempt == 1 ? .retry(.init(code: "ThrottlingException", message: "slow", httpStatus: 400)) : .delivered(reference: "ev-\(entry.job.messageId)")
-            }, until: { try await counts(store) == ["succeeded": 2] })
+            try await deliverAll(
+                store,
+                answer: { entry, attempt in
+                    entry.job.messageId == "m-1" && attempt == 1
+                        ? .retry(.init(code: "ThrottlingException", message: "slow", httpStatus: 400))
+                        : .delivered(reference: "ev-\(entry.job.messageId)")
+                },
+                until: { try await counts(store) == ["succeeded": 2] }
+            )
 
             let story = try #require(try await store.story(messageId: "m-1"))
             #expect(story.records.map(\.kind) == [.received, .transformed, .attempt, .attempt])
             #expect(story.records.map(\.status) == ["received", "transformed", "failed", "succeeded"])
             let failed = story.records[2]
-            #expect(failed.errorCode == "ThrottlingException" && failed.httpStatus == 400 && failed.nextRetryAt != nil && failed.attempt == 1)
+            #expect(
+                failed.errorCode == "ThrottlingException" && failed.httpStatus == 400 && failed.nextRetryAt != nil && failed.attempt == 1
+            )
             #expect(failed.batchId != nil && failed.requestId?.hasPrefix("req-") == true)
             #expect(story.records[1].detail?[path: "messageId"] == .string("m-1"))
             #expect(story.records[3].reference == "ev-m-1" && story.records[3].attempt == 2)
@@ -50,7 +69,10 @@ struct LiveLogTests {
             // Received records (the events) and stored records share one sequence of ids.
             let log = try await store.records(LogQuery())
             #expect(log.count == 7 && zip(log, log.dropFirst()).allSatisfy { $0.id > $1.id })
-            #expect(try await store.records(after: log.last!.id, filter: LogFilter(), limit: 100).map(\.id) == log.dropLast().reversed().map(\.id))
+            #expect(
+                try await store.records(after: log.last!.id, filter: LogFilter(), limit: 100).map(\.id)
+                    == log.dropLast().reversed().map(\.id)
+            )
             #expect(try await store.records(LogQuery(filter: LogFilter(kind: .received))).map(\.messageId) == ["m-2", "m-1"])
             try store.close()
         }
@@ -60,19 +82,33 @@ struct LiveLogTests {
     func rulesInTheLog() async throws {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append([NewEvent(source: "web", event: makeEvent(1), targets: [
-                JobTarget(destination: "d", rule: "CANCELLATION"), JobTarget(destination: "d", rule: "HIGH_VALUE"),
-            ])])
-            try await deliverAll(store, answer: { entry, _ in
-                entry.job.rule == "HIGH_VALUE" ? .reject(.init(code: "ValidationException", message: "no")) : .delivered(reference: "ev-\(entry.job.rule ?? "")")
-            }, until: { try await counts(store) == ["succeeded": 1, "dead": 1] })
+            try await store.append([
+                NewEvent(
+                    source: "web",
+                    event: makeEvent(1),
+                    targets: [
+                        JobTarget(destination: "d", rule: "CANCELLATION"), JobTarget(destination: "d", rule: "HIGH_VALUE"),
+                    ]
+                )
+            ])
+            try await deliverAll(
+                store,
+                answer: { entry, _ in
+                    entry.job.rule == "HIGH_VALUE"
+                        ? .reject(.init(code: "ValidationException", message: "no")) : .delivered(reference: "ev-\(entry.job.rule ?? "")")
+                },
+                until: { try await counts(store) == ["succeeded": 1, "dead": 1] }
+            )
             let story = try #require(try await store.story(messageId: "m-1"))
             #expect(story.jobs.map(\.rule) == ["CANCELLATION", "HIGH_VALUE"])
             #expect(story.jobs.map(\.state) == ["succeeded", "dead"])
             let attempts = story.records.filter { $0.kind == .attempt }
             #expect(Set(attempts.map { "\($0.rule ?? "-"):\($0.status)" }) == ["CANCELLATION:succeeded", "HIGH_VALUE:dead"])
             #expect(story.records.first?.rule == nil, "the received record is the event's, before any rule")
-            #expect(try await store.records(LogQuery(filter: LogFilter(rule: "HIGH_VALUE"))).map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.attempt, .transformed])
+            #expect(
+                try await store.records(LogQuery(filter: LogFilter(rule: "HIGH_VALUE"))).map(\.kind).sorted { $0.rawValue < $1.rawValue }
+                    == [.attempt, .transformed]
+            )
             let dead = try await store.deadLetters(DeadLetterQuery())
             #expect(dead.map(\.rule) == ["HIGH_VALUE"])
             #expect(dead.first?.json[path: "rule"] == .string("HIGH_VALUE"))
@@ -97,7 +133,9 @@ struct LiveLogTests {
 
             // Stored: the entry minus the event's escaped copy, and where it was.
             let stored = try await store.read { db in
-                try Row.fetchOne(db, sql: "SELECT detail, detail_event FROM delivery_log WHERE kind = 'transformed'").map { ($0["detail"] as String?, $0["detail_event"] as Int?) }
+                try Row.fetchOne(db, sql: "SELECT detail, detail_event FROM delivery_log WHERE kind = 'transformed'").map {
+                    ($0["detail"] as String?, $0["detail_event"] as Int?)
+                }
             }
             let text = try #require(stored?.0)
             #expect(stored?.1 != nil)
@@ -110,7 +148,10 @@ struct LiveLogTests {
             #expect(story.records.first { $0.kind == .transformed }?.detail == whole)
             #expect(try await store.records(LogQuery(filter: LogFilter(kind: .transformed))).first?.detail == whole)
             for await item in subscription.stream {
-                if case .record(let r) = item { #expect(r.detail == whole); break }
+                if case .record(let r) = item {
+                    #expect(r.detail == whole)
+                    break
+                }
             }
 
             // Once the event itself is gone, the entry says so instead of failing to read.
@@ -126,7 +167,8 @@ struct LiveLogTests {
     func embeddedEventRoundTrip() throws {
         for event in [#"{"a":"quote \" and backslash \\ and tab\t","b":"é ✓ 😀"}"#, #"{"type":"track"}"#] {
             let bytes = Array(event.utf8)
-            let entry = JSONValue.object(JSONObject([("Source", .string("s")), ("Detail", .string(event)), ("DetailType", .string("t"))])).serialized()
+            let entry = JSONValue.object(JSONObject([("Source", .string("s")), ("Detail", .string(event)), ("DetailType", .string("t"))]))
+                .serialized()
             let cut = EntryText(entry: entry, embedding: bytes)
             #expect(cut.eventOffset != nil)
             #expect(cut.bytes.count < entry.count - bytes.count)
@@ -160,8 +202,11 @@ struct LiveLogTests {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
             try await store.append((1...3).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
-            try await deliverAll(store, answer: { _, _ in .reject(.init(code: "AccessDeniedException", message: "no", httpStatus: 403)) },
-                                 until: { try await counts(store) == ["dead": 3] })
+            try await deliverAll(
+                store,
+                answer: { _, _ in .reject(.init(code: "AccessDeniedException", message: "no", httpStatus: 403)) },
+                until: { try await counts(store) == ["dead": 3] }
+            )
             #expect(try await store.deadLetters(DeadLetterQuery(errorCode: "AccessDenied")).count == 3)
             #expect(try await store.deadLetters(DeadLetterQuery(errorCode: "Throttling")).isEmpty)
             #expect(try await store.replay(DeadLetterQuery(messageIds: ["m-2"])) == 1)
@@ -179,16 +224,20 @@ struct LiveLogTests {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
             try await store.append((1...4).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
-            try await deliverAll(store, answer: { entry, _ in
-                switch entry.job.messageId {
-                case "m-1": return .delivered(reference: nil)
-                case "m-2": return .reject(.init(code: "MalformedDetail", message: ""))
-                default: return .retry(.init(code: "HTTP503", message: ""))
+            try await deliverAll(
+                store,
+                answer: { entry, _ in
+                    switch entry.job.messageId {
+                    case "m-1": return .delivered(reference: nil)
+                    case "m-2": return .reject(.init(code: "MalformedDetail", message: ""))
+                    default: return .retry(.init(code: "HTTP503", message: ""))
+                    }
+                },
+                until: {
+                    let c = try await counts(store)
+                    return c["succeeded"] == 1 && c["dead"] == 1 && (c["failed"] ?? 0) + (c["dead"] ?? 0) >= 1
                 }
-            }, until: {
-                let c = try await counts(store)
-                return c["succeeded"] == 1 && c["dead"] == 1 && (c["failed"] ?? 0) + (c["dead"] ?? 0) >= 1
-            })
+            )
             try await Task.sleep(for: .milliseconds(30))
             var keepAll = RetentionConfig()
             keepAll.maxLogRecords = 1_000_000
@@ -229,7 +278,9 @@ final class EnvelopeDestination: Destination, Sendable {
     let sent = NIOLockedValueBox<[[UInt8]]>([])
 
     func prepare(_ job: Job) -> Prepared {
-        let entry = JSONValue.object(JSONObject([("Detail", .string(String(decoding: job.payload, as: UTF8.self))), ("Source", .string("test"))]))
+        let entry = JSONValue.object(
+            JSONObject([("Detail", .string(String(decoding: job.payload, as: UTF8.self))), ("Source", .string("test"))])
+        )
         return .entry(PreparedEntry(job: job, body: entry.serialized(), size: job.payload.count, display: entry))
     }
 

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import SwitchyardSQLite
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardCore
 
 /// An event of user `user`, the `n`th accepted.
@@ -77,7 +78,10 @@ struct OrderingDeliveryTests {
             let state = destination.state.withLockedValue { $0 }
             #expect(state.overlaps == 0, "a key's next event is never sent while an earlier one is in flight")
             for (n, user) in users.enumerated() {
-                #expect(state.accepted[user] == Array(stride(from: n, to: 240, by: users.count)), "\(user)'s events in acceptance order, each once")
+                #expect(
+                    state.accepted[user] == Array(stride(from: n, to: 240, by: users.count)),
+                    "\(user)'s events in acceptance order, each once"
+                )
             }
             try store.close()
         }
@@ -87,11 +91,13 @@ struct OrderingDeliveryTests {
     func unordered() async throws {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
-            try await store.append((0..<40).map { n in
-                var e = keyedEvent(n, user: "same")
-                e.targets = [JobTarget(destination: "d")]
-                return e
-            })
+            try await store.append(
+                (0..<40).map { n in
+                    var e = keyedEvent(n, user: "same")
+                    e.targets = [JobTarget(destination: "d")]
+                    return e
+                }
+            )
             let destination = KeyCheckingDestination(failEvery: 1_000_000)
             let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
             try await runWorker(worker) { try await counts(store) == ["succeeded": 40] }
@@ -108,11 +114,30 @@ struct OrderingDeliveryTests {
         config.connections = [ConnectionConfig(from: "web", to: ["ordered", "plain"])]
         let routing = Routing(config, orderings: ["ordered": .perKey(.userOrAnonymousId)])
         let source = try #require(routing.source(writeKey: "k"))
-        let anonymous = Event(messageId: "m", type: .track, name: "E", userId: nil, anonymousId: "anon-1", receivedAt: .now(), payload: Array("{}".utf8))
-        #expect(routing.targets(for: anonymous, from: source) == [JobTarget(destination: "ordered", orderingKey: "anon-1"), JobTarget(destination: "plain")])
+        let anonymous = Event(
+            messageId: "m",
+            type: .track,
+            name: "E",
+            userId: nil,
+            anonymousId: "anon-1",
+            receivedAt: .now(),
+            payload: Array("{}".utf8)
+        )
+        #expect(
+            routing.targets(for: anonymous, from: source) == [
+                JobTarget(destination: "ordered", orderingKey: "anon-1"), JobTarget(destination: "plain"),
+            ]
+        )
         let template = try Template("{{ properties.account }}")
-        let event = Event(messageId: "m", type: .track, name: "E", userId: "u", anonymousId: nil, receivedAt: .now(),
-                          payload: Array(#"{"userId":"u","properties":{"account":"acme"}}"#.utf8))
+        let event = Event(
+            messageId: "m",
+            type: .track,
+            name: "E",
+            userId: "u",
+            anonymousId: nil,
+            receivedAt: .now(),
+            payload: Array(#"{"userId":"u","properties":{"account":"acme"}}"#.utf8)
+        )
         #expect(EventKey.template(template).value(for: event) == "acme")
         #expect(EventKey.messageId.value(for: event) == "m")
     }

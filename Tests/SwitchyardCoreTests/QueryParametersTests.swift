@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 @Suite("Query parameters of browser requests")
@@ -38,7 +39,10 @@ struct QueryParametersTests {
     func pixelEvent() throws {
         let q = try parse("writeKey=k&anonymousId=%22a-1%22&event=Opened&context.page.url=u&properties.n=3&context.page.title=T")
         let event = try q.pixelEvent(type: .track, now: "2026-01-01T00:00:00.000Z")
-        #expect(event.jsonString == #"{"channel":"web","integrations":{"All":true},"originalTimestamp":"2026-01-01T00:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z","anonymousId":"a-1","event":"Opened","context":{"page":{"url":"u","title":"T"}},"properties":{"n":"3"},"type":"track"}"#)
+        #expect(
+            event.jsonString
+                == #"{"channel":"web","integrations":{"All":true},"originalTimestamp":"2026-01-01T00:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z","anonymousId":"a-1","event":"Opened","context":{"page":{"url":"u","title":"T"}},"properties":{"n":"3"},"type":"track"}"#
+        )
     }
 
     @Test("a dotted path through a value replaces it with an object; digits are object keys, never array indexes")

@@ -1,8 +1,9 @@
 import Foundation
+import SwitchyardEventBridge
 import SwitchyardSQLite
 import SwitchyardTestSupport
 import Testing
-import SwitchyardEventBridge
+
 @testable import SwitchyardCore
 
 @Suite("Pattern filters, destination rules and heartbeats in the configuration")
@@ -41,8 +42,15 @@ struct RulesConfigTests {
     func event(_ json: String) -> Event {
         let value = try! JSONParser.parse(Array(json.utf8))
         let type = MessageType(rawValue: value[path: "type"]?.stringValue ?? "track") ?? .track
-        return Event(messageId: "m", type: type, name: value[path: "event"]?.stringValue, userId: value[path: "userId"]?.stringValue,
-                     anonymousId: nil, receivedAt: .now(), payload: Array(json.utf8))
+        return Event(
+            messageId: "m",
+            type: type,
+            name: value[path: "event"]?.stringValue,
+            userId: value[path: "userId"]?.stringValue,
+            anonymousId: nil,
+            receivedAt: .now(),
+            payload: Array(json.utf8)
+        )
     }
 
     func reason(_ pattern: String) -> String {
@@ -63,15 +71,21 @@ struct RulesConfigTests {
 
     @Test("filter.pattern is an EventBridge pattern over the Switchyard event, written in YAML")
     func patternFilter() throws {
-        let yaml = Self.config(destination: """
-                filter:
-                  types: [track]
-                  pattern:
-                    properties:
-                      plan: [{prefix: pro}]
-                      seats: [{numeric: [">=", 10]}]
-            """)
-        #expect(try targets(yaml, #"{"type":"track","event":"Paid","properties":{"plan":"pro-annual","seats":12}}"#).map(\.destination) == ["bus"])
+        let yaml = Self.config(
+            destination: """
+                    filter:
+                      types: [track]
+                      pattern:
+                        properties:
+                          plan: [{prefix: pro}]
+                          seats: [{numeric: [">=", 10]}]
+                """
+        )
+        #expect(
+            try targets(yaml, #"{"type":"track","event":"Paid","properties":{"plan":"pro-annual","seats":12}}"#).map(\.destination) == [
+                "bus"
+            ]
+        )
         #expect(try targets(yaml, #"{"type":"track","event":"Paid","properties":{"plan":"pro-annual","seats":9}}"#).isEmpty)
         #expect(try targets(yaml, #"{"type":"track","event":"Paid","properties":{"plan":"free","seats":12}}"#).isEmpty)
         #expect(try targets(yaml, #"{"type":"identify","properties":{"plan":"pro","seats":12}}"#).isEmpty)
@@ -79,11 +93,13 @@ struct RulesConfigTests {
 
     @Test("a pattern EventBridge would refuse is a config error at its line, with EventBridge's reason")
     func invalidPattern() {
-        let yaml = Self.config(destination: """
-                filter:
-                  pattern:
-                    event: Paid
-            """)
+        let yaml = Self.config(
+            destination: """
+                    filter:
+                      pattern:
+                        event: Paid
+                """
+        )
         let found = problems(yaml)
         #expect(found.count == 1)
         #expect(found.first?.hasPrefix("switchyard.yaml:10:9: invalid event pattern: ") == true, "\(found)")
@@ -92,17 +108,19 @@ struct RulesConfigTests {
 
     @Test("an event gets one job per rule it matches, named by the rule, in the rules' order")
     func rulesMakeJobs() throws {
-        let yaml = Self.config(destination: """
-                rules:
-                  - name: ACCOUNT_CANCELLATION
-                    action: NOTIFY_CUSTOMER_RETENTION
-                    match: { event: [Cancel Requested] }
-                  - name: HIGH_VALUE
-                    action: PAGE_ACCOUNT_MANAGER
-                    match: { properties: { arr: [{numeric: [">", 10000]}] } }
-                  - name: EVERYTHING
-                    action: ARCHIVE
-            """)
+        let yaml = Self.config(
+            destination: """
+                    rules:
+                      - name: ACCOUNT_CANCELLATION
+                        action: NOTIFY_CUSTOMER_RETENTION
+                        match: { event: [Cancel Requested] }
+                      - name: HIGH_VALUE
+                        action: PAGE_ACCOUNT_MANAGER
+                        match: { properties: { arr: [{numeric: [">", 10000]}] } }
+                      - name: EVERYTHING
+                        action: ARCHIVE
+                """
+        )
         let both = try targets(yaml, #"{"type":"track","event":"Cancel Requested","userId":"u","properties":{"arr":50000}}"#)
         #expect(both.map(\.rule) == ["ACCOUNT_CANCELLATION", "HIGH_VALUE", "EVERYTHING"])
         #expect(Set(both.map(\.destination)) == ["bus"])
@@ -111,10 +129,12 @@ struct RulesConfigTests {
 
     @Test("with rules, an event that matches none gets no job; without rules, every admitted event gets one")
     func unmatchedEvents() throws {
-        let yaml = Self.config(destination: """
-                rules:
-                  - { name: CANCELLATION, action: RETAIN, match: { event: [Cancel Requested] } }
-            """)
+        let yaml = Self.config(
+            destination: """
+                    rules:
+                      - { name: CANCELLATION, action: RETAIN, match: { event: [Cancel Requested] } }
+                """
+        )
         #expect(try targets(yaml, #"{"type":"track","event":"Login","userId":"u"}"#).isEmpty)
         let plain = try targets(Self.config(destination: ""), #"{"type":"track","event":"Login","userId":"u"}"#)
         #expect(plain == [JobTarget(destination: "bus")])
@@ -122,64 +142,97 @@ struct RulesConfigTests {
 
     @Test("rule names are unique per destination; names and actions are short, non-empty identifiers")
     func ruleNames() {
-        let yaml = Self.config(destination: """
-                rules:
-                  - { name: A, action: X }
-                  - { name: A, action: Y }
-                  - { name: "", action: Z }
-            """)
-        #expect(problems(yaml) == [
-            #"switchyard.yaml:10:17: destination "bus": rule "A" is defined twice"#,
-            #"switchyard.yaml:11:17: rule name must be 1 to 128 characters"#,
-        ])
+        let yaml = Self.config(
+            destination: """
+                    rules:
+                      - { name: A, action: X }
+                      - { name: A, action: Y }
+                      - { name: "", action: Z }
+                """
+        )
+        #expect(
+            problems(yaml) == [
+                #"switchyard.yaml:10:17: destination "bus": rule "A" is defined twice"#,
+                #"switchyard.yaml:11:17: rule name must be 1 to 128 characters"#,
+            ]
+        )
     }
 
     @Test("a rule's detailType is a template, checked when the configuration loads")
     func ruleDetailType() {
-        let yaml = Self.config(destination: """
-                rules:
-                  - { name: A, action: X, detailType: "{{ event" }
-            """)
+        let yaml = Self.config(
+            destination: """
+                    rules:
+                      - { name: A, action: X, detailType: "{{ event" }
+                """
+        )
         #expect(problems(yaml) == [#"switchyard.yaml:9:43: rule "A": detailType: "{{" without a closing "}}" in "{{ event""#])
     }
 
     @Test("rules on a destination type that cannot tag its entries are refused")
     func rulesNeedSupport() {
-        let yaml = Self.config(destination: """
-                rules:
-                  - { name: A, action: X }
-            """, type: "plain")
-        #expect(problems(yaml) == [
-            #"switchyard.yaml:9:7: destination "bus": plain destinations take no rules (rules tag EventBridge entries; types that take them: eventbridge)"#,
-        ])
+        let yaml = Self.config(
+            destination: """
+                    rules:
+                      - { name: A, action: X }
+                """,
+            type: "plain"
+        )
+        #expect(
+            problems(yaml) == [
+                #"switchyard.yaml:9:7: destination "bus": plain destinations take no rules (rules tag EventBridge entries; types that take them: eventbridge)"#
+            ]
+        )
     }
 
     @Test("a heartbeat needs an interval of at least a second and an event with an identity")
     func heartbeatChecks() {
-        let good = Self.config(destination: """
-                heartbeat: { every: 120s, event: { event: HEART_BEAT, userId: switchyard } }
-            """)
+        let good = Self.config(
+            destination: """
+                    heartbeat: { every: 120s, event: { event: HEART_BEAT, userId: switchyard } }
+                """
+        )
         #expect(problems(good).isEmpty)
-        #expect(problems(Self.config(destination: """
-                heartbeat: { every: 500ms, event: { event: HEART_BEAT, userId: switchyard } }
-            """)) == [#"switchyard.yaml:8:25: heartbeat.every must be at least 1s"#])
-        #expect(problems(Self.config(destination: """
-                heartbeat: { every: 2m, event: { event: HEART_BEAT } }
-            """)) == [#"switchyard.yaml:8:36: heartbeat.event: request neither has anonymousId nor userId"#])
-        #expect(problems(Self.config(destination: """
-                heartbeat: { every: 2m, event: [HEART_BEAT] }
-            """)).first?.contains("heartbeat.event: the event must be a mapping") == true)
+        #expect(
+            problems(
+                Self.config(
+                    destination: """
+                            heartbeat: { every: 500ms, event: { event: HEART_BEAT, userId: switchyard } }
+                        """
+                )
+            ) == [#"switchyard.yaml:8:25: heartbeat.every must be at least 1s"#]
+        )
+        #expect(
+            problems(
+                Self.config(
+                    destination: """
+                            heartbeat: { every: 2m, event: { event: HEART_BEAT } }
+                        """
+                )
+            ) == [#"switchyard.yaml:8:36: heartbeat.event: request neither has anonymousId nor userId"#]
+        )
+        #expect(
+            problems(
+                Self.config(
+                    destination: """
+                            heartbeat: { every: 2m, event: [HEART_BEAT] }
+                        """
+                )
+            ).first?.contains("heartbeat.event: the event must be a mapping") == true
+        )
     }
 
     @Test("validate --print shows patterns, rules and the heartbeat, and what it prints loads again the same")
     func printed() throws {
-        let yaml = Self.config(destination: """
-                filter:
-                  pattern: { properties: { seats: [{ numeric: [">", 1] }] } }
-                rules:
-                  - { name: BIG, action: CALL, match: { properties: { plan: [pro] } }, detailType: "{{ event }} (big)" }
-                heartbeat: { every: 2m, event: { event: HEART_BEAT, userId: switchyard } }
-            """)
+        let yaml = Self.config(
+            destination: """
+                    filter:
+                      pattern: { properties: { seats: [{ numeric: [">", 1] }] } }
+                    rules:
+                      - { name: BIG, action: CALL, match: { properties: { plan: [pro] } }, detailType: "{{ event }} (big)" }
+                    heartbeat: { every: 2m, event: { event: HEART_BEAT, userId: switchyard } }
+                """
+        )
         let printed = try load(yaml).redactedYAML()
         #expect(printed.contains("pattern:") && printed.contains("numeric:"))
         #expect(printed.contains("- name: BIG") && printed.contains("action: CALL"))
@@ -207,7 +260,11 @@ enum NoRulesPlugin: DestinationPlugin {
     struct Settings: Codable, Sendable {}
     static let typeName = "plain"
     static func validate(_ settings: Settings, environment: [String: String]) -> [SettingsProblem] { [] }
-    static func makeDestination(_ settings: Settings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination {
+    static func makeDestination(
+        _ settings: Settings,
+        policy: DeliveryPolicy,
+        context: DestinationContext
+    ) async throws(DestinationSetupError) -> any Destination {
         throw DestinationSetupError(destination: context.name, message: "not for sending")
     }
     static func preview(_ settings: Settings, payload: [UInt8], rule: DestinationRule?) -> Preview { .entry(.null) }
@@ -226,12 +283,21 @@ struct TemplateVariableTests {
 
     @Test("a placeholder that is a whole JSON value keeps its type; a missing one is its fallback or null")
     func wholeValues() throws {
-        let template = try JSONTemplate(try JSONParser.parse(Array(#"""
-            {"count":"{{ properties.count }}","agent":"{{ properties.agent }}","label":"n={{ properties.count }}",
-             "state":"{{ properties.state | \"unknown\" }}","gone":"{{ properties.gone }}","fixed":[1,true,"x"]}
-            """#.utf8)))
+        let template = try JSONTemplate(
+            try JSONParser.parse(
+                Array(
+                    #"""
+                    {"count":"{{ properties.count }}","agent":"{{ properties.agent }}","label":"n={{ properties.count }}",
+                     "state":"{{ properties.state | \"unknown\" }}","gone":"{{ properties.gone }}","fixed":[1,true,"x"]}
+                    """#.utf8
+                )
+            )
+        )
         let event = try JSONParser.parse(Array(#"{"properties":{"count":3,"agent":{"id":7}}}"#.utf8))
-        #expect(template.render(event).jsonString == #"{"count":3,"agent":{"id":7},"label":"n=3","state":"unknown","gone":null,"fixed":[1,true,"x"]}"#)
+        #expect(
+            template.render(event).jsonString
+                == #"{"count":3,"agent":{"id":7},"label":"n=3","state":"unknown","gone":null,"fixed":[1,true,"x"]}"#
+        )
     }
 }
 
@@ -290,9 +356,19 @@ struct HeartbeatTests {
     func heartbeatStored() async throws {
         try await withTemporaryDirectory { dir in
             let store = try SQLiteJobStore(config: storage(dir))
-            let config = HeartbeatConfig(every: .seconds(120), event: ConfigJSON(try JSONParser.parse(Array(#"{"event":"HEART_BEAT","userId":"agent-1"}"#.utf8))))
-            let service = HeartbeatService(destination: "stream", config: config, activity: DeliveryActivity(every: config.every), store: store,
-                                           orderingKey: .userOrAnonymousId, maxEventBytes: 32768, logger: .init(label: "test"))
+            let config = HeartbeatConfig(
+                every: .seconds(120),
+                event: ConfigJSON(try JSONParser.parse(Array(#"{"event":"HEART_BEAT","userId":"agent-1"}"#.utf8)))
+            )
+            let service = HeartbeatService(
+                destination: "stream",
+                config: config,
+                activity: DeliveryActivity(every: config.every),
+                store: store,
+                orderingKey: .userOrAnonymousId,
+                maxEventBytes: 32768,
+                logger: .init(label: "test")
+            )
             #expect(try await service.beat(at: .now()) == .stored)
             #expect(try await service.beat(at: .now()) == .backlog(1), "the first one still waits")
             let jobs = try await store.claim(destination: "stream", limit: 10, leaseFor: .seconds(30))

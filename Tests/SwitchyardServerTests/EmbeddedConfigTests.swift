@@ -8,6 +8,9 @@ struct EmbeddedConfigTests {
     func matchesExample() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Examples/quickstart.yaml")
         let shipped = try String(contentsOf: path, encoding: .utf8)
-        #expect(EmbeddedConfig.quickstart == shipped, "regenerate Sources/SwitchyardServer/EmbeddedConfig.swift from Examples/quickstart.yaml")
+        #expect(
+            EmbeddedConfig.quickstart == shipped,
+            "regenerate Sources/SwitchyardServer/EmbeddedConfig.swift from Examples/quickstart.yaml"
+        )
     }
 }

@@ -39,22 +39,37 @@ struct SDKSettingsTests {
     @Test("behind a trusted proxy, X-Forwarded-Proto and X-Forwarded-Host name the URL")
     func forwarded() async throws {
         try await Harness.run { client, _ in
-            let response = try await client.execute(uri: "/v1/projects/web-key/settings", method: .get, headers: [
-                .forwardedProto: "https", .forwardedHost: "collect.shop.example",
-            ])
+            let response = try await client.execute(
+                uri: "/v1/projects/web-key/settings",
+                method: .get,
+                headers: [
+                    .forwardedProto: "https", .forwardedHost: "collect.shop.example",
+                ]
+            )
             let segment = try #require(try json(response)[path: "integrations"]?.objectValue?["Segment.io"])
             #expect(segment[path: "apiHost"] == .string("collect.shop.example/v1"))
             #expect(segment[path: "protocol"] == .string("https"))
-            let forged = try await client.execute(uri: "/v1/projects/web-key/settings", method: .get, headers: [
-                .forwardedHost: "evil\"}, {\"x", .forwardedProto: "gopher",
-            ])
+            let forged = try await client.execute(
+                uri: "/v1/projects/web-key/settings",
+                method: .get,
+                headers: [
+                    .forwardedHost: "evil\"}, {\"x", .forwardedProto: "gopher",
+                ]
+            )
             let kept = try #require(try json(forged)[path: "integrations"]?.objectValue?["Segment.io"])
-            #expect(kept[path: "apiHost"] == .string("localhost/v1") && kept[path: "protocol"] == .string("http"), "values that are not a host or a scheme are ignored")
+            #expect(
+                kept[path: "apiHost"] == .string("localhost/v1") && kept[path: "protocol"] == .string("http"),
+                "values that are not a host or a scheme are ignored"
+            )
         }
         try await Harness.run(server: "trustForwardedFor: false") { client, _ in
-            let response = try await client.execute(uri: "/v1/projects/web-key/settings", method: .get, headers: [
-                .forwardedProto: "https", .forwardedHost: "collect.shop.example",
-            ])
+            let response = try await client.execute(
+                uri: "/v1/projects/web-key/settings",
+                method: .get,
+                headers: [
+                    .forwardedProto: "https", .forwardedHost: "collect.shop.example",
+                ]
+            )
             let segment = try #require(try json(response)[path: "integrations"]?.objectValue?["Segment.io"])
             #expect(segment[path: "apiHost"] == .string("localhost/v1") && segment[path: "protocol"] == .string("http"))
         }
@@ -63,7 +78,11 @@ struct SDKSettingsTests {
     @Test("server.publicURL, when set, is the URL given back, path prefix included")
     func publicURL() async throws {
         try await Harness.run(server: "publicURL: https://edge.shop.example/collect/") { client, _ in
-            let response = try await client.execute(uri: "/v1/projects/web-key/settings", method: .get, headers: [.forwardedHost: "10.0.0.5:8080"])
+            let response = try await client.execute(
+                uri: "/v1/projects/web-key/settings",
+                method: .get,
+                headers: [.forwardedHost: "10.0.0.5:8080"]
+            )
             let segment = try #require(try json(response)[path: "integrations"]?.objectValue?["Segment.io"])
             #expect(segment[path: "apiHost"] == .string("edge.shop.example/collect/v1"))
             #expect(segment[path: "protocol"] == .string("https"))

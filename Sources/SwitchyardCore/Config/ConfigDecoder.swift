@@ -81,7 +81,8 @@ public final class ConfigDecoder {
             let at = describe(context.codingPath)
             return ConfigProblem(
                 location: root.location(nearest: context.codingPath),
-                message: "missing required key \"\(key.stringValue)\"\(at.isEmpty ? "" : " in \(at)")")
+                message: "missing required key \"\(key.stringValue)\"\(at.isEmpty ? "" : " in \(at)")"
+            )
         @unknown default:
             return ConfigProblem(location: root.location, message: "\(error)")
         }
@@ -92,8 +93,14 @@ public final class ConfigDecoder {
 public struct IndexKey: CodingKey {
     public var stringValue: String
     public var intValue: Int?
-    public init(_ i: Int) { stringValue = "\(i)"; intValue = i }
-    public init?(stringValue: String) { self.stringValue = stringValue; intValue = Int(stringValue) }
+    public init(_ i: Int) {
+        stringValue = "\(i)"
+        intValue = i
+    }
+    public init?(stringValue: String) {
+        self.stringValue = stringValue
+        intValue = Int(stringValue)
+    }
     public init?(intValue: Int) { self.init(intValue) }
 }
 
@@ -109,7 +116,9 @@ struct NodeDecoder: Decoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .mapping(let entries, _) = node else {
-            throw problem("expected a mapping for \(ConfigDecoder.describe(codingPath).nonEmpty ?? "the document"), found \(node.kindDescription)")
+            throw problem(
+                "expected a mapping for \(ConfigDecoder.describe(codingPath).nonEmpty ?? "the document"), found \(node.kindDescription)"
+            )
         }
         owner.noteMapping(node, path: codingPath)
         return KeyedDecodingContainer(KeyedContainer<Key>(node: node, entries: entries, codingPath: codingPath, owner: owner))
@@ -169,7 +178,10 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         guard let e = entry(key) else {
             let at = ConfigDecoder.describe(codingPath)
-            throw ConfigProblem(location: node.location, message: "missing required key \"\(key.stringValue)\"\(at.isEmpty ? "" : " in \(at)")")
+            throw ConfigProblem(
+                location: node.location,
+                message: "missing required key \"\(key.stringValue)\"\(at.isEmpty ? "" : " in \(at)")"
+            )
         }
         return try T(from: NodeDecoder(node: e.value, codingPath: codingPath + [key], owner: owner))
     }
@@ -180,12 +192,16 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        guard let e = entry(key) else { throw ConfigProblem(location: node.location, message: "missing required key \"\(key.stringValue)\"") }
+        guard let e = entry(key) else {
+            throw ConfigProblem(location: node.location, message: "missing required key \"\(key.stringValue)\"")
+        }
         return try NodeDecoder(node: e.value, codingPath: codingPath + [key], owner: owner).container(keyedBy: type)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        guard let e = entry(key) else { throw ConfigProblem(location: node.location, message: "missing required key \"\(key.stringValue)\"") }
+        guard let e = entry(key) else {
+            throw ConfigProblem(location: node.location, message: "missing required key \"\(key.stringValue)\"")
+        }
         return try NodeDecoder(node: e.value, codingPath: codingPath + [key], owner: owner).unkeyedContainer()
     }
 
@@ -194,7 +210,9 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        guard let e = entry(key) else { throw ConfigProblem(location: node.location, message: "missing required key \"\(key.stringValue)\"") }
+        guard let e = entry(key) else {
+            throw ConfigProblem(location: node.location, message: "missing required key \"\(key.stringValue)\"")
+        }
         return NodeDecoder(node: e.value, codingPath: codingPath + [key], owner: owner)
     }
 }

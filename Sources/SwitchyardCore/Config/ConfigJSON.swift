@@ -13,7 +13,9 @@ public struct ConfigJSON: Codable, Sendable, Hashable {
 
     public init(from decoder: any Decoder) throws {
         guard let node = decoder.configNode else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "only read from a configuration file"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "only read from a configuration file")
+            )
         }
         value = Self.json(node)
         location = node.location

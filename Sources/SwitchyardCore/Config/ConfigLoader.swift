@@ -49,13 +49,25 @@ public struct LoadedConfig: Sendable {
             }
         }
         let dump = Dump(
-            server: config.server, storage: config.storage, sources: config.sources,
+            server: config.server,
+            storage: config.storage,
+            sources: config.sources,
             destinations: destinations.map { d in
                 let resolved = notes[d.name].flatMap { $0.isEmpty ? nil : Dictionary($0, uniquingKeysWith: { a, _ in a }) }
-                return DestinationDump(name: d.name, type: d.config.type, enabled: d.config.enabled, config: d.settings, filter: d.config.filter, delivery: d.config.delivery,
-                                       rules: d.config.rules, heartbeat: d.config.heartbeat, resolved: resolved)
+                return DestinationDump(
+                    name: d.name,
+                    type: d.config.type,
+                    enabled: d.config.enabled,
+                    config: d.settings,
+                    filter: d.config.filter,
+                    delivery: d.config.delivery,
+                    rules: d.config.rules,
+                    heartbeat: d.config.heartbeat,
+                    resolved: resolved
+                )
             },
-            connections: config.connections)
+            connections: config.connections
+        )
         return try YAMLEncoder().encode(dump)
     }
 }
@@ -72,7 +84,9 @@ public struct ConfigLoader: Sendable {
 
     public func load(path: String) throws(ConfigError) -> LoadedConfig {
         guard let text = Self.readFile(path) else {
-            throw ConfigError(problems: [ConfigProblem(location: nil, file: path, message: "cannot read the configuration file (does it exist, and is it readable?)")])
+            throw ConfigError(problems: [
+                ConfigProblem(location: nil, file: path, message: "cannot read the configuration file (does it exist, and is it readable?)")
+            ])
         }
         return try load(text: text, file: path)
     }
@@ -105,7 +119,12 @@ public struct ConfigLoader: Sendable {
         }
     }
 
-    private func resolveDestinations(_ config: SwitchyardConfig, root: ConfigNode, decoder: ConfigDecoder, warnings: inout [ConfigProblem]) -> [ResolvedDestination] {
+    private func resolveDestinations(
+        _ config: SwitchyardConfig,
+        root: ConfigNode,
+        decoder: ConfigDecoder,
+        warnings: inout [ConfigProblem]
+    ) -> [ResolvedDestination] {
         var resolved: [ResolvedDestination] = []
         for (n, destination) in config.destinations.enumerated() {
             let base: [any CodingKey] = [IndexKey(stringValue: "destinations")!, IndexKey(n)]
@@ -114,23 +133,48 @@ public struct ConfigLoader: Sendable {
                 let known = registry.typeNames
                 let hint = didYouMean(destination.type, known)
                 let list = hint.isEmpty ? " (known types: \(known.joined(separator: ", ")))" : hint
-                decoder.add(ConfigProblem(location: loc, message: "destination \"\(destination.name)\" has unknown type \"\(destination.type)\"\(list)"))
+                decoder.add(
+                    ConfigProblem(
+                        location: loc,
+                        message: "destination \"\(destination.name)\" has unknown type \"\(destination.type)\"\(list)"
+                    )
+                )
                 continue
             }
             if !destination.rules.isEmpty, !plugin.supportsRules {
                 let loc = root.node(at: base + [IndexKey(stringValue: "rules")!])?.location
                 let takers = registry.plugins.filter { $0.supportsRules }.map { $0.typeName }
-                decoder.add(ConfigProblem(location: loc, message: "destination \"\(destination.name)\": \(destination.type) destinations take no rules (rules tag EventBridge entries; types that take them: \(takers.joined(separator: ", ")))"))
+                decoder.add(
+                    ConfigProblem(
+                        location: loc,
+                        message:
+                            "destination \"\(destination.name)\": \(destination.type) destinations take no rules (rules tag EventBridge entries; types that take them: \(takers.joined(separator: ", ")))"
+                    )
+                )
             }
             let node = destination.config ?? .mapping([], root.node(at: base)?.location ?? root.location)
-            if let r = resolve(plugin, destination: destination, node: node, path: base + [IndexKey(stringValue: "config")!], decoder: decoder, warnings: &warnings) {
+            if let r = resolve(
+                plugin,
+                destination: destination,
+                node: node,
+                path: base + [IndexKey(stringValue: "config")!],
+                decoder: decoder,
+                warnings: &warnings
+            ) {
                 resolved.append(r)
             }
         }
         return resolved
     }
 
-    private func resolve<P: DestinationPlugin>(_ plugin: P.Type, destination: DestinationConfig, node: ConfigNode, path: [any CodingKey], decoder: ConfigDecoder, warnings: inout [ConfigProblem]) -> ResolvedDestination? {
+    private func resolve<P: DestinationPlugin>(
+        _ plugin: P.Type,
+        destination: DestinationConfig,
+        node: ConfigNode,
+        path: [any CodingKey],
+        decoder: ConfigDecoder,
+        warnings: inout [ConfigProblem]
+    ) -> ResolvedDestination? {
         guard let settings = decoder.decode(P.Settings.self, from: node, path: path) else { return nil }
         func problem(_ issue: SettingsProblem) -> ConfigProblem {
             let keys = issue.path.map { IndexKey(stringValue: $0)! as any CodingKey }
@@ -167,13 +211,25 @@ public struct ConfigLoader: Sendable {
             problems.append(.init(location: at("server", "publicURL"), message: "server.publicURL \(problem)"))
         }
         if server.limits.maxEventBytes < 256 {
-            problems.append(.init(location: at("server", "limits", "maxEventBytes"), message: "server.limits.maxEventBytes must be at least 256"))
+            problems.append(
+                .init(location: at("server", "limits", "maxEventBytes"), message: "server.limits.maxEventBytes must be at least 256")
+            )
         }
         if server.limits.maxRequestBytes < server.limits.maxEventBytes {
-            problems.append(.init(location: at("server", "limits", "maxRequestBytes"), message: "server.limits.maxRequestBytes must be at least maxEventBytes (\(server.limits.maxEventBytes))"))
+            problems.append(
+                .init(
+                    location: at("server", "limits", "maxRequestBytes"),
+                    message: "server.limits.maxRequestBytes must be at least maxEventBytes (\(server.limits.maxEventBytes))"
+                )
+            )
         }
         if server.limits.maxRequestBytes > 256 * 1024 * 1024 {
-            problems.append(.init(location: at("server", "limits", "maxRequestBytes"), message: "server.limits.maxRequestBytes must be at most 268435456 (256 MiB)"))
+            problems.append(
+                .init(
+                    location: at("server", "limits", "maxRequestBytes"),
+                    message: "server.limits.maxRequestBytes must be at most 268435456 (256 MiB)"
+                )
+            )
         }
         if config.storage.path.isEmpty {
             problems.append(.init(location: at("storage", "path"), message: "storage.path must not be empty"))
@@ -191,16 +247,30 @@ public struct ConfigLoader: Sendable {
                 problems.append(.init(location: at("sources", n, "name"), message: "source \"\(source.name)\" is defined twice"))
             }
             if source.name == Heartbeat.source {
-                problems.append(.init(location: at("sources", n, "name"), message: "source name \"\(Heartbeat.source)\" is reserved: heartbeat events are logged under it"))
+                problems.append(
+                    .init(
+                        location: at("sources", n, "name"),
+                        message: "source name \"\(Heartbeat.source)\" is reserved: heartbeat events are logged under it"
+                    )
+                )
             }
             if source.writeKeys.isEmpty {
-                problems.append(.init(location: at("sources", n, "writeKeys"), message: "source \"\(source.name)\" needs at least one write key"))
+                problems.append(
+                    .init(location: at("sources", n, "writeKeys"), message: "source \"\(source.name)\" needs at least one write key")
+                )
             }
             for (k, key) in source.writeKeys.enumerated() {
                 if key.isEmpty {
-                    problems.append(.init(location: at("sources", n, "writeKeys", k), message: "source \"\(source.name)\" has an empty write key"))
+                    problems.append(
+                        .init(location: at("sources", n, "writeKeys", k), message: "source \"\(source.name)\" has an empty write key")
+                    )
                 } else if let owner = keyOwner[key.reveal()] {
-                    problems.append(.init(location: at("sources", n, "writeKeys", k), message: "source \"\(source.name)\" reuses a write key of source \"\(owner)\"; each key must name one source"))
+                    problems.append(
+                        .init(
+                            location: at("sources", n, "writeKeys", k),
+                            message: "source \"\(source.name)\" reuses a write key of source \"\(owner)\"; each key must name one source"
+                        )
+                    )
                 } else {
                     keyOwner[key.reveal()] = source.name
                 }
@@ -212,17 +282,31 @@ public struct ConfigLoader: Sendable {
             if destination.name.isEmpty {
                 problems.append(.init(location: at("destinations", n, "name"), message: "destination name must not be empty"))
             } else if !destinationNames.insert(destination.name).inserted {
-                problems.append(.init(location: at("destinations", n, "name"), message: "destination \"\(destination.name)\" is defined twice"))
+                problems.append(
+                    .init(location: at("destinations", n, "name"), message: "destination \"\(destination.name)\" is defined twice")
+                )
             }
             for (key, message) in destination.delivery.problems() {
-                problems.append(.init(location: at("destinations", n, "delivery", key), message: "destination \"\(destination.name)\": \(message)"))
+                problems.append(
+                    .init(location: at("destinations", n, "delivery", key), message: "destination \"\(destination.name)\": \(message)")
+                )
             }
             if let events = destination.filter?.events, events.allow != nil, events.deny != nil {
-                problems.append(.init(location: at("destinations", n, "filter", "events"), message: "destination \"\(destination.name)\": filter.events takes allow or deny, not both"))
+                problems.append(
+                    .init(
+                        location: at("destinations", n, "filter", "events"),
+                        message: "destination \"\(destination.name)\": filter.events takes allow or deny, not both"
+                    )
+                )
             }
             var ruleNames: Set<String> = []
             for (r, rule) in destination.rules.enumerated() where !ruleNames.insert(rule.name).inserted {
-                problems.append(.init(location: at("destinations", n, "rules", r, "name"), message: "destination \"\(destination.name)\": rule \"\(rule.name)\" is defined twice"))
+                problems.append(
+                    .init(
+                        location: at("destinations", n, "rules", r, "name"),
+                        message: "destination \"\(destination.name)\": rule \"\(rule.name)\" is defined twice"
+                    )
+                )
             }
         }
 
@@ -230,18 +314,33 @@ public struct ConfigLoader: Sendable {
         // connection to it is not a second problem.
         func written(_ section: String) -> Set<String> {
             guard case .sequence(let items, _)? = root.node(at: [IndexKey(stringValue: section)!]) else { return [] }
-            return Set(items.compactMap { item in
-                guard case .mapping(let entries, _) = item, case .scalar(let name)? = entries.first(where: { $0.key == "name" })?.value else { return nil }
-                return name.value
-            })
+            return Set(
+                items.compactMap { item in
+                    guard case .mapping(let entries, _) = item, case .scalar(let name)? = entries.first(where: { $0.key == "name" })?.value
+                    else { return nil }
+                    return name.value
+                }
+            )
         }
-        let writtenSources = written("sources"), writtenDestinations = written("destinations")
+        let writtenSources = written("sources")
+        let writtenDestinations = written("destinations")
         for (n, connection) in config.connections.enumerated() {
             if !sourceNames.contains(connection.from), !writtenSources.contains(connection.from) {
-                problems.append(.init(location: at("connections", n, "from"), message: "connection from unknown source \"\(connection.from)\"\(didYouMean(connection.from, sourceNames))"))
+                problems.append(
+                    .init(
+                        location: at("connections", n, "from"),
+                        message: "connection from unknown source \"\(connection.from)\"\(didYouMean(connection.from, sourceNames))"
+                    )
+                )
             }
-            for (k, target) in connection.to.enumerated() where !destinationNames.contains(target) && !writtenDestinations.contains(target) {
-                problems.append(.init(location: at("connections", n, "to", k), message: "connection to unknown destination \"\(target)\"\(didYouMean(target, destinationNames))"))
+            for (k, target) in connection.to.enumerated() where !destinationNames.contains(target) && !writtenDestinations.contains(target)
+            {
+                problems.append(
+                    .init(
+                        location: at("connections", n, "to", k),
+                        message: "connection to unknown destination \"\(target)\"\(didYouMean(target, destinationNames))"
+                    )
+                )
             }
         }
         return problems

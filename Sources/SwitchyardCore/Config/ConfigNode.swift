@@ -143,7 +143,9 @@ public struct ConfigParser: Sendable {
                     continue
                 }
                 if !seen.insert(keyScalar.string).inserted {
-                    problems.append(ConfigProblem(location: keyLoc, message: "key \"\(keyScalar.string)\" appears twice in the same mapping"))
+                    problems.append(
+                        ConfigProblem(location: keyLoc, message: "key \"\(keyScalar.string)\" appears twice in the same mapping")
+                    )
                     continue
                 }
                 entries.append(.init(key: keyScalar.string, keyLocation: keyLoc, value: convert(value, problems: &problems)))
@@ -152,7 +154,9 @@ public struct ConfigParser: Sendable {
         case .sequence(let sequence):
             return .sequence(sequence.map { convert($0, problems: &problems) }, location(sequence.mark))
         case .alias(let alias):
-            problems.append(ConfigProblem(location: location(alias.mark), message: "YAML aliases are not supported here; repeat the value instead"))
+            problems.append(
+                ConfigProblem(location: location(alias.mark), message: "YAML aliases are not supported here; repeat the value instead")
+            )
             return .scalar(.init(value: "", isPlain: true, location: location(alias.mark)))
         }
     }
@@ -186,7 +190,12 @@ public struct ConfigParser: Sendable {
                 fallback = nil
             }
             guard !name.isEmpty, name.allSatisfy({ $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-                problems.append(ConfigProblem(location: loc, message: "\"${\(inner)}\" is not a valid variable reference; use ${NAME} or ${NAME:-default}"))
+                problems.append(
+                    ConfigProblem(
+                        location: loc,
+                        message: "\"${\(inner)}\" is not a valid variable reference; use ${NAME} or ${NAME:-default}"
+                    )
+                )
                 continue
             }
             if let value = environment[String(name)], !(fallback != nil && value.isEmpty) {
@@ -194,7 +203,12 @@ public struct ConfigParser: Sendable {
             } else if let fallback {
                 out += fallback
             } else {
-                problems.append(ConfigProblem(location: loc, message: "environment variable \(name) is not set (write ${\(name):-default} to give a default)"))
+                problems.append(
+                    ConfigProblem(
+                        location: loc,
+                        message: "environment variable \(name) is not set (write ${\(name):-default} to give a default)"
+                    )
+                )
             }
         }
         out += rest
@@ -204,10 +218,13 @@ public struct ConfigParser: Sendable {
     static func problem(from error: YamlError, file: String) -> ConfigProblem {
         switch error {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             let text = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-            return ConfigProblem(location: SourceLocation(file: file, line: mark.line, column: mark.column), message: "invalid YAML: \(text)")
+            return ConfigProblem(
+                location: SourceLocation(file: file, line: mark.line, column: mark.column),
+                message: "invalid YAML: \(text)"
+            )
         default:
             return ConfigProblem(location: SourceLocation(file: file, line: 1, column: 1), message: "invalid YAML: \(error)")
         }

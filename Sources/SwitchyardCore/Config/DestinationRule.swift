@@ -30,14 +30,19 @@ public struct DestinationRule: Codable, Sendable, Hashable {
         match = try c.decodeIfPresent(EventPattern.self, forKey: .match)
         detailType = try c.decodeIfPresent(String.self, forKey: .detailType)
         for (key, value) in [(CodingKeys.name, name), (.action, action)] where value.isEmpty || value.count > Self.maxNameLength {
-            throw ConfigProblem(location: try c.superDecoder(forKey: key).configNode?.location,
-                                message: "rule \(key.stringValue) must be 1 to \(Self.maxNameLength) characters")
+            throw ConfigProblem(
+                location: try c.superDecoder(forKey: key).configNode?.location,
+                message: "rule \(key.stringValue) must be 1 to \(Self.maxNameLength) characters"
+            )
         }
         if let detailType {
             do {
                 _ = try Template(detailType)
             } catch {
-                throw ConfigProblem(location: try c.superDecoder(forKey: .detailType).configNode?.location, message: "rule \"\(name)\": detailType: \(error)")
+                throw ConfigProblem(
+                    location: try c.superDecoder(forKey: .detailType).configNode?.location,
+                    message: "rule \"\(name)\": detailType: \(error)"
+                )
             }
         }
     }
@@ -96,7 +101,10 @@ public struct HeartbeatConfig: Codable, Sendable, Hashable {
         every = try c.decode(ConfigDuration.self, forKey: .every)
         event = try c.decode(ConfigJSON.self, forKey: .event)
         if every.milliseconds < Self.minimumEvery.milliseconds {
-            throw ConfigProblem(location: try c.superDecoder(forKey: .every).configNode?.location, message: "heartbeat.every must be at least \(Self.minimumEvery)")
+            throw ConfigProblem(
+                location: try c.superDecoder(forKey: .every).configNode?.location,
+                message: "heartbeat.every must be at least \(Self.minimumEvery)"
+            )
         }
         do {
             _ = try Heartbeat.makeEvent(event.value, now: .now(), maxEventBytes: .max)

@@ -21,7 +21,9 @@ public struct PublicURL: Sendable, Hashable, CustomStringConvertible {
         let authority = rest.prefix { $0 != "/" }
         var path = String(rest.dropFirst(authority.count))
         while path.hasSuffix("/") { path.removeLast() }
-        guard Self.isAuthority(authority), !path.contains(where: { $0 == "?" || $0 == "#" || $0 == " " || $0 == "\"" || $0 == "\\" }) else { return nil }
+        guard Self.isAuthority(authority), !path.contains(where: { $0 == "?" || $0 == "#" || $0 == " " || $0 == "\"" || $0 == "\\" }) else {
+            return nil
+        }
         self.scheme = scheme
         self.authority = String(authority)
         self.path = path
@@ -35,13 +37,21 @@ public struct PublicURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Why `text` cannot be a public URL, for the configuration check; nil when it can.
     public static func problem(_ text: String) -> String? {
-        PublicURL(text) == nil ? "\"\(text)\" must be an http:// or https:// URL with a host, like https://collect.example.com (no query, fragment or user)" : nil
+        PublicURL(text) == nil
+            ? "\"\(text)\" must be an http:// or https:// URL with a host, like https://collect.example.com (no query, fragment or user)"
+            : nil
     }
 
     /// The URL a request addressed: its `Host` and the plain HTTP this server speaks, or, behind a
     /// trusted proxy, the proxy's `X-Forwarded-Proto` and `X-Forwarded-Host`. Values that are not
     /// a plain host (or scheme) are ignored, so a forged header cannot put text into an answer.
-    public static func of(host: String?, forwardedProto: String?, forwardedHost: String?, trustForwarded: Bool, fallback: String) -> PublicURL {
+    public static func of(
+        host: String?,
+        forwardedProto: String?,
+        forwardedHost: String?,
+        trustForwarded: Bool,
+        fallback: String
+    ) -> PublicURL {
         func first(_ header: String?) -> Substring? {
             header?.split(separator: ",", maxSplits: 1).first.map { $0.trimmingWhitespaceSubstring() }
         }

@@ -9,7 +9,13 @@ public struct SwitchyardConfig: Codable, Sendable {
     public var destinations: [DestinationConfig]
     public var connections: [ConnectionConfig]
 
-    public init(server: ServerConfig = .init(), storage: StorageConfig = .init(), sources: [SourceConfig] = [], destinations: [DestinationConfig] = [], connections: [ConnectionConfig] = []) {
+    public init(
+        server: ServerConfig = .init(),
+        storage: StorageConfig = .init(),
+        sources: [SourceConfig] = [],
+        destinations: [DestinationConfig] = [],
+        connections: [ConnectionConfig] = []
+    ) {
         self.server = server
         self.storage = storage
         self.sources = sources
@@ -157,8 +163,11 @@ public struct PostgresStorageConfig: Codable, Sendable {
         if password?.isEmpty == true { password = nil }
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
         guard let parts = PostgresURL(url) else {
-            throw ConfigProblem(location: decoder.configNode?.location,
-                                message: "storage.postgres.url must look like postgres://USER@HOST:5432/DATABASE (without the password; give it as storage.postgres.password)")
+            throw ConfigProblem(
+                location: decoder.configNode?.location,
+                message:
+                    "storage.postgres.url must look like postgres://USER@HOST:5432/DATABASE (without the password; give it as storage.postgres.password)"
+            )
         }
         if parts.password != nil, password == nil {
             // Kept working, but the URL is printed in places a password must not be.
@@ -166,7 +175,10 @@ public struct PostgresStorageConfig: Codable, Sendable {
         }
         url = parts.redacted
         guard (1...200).contains(maxConnections) else {
-            throw ConfigProblem(location: decoder.configNode?.location, message: "storage.postgres.maxConnections must be between 1 and 200")
+            throw ConfigProblem(
+                location: decoder.configNode?.location,
+                message: "storage.postgres.maxConnections must be between 1 and 200"
+            )
         }
     }
 }
@@ -182,7 +194,8 @@ public struct PostgresURL: Sendable, Hashable {
 
     public init?(_ text: String) {
         guard let c = URLComponents(string: text), c.scheme == "postgres" || c.scheme == "postgresql",
-              let host = c.host, !host.isEmpty, let user = c.user, !user.isEmpty else { return nil }
+            let host = c.host, !host.isEmpty, let user = c.user, !user.isEmpty
+        else { return nil }
         self.user = user.removingPercentEncoding ?? user
         self.password = c.password.map { $0.removingPercentEncoding ?? $0 }
         self.host = host
@@ -233,8 +246,16 @@ public struct DestinationConfig: Codable, Sendable {
     public var rules: [DestinationRule] = []
     public var heartbeat: HeartbeatConfig?
 
-    public init(name: String, type: String, config: ConfigNode? = nil, enabled: Bool = true, filter: EventFilter? = nil, delivery: DeliveryPolicy = .init(),
-                rules: [DestinationRule] = [], heartbeat: HeartbeatConfig? = nil) {
+    public init(
+        name: String,
+        type: String,
+        config: ConfigNode? = nil,
+        enabled: Bool = true,
+        filter: EventFilter? = nil,
+        delivery: DeliveryPolicy = .init(),
+        rules: [DestinationRule] = [],
+        heartbeat: HeartbeatConfig? = nil
+    ) {
         self.name = name
         self.type = type
         self.config = config
@@ -307,7 +328,11 @@ public struct EventFilter: Codable, Sendable, Hashable {
             types = try names.enumerated().map { n, name in
                 guard let t = MessageType(rawValue: name) else {
                     let loc = decoder.configNode?.node(at: [CodingKeys.types, IndexKey(n)])?.location
-                    throw ConfigProblem(location: loc, message: "unknown message type \"\(name)\"\(didYouMean(name, MessageType.allCases.map(\.rawValue))); expected one of \(MessageType.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ConfigProblem(
+                        location: loc,
+                        message:
+                            "unknown message type \"\(name)\"\(didYouMean(name, MessageType.allCases.map(\.rawValue))); expected one of \(MessageType.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 return t
             }
@@ -385,7 +410,9 @@ extension KeyedDecodingContainer {
             let decoder = try superDecoder(forKey: key)
             throw ConfigProblem(
                 location: decoder.configNode?.location,
-                message: "\"\(raw)\" is not a valid \(key.stringValue)\(didYouMean(raw, choices)); expected one of \(choices.joined(separator: ", "))")
+                message:
+                    "\"\(raw)\" is not a valid \(key.stringValue)\(didYouMean(raw, choices)); expected one of \(choices.joined(separator: ", "))"
+            )
         }
         return value
     }

@@ -38,7 +38,9 @@ public struct DeliveryPolicy: Codable, Sendable, Hashable {
         if maxAttempts < 1 { out.append(("maxAttempts", "delivery.maxAttempts must be at least 1")) }
         if linger.milliseconds > 10_000 { out.append(("linger", "delivery.linger must be at most 10s")) }
         if initialBackoff.milliseconds < 1 { out.append(("initialBackoff", "delivery.initialBackoff must be at least 1ms")) }
-        if maxBackoff.milliseconds < initialBackoff.milliseconds { out.append(("maxBackoff", "delivery.maxBackoff must be at least initialBackoff")) }
+        if maxBackoff.milliseconds < initialBackoff.milliseconds {
+            out.append(("maxBackoff", "delivery.maxBackoff must be at least initialBackoff"))
+        }
         if timeout.milliseconds < 100 { out.append(("timeout", "delivery.timeout must be at least 100ms")) }
         return out
     }
@@ -51,7 +53,11 @@ public struct DeliveryPolicy: Codable, Sendable, Hashable {
     /// min(maxBackoff, initialBackoff × 2^(attempt−1)), in milliseconds.
     public func backoffCeiling(afterAttempt attempt: Int) -> Int64 {
         let exponent = min(max(attempt - 1, 0), 40)
-        let ceiling = min(maxBackoff.milliseconds, initialBackoff.milliseconds.multipliedReportingOverflow(by: 1 << exponent).overflow ? .max : initialBackoff.milliseconds << exponent)
+        let ceiling = min(
+            maxBackoff.milliseconds,
+            initialBackoff.milliseconds.multipliedReportingOverflow(by: 1 << exponent).overflow
+                ? .max : initialBackoff.milliseconds << exponent
+        )
         return max(ceiling, 0)
     }
 }
@@ -72,7 +78,10 @@ public struct ConfigDuration: Codable, Sendable, Hashable, CustomStringConvertib
         guard let value = ConfigDuration(parsing: text) else {
             // Quoted as the file has it (`kindDescription`), so a ${VAR}'s value is not shown.
             let written = decoder.configNode?.kindDescription ?? "\"\(text)\""
-            throw ConfigProblem(location: decoder.configNode?.location, message: "\(written) is not a duration of at most 100 years; write it like 250ms, 10s, 5m, 3h or 1d")
+            throw ConfigProblem(
+                location: decoder.configNode?.location,
+                message: "\(written) is not a duration of at most 100 years; write it like 250ms, 10s, 5m, 3h or 1d"
+            )
         }
         self = value
     }

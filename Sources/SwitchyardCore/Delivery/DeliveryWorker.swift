@@ -22,7 +22,14 @@ public struct DeliveryWorker: Service {
     /// Told of every send that delivered something, when the destination has a heartbeat.
     public var activity: DeliveryActivity?
 
-    public init(name: String, destination: any Destination, store: any JobQueue, policy: DeliveryPolicy, logger: Logger, activity: DeliveryActivity? = nil) {
+    public init(
+        name: String,
+        destination: any Destination,
+        store: any JobQueue,
+        policy: DeliveryPolicy,
+        logger: Logger,
+        activity: DeliveryActivity? = nil
+    ) {
         self.activity = activity
         self.name = name
         self.destination = destination
@@ -113,7 +120,10 @@ public struct DeliveryWorker: Service {
         do {
             try await store.release(jobs)
         } catch {
-            logger.error("cannot release \(jobs.count) unsent jobs; they are due again when their lease runs out: \(error)", metadata: ["destination": "\(name)"])
+            logger.error(
+                "cannot release \(jobs.count) unsent jobs; they are due again when their lease runs out: \(error)",
+                metadata: ["destination": "\(name)"]
+            )
         }
     }
 
@@ -152,9 +162,17 @@ public struct DeliveryWorker: Service {
         for job in jobs {
             switch destination.prepare(job) {
             case .drop(let reason):
-                logger.warning("event can never be delivered, dead-lettered", metadata: ["destination": "\(name)", "messageId": "\(job.messageId)", "reason": "\(reason)"])
-                dropped.append(JobResult(job: job, outcome: .dead(reason: reason),
-                                         log: AttemptLog(job: job, batchId: nil, requestId: nil, result: nil, entry: nil)))
+                logger.warning(
+                    "event can never be delivered, dead-lettered",
+                    metadata: ["destination": "\(name)", "messageId": "\(job.messageId)", "reason": "\(reason)"]
+                )
+                dropped.append(
+                    JobResult(
+                        job: job,
+                        outcome: .dead(reason: reason),
+                        log: AttemptLog(job: job, batchId: nil, requestId: nil, result: nil, entry: nil)
+                    )
+                )
             case .entry(let entry):
                 if !current.isEmpty, current.count >= limits.maxEntries || currentBytes + entry.size > limits.maxBytes {
                     batches.append(current)
@@ -177,19 +195,30 @@ public struct DeliveryWorker: Service {
         done()
         var outcomes = sent.outcomes
         if outcomes.count != batch.count {
-            logger.error("destination returned \(outcomes.count) outcomes for \(batch.count) entries; retrying the batch", metadata: ["destination": "\(name)"])
+            logger.error(
+                "destination returned \(outcomes.count) outcomes for \(batch.count) entries; retrying the batch",
+                metadata: ["destination": "\(name)"]
+            )
             outcomes = Array(repeating: .retry(.init(code: "InternalError", message: "outcome count mismatch")), count: batch.count)
         }
         let now = Timestamp.now()
-        if let activity, outcomes.contains(where: { if case .delivered = $0 { return true } else { return false } }) { activity.delivered(at: now) }
+        if let activity, outcomes.contains(where: { if case .delivered = $0 { return true } else { return false } }) {
+            activity.delivered(at: now)
+        }
         var results: [JobResult] = []
         results.reserveCapacity(batch.count)
         for (entry, outcome) in zip(batch, outcomes) {
             let first = entry.job.attempt == 1
-            let log = AttemptLog(job: entry.job, batchId: batchId, requestId: sent.requestId, result: outcome,
-                                 entry: first ? entry.display : nil, entrySize: first ? entry.body.count : nil,
-                                 // Cut here, off the store's writer: the event is stored already.
-                                 entryText: first && entry.display != nil ? EntryText(entry: entry.logText ?? entry.body, embedding: entry.job.payload) : nil)
+            let log = AttemptLog(
+                job: entry.job,
+                batchId: batchId,
+                requestId: sent.requestId,
+                result: outcome,
+                entry: first ? entry.display : nil,
+                entrySize: first ? entry.body.count : nil,
+                // Cut here, off the store's writer: the event is stored already.
+                entryText: first && entry.display != nil ? EntryText(entry: entry.logText ?? entry.body, embedding: entry.job.payload) : nil
+            )
             results.append(JobResult(job: entry.job, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
         await record(results)
@@ -199,10 +228,16 @@ public struct DeliveryWorker: Service {
     func noteAvailability(_ sent: SendResult) {
         if let failure = sent.unavailable {
             guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
-            PipelineMetrics.shared.destinationPaused(name, until: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + pause.milliseconds))
-            logger.warning("destination unavailable: pausing its sends, then trying one batch at a time", metadata: [
-                "destination": "\(name)", "pause": "\(ConfigDuration(milliseconds: pause.milliseconds))", "error": "\(failure)",
-            ])
+            PipelineMetrics.shared.destinationPaused(
+                name,
+                until: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + pause.milliseconds)
+            )
+            logger.warning(
+                "destination unavailable: pausing its sends, then trying one batch at a time",
+                metadata: [
+                    "destination": "\(name)", "pause": "\(ConfigDuration(milliseconds: pause.milliseconds))", "error": "\(failure)",
+                ]
+            )
         } else if backoff.withLockedValue({ $0.gotThrough() }) {
             PipelineMetrics.shared.destinationAnswering(name)
             logger.info("destination answering again: sending at full concurrency", metadata: ["destination": "\(name)"])

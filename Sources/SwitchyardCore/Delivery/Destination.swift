@@ -111,8 +111,14 @@ public struct DestinationContext: Sendable {
     /// The destination's `rules:`, for plugins that support them: each job names one.
     public var rules: [DestinationRule]
 
-    public init(name: String, httpClient: HTTPClient, environment: [String: String], logger: Logger, rules: [DestinationRule] = [],
-                addService: @escaping @Sendable (any Service) -> Void = { _ in }) {
+    public init(
+        name: String,
+        httpClient: HTTPClient,
+        environment: [String: String],
+        logger: Logger,
+        rules: [DestinationRule] = [],
+        addService: @escaping @Sendable (any Service) -> Void = { _ in }
+    ) {
         self.rules = rules
         self.name = name
         self.httpClient = httpClient

@@ -12,8 +12,11 @@ struct DestinationBackoff: Sendable {
 
     /// Records a send that failed as a whole and returns the pause it starts. Sends that were
     /// already in flight and fail during the pause do not lengthen it (nil).
-    mutating func unavailable(at now: ContinuousClock.Instant, policy: DeliveryPolicy,
-                              random: (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }) -> Duration? {
+    mutating func unavailable(
+        at now: ContinuousClock.Instant,
+        policy: DeliveryPolicy,
+        random: (ClosedRange<Int64>) -> Int64 = { Int64.random(in: $0) }
+    ) -> Duration? {
         if let pausedUntil, pausedUntil > now { return nil }
         failures += 1
         // Half the ceiling plus jitter: a pause is never close to nothing.

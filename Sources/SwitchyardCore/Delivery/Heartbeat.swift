@@ -26,7 +26,11 @@ public enum Heartbeat {
         }
         if object["type"] == nil { object["type"] = .string(MessageType.track.rawValue) }
         do {
-            return try Ingestion.enrich(object, defaults: .init(), context: IngestContext(receivedAt: now, requestIP: nil, maxEventBytes: maxEventBytes))
+            return try Ingestion.enrich(
+                object,
+                defaults: .init(),
+                context: IngestContext(receivedAt: now, requestIP: nil, maxEventBytes: maxEventBytes)
+            )
         } catch {
             throw Invalid(description: error.body)
         }
@@ -125,7 +129,15 @@ public struct HeartbeatService: Service {
     public let maxEventBytes: Int
     public let logger: Logger
 
-    public init(destination: String, config: HeartbeatConfig, activity: DeliveryActivity, store: any JobQueue, orderingKey: EventKey?, maxEventBytes: Int, logger: Logger) {
+    public init(
+        destination: String,
+        config: HeartbeatConfig,
+        activity: DeliveryActivity,
+        store: any JobQueue,
+        orderingKey: EventKey?,
+        maxEventBytes: Int,
+        logger: Logger
+    ) {
         self.destination = destination
         self.config = config
         self.activity = activity
@@ -163,7 +175,10 @@ public struct HeartbeatService: Service {
         let event = try Heartbeat.makeEvent(config.event.value, now: now, maxEventBytes: maxEventBytes)
         let target = JobTarget(destination: destination, orderingKey: orderingKey?.value(for: event))
         let quietSince = Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch - config.every.milliseconds)
-        let decision = try await store.appendHeartbeat(NewEvent(source: Heartbeat.source, event: event, targets: [target]), quietSince: quietSince)
+        let decision = try await store.appendHeartbeat(
+            NewEvent(source: Heartbeat.source, event: event, targets: [target]),
+            quietSince: quietSince
+        )
         if decision == .stored { PipelineMetrics.shared.received(source: Heartbeat.source, count: 1) }
         return decision
     }

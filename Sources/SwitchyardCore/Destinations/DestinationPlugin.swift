@@ -13,7 +13,11 @@ public protocol DestinationPlugin: Sendable {
 
     /// Builds the destination the delivery engine drives. Throws when it cannot work at all (no
     /// credentials, say); the server then refuses to start, naming the destination.
-    static func makeDestination(_ settings: Settings, policy: DeliveryPolicy, context: DestinationContext) async throws(DestinationSetupError) -> any Destination
+    static func makeDestination(
+        _ settings: Settings,
+        policy: DeliveryPolicy,
+        context: DestinationContext
+    ) async throws(DestinationSetupError) -> any Destination
 
     /// What one stored event would become, without credentials or network (`switchyard transform`);
     /// with `rule`, the entry made for that rule.
@@ -119,7 +123,9 @@ public struct ResolvedDestination: Sendable {
         let type = event[path: "type"]?.stringValue.flatMap(MessageType.init(rawValue:))
         if let filter = config.filter {
             guard let type else { return .filtered("the event has no valid type") }
-            let name = type == .track ? event[path: "event"]?.stringValue : (type == .page || type == .screen ? event[path: "name"]?.stringValue : nil)
+            let name =
+                type == .track
+                ? event[path: "event"]?.stringValue : (type == .page || type == .screen ? event[path: "name"]?.stringValue : nil)
             guard filter.admits(type: type, name: name) else {
                 return .filtered("destination \"\(config.name)\" does not take \(type.rawValue) \(name.map { "\"\($0)\"" } ?? "events")")
             }

@@ -39,7 +39,8 @@ public enum IngestError: Error, Sendable, Equatable {
     public var status: Int {
         switch self {
         case .emptyBody, .invalidJSON, .notAnEvent, .invalidType, .noIdentity, .emptyBatch, .invalidGzip, .batchOnSingleEventRoute,
-             .tooManyQueryParameters, .invalidQuery, .pixelNeedsAnonymousId, .pixelTrackNeedsEvent: return 400
+            .tooManyQueryParameters, .invalidQuery, .pixelNeedsAnonymousId, .pixelTrackNeedsEvent:
+            return 400
         case .eventTooLarge, .requestTooLarge, .queryTooLarge: return 413
         case .missingWriteKey, .missingWriteKeyInQuery, .invalidWriteKey: return 401
         case .sourceDisabled: return 404
@@ -63,7 +64,8 @@ public enum IngestError: Error, Sendable, Equatable {
         case .invalidGzip: return "invalid gzip body"
         case .missingWriteKey: return "failed to read writekey from header"
         case .missingWriteKeyInQuery: return "failed to read writekey from query params"
-        case .batchOnSingleEventRoute(let route): return "a {\"batch\": [...]} body goes to /v1/batch (or /v1/b); this route takes one \(route) event"
+        case .batchOnSingleEventRoute(let route):
+            return "a {\"batch\": [...]} body goes to /v1/batch (or /v1/b); this route takes one \(route) event"
         case .queryTooLarge(let bytes, let limit): return "query string exceeds max limit (\(bytes) bytes, limit \(limit))"
         case .tooManyQueryParameters(let count, let limit): return "too many query parameters (\(count), limit \(limit))"
         case .invalidQuery(let reason): return "invalid query string: \(reason)"
@@ -104,11 +106,13 @@ public struct IngestBatch: Sendable {
 /// the whole request is accepted or refused, never a part of it.
 public enum Ingestion {
     public static func events(route: IngestRoute, body: some Collection<UInt8>, context: IngestContext) throws(IngestError) -> IngestBatch {
-        let result = body.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(IngestError) in try events(route: route, body: UnsafeRawBufferPointer(buffer), context: context) }
-        } ?? Array(body).withUnsafeBytes { raw in
-            Result { () throws(IngestError) in try events(route: route, body: raw, context: context) }
-        }
+        let result =
+            body.withContiguousStorageIfAvailable { buffer in
+                Result { () throws(IngestError) in try events(route: route, body: UnsafeRawBufferPointer(buffer), context: context) }
+            }
+            ?? Array(body).withUnsafeBytes { raw in
+                Result { () throws(IngestError) in try events(route: route, body: raw, context: context) }
+            }
         return try result.get()
     }
 
@@ -145,7 +149,8 @@ public enum Ingestion {
             batchDefaults = BatchDefaults(
                 sentAt: top["sentAt"],
                 context: top["context"]?.objectValue,
-                integrations: top["integrations"]?.objectValue)
+                integrations: top["integrations"]?.objectValue
+            )
         }
 
         var events: [Event] = []
@@ -215,7 +220,9 @@ public enum Ingestion {
             // Clock-skew correction: the device clock may be wrong, but the gap between when it
             // recorded the event and when it sent it is right.
             let corrected = receivedAt.millisecondsSinceEpoch - (sentAt.millisecondsSinceEpoch - originalTimestamp.millisecondsSinceEpoch)
-            e["timestamp"] = corrected == receivedAt.millisecondsSinceEpoch ? receivedAtText : .string(Timestamp(millisecondsSinceEpoch: corrected).rfc3339)
+            e["timestamp"] =
+                corrected == receivedAt.millisecondsSinceEpoch
+                ? receivedAtText : .string(Timestamp(millisecondsSinceEpoch: corrected).rfc3339)
         }
 
         let payload = JSONValue.object(e).serialized()
@@ -228,7 +235,15 @@ public enum Ingestion {
         case .page, .screen: name = e["name"]?.stringValue
         default: name = nil
         }
-        return Event(messageId: messageId, type: type, name: name, userId: userId, anonymousId: anonymousId, receivedAt: receivedAt, payload: payload)
+        return Event(
+            messageId: messageId,
+            type: type,
+            name: name,
+            userId: userId,
+            anonymousId: anonymousId,
+            receivedAt: receivedAt,
+            payload: payload
+        )
     }
 
     static func parsedTime(_ value: JSONValue?) -> Timestamp? {

@@ -117,7 +117,8 @@ public struct QueryParameters: Sendable {
             } else if c == UInt8(ascii: "%") {
                 let h = raw.index(after: i)
                 guard h < raw.endIndex, raw.index(after: h) < raw.endIndex,
-                      let high = hexValue(raw[h]), let low = hexValue(raw[raw.index(after: h)]) else { return nil }
+                    let high = hexValue(raw[h]), let low = hexValue(raw[raw.index(after: h)])
+                else { return nil }
                 bytes.append(high << 4 | low)
                 i = raw.index(after: raw.index(after: h))
                 continue

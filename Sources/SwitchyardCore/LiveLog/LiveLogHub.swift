@@ -42,7 +42,10 @@ public final class LiveLogHub: Sendable {
     }
 
     public func subscribe(_ filter: LogFilter) -> Subscription {
-        let id = nextID.withLockedValue { $0 += 1; return $0 }
+        let id = nextID.withLockedValue {
+            $0 += 1
+            return $0
+        }
         let (stream, continuation) = AsyncStream<Item>.makeStream(bufferingPolicy: .bufferingNewest(bufferSize))
         subscribers.withLockedValue { $0[id] = Subscriber(filter: filter, continuation: continuation) }
         continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }

@@ -98,8 +98,16 @@ public struct LogFilter: Sendable, Hashable {
     public var kind: LogRecord.Kind?
     public var rule: String?
 
-    public init(source: String? = nil, destination: String? = nil, status: String? = nil, event: String? = nil, userId: String? = nil, messageId: String? = nil,
-                kind: LogRecord.Kind? = nil, rule: String? = nil) {
+    public init(
+        source: String? = nil,
+        destination: String? = nil,
+        status: String? = nil,
+        event: String? = nil,
+        userId: String? = nil,
+        messageId: String? = nil,
+        kind: LogRecord.Kind? = nil,
+        rule: String? = nil
+    ) {
         self.rule = rule
         self.source = source
         self.destination = destination

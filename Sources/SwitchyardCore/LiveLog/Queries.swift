@@ -26,7 +26,14 @@ public struct DeadLetterQuery: Sendable, Hashable {
     public var messageIds: [String]?
     public var limit: Int
 
-    public init(destination: String? = nil, since: Timestamp? = nil, until: Timestamp? = nil, errorCode: String? = nil, messageIds: [String]? = nil, limit: Int = 1000) {
+    public init(
+        destination: String? = nil,
+        since: Timestamp? = nil,
+        until: Timestamp? = nil,
+        errorCode: String? = nil,
+        messageIds: [String]? = nil,
+        limit: Int = 1000
+    ) {
         self.destination = destination
         self.since = since
         self.until = until
@@ -50,8 +57,19 @@ public struct DeadLetter: Sendable, Hashable {
     /// The destination rule the dead job was for.
     public var rule: String? = nil
 
-    public init(jobId: Int64, messageId: String, source: String, destination: String, type: String, event: String?, attempts: Int,
-                reason: String, receivedAt: Timestamp, deadAt: Timestamp, rule: String? = nil) {
+    public init(
+        jobId: Int64,
+        messageId: String,
+        source: String,
+        destination: String,
+        type: String,
+        event: String?,
+        attempts: Int,
+        reason: String,
+        receivedAt: Timestamp,
+        deadAt: Timestamp,
+        rule: String? = nil
+    ) {
         self.jobId = jobId
         self.messageId = messageId
         self.source = source
@@ -125,16 +143,18 @@ public struct EventStory: Sendable, Hashable {
         o["source"] = .string(source)
         o["receivedAt"] = .string(receivedAt.rfc3339)
         o["event"] = event
-        o["jobs"] = .array(jobs.map { job in
-            var j = JSONObject()
-            j["destination"] = .string(job.destination)
-            if let rule = job.rule { j["rule"] = .string(rule) }
-            j["state"] = .string(job.state)
-            j["attempts"] = .number(String(job.attempts))
-            if let e = job.lastError { j["lastError"] = .string(e) }
-            if let n = job.nextAttemptAt { j["nextAttemptAt"] = .string(n.rfc3339) }
-            return .object(j)
-        })
+        o["jobs"] = .array(
+            jobs.map { job in
+                var j = JSONObject()
+                j["destination"] = .string(job.destination)
+                if let rule = job.rule { j["rule"] = .string(rule) }
+                j["state"] = .string(job.state)
+                j["attempts"] = .number(String(job.attempts))
+                if let e = job.lastError { j["lastError"] = .string(e) }
+                if let n = job.nextAttemptAt { j["nextAttemptAt"] = .string(n.rfc3339) }
+                return .object(j)
+            }
+        )
         o["records"] = .array(records.map(\.json))
         return .object(o)
     }
@@ -168,7 +188,10 @@ public struct RetentionConfig: Codable, Sendable, Hashable {
         interval = try c.decodeIfPresent(ConfigDuration.self, forKey: .interval) ?? interval
         batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? batch
         guard batch >= 1 else {
-            throw ConfigProblem(location: try c.superDecoder(forKey: .batch).configNode?.location, message: "storage.retention.batch must be at least 1")
+            throw ConfigProblem(
+                location: try c.superDecoder(forKey: .batch).configNode?.location,
+                message: "storage.retention.batch must be at least 1"
+            )
         }
     }
 }

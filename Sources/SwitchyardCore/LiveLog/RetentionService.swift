@@ -21,7 +21,10 @@ public struct RetentionService: Service {
                 // A shutdown stops it between steps: what is left is pruned at the next start.
                 let report = try await cancelWhenGracefulShutdown { try await store.prune(retention) }
                 if report.records + report.jobs + report.events > 0 {
-                    logger.info("pruned", metadata: ["records": "\(report.records)", "jobs": "\(report.jobs)", "events": "\(report.events)"])
+                    logger.info(
+                        "pruned",
+                        metadata: ["records": "\(report.records)", "jobs": "\(report.jobs)", "events": "\(report.events)"]
+                    )
                 }
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }

@@ -1,9 +1,10 @@
+import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOConcurrencyHelpers
 
 /// The message types of the RudderStack/Segment spec; the HTTP route or the batch element sets it.
 public enum MessageType: String, Sendable, Codable, CaseIterable, Hashable {
@@ -47,7 +48,15 @@ public struct Event: Sendable, Hashable {
     /// The enriched event as compact JSON, key order as the client sent it.
     public var payload: [UInt8]
 
-    public init(messageId: String, type: MessageType, name: String?, userId: String?, anonymousId: String?, receivedAt: Timestamp, payload: [UInt8]) {
+    public init(
+        messageId: String,
+        type: MessageType,
+        name: String?,
+        userId: String?,
+        anonymousId: String?,
+        receivedAt: Timestamp,
+        payload: [UInt8]
+    ) {
         self.messageId = messageId
         self.type = type
         self.name = name

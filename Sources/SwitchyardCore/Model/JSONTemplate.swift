@@ -29,7 +29,9 @@ public struct JSONTemplate: Sendable, Hashable {
         case .string(let s):
             guard s.contains("{{") || s.contains("}}") else { return .literal(value) }
             let template = try Template(s)
-            if template.parts.count == 1, case .value(let path, let fallback) = template.parts[0] { return .value(path: path, fallback: fallback) }
+            if template.parts.count == 1, case .value(let path, let fallback) = template.parts[0] {
+                return .value(path: path, fallback: fallback)
+            }
             return .text(template)
         case .array(let items):
             var nodes: [Node] = []

@@ -33,7 +33,9 @@ public struct Template: Sendable, Hashable {
                 throw ParseError(description: "\"{{\(inner)}}\" is not a path like {{ event }} or {{ properties.category | \"default\" }}")
             }
             if path.hasPrefix("$"), !TemplateScope.variables.contains(path) {
-                throw ParseError(description: "\"{{\(inner)}}\" names no variable; templates know \(TemplateScope.variables.joined(separator: ", "))")
+                throw ParseError(
+                    description: "\"{{\(inner)}}\" names no variable; templates know \(TemplateScope.variables.joined(separator: ", "))"
+                )
             }
             var fallback: String?
             if pieces.count == 2 {

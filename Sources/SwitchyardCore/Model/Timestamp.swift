@@ -33,13 +33,20 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                     v /= 10
                 }
             }
-            put(y, 4, at: 0); out[4] = UInt8(ascii: "-")
-            put(m, 2, at: 5); out[7] = UInt8(ascii: "-")
-            put(d, 2, at: 8); out[10] = UInt8(ascii: "T")
-            put(msOfDay / 3_600_000, 2, at: 11); out[13] = UInt8(ascii: ":")
-            put(msOfDay / 60_000 % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
-            put(msOfDay / 1000 % 60, 2, at: 17); out[19] = UInt8(ascii: ".")
-            put(msOfDay % 1000, 3, at: 20); out[23] = UInt8(ascii: "Z")
+            put(y, 4, at: 0)
+            out[4] = UInt8(ascii: "-")
+            put(m, 2, at: 5)
+            out[7] = UInt8(ascii: "-")
+            put(d, 2, at: 8)
+            out[10] = UInt8(ascii: "T")
+            put(msOfDay / 3_600_000, 2, at: 11)
+            out[13] = UInt8(ascii: ":")
+            put(msOfDay / 60_000 % 60, 2, at: 14)
+            out[16] = UInt8(ascii: ":")
+            put(msOfDay / 1000 % 60, 2, at: 17)
+            out[19] = UInt8(ascii: ".")
+            put(msOfDay % 1000, 3, at: 20)
+            out[23] = UInt8(ascii: "Z")
             return 24
         }
     }
@@ -80,7 +87,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         i += 1
         guard let hour = digits(2), expect(0x3A), let minute = digits(2), expect(0x3A), let second = digits(2) else { return nil }
         guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
-              hour < 24, minute < 60, second < 61 else { return nil }
+            hour < 24, minute < 60, second < 61
+        else { return nil }
         var millis: Int64 = 0
         if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1

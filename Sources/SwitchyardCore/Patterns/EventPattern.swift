@@ -81,7 +81,9 @@ public struct EventPattern: Sendable, Hashable {
             }
         }
         for wildcards in byPath.values where Wildcard.complexity(of: Array(wildcards), cap: maxComplexity + 1) > maxComplexity {
-            throw Invalid("Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character")
+            throw Invalid(
+                "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character"
+            )
         }
     }
 
@@ -100,8 +102,11 @@ public struct EventPattern: Sendable, Hashable {
                 guard alternatives.count >= 2 else { throw Invalid("There must have at least 2 Objects in $or relationship.") }
                 var combined: [Branch] = []
                 for alternative in alternatives {
-                    guard case .object(let sub) = alternative else { throw Invalid("Only JSON object is allowed in array of $or relationship.") }
-                    for reserved in ["prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "wildcard", "cidr"] where sub[reserved] != nil {
+                    guard case .object(let sub) = alternative else {
+                        throw Invalid("Only JSON object is allowed in array of $or relationship.")
+                    }
+                    for reserved in ["prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "wildcard", "cidr"]
+                    where sub[reserved] != nil {
                         throw Invalid("\(reserved) is Ruler reserved fieldName which cannot be used inside $or.")
                     }
                     guard !sub.isEmpty else { throw Invalid("Empty objects are not allowed") }
@@ -158,7 +163,14 @@ public struct EventPattern: Sendable, Hashable {
 
     /// Backtracking over the fields: each binds one leaf whose array elements agree with those
     /// the earlier fields bound.
-    func search(_ fields: [Field], _ index: Int, context: [ArrayPosition], leaves: Leaves, deepest: inout Int, missed: inout String?) -> Bool {
+    func search(
+        _ fields: [Field],
+        _ index: Int,
+        context: [ArrayPosition],
+        leaves: Leaves,
+        deepest: inout Int,
+        missed: inout String?
+    ) -> Bool {
         if index == fields.count { return true }
         let field = fields[index]
         if index > deepest {
@@ -168,7 +180,9 @@ public struct EventPattern: Sendable, Hashable {
         let candidates = (leaves.byPath[field.path] ?? []).filter { Leaves.compatible(context, $0.context) }
         for condition in field.conditions {
             if case .exists(false) = condition {
-                if candidates.isEmpty, search(fields, index + 1, context: context, leaves: leaves, deepest: &deepest, missed: &missed) { return true }
+                if candidates.isEmpty, search(fields, index + 1, context: context, leaves: leaves, deepest: &deepest, missed: &missed) {
+                    return true
+                }
             }
         }
         for leaf in candidates {
@@ -181,7 +195,9 @@ public struct EventPattern: Sendable, Hashable {
                 default:
                     guard condition.matches(leaf.value) else { continue }
                 }
-                if search(fields, index + 1, context: context + leaf.context, leaves: leaves, deepest: &deepest, missed: &missed) { return true }
+                if search(fields, index + 1, context: context + leaf.context, leaves: leaves, deepest: &deepest, missed: &missed) {
+                    return true
+                }
             }
         }
         return false
@@ -216,7 +232,9 @@ struct Leaves {
         case .array(let elements):
             arrays += 1
             let id = arrays
-            for (n, element) in elements.enumerated() { collect(element, path: path, context: context + [ArrayPosition(array: id, index: n)]) }
+            for (n, element) in elements.enumerated() {
+                collect(element, path: path, context: context + [ArrayPosition(array: id, index: n)])
+            }
         default:
             byPath[path, default: []].append(Leaf(value: node, context: context))
         }

@@ -15,7 +15,11 @@ extension EventPattern {
         case anythingBut(AnythingBut)
 
         enum NumericOperator: String, Sendable, Hashable {
-            case equal = "=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
+            case equal = "="
+            case less = "<"
+            case lessOrEqual = "<="
+            case greater = ">"
+            case greaterOrEqual = ">="
         }
 
         struct NumericBound: Sendable, Hashable {
@@ -54,7 +58,10 @@ extension EventPattern {
             case .object(let object):
                 guard let (op, argument) = object.first(where: { _ in true }) else { throw Invalid("Match expression name not found") }
                 guard object.count == 1 else {
-                    throw Invalid(op == "numeric" || op == "anything-but" ? "Too many elements in numeric expression" : "Only one key allowed in match expression")
+                    throw Invalid(
+                        op == "numeric" || op == "anything-but"
+                            ? "Too many elements in numeric expression" : "Only one key allowed in match expression"
+                    )
                 }
                 self = try Self.operator(op, argument)
             }
@@ -158,9 +165,11 @@ extension EventPattern {
                     var out: [String] = []
                     for item in items {
                         guard case .string(let s) = item else {
-                            throw Invalid(kind == "equals-ignore-case"
-                                ? "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
-                                : "\(kind) match pattern must be a string")
+                            throw Invalid(
+                                kind == "equals-ignore-case"
+                                    ? "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
+                                    : "\(kind) match pattern must be a string"
+                            )
                         }
                         out.append(s)
                     }
@@ -208,7 +217,8 @@ extension EventPattern {
                 return ignoringCase ? v.lowercased().hasPrefix(p.lowercased()) : v.unicodeScalars.starts(with: p.unicodeScalars)
             case .suffix(let p, let ignoringCase):
                 guard case .string(let v) = value else { return false }
-                return ignoringCase ? v.lowercased().hasSuffix(p.lowercased()) : v.unicodeScalars.reversed().starts(with: p.unicodeScalars.reversed())
+                return ignoringCase
+                    ? v.lowercased().hasSuffix(p.lowercased()) : v.unicodeScalars.reversed().starts(with: p.unicodeScalars.reversed())
             case .equalsIgnoreCase(let s):
                 guard case .string(let v) = value else { return false }
                 return v.lowercased() == s.lowercased()
@@ -323,7 +333,7 @@ struct Wildcard: Sendable, Hashable {
         }
         func size(_ state: [Set<Int>]) -> Int { state.reduce(0) { $0 + $1.subtracting([0]).count } }
         var alphabet = Set<Unicode.Scalar?>(tokens.flatMap { $0 }.compactMap { $0 }.map { Optional($0) })
-        alphabet.insert(Unicode.Scalar(0))   // a character no pattern names
+        alphabet.insert(Unicode.Scalar(0))  // a character no pattern names
         let start = tokens.map { close([0], $0) }
         var seen: Set<[Set<Int>]> = [start]
         var queue = [start]
@@ -352,15 +362,17 @@ struct Wildcard: Sendable, Hashable {
     func matches(_ text: String) -> Bool {
         let s = Array(text.unicodeScalars)
         // Expand to one scalar per step for the classic two-pointer glob match.
-        var p: [Unicode.Scalar?] = []   // nil is a star
+        var p: [Unicode.Scalar?] = []  // nil is a star
         for piece in pieces {
             switch piece {
             case .star: p.append(nil)
             case .literal(let scalars): p += scalars.map { Optional($0) }
             }
         }
-        var i = 0, j = 0
-        var star = -1, mark = 0
+        var i = 0
+        var j = 0
+        var star = -1
+        var mark = 0
         while i < s.count {
             if j < p.count, let c = p[j], c == s[i] {
                 i += 1
@@ -401,7 +413,9 @@ struct IPAddress: Sendable, Hashable {
         guard parts.count == 4 else { return nil }
         var out: [UInt8] = []
         for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(part), n <= 255 else { return nil }
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(part), n <= 255 else {
+                return nil
+            }
             out.append(UInt8(n))
         }
         return out

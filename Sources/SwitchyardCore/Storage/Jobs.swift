@@ -76,8 +76,22 @@ public struct Job: Sendable, Hashable {
     /// The destination rule the job is for, when the destination has rules.
     public var rule: String?
 
-    public init(id: Int64, eventID: Int64 = 0, lease: Int64, destination: String, attempt: Int, source: String, messageId: String, type: MessageType,
-                name: String?, userId: String?, receivedAt: Timestamp, payload: [UInt8], orderingKey: String? = nil, rule: String? = nil) {
+    public init(
+        id: Int64,
+        eventID: Int64 = 0,
+        lease: Int64,
+        destination: String,
+        attempt: Int,
+        source: String,
+        messageId: String,
+        type: MessageType,
+        name: String?,
+        userId: String?,
+        receivedAt: Timestamp,
+        payload: [UInt8],
+        orderingKey: String? = nil,
+        rule: String? = nil
+    ) {
         self.rule = rule
         self.id = id
         self.eventID = eventID
@@ -123,8 +137,13 @@ public struct JobResult: Sendable, Hashable {
     }
 
     public init(job: Job, outcome: JobOutcome, log: AttemptLog?) {
-        self.init(jobID: job.id, lease: job.lease, outcome: outcome, log: log,
-                  ordering: job.orderingKey.map { JobTarget(destination: job.destination, orderingKey: $0) })
+        self.init(
+            jobID: job.id,
+            lease: job.lease,
+            outcome: outcome,
+            log: log,
+            ordering: job.orderingKey.map { JobTarget(destination: job.destination, orderingKey: $0) }
+        )
     }
 }
 
@@ -143,7 +162,15 @@ public struct AttemptLog: Sendable, Hashable {
     /// instead of encoding `entry` again.
     public var entryText: EntryText?
 
-    public init(job: Job, batchId: String?, requestId: String?, result: EntryOutcome?, entry: JSONValue?, entrySize: Int? = nil, entryText: EntryText? = nil) {
+    public init(
+        job: Job,
+        batchId: String?,
+        requestId: String?,
+        result: EntryOutcome?,
+        entry: JSONValue?,
+        entrySize: Int? = nil,
+        entryText: EntryText? = nil
+    ) {
         self.job = job
         self.batchId = batchId
         self.requestId = requestId
@@ -197,4 +224,3 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
-
