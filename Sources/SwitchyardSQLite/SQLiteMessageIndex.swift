@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import SwitchyardCore
+
+/// Finding an event by its message id without indexing random ids in the ingestion commit.
+extension SQLiteJobStore {
+    /// Rows of `events` with a message id, as a subquery taking the id twice: one probe of each
+    /// sorted run of the index, plus a scan of the events stored since the last run was cut.
+    /// Runs on the queue's readers, which attach the index as `mi`.
+    static let eventsWithMessageID = """
+        SELECT m.event_id FROM mi.message_runs r CROSS JOIN mi.message_index m ON m.run = r.run AND m.message_id = ?
+        UNION ALL SELECT id FROM events WHERE id > (SELECT COALESCE(MAX(through), 0) FROM mi.message_runs) AND message_id = ?
+        """
+
+    private static let indexedThrough = "SELECT COALESCE(MAX(through), 0) FROM message_runs"
+
+    /// Indexes the message ids of up to `limit` events stored since the last call as one new run,
+    /// sorted by message id, then merges small runs; returns how many ids it indexed.
+    ///
+    /// Why runs: message ids are random, so inserting them into one B-tree dirties a page per id,
+    /// and once that tree outgrows the page cache every batch rewrites nearly all of it. A run is
+    /// written in key order, so it only appends pages. Lookups probe each run; merging keeps their
+    /// number logarithmic. The ids are read and sorted on one of the queue's readers and written to
+    /// the index's own file: the queue's writer is not involved.
+    public func indexMessageIDs(limit: Int = 50_000) async throws -> Int {
+        let through = try await messageIndex.read { db in try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0 }
+        let (oldest, ids, last) = try await pool.read { db -> (Int64, [(String, Int64)], Int64?) in
+            let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") ?? Int64.max
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT message_id, id FROM (SELECT id, message_id FROM events WHERE id > ? ORDER BY id LIMIT ?) ORDER BY message_id, id
+                    """,
+                arguments: [through, limit]
+            )
+            var ids: [(String, Int64)] = []
+            var last: Int64?
+            while let row = try rows.next() {
+                let id: Int64 = row[1]
+                ids.append((row[0], id))
+                last = max(last ?? id, id)
+            }
+            return (oldest, ids, last)
+        }
+        return try await messageIndex.write { db in
+            // Runs whose events are all pruned go (ids of pruned events inside a run that still has
+            // live ones are dropped when that run is next merged).
+            try db.execute(
+                sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)",
+                arguments: [oldest]
+            )
+            try db.execute(sql: "DELETE FROM message_runs WHERE through < ?", arguments: [oldest])
+            guard let last else { return 0 }
+            try db.execute(
+                sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, ?)",
+                arguments: [through, last, ids.count]
+            )
+            let run = db.lastInsertedRowID
+            let insert = try db.cachedStatement(sql: "INSERT INTO message_index (run, message_id, event_id) VALUES (?, ?, ?)")
+            for (messageID, eventID) in ids {
+                var row = RowWriter(insert)
+                row.bind(run)
+                row.bind(messageID)
+                row.bind(eventID)
+                try row.step(db)
+            }
+            try Self.mergeMessageRuns(db, oldestEvent: oldest)
+            return ids.count
+        }
+    }
+
+    /// Runs are grouped in tiers by size (powers of 8). When the newest `fanIn` runs share a tier
+    /// they become one run of the next: every id is rewritten about once per tier, at most
+    /// log8(`maxMergedEntries`) times, and there are at most `fanIn` - 1 runs per tier. Runs larger
+    /// than `maxMergedEntries` are left alone so a merge never holds the writer for long.
+    static func mergeMessageRuns(_ db: Database, oldestEvent: Int64, fanIn: Int = 8, maxMergedEntries: Int = 250_000) throws {
+        func tier(_ entries: Int) -> Int { entries < 8 ? 0 : (Int.bitWidth - 1 - entries.leadingZeroBitCount) / 3 }
+        while true {
+            let newest = try Row.fetchAll(
+                db,
+                sql: "SELECT run, after, through, entries FROM message_runs ORDER BY run DESC LIMIT ?",
+                arguments: [fanIn]
+            )
+            guard newest.count == fanIn else { return }
+            let sizes = newest.map { $0["entries"] as Int }
+            let total = sizes.reduce(0, +)
+            guard total <= maxMergedEntries, Set(sizes.map(tier)).count == 1 else { return }
+            let runs = newest.map { $0["run"] as Int64 }
+            let list = runs.map(String.init).joined(separator: ",")
+            try db.execute(
+                sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)",
+                arguments: [newest.last!["after"] as Int64, newest.first!["through"] as Int64]
+            )
+            let merged = db.lastInsertedRowID
+            // Ids older than the oldest stored event are dropped on the way. (Others of pruned
+            // events may stay: a lookup joins to `events` and finds nothing for them.)
+            try db.execute(
+                sql: """
+                    INSERT INTO message_index (run, message_id, event_id)
+                    SELECT ?, m.message_id, m.event_id FROM message_index m
+                    WHERE m.run IN (\(list)) AND m.event_id >= ?
+                    ORDER BY m.message_id, m.event_id
+                    """,
+                arguments: [merged, oldestEvent]
+            )
+            try db.execute(sql: "UPDATE message_runs SET entries = ? WHERE run = ?", arguments: [db.changesCount, merged])
+            try db.execute(sql: "DELETE FROM message_index WHERE run IN (\(list))")
+            try db.execute(sql: "DELETE FROM message_runs WHERE run IN (\(list))")
+        }
+    }
+}
