@@ -26,11 +26,9 @@ final class CommitBatcher<Item: Sendable>: Sendable {
 
     private let state = NIOLockedValueBox(State.running(queued: [], idle: nil))
     private let maxItems: Int
-    private let commit: Commit
 
-    init(maxItems: Int, commit: @escaping Commit) {
+    init(maxItems: Int) {
         self.maxItems = maxItems
-        self.commit = commit
     }
 
     /// Returns once `items` are committed, or throws the commit's error.
@@ -57,8 +55,9 @@ final class CommitBatcher<Item: Sendable>: Sendable {
         }
     }
 
-    /// The committing loop; returns when cancelled, refusing what is still queued.
-    func run() async {
+    /// The committing loop; returns when cancelled, refusing what is still queued. The commit is
+    /// given here rather than at init, so the store that owns the batcher can pass its own method.
+    func run(_ commit: Commit) async {
         while !Task.isCancelled {
             let batch = await nextBatch()
             guard !batch.isEmpty else { continue }
