@@ -89,12 +89,35 @@ extension PostgresJobStore {
             }
             switch error.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection:
-                return "the database cannot be reached"
+                return "the database cannot be reached" + (error.underlying.map { " (\(connectionFailure($0)))" } ?? "")
+            case .authMechanismRequiresPassword:
+                return "the database asks for a password and none is configured (storage.postgres.password)"
+            case .unsupportedAuthMechanism:
+                return "the database asks for an authentication method this client does not support"
+            case .sslUnsupported:
+                return "the database does not accept TLS (add sslmode=disable to storage.postgres.url, or turn TLS on at the server)"
             default:
                 return "database error: \(error.code)"
             }
         }
         if error is CancellationError { return "cancelled" }
-        return "the database cannot be reached (\(type(of: error)))"
+        return "the database cannot be reached (\(connectionFailure(error)))"
+    }
+
+    /// Why a connection failed, in the operating system's words ("Connection refused"), without
+    /// the addresses and types a driver error prints.
+    static func connectionFailure(_ error: any Error) -> String {
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+            return connectionFailure(first.error)
+        }
+        if let error = error as? NIOConnectionError, let dns = error.dnsAError ?? error.dnsAAAAError {
+            return "the host name was not found (\(dns))"
+        }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? ChannelError, case .connectTimeout(let timeout) = error {
+            return "no connection within \(timeout)"
+        }
+        if let error = error as? PSQLError, let underlying = error.underlying { return connectionFailure(underlying) }
+        return "\(type(of: error))"
     }
 }

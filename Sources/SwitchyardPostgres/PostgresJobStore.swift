@@ -39,6 +39,8 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
     /// Signalled when some node committed log records.
     let logWritten = Wakeup()
     let recoverAtStart: Bool
+    /// One connection of its own, to learn why the pool cannot reach the database.
+    let probe: PostgresConnection.Configuration
 
     static let channel = "switchyard"
 
@@ -77,6 +79,7 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
         var background = logger
         background.logLevel = max(logger.logLevel, .warning)
         client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        probe = try config.connectionConfiguration()
     }
 
     public func run() async throws {
@@ -148,6 +151,16 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
         return "the database has not been reached yet" + (reason.map { ": \($0)" } ?? "")
     }
 
+    /// Opens and closes one connection of its own. While the database cannot be reached the
+    /// pool's lease waits and retries without a word; a single connection fails with the reason
+    /// (a refused connection, a wrong password, a missing role or database).
+    private func checkConnection() async throws {
+        var quiet = logger
+        quiet.logLevel = .critical
+        let connection = try await PostgresConnection.connect(configuration: probe, id: 0, logger: quiet)
+        try await connection.close()
+    }
+
     /// Migrates (retrying while the database cannot be reached) and reads where the log ends.
     /// Each new reason it cannot is logged once, at `error`: a wrong password or a missing
     /// database does not fix itself, and the operator must see it.
@@ -156,6 +169,7 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
         var lastReason: String?
         while true {
             do {
+                try await checkConnection()
                 try await PostgresSchema.migrate(client, logger: logger)
                 let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
                 try await readDepth()

@@ -21,4 +21,26 @@ extension PostgresStorageConfig {
             tls: tls
         )
     }
+
+    /// The same server for one connection of its own: the store opens one when the pool cannot
+    /// reach the database, because the pool only retries and keeps the reason to itself.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        guard let url = PostgresURL(url) else { throw StoreError.unavailable("storage.postgres.url is not a postgres:// URL") }
+        let tls: PostgresConnection.Configuration.TLS
+        switch url.sslMode {
+        case "disable": tls = .disable
+        case "require": tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        default: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.user,
+            password: password?.reveal(),
+            database: url.database,
+            tls: tls
+        )
+        configuration.options.connectTimeout = .seconds(2)
+        return configuration
+    }
 }

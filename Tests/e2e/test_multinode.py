@@ -236,3 +236,35 @@ def test_two_quiet_nodes_send_one_heartbeat_per_interval_between_them(tmp_path):
         a.stop()
         b.stop()
         emulator.stop()
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("role", 'password authentication failed for user "nobody"'),
+    ("database", 'database "no_such_database" does not exist'),
+    ("refused", "Connection refused"),
+])
+def test_a_database_that_cannot_be_reached_says_why_in_the_answer_ready_and_one_log_line(tmp_path, case, expected):
+    base, _, query = PG_URL.partition("?")
+    server, _, database = base.rpartition("/")
+    scheme, _, host = server.partition("@")
+    url = {
+        "role": f"postgres://nobody@{host}/{database}?{query}",
+        "database": f"{server}/no_such_database?{query}",
+        "refused": f"{scheme}@127.0.0.1:1/{database}?{query}",
+    }[case]
+    node = Node(tmp_path, "misconfigured", url, Emulator(tmp_path))
+    node.start()
+    try:
+        answer = requests.post(node.url + "/v1/track", auth=(WRITE_KEY, ""), timeout=10,
+                               json={"userId": "u1", "event": "Order Completed"})
+        assert answer.status_code == 503
+        assert expected in answer.text
+        ready = requests.get(node.url + "/ready", timeout=10)
+        assert ready.status_code == 503 and expected in ready.text
+        # Retries go on (about every 5 s); the reason is logged once while it stays the same.
+        time.sleep(1.5)
+        lines = [line for line in node.log().splitlines() if "cannot open the queue's database" in line]
+        assert len(lines) == 1 and expected in lines[0], node.log()
+        assert PG_PASSWORD not in node.log()
+    finally:
+        node.stop()

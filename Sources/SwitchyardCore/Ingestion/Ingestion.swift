@@ -74,7 +74,7 @@ public enum IngestError: Error, Sendable, Equatable {
         case .invalidWriteKey: return "invalid write key"
         case .sourceDisabled: return "source is disabled"
         case .queueFull: return "queue is full, retry later"
-        case .storageUnavailable: return "storage unavailable, retry later"
+        case .storageUnavailable(let reason): return "storage unavailable, retry later: \(reason)"
         }
     }
 }
