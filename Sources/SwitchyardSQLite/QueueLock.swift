@@ -23,7 +23,7 @@ public final class QueueLock: Sendable {
         let path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.lock(fd) else {
             let holder = Self.readPID(fd)
             close(fd)
             throw .inUse(path: path, pid: holder)
@@ -44,6 +44,21 @@ public final class QueueLock: Sendable {
     }
 
     deinit { release() }
+
+    /// Takes the lock without waiting on another process. A `flock` belongs to the open file,
+    /// which a child process shares from the moment it is forked until it execs (when the
+    /// descriptor's close-on-exec drops it): a queue closed and opened again in this process
+    /// while another thread spawns a program (a `credential_process`, say) can find the lock
+    /// still held by that child for a moment. Only then, the holder being this very process, it
+    /// tries again for up to half a second.
+    private static func lock(_ fd: Int32) -> Bool {
+        for _ in 0..<50 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK, readPID(fd) == getpid() else { return false }
+            usleep(10_000)
+        }
+        return false
+    }
 
     private static func readPID(_ fd: Int32) -> Int32? {
         var buffer = [UInt8](repeating: 0, count: 32)

@@ -125,6 +125,27 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("a queue closed while a child process still shares its lock's open file opens again once the child lets go")
+    func lockSharedWithAChild() async throws {
+        try await withTemporaryDirectory { dir in
+            let owner = try SQLiteJobStore(config: storage(dir), owner: true)
+            try owner.close()
+            // What a spawn does between fork and exec: the child holds the same open file. Here
+            // the child keeps it as its standard input for a while, and the lock with it.
+            let fd = open(dir + "/queue.lock", O_RDWR)
+            #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+            child.arguments = ["0.2"]
+            child.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+            try child.run()
+            close(fd)
+            let reopened = try SQLiteJobStore(config: storage(dir), owner: true)
+            try reopened.close()
+            child.waitUntilExit()
+        }
+    }
+
     @Test("upgrading a queue made by an older version keeps every event, job and record, and their ids")
     func upgrade() async throws {
         try await withTemporaryDirectory { dir in
