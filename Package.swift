@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "switchyard", targets: ["switchyard"]),
         .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
         .library(name: "SwitchyardServer", targets: ["SwitchyardServer"]),
+        .library(name: "SwitchyardMemory", targets: ["SwitchyardMemory"]),
         .library(name: "SwitchyardSQLite", targets: ["SwitchyardSQLite"]),
         .library(name: "SwitchyardPostgres", targets: ["SwitchyardPostgres"]),
     ],
@@ -57,6 +58,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A store in memory: the readable specification every store is held to, and the delivery
+        // engine's tests' store.
+        .target(
+            name: "SwitchyardMemory",
+            dependencies: [
+                "SwitchyardCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -294,7 +306,7 @@ let package = Package(
         .testTarget(
             name: "StoreConformanceTests",
             dependencies: [
-                "SwitchyardCore", "SwitchyardSQLite", "SwitchyardPostgres", "SwitchyardTestSupport",
+                "SwitchyardCore", "SwitchyardMemory", "SwitchyardSQLite", "SwitchyardPostgres", "SwitchyardTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -145,11 +145,6 @@ extension PostgresJobStore {
         }
     }
 
-    /// Other nodes' commits move the depth too; read it every second.
-    func refreshDepth() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            try? await readDepth()
-        }
-    }
+    /// How old the count of every node's waiting jobs may be when a node checks its limit.
+    static let sharedCountInterval: Duration = .seconds(1)
 }

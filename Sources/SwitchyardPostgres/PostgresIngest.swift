@@ -9,6 +9,12 @@ extension PostgresJobStore {
     public func append(_ events: [NewEvent]) async throws(StoreError) {
         guard isStarted else { throw .unavailable(notStartedReason) }
         let jobs = events.reduce(0) { $0 + $1.targets.count }
+        // Other nodes' commits move the count too: read it again at most once a second, under
+        // the write deadline (a database that stopped answering is found by the commit anyway).
+        if jobs > 0, gate.claimSharedRead(every: Self.sharedCountInterval) {
+            let store = self
+            _ = try? await Self.within(Self.writeDeadline) { try await store.readDepth() }
+        }
         try await gate.append(jobs: jobs) { () throws(StoreError) in try await ingest.submit(events) }
     }
 

@@ -117,7 +117,6 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
             group.addTask { await self.outcomes.run(self.settle) }
             group.addTask { await self.listen() }
             group.addTask { await self.followLog() }
-            group.addTask { await self.refreshDepth() }
             try await group.waitForAll()
         }
     }

@@ -280,7 +280,7 @@ struct DeadLetterConformanceTests {
             let jobs = try await store.claim("a", limit: 3)
             try await store.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
             // Past the millisecond the outcomes were stamped with, so "older than 0 ms" holds for them.
-            try await Task.sleep(for: .milliseconds(5))
+            TestTime.advance(by: .milliseconds(5))
             var keep = RetentionConfig()
             keep.maxLogRecords = 4
             let first = try await store.prune(keep)
@@ -307,7 +307,7 @@ struct DeadLetterConformanceTests {
             try await store.append(events(1...12) + events(13...15, to: []))
             let jobs = try await store.claim("a", limit: 10)
             try await store.finish(jobs.map { JobResult(job: $0, outcome: .succeeded, log: attemptLog($0, .succeeded)) })
-            try await Task.sleep(for: .milliseconds(5))
+            TestTime.advance(by: .milliseconds(5))
             var tight = RetentionConfig()
             tight.log = .milliseconds(0)
             tight.delivered = .milliseconds(0)

@@ -53,7 +53,7 @@ struct QueueConformanceTests {
         try await fixture.withStore { store in
             try await store.append(events(1...1))
             let first = try await store.claim("a")
-            try await store.settle(first, .retry(at: .now(), error: "ThrottlingException"))
+            try await store.settle(first, .retry(at: now(), error: "ThrottlingException"))
             let again = try await store.claim("a")
             #expect(again.map(\.id) == first.map(\.id))
             #expect(again.first?.attempt == 2)
@@ -219,7 +219,7 @@ struct OrderingConformanceTests {
     func retryHoldsTheKey(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
             try await store.append([keyed(1, user: "a"), keyed(2, user: "a")])
-            try await store.settle(try await store.claim("d"), .retry(at: .now(), error: "ProvisionedThroughputExceededException"))
+            try await store.settle(try await store.claim("d"), .retry(at: now(), error: "ProvisionedThroughputExceededException"))
             let retried = try await store.claim("d")
             #expect(retried.map(\.messageId) == ["m-1"] && retried.first?.attempt == 2, "m-2 is not sent ahead of m-1's retry")
             try await store.settle(retried, .succeeded)

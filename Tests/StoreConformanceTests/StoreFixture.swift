@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SwitchyardCore
+import SwitchyardMemory
 import SwitchyardPostgres
 import SwitchyardSQLite
 import SwitchyardTestSupport
@@ -13,13 +14,13 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
     let name: String
     /// Whether several nodes can open the same storage at once (a shared database).
     var sharedByNodes = false
-    let withEmptyStorage: @Sendable (_ body: @Sendable (StoreOpener) async throws -> Void) async throws -> Void
+    let makeStorage: @Sendable (_ body: @Sendable (StoreOpener) async throws -> Void) async throws -> Void
 
     var testDescription: String { name }
 
     /// Every store this build has. PostgreSQL runs where `.ci/test` started a cluster
     /// (`SWITCHYARD_TEST_POSTGRES_URL`); without one it is left out, and says so on standard error.
-    static let all: [StoreFixture] = [.sqlite] + (postgres.map { [$0] } ?? [])
+    static let all: [StoreFixture] = [.memory, .sqlite] + (postgres.map { [$0] } ?? [])
 
     static let postgres: StoreFixture? = {
         let environment = ProcessInfo.processInfo.environment
@@ -50,7 +51,8 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
                     config: config,
                     storage: storage,
                     node: node,
-                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                    clock: TestTime.clock
                 )
                 // Owned by the handle: `close` cancels it and waits for it to end.
                 let running = Task { try await store.runUntilCancelled() }
@@ -97,6 +99,19 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
         try await connection.close()
     }
 
+    /// Storage that outlives each store opened on it, as a database file does.
+    static let memory = StoreFixture(name: "memory") { body in
+        let storage = MemoryStorage()
+        try await body(
+            StoreOpener { maxQueuedJobs, _ in
+                var config = StorageConfig()
+                config.maxQueuedJobs = maxQueuedJobs
+                let store = try MemoryJobStore(storage: storage, config: config, owner: true, clock: TestTime.clock)
+                return OpenStore(store: store, close: { store.close() })
+            }
+        )
+    }
+
     static let sqlite = StoreFixture(name: "SQLite") { body in
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-conformance-\(UUIDv4.make())").path
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -107,7 +122,7 @@ struct StoreFixture: Sendable, CustomTestStringConvertible {
                 config.sync = .normal
                 config.minFreeBytes = 0
                 config.maxQueuedJobs = maxQueuedJobs
-                let store = try SQLiteJobStore(config: config, owner: true)
+                let store = try SQLiteJobStore(config: config, owner: true, clock: TestTime.clock)
                 return OpenStore(store: store, close: { try store.close() })
             }
         )
@@ -128,6 +143,14 @@ struct OpenStore: Sendable {
 }
 
 extension StoreFixture {
+    /// Runs the test on fresh storage with a manual clock bound for its whole duration
+    /// (`TestTime`): stores read it, events are stamped by it, and the test moves it forward.
+    func withEmptyStorage(_ body: @Sendable (StoreOpener) async throws -> Void) async throws {
+        try await TestTime.$clock.withValue(ManualWallClock(Timestamp.now())) {
+            try await makeStorage(body)
+        }
+    }
+
     /// Opens a store on fresh storage, runs the test with it and closes it.
     func withStore(maxQueuedJobs: Int = 1_000_000, _ body: @Sendable @escaping (any JobStore) async throws -> Void) async throws {
         try await withEmptyStorage { open in
@@ -172,10 +195,13 @@ func heartbeat(_ n: Int) -> NewEvent {
     NewEvent(source: Heartbeat.source, event: makeEvent(n), destinations: ["hb"])
 }
 
-/// A moment `ms` milliseconds ago.
+/// A moment `ms` milliseconds before the test's clock's now.
 func ago(_ ms: Int64) -> Timestamp {
-    Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch - ms)
+    TestTime.clock.now(plus: .milliseconds(-ms))
 }
+
+/// The test's clock's now.
+func now() -> Timestamp { TestTime.now() }
 
 /// One event whose job for `d` is ordered by its user.
 func keyed(_ n: Int, user: String) -> NewEvent {
@@ -213,5 +239,5 @@ func entryOutcome(_ outcome: JobOutcome) -> EntryOutcome {
 }
 
 func later(_ milliseconds: Int64 = 60_000) -> Timestamp {
-    Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + milliseconds)
+    TestTime.clock.now(plus: .milliseconds(milliseconds))
 }

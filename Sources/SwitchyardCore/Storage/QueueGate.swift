@@ -13,6 +13,8 @@ public final class QueueGate: Sendable {
         /// Jobs still to be delivered, as this node last knew.
         var waiting: Int
         var lastFailure: (at: Timestamp, reason: String)?
+        /// When a shared store's count of every node's jobs was last read.
+        var sharedReadAt: Int64 = .min
     }
 
     private let state: NIOLockedValueBox<State>
@@ -69,6 +71,18 @@ public final class QueueGate: Sendable {
     /// The count of every node's waiting jobs, read from a shared store.
     public func setWaiting(_ jobs: Int) {
         state.withLockedValue { $0.waiting = jobs }
+    }
+
+    /// For a store shared by several nodes, whose count moves with the other nodes' commits:
+    /// true when the count was last read `interval` ago or more (by the clock), and then marks
+    /// it read, so that of the writers arriving together one reads it again.
+    public func claimSharedRead(every interval: Duration) -> Bool {
+        let now = clock.now().millisecondsSinceEpoch
+        return state.withLockedValue { state in
+            guard state.sharedReadAt == .min || now - state.sharedReadAt >= interval.milliseconds else { return false }
+            state.sharedReadAt = now
+            return true
+        }
     }
 
     /// Throws while a commit failed less than `failureWindow` ago.
