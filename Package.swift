@@ -252,8 +252,7 @@ let package = Package(
         .testTarget(
             name: "SwitchyardCoreTests",
             dependencies: [
-                "SwitchyardCore", "SwitchyardSQLite", "SwitchyardEventBridge", "SwitchyardTestSupport",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "SwitchyardCore", "SwitchyardMemory", "SwitchyardEventBridge", "SwitchyardTestSupport",
             ],
             swiftSettings: swiftSettings
         ),
@@ -298,7 +297,12 @@ let package = Package(
         // What the store and delivery tests share (temporary folders, numbered events).
         .target(
             name: "SwitchyardTestSupport",
-            dependencies: ["SwitchyardCore"],
+            dependencies: [
+                "SwitchyardCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
@@ -315,7 +319,11 @@ let package = Package(
         // What only the embedded store does: its files, lock, crash safety, index plans, upgrades.
         .testTarget(
             name: "SQLiteStoreTests",
-            dependencies: ["SwitchyardCore", "SwitchyardSQLite", "SwitchyardTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SwitchyardCore", "SwitchyardSQLite", "SwitchyardTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -196,3 +196,29 @@ extension MemoryJobStore {
         }
     }
 }
+
+extension MemoryJobStore {
+    /// One job as it stands, for tests that look into the queue.
+    public struct JobRow: Sendable, Hashable {
+        public var messageId: String
+        public var destination: String
+        public var state: JobState
+        public var attempts: Int
+        public var lastError: String?
+    }
+
+    /// Every job, in the order of their events, then their own.
+    public func jobs() -> [JobRow] {
+        storage.rows.withLockedValue { rows in
+            rows.jobs.values.sorted { ($0.eventID, $0.id) < ($1.eventID, $1.id) }.map { job in
+                JobRow(
+                    messageId: rows.events[job.eventID]?.event.messageId ?? "",
+                    destination: job.destination,
+                    state: job.state,
+                    attempts: job.attempts,
+                    lastError: job.lastError
+                )
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ func creds(_ id: String, obtained: Int64, expires: Int64?) -> TemporaryCredentia
     )
 }
 
-@Suite("The credential cache's state machine")
+@Suite("The credential cache's state machine", .timeLimit(.minutes(2)))
 struct CredentialCacheTests {
     @Test(
         "refresh ahead: 5 minutes before an hour's credentials expire, a quarter ahead for short ones; unusable a minute (or a twelfth) before"

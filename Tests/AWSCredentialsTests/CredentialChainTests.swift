@@ -33,7 +33,7 @@ func withAWSFiles(credentials: String = "", config: String = "", _ body: ([Strin
     )
 }
 
-@Suite("The credential chain, in the AWS SDKs' order")
+@Suite("The credential chain, in the AWS SDKs' order", .timeLimit(.minutes(2)))
 struct CredentialChainTests {
     @Test("the destination's keys win, then the environment")
     func explicitThenEnvironment() async throws {
@@ -239,7 +239,7 @@ struct CredentialChainTests {
     }
 }
 
-@Suite("What the providers answer")
+@Suite("What the providers answer", .timeLimit(.minutes(2)))
 struct ProviderAnswerTests {
     @Test("STS's XML: the credentials, or the error with its code")
     func sts() throws {

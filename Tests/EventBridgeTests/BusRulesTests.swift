@@ -6,7 +6,7 @@ import NIOCore
 import SwitchyardCore
 import Testing
 
-@Suite("The emulator as a local bus, with rules and targets")
+@Suite("The emulator as a local bus, with rules and targets", .timeLimit(.minutes(2)))
 struct BusRulesTests {
     func temporary(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("bus-\(UUID().uuidString)-\(name)").path

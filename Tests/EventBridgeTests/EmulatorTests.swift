@@ -37,7 +37,7 @@ func signedHeaders(
     return fields
 }
 
-@Suite("The EventBridge emulator behaves like EventBridge where it matters")
+@Suite("The EventBridge emulator behaves like EventBridge where it matters", .timeLimit(.minutes(2)))
 struct EmulatorTests {
     func withEmulator(
         eventsOut: String? = nil,

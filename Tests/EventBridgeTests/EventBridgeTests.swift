@@ -26,7 +26,7 @@ func event(_ json: String) throws -> JSONValue { try JSONParser.parse(json) }
 
 let arn = "arn:aws:events:us-east-1:123456789012:event-bus/orders"
 
-@Suite("Detail-type templates")
+@Suite("Detail-type templates", .timeLimit(.minutes(2)))
 struct TemplateTests {
     @Test("paths, fallbacks and literal text render over the event")
     func render() throws {
@@ -51,7 +51,7 @@ struct TemplateTests {
     }
 }
 
-@Suite("The EventBridge transform")
+@Suite("The EventBridge transform", .timeLimit(.minutes(2)))
 struct TransformTests {
     @Test("an entry carries the configured fields and the event as Detail")
     func entry() throws {
@@ -107,7 +107,7 @@ struct TransformTests {
     }
 }
 
-@Suite("Reading EventBridge's answers")
+@Suite("Reading EventBridge's answers", .timeLimit(.minutes(2)))
 struct ResponseTests {
     let destination: EventBridgeDestination
 

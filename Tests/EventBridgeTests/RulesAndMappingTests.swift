@@ -6,7 +6,7 @@ import Testing
 
 @testable import SwitchyardEventBridge
 
-@Suite("EventBridge entries for destination rules, and payload mapping")
+@Suite("EventBridge entries for destination rules, and payload mapping", .timeLimit(.minutes(2)))
 struct RulesAndMappingTests {
     let cancellation = DestinationRule(name: "ACCOUNT_CANCELLATION", action: "NOTIFY_CUSTOMER_RETENTION")
     let stored = #"{"type":"track","event":"Cancel Requested","userId":"u1","properties":{"plan":"pro","seats":12}}"#

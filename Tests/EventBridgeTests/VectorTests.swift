@@ -18,7 +18,7 @@ func loadVector(_ name: String) throws -> [String: Any] {
     return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
 }
 
-@Suite("SigV4 reproduces the official vectors byte for byte")
+@Suite("SigV4 reproduces the official vectors byte for byte", .timeLimit(.minutes(2)))
 struct SigV4VectorTests {
     @Test("every sigv4 vector", arguments: vectorFiles(prefix: "sigv4-"))
     func vector(_ file: String) throws {
@@ -71,7 +71,7 @@ struct SigV4VectorTests {
     }
 }
 
-@Suite("The EventBridge transform matches the anchor's transformer")
+@Suite("The EventBridge transform matches the anchor's transformer", .timeLimit(.minutes(2)))
 struct TransformVectorTests {
     @Test("every rudder-transformer vector", arguments: vectorFiles(prefix: "rudder-transformer-eventbridge-"))
     func vector(_ file: String) throws {
@@ -101,7 +101,7 @@ struct TransformVectorTests {
     }
 }
 
-@Suite("Vector files are present")
+@Suite("Vector files are present", .timeLimit(.minutes(2)))
 struct VectorPresenceTests {
     @Test("the vectors folder holds the transform and signing vectors")
     func present() {

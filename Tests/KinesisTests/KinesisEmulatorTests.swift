@@ -41,7 +41,7 @@ func record(_ data: String, key: String) -> String {
     #"{"Data":"\#(Base64.encode(Array(data.utf8)))","PartitionKey":"\#(key)"}"#
 }
 
-@Suite("The Kinesis emulator behaves like Kinesis where it matters")
+@Suite("The Kinesis emulator behaves like Kinesis where it matters", .timeLimit(.minutes(2)))
 struct KinesisEmulatorTests {
     func withEmulator(
         configure: (inout KinesisEmulatorOptions) -> Void = { _ in },

@@ -37,7 +37,7 @@ func job(_ payload: String, userId: String? = "u1", messageId: String = "m-1") -
     )
 }
 
-@Suite("Kinesis records")
+@Suite("Kinesis records", .timeLimit(.minutes(2)))
 struct KinesisRecordTests {
     let event = #"{"userId":"u1","anonymousId":"a1","event":"Agent Logged In","properties":{"n":1.50},"messageId":"m-1"}"#
 
@@ -147,7 +147,7 @@ func testClient() -> AWSJSONClient {
     )
 }
 
-@Suite("Reading Kinesis's answers")
+@Suite("Reading Kinesis's answers", .timeLimit(.minutes(2)))
 struct KinesisAnswerTests {
     let destination = KinesisDestination(
         name: "stream",
@@ -218,7 +218,7 @@ struct KinesisAnswerTests {
     }
 }
 
-@Suite("Kinesis configuration")
+@Suite("Kinesis configuration", .timeLimit(.minutes(2)))
 struct KinesisConfigTests {
     func problems(_ config: String, env: [String: String] = [:]) -> [String] {
         let yaml = """
@@ -279,7 +279,7 @@ struct KinesisConfigTests {
     }
 }
 
-@Suite("Kinesis example and preview")
+@Suite("Kinesis example and preview", .timeLimit(.minutes(2)))
 struct KinesisExampleTests {
     @Test("Examples/kinesis.yaml loads, and transform shows the record as PutRecords gets it")
     func example() throws {

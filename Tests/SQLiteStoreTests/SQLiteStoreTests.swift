@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import NIOConcurrencyHelpers
 import SwitchyardTestSupport
 import Testing
@@ -7,7 +8,7 @@ import Testing
 @testable import SwitchyardCore
 @testable import SwitchyardSQLite
 
-@Suite("The embedded SQLite store")
+@Suite("The embedded SQLite store", .timeLimit(.minutes(2)))
 struct SQLiteStoreTests {
     @Test("claims and the backlog read the waiting jobs' index, never the whole table")
     func waitingIndexIsUsed() async throws {
@@ -143,6 +144,49 @@ struct SQLiteStoreTests {
             let reopened = try SQLiteJobStore(config: storage(dir), owner: true)
             try reopened.close()
             child.waitUntilExit()
+        }
+    }
+
+    @Test("a transformed entry is stored without the event it embeds, and read back exactly as sent")
+    func transformedWithoutEvent() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try SQLiteJobStore(config: storage(dir))
+            let subscription = store.liveLog.subscribe(LogFilter(messageId: "m-1", kind: .transformed))
+            try await store.append([NewEvent(source: "web", event: makeEvent(1), destinations: ["d"])])
+            let destination = EnvelopeDestination()
+            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            try await runWorker(worker) { try await counts(store) == ["succeeded": 1] }
+            let sent = try #require(destination.sent.withLockedValue { $0.first })
+
+            // Stored: the entry minus the event's escaped copy, and where it was.
+            let stored = try await store.read { db in
+                try Row.fetchOne(db, sql: "SELECT detail, detail_event FROM delivery_log WHERE kind = 'transformed'").map {
+                    ($0["detail"] as String?, $0["detail_event"] as Int?)
+                }
+            }
+            let text = try #require(stored?.0)
+            #expect(stored?.1 != nil)
+            #expect(text.utf8.count < sent.count - makeEvent(1).payload.count)
+            #expect(!text.contains("m-1"))
+
+            // Read back from the log, the story and the live stream: the entry as it was sent.
+            let whole = try JSONParser.parse(sent)
+            let story = try #require(try await store.story(messageId: "m-1"))
+            #expect(story.records.first { $0.kind == .transformed }?.detail == whole)
+            #expect(try await store.records(LogQuery(filter: LogFilter(kind: .transformed))).first?.detail == whole)
+            for await item in subscription.stream {
+                if case .record(let r) = item {
+                    #expect(r.detail == whole)
+                    break
+                }
+            }
+
+            // Once the event itself is gone, the entry says so instead of failing to read.
+            try await store.pool.write { db in try db.execute(sql: "DELETE FROM events") }
+            let orphan = try await store.records(LogQuery(filter: LogFilter(kind: .transformed))).first?.detail
+            #expect(orphan?[path: "Detail"] == .string("(the event was pruned from the queue)"))
+            #expect(orphan?[path: "Source"] == .string("test"))
+            try store.close()
         }
     }
 

@@ -20,7 +20,7 @@ func attemptLog(_ job: Job, _ outcome: JobOutcome) -> AttemptLog {
     )
 }
 
-@Suite("Every store: the delivery log")
+@Suite("Every store: the delivery log", .timeLimit(.minutes(2)))
 struct LogConformanceTests {
     @Test(
         "each event is received, then transformed and attempted per job; records come back in order and by filter",
@@ -233,7 +233,7 @@ struct LogConformanceTests {
     }
 }
 
-@Suite("Every store: dead letters and retention")
+@Suite("Every store: dead letters and retention", .timeLimit(.minutes(2)))
 struct DeadLetterConformanceTests {
     @Test(
         "dead letters are listed newest first with their reason, filtered, and replayed with attempts starting over",

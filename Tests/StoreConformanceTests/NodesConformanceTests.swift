@@ -4,7 +4,7 @@ import SwitchyardTestSupport
 import Testing
 
 /// What a store shared by several nodes must keep true between them.
-@Suite("Every shared store: several nodes")
+@Suite("Every shared store: several nodes", .timeLimit(.minutes(2)))
 struct NodesConformanceTests {
     static var shared: [StoreFixture] { StoreFixture.all.filter(\.sharedByNodes) }
 

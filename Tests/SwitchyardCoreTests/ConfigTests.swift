@@ -4,7 +4,7 @@ import Testing
 
 @testable import SwitchyardCore
 
-@Suite("Configuration")
+@Suite("Configuration", .timeLimit(.minutes(2)))
 struct ConfigTests {
     let registry = DestinationRegistry([EventBridgePlugin.self])
 

@@ -1,90 +1,14 @@
 import Foundation
-import GRDB
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
-import SwitchyardSQLite
+import SwitchyardMemory
 import SwitchyardTestSupport
 import Testing
 
 @testable import SwitchyardCore
 
-/// A destination whose answers the test scripts: exercises the engine, not a wire protocol.
-final class ScriptedDestination: Destination, Sendable {
-    let batchLimits: BatchLimits
-    private let answer: @Sendable (PreparedEntry, Int) -> EntryOutcome
-    /// While true, every send fails as a whole, as when the destination is down.
-    private let unavailable: @Sendable () -> Bool
-    /// How long each send takes.
-    private let delay: Duration
-    private let sent = NIOLockedValueBox<[[String]]>([])
-    private let refused = NIOLockedValueBox((sends: 0, entries: 0))
-
-    init(
-        limits: BatchLimits = .init(maxEntries: 10, maxBytes: 1000),
-        unavailable: @escaping @Sendable () -> Bool = { false },
-        delay: Duration = .zero,
-        answer: @escaping @Sendable (PreparedEntry, Int) -> EntryOutcome
-    ) {
-        batchLimits = limits
-        self.delay = delay
-        self.unavailable = unavailable
-        self.answer = answer
-    }
-
-    var batches: [[String]] { sent.withLockedValue { $0 } }
-    /// Sends failed as a whole, and the entries they carried.
-    var refusals: (sends: Int, entries: Int) { refused.withLockedValue { $0 } }
-
-    func prepare(_ job: Job) -> Prepared {
-        if job.name == "poison" { return .drop(reason: "InvalidArgument: cannot be sent") }
-        return .entry(PreparedEntry(job: job, body: job.payload, size: job.payload.count, display: try? JSONParser.parse(job.payload)))
-    }
-
-    func send(_ entries: [PreparedEntry]) async -> SendResult {
-        sent.withLockedValue { $0.append(entries.map(\.job.messageId)) }
-        if delay > .zero { try? await Task.sleep(for: delay) }
-        if unavailable() {
-            refused.withLockedValue { $0 = ($0.sends + 1, $0.entries + entries.count) }
-            let failure = EntryOutcome.Failure(code: "ConnectionError", message: "connection refused")
-            return SendResult(outcomes: entries.map { _ in .retry(failure) }, unavailable: failure)
-        }
-        return SendResult(outcomes: entries.map { answer($0, $0.job.attempt) }, requestId: "req-\(entries.count)")
-    }
-}
-
-func policy(maxAttempts: Int = 10, retryWindow: ConfigDuration = .seconds(3600)) -> DeliveryPolicy {
-    var p = DeliveryPolicy()
-    p.initialBackoff = .milliseconds(5)
-    p.maxBackoff = .milliseconds(20)
-    p.linger = .milliseconds(1)
-    p.maxAttempts = maxAttempts
-    p.retryWindow = retryWindow
-    return p
-}
-
-/// Runs a worker until `done` holds for the store, then stops it gracefully.
-func runWorker(_ worker: DeliveryWorker, until done: @escaping @Sendable () async throws -> Bool) async throws {
-    let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], logger: Logger(label: "test")))
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        let deadline = ContinuousClock.now + .seconds(20)
-        while try await !done() {
-            guard ContinuousClock.now < deadline else { throw CancellationError() }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-    }
-}
-
-/// A destination's jobs per state, by the states' names.
-func counts(_ store: any JobQueue, _ destination: String = "d") async throws -> [String: Int] {
-    let counts = try await store.stats().destinations[destination]?.counts ?? [:]
-    return Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
-}
-
-@Suite("The delivery engine")
+@Suite("The delivery engine", .timeLimit(.minutes(2)))
 struct DeliveryTests {
     @Test("backoff is full jitter below an exponential, capped ceiling")
     func backoff() {
@@ -112,7 +36,7 @@ struct DeliveryTests {
     @Test("every job is delivered once, in batches within the destination's limits")
     func delivers() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             try await store.append((0..<95).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
             let destination = ScriptedDestination(limits: .init(maxEntries: 10, maxBytes: 400)) { _, _ in .delivered(reference: nil) }
             let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
@@ -121,32 +45,30 @@ struct DeliveryTests {
             #expect(sent.count == 95 && Set(sent).count == 95)
             // Each payload is about 60 bytes: the 400-byte limit caps batches below 10 entries.
             #expect(destination.batches.allSatisfy { $0.count <= 6 })
-            try store.close()
+            store.close()
         }
     }
 
     @Test("retryable failures are retried with backoff until they succeed; the attempts show in the queue")
     func retries() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             try await store.append((0..<10).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
             let destination = ScriptedDestination { _, attempt in
                 attempt < 3 ? .retry(.init(code: "ThrottlingException", message: "slow down")) : .delivered(reference: "id")
             }
             let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
             try await runWorker(worker) { try await counts(store) == ["succeeded": 10] }
-            let attempts = try await store.read { db in try Int.fetchAll(db, sql: "SELECT attempts FROM jobs") }
-            #expect(attempts == Array(repeating: 3, count: 10))
-            let errors = try await store.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT last_error FROM jobs") }
-            #expect(errors == ["ThrottlingException: slow down"])
-            try store.close()
+            #expect(store.jobs().map(\.attempts) == Array(repeating: 3, count: 10))
+            #expect(Set(store.jobs().map(\.lastError)) == ["ThrottlingException: slow down"])
+            store.close()
         }
     }
 
     @Test("final failures, exhausted attempts and unsendable events become dead letters with reasons")
     func deadLetters() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             var poison = makeEvent(99)
             poison.name = "poison"
             try await store.append([
@@ -167,13 +89,7 @@ struct DeliveryTests {
                 logger: Logger(label: "test")
             )
             try await runWorker(worker) { try await counts(store) == ["dead": 3] }
-            let reasons = try await store.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: "SELECT e.message_id, j.attempts, j.last_error FROM jobs j JOIN events e ON e.id = j.event_id ORDER BY e.id"
-                )
-                .map { "\($0[0] as String) \($0[1] as Int) \($0[2] as String)" }
-            }
+            let reasons = store.jobs().map { "\($0.messageId) \($0.attempts) \($0.lastError ?? "")" }
             #expect(
                 reasons == [
                     "m-1 1 AccessDeniedException (HTTP 403): no",
@@ -181,14 +97,14 @@ struct DeliveryTests {
                     "m-99 1 InvalidArgument: cannot be sent",
                 ]
             )
-            try store.close()
+            store.close()
         }
     }
 
     @Test("the retry window dead-letters an event too old to be worth retrying")
     func retryWindow() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             try await store.append([NewEvent(source: "web", event: makeEvent(1, receivedAgo: 7_200_000), destinations: ["d"])])
             let destination = ScriptedDestination { _, _ in .retry(.init(code: "HTTP503", message: "", httpStatus: 503)) }
             let worker = DeliveryWorker(
@@ -199,9 +115,9 @@ struct DeliveryTests {
                 logger: Logger(label: "test")
             )
             try await runWorker(worker) { try await counts(store) == ["dead": 1] }
-            let reason = try await store.read { db in try String.fetchOne(db, sql: "SELECT last_error FROM jobs") }
+            let reason = store.jobs().first?.lastError
             #expect(reason == "gave up after 1 attempts, retry window 1h passed: HTTP503 (HTTP 503)")
-            try store.close()
+            store.close()
         }
     }
 
@@ -244,7 +160,7 @@ struct DeliveryTests {
     @Test("while a destination is down, the queue is not tried event by event; it drains once the destination answers")
     func pausedWhileDown() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             try await store.append((0..<200).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["paused-d"]) })
             let down = NIOLockedValueBox(true)
             let destination = ScriptedDestination(unavailable: { down.withLockedValue { $0 } }) { _, _ in .delivered(reference: nil) }
@@ -271,16 +187,16 @@ struct DeliveryTests {
             // While down: the first round of sends, then one probe per pause, of 20 batches waiting.
             #expect((1...8).contains(destination.refusals.sends))
             // Jobs claimed but not sent were given back untried: only entries of refused sends count an attempt more.
-            let failedAttempts = try await store.read { db in try Int.fetchOne(db, sql: "SELECT SUM(attempts - 1) FROM jobs") }
+            let failedAttempts = store.jobs().reduce(0) { $0 + $1.attempts - 1 }
             #expect(failedAttempts == destination.refusals.entries)
-            try store.close()
+            store.close()
         }
     }
 
     @Test("stopping while a backlog drains gives back every job claimed but not sent, including the claim made ahead")
     func stopWhileDraining() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             try await store.append((0..<500).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
             let destination = ScriptedDestination(delay: .milliseconds(100)) { _, _ in .delivered(reference: nil) }
             var p = policy()
@@ -294,27 +210,28 @@ struct DeliveryTests {
             #expect(after["in_flight"] == nil)
             #expect(after["succeeded", default: 0] + after["pending", default: 0] == 500)
             #expect(after["succeeded", default: 0] < 500)
-            let attempts = try await store.read { db in try Int.fetchOne(db, sql: "SELECT SUM(attempts) FROM jobs") }
+            let attempts = store.jobs().reduce(0) { $0 + $1.attempts }
             #expect(attempts == after["succeeded"])
-            try store.close()
+            store.close()
         }
     }
 
     @Test("a restarted server makes jobs left in flight by a crash due at once")
     func recovery() async throws {
         try await withTemporaryDirectory { dir in
+            let storage = MemoryStorage()
             do {
-                let store = try SQLiteJobStore(config: storage(dir))
+                let store = try MemoryJobStore(storage: storage, config: SwitchyardTestSupport.storage(dir))
                 try await store.append([NewEvent(source: "web", event: makeEvent(1), destinations: ["d"])])
                 _ = try await store.claim(destination: "d", limit: 1, leaseFor: .seconds(3600))
-                try store.close()
+                store.close()
             }
-            let store = try SQLiteJobStore(config: storage(dir), owner: true)
+            let store = try MemoryJobStore(storage: storage, config: SwitchyardTestSupport.storage(dir), owner: true)
             _ = try await store.recoverInterrupted()
             let jobs = try await store.claim(destination: "d", limit: 1, leaseFor: .seconds(30))
             #expect(jobs.map(\.messageId) == ["m-1"])
             #expect(jobs.first?.attempt == 2)
-            try store.close()
+            store.close()
         }
     }
 }

@@ -26,7 +26,7 @@ let ec2Event = """
                "Instance":{"Type":"t2.micro"},"tags":["prod","web"]}}
     """
 
-@Suite("Event patterns match as EventBridge matches")
+@Suite("Event patterns match as EventBridge matches", .timeLimit(.minutes(2)))
 struct EventPatternMatchTests {
     @Test(
         "exact values: strings exactly, numbers as numbers, booleans and null as themselves",
@@ -185,7 +185,7 @@ struct EventPatternMatchTests {
     }
 }
 
-@Suite("Event patterns EventBridge refuses are refused, with its reason")
+@Suite("Event patterns EventBridge refuses are refused, with its reason", .timeLimit(.minutes(2)))
 struct EventPatternValidationTests {
     @Test(
         "each is refused as EventBridge refuses it",

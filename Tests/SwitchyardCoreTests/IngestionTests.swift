@@ -2,7 +2,7 @@ import Testing
 
 @testable import SwitchyardCore
 
-@Suite("Ingestion enriches events like the anchor")
+@Suite("Ingestion enriches events like the anchor", .timeLimit(.minutes(2)))
 struct IngestionTests {
     let receivedAt = Timestamp(rfc3339: "2024-05-01T10:00:00.000Z")!
     var context: IngestContext { IngestContext(receivedAt: receivedAt, requestIP: "203.0.113.7", maxEventBytes: 32768) }
@@ -146,7 +146,7 @@ struct IngestionTests {
     }
 }
 
-@Suite("Filters and routing")
+@Suite("Filters and routing", .timeLimit(.minutes(2)))
 struct RoutingTests {
     @Test("allow and deny lists and message types decide who gets a job")
     func filters() {

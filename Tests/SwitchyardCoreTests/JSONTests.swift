@@ -2,7 +2,7 @@ import Testing
 
 @testable import SwitchyardCore
 
-@Suite("JSON keeps what the client sent")
+@Suite("JSON keeps what the client sent", .timeLimit(.minutes(2)))
 struct JSONTests {
     func roundTrip(_ text: String) throws -> String {
         try JSONParser.parse(text).jsonString
@@ -70,7 +70,7 @@ struct JSONTests {
     }
 }
 
-@Suite("RFC 3339 timestamps")
+@Suite("RFC 3339 timestamps", .timeLimit(.minutes(2)))
 struct TimestampTests {
     @Test("parses the forms clients send and formats the anchor's way")
     func parseAndFormat() {
@@ -94,7 +94,7 @@ struct TimestampTests {
     }
 }
 
-@Suite("Base64")
+@Suite("Base64", .timeLimit(.minutes(2)))
 struct Base64Tests {
     @Test(
         "encodes RFC 4648's test vectors, and decodes them back",

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
-import SwitchyardSQLite
+import SwitchyardMemory
 import SwitchyardTestSupport
 import Testing
 
@@ -62,12 +62,12 @@ final class KeyCheckingDestination: Destination, Sendable {
     }
 }
 
-@Suite("Per-key order in the delivery engine")
+@Suite("Per-key order in the delivery engine", .timeLimit(.minutes(2)))
 struct OrderingDeliveryTests {
     @Test("with some entries failing, each key's events are accepted in order, never two at a time")
     func orderedUnderPartialFailure() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             let users = (0..<8).map { "user-\($0)" }
             try await store.append((0..<240).map { keyedEvent($0, user: users[$0 % users.count]) })
             let destination = KeyCheckingDestination(failEvery: 3)
@@ -83,14 +83,14 @@ struct OrderingDeliveryTests {
                     "\(user)'s events in acceptance order, each once"
                 )
             }
-            try store.close()
+            store.close()
         }
     }
 
     @Test("without ordering, a key's events go out together, in one batch")
     func unordered() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             try await store.append(
                 (0..<40).map { n in
                     var e = keyedEvent(n, user: "same")
@@ -102,7 +102,7 @@ struct OrderingDeliveryTests {
             let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
             try await runWorker(worker) { try await counts(store) == ["succeeded": 40] }
             #expect(destination.state.withLockedValue { $0.overlaps } > 0)
-            try store.close()
+            store.close()
         }
     }
 

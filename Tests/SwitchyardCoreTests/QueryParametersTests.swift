@@ -2,7 +2,7 @@ import Testing
 
 @testable import SwitchyardCore
 
-@Suite("Query parameters of browser requests")
+@Suite("Query parameters of browser requests", .timeLimit(.minutes(2)))
 struct QueryParametersTests {
     func parse(_ query: String) throws(IngestError) -> QueryParameters {
         try QueryParameters.parse(Substring(query))

@@ -1,12 +1,12 @@
 import Foundation
 import SwitchyardEventBridge
-import SwitchyardSQLite
+import SwitchyardMemory
 import SwitchyardTestSupport
 import Testing
 
 @testable import SwitchyardCore
 
-@Suite("Pattern filters, destination rules and heartbeats in the configuration")
+@Suite("Pattern filters, destination rules and heartbeats in the configuration", .timeLimit(.minutes(2)))
 struct RulesConfigTests {
     let registry = DestinationRegistry([EventBridgePlugin.self, NoRulesPlugin.self])
 
@@ -270,7 +270,7 @@ enum NoRulesPlugin: DestinationPlugin {
     static func preview(_ settings: Settings, payload: [UInt8], rule: DestinationRule?) -> Preview { .entry(.null) }
 }
 
-@Suite("Templates over the pipeline's variables")
+@Suite("Templates over the pipeline's variables", .timeLimit(.minutes(2)))
 struct TemplateVariableTests {
     @Test("$rule.name and $rule.action read the rule an entry is made for; other $ names are refused")
     func ruleVariables() throws {
@@ -301,7 +301,7 @@ struct TemplateVariableTests {
     }
 }
 
-@Suite("Heartbeats")
+@Suite("Heartbeats", .timeLimit(.minutes(2)))
 struct HeartbeatTests {
     @Test("a heartbeat is due once nothing was delivered for the interval")
     func dueAfterQuiet() {
@@ -355,7 +355,7 @@ struct HeartbeatTests {
     @Test("a due heartbeat is stored as an event of source heartbeat, with one job for its destination")
     func heartbeatStored() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try SQLiteJobStore(config: storage(dir))
+            let store = try MemoryJobStore(config: storage(dir))
             let config = HeartbeatConfig(
                 every: .seconds(120),
                 event: ConfigJSON(try JSONParser.parse(Array(#"{"event":"HEART_BEAT","userId":"agent-1"}"#.utf8)))
@@ -376,7 +376,7 @@ struct HeartbeatTests {
             #expect(jobs.first?.source == Heartbeat.source)
             #expect(jobs.first?.name == "HEART_BEAT")
             #expect(jobs.first?.orderingKey == "agent-1")
-            try store.close()
+            store.close()
         }
     }
 }

@@ -19,7 +19,7 @@ func storedPayloads(_ store: SQLiteJobStore) async throws -> [JSONValue] {
 let textPlain: HTTPFields = [.contentType: "text/plain;charset=UTF-8"]
 let transparentGIF = Data(base64Encoded: "R0lGODlhAQABAIAAAAAAAAAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")!
 
-@Suite("Browser SDK routes")
+@Suite("Browser SDK routes", .timeLimit(.minutes(2)))
 struct BrowserRoutesTests {
     @Test(
         "analytics.js's short routes take one message, typed by the route's letter, with the write key in a text/plain body",

@@ -2,7 +2,7 @@ import Foundation
 import SwitchyardServer
 import Testing
 
-@Suite("Embedded configuration")
+@Suite("Embedded configuration", .timeLimit(.minutes(2)))
 struct EmbeddedConfigTests {
     @Test("the configuration compiled into the binary is Examples/quickstart.yaml, word for word")
     func matchesExample() throws {

@@ -76,7 +76,7 @@ extension TestResponse {
     var text: String { String(buffer: body) }
 }
 
-@Suite("Ingestion API")
+@Suite("Ingestion API", .timeLimit(.minutes(2)))
 struct IngestionAPITests {
     @Test("a track with Basic auth is stored with its job before the 200")
     func trackBasicAuth() async throws {

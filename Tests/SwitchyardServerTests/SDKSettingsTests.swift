@@ -15,7 +15,7 @@ extension HTTPField.Name {
     static let forwardedHost = Self("X-Forwarded-Host")!
 }
 
-@Suite("SDK settings endpoints")
+@Suite("SDK settings endpoints", .timeLimit(.minutes(2)))
 struct SDKSettingsTests {
     @Test("analytics.js's settings point its Segment.io integration back at the host it asked")
     func segmentSettings() async throws {
