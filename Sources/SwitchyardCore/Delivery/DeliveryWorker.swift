@@ -51,7 +51,7 @@ public struct DeliveryWorker: Service {
         let prefetch = min(1000, policy.concurrency * limits.maxEntries * Self.claimRounds)
         // While a backlog drains, the next claim runs during the last round of sends, so the
         // sends never wait for a claim (a write transaction) and the preparing of its entries.
-        var ahead: Task<Claimed, Never>?
+        let ahead = ClaimAhead()
         var backlogged = false
         // A discarding group: each finished send is released at once. (A plain task group keeps
         // every finished child until it is awaited, which grew memory by the drained backlog.)
@@ -59,15 +59,14 @@ public struct DeliveryWorker: Service {
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 if let until = backoff.withLockedValue({ $0.pause(at: .now) }) {
                     // What is claimed but unsent is due again when the pause ends.
-                    await giveBackUnsent(&ready, &ahead)
+                    await giveBackUnsent(&ready, ahead)
                     try? await cancelWhenGracefulShutdown { try await Task.sleep(until: until, clock: .continuous) }
                     continue
                 }
                 if ready.isEmpty {
                     let next: Claimed
-                    if let claimed = ahead {
-                        ahead = nil
-                        next = await claimed.value
+                    if let claimed = await ahead.take() {
+                        next = claimed
                     } else {
                         next = await claimAndPrepare(limit: prefetch, limits: limits)
                     }
@@ -79,8 +78,8 @@ public struct DeliveryWorker: Service {
                     ready = next.batches.reversed()
                     continue
                 }
-                if backlogged, ahead == nil, ready.count <= policy.concurrency {
-                    ahead = Task { await self.claimAndPrepare(limit: prefetch, limits: limits, linger: false) }
+                if backlogged, ready.count <= policy.concurrency, ahead.start() {
+                    group.addTask { ahead.finish(await self.claimAndPrepare(limit: prefetch, limits: limits, linger: false)) }
                 }
                 let allowed = backoff.withLockedValue { $0.allowedInFlight(concurrency: policy.concurrency) }
                 if allowed - inFlight.withLockedValue({ $0 }) <= 0 {
@@ -102,7 +101,7 @@ public struct DeliveryWorker: Service {
             // the timeout) and record their outcomes before the task group returns.
         }
         // Claimed but never sent: the next run sends them at once.
-        await giveBackUnsent(&ready, &ahead)
+        await giveBackUnsent(&ready, ahead)
         logger.info("delivery stopped", metadata: ["destination": "\(name)"])
     }
 
@@ -112,10 +111,10 @@ public struct DeliveryWorker: Service {
 
     /// Puts every job claimed but not sent (the prepared batches and the claim made ahead) back
     /// in the queue untried, and empties both.
-    func giveBackUnsent(_ ready: inout [[PreparedEntry]], _ ahead: inout Task<Claimed, Never>?) async {
+    func giveBackUnsent(_ ready: inout [[PreparedEntry]], _ ahead: ClaimAhead) async {
         var jobs = ready.flatMap { $0.map(\.job) }
-        if let claimed = ahead { jobs += await claimed.value.batches.flatMap { $0.map(\.job) } }
-        (ready, ahead) = ([], nil)
+        if let claimed = await ahead.take() { jobs += claimed.batches.flatMap { $0.map(\.job) } }
+        ready = []
         guard !jobs.isEmpty else { return }
         do {
             try await store.release(jobs)
