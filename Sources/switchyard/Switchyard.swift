@@ -74,9 +74,13 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger("switchyard")
         let loaded = try options.load(logger: logger)
         for warning in loaded.warnings { logger.notice("configuration: \(warning)") }
-        // Before anything creates a metric, so every one of them reaches /metrics.
+        // This server's metrics, shown at its /metrics.
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let metricsFactory = PrometheusMetricsFactory(registry: registry)
+        let metrics = PipelineMetrics(factory: metricsFactory)
+        // Only for the stores' lease expiries (`PipelineMetrics.shared`) until they are given
+        // `metrics`; nothing else reports to the global system. Before the store opens.
+        MetricsSystem.bootstrap(metricsFactory)
         let opened: OpenedStore
         do {
             opened = try await OpenedStore.open(loaded.config, logger: makeLogger("switchyard.storage"), serving: true)
@@ -108,6 +112,7 @@ struct Serve: AsyncParsableCommand {
                         httpClient: httpClient,
                         environment: environment,
                         logger: destinationLogger,
+                        metricsFactory: metricsFactory,
                         rules: destination.config.rules,
                         addService: { service in extra.withLockedValue { $0.append(service) } }
                     )
@@ -119,6 +124,7 @@ struct Serve: AsyncParsableCommand {
                     store: store,
                     policy: destination.config.delivery,
                     logger: destinationLogger,
+                    metrics: metrics,
                     activity: activity
                 )
                 workers.append(.init(service: worker))
@@ -134,7 +140,8 @@ struct Serve: AsyncParsableCommand {
                                 store: store,
                                 orderingKey: orderingKey,
                                 maxEventBytes: loaded.config.server.limits.maxEventBytes,
-                                logger: destinationLogger
+                                logger: destinationLogger,
+                                metrics: metrics
                             )
                         )
                     )
@@ -151,7 +158,7 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(78)
         }
         workers += extra.withLockedValue { $0 }.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
-        let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
+        let app = SwitchyardApplication.make(config: loaded, store: store, metrics: metrics, registry: registry, logger: logger)
         let retention = RetentionService(
             store: store,
             retention: loaded.config.storage.retention,
@@ -217,7 +224,8 @@ struct Validate: AsyncParsableCommand {
                         name: destination.name,
                         httpClient: httpClient,
                         environment: ProcessInfo.processInfo.environment,
-                        logger: makeLogger("switchyard")
+                        logger: makeLogger("switchyard"),
+                        metricsFactory: NOOPMetricsHandler.instance
                     )
                 )
             }
