@@ -3,13 +3,14 @@ import ServiceLifecycle
 import SwitchyardCore
 import SwitchyardPostgres
 import SwitchyardSQLite
+import SwitchyardServer
 
 /// The store the configuration names, with the services it needs running beside the server:
 /// the embedded SQLite files (and their message indexer), or a shared PostgreSQL database.
+/// Opened here, not in SwitchyardServer, so the server library needs neither database driver.
 struct OpenedStore {
-    let store: any JobStore
-    /// Run first in the group, so they stop last.
-    let services: [any Service]
+    /// What the server runs on.
+    let served: ServerStore
     let close: () throws -> Void
 
     /// - Parameter serving: the server opens its store as the owner: it takes the SQLite folder's
@@ -23,11 +24,14 @@ struct OpenedStore {
                 logger: logger,
                 recoverAtStart: serving
             )
-            return OpenedStore(store: store, services: [store], close: {})
+            return OpenedStore(served: ServerStore(store: store, services: [store]), close: {})
         }
         let store = try SQLiteJobStore(config: config.storage, logger: logger, owner: serving)
         if serving { _ = try await store.recoverInterrupted() }
-        return OpenedStore(store: store, services: [MessageIndexer(store: store, logger: logger)], close: { try store.close() })
+        return OpenedStore(
+            served: ServerStore(store: store, services: [MessageIndexer(store: store, logger: logger)]),
+            close: { try store.close() }
+        )
     }
 
     /// Opens the store for one look (`queue stats`) and closes it.
