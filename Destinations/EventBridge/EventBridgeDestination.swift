@@ -21,7 +21,8 @@ public struct EventBridgeDestination: Destination {
         BatchLimits(maxEntries: 10, maxBytes: transform.settings.maxRequestBytes)
     }
 
-    public init(name: String, transform: EventBridgeTransform, client: AWSJSONClient, logger: Logger) {
+    /// - Parameter metricsFactory: where its latency and alarm are reported (the server's `/metrics`).
+    public init(name: String, transform: EventBridgeTransform, client: AWSJSONClient, logger: Logger, metricsFactory: any MetricsFactory) {
         self.name = name
         self.transform = transform
         call = AWSBatchCall(
@@ -30,11 +31,12 @@ public struct EventBridgeDestination: Destination {
             destination: name,
             service: "EventBridge",
             latencyMetric: "switchyard_putevents_duration_seconds",
-            logger: logger
+            logger: logger,
+            metricsFactory: metricsFactory
         )
     }
 
-    /// With fixed keys (tests, tools).
+    /// With fixed keys (tests, tools); its metrics go nowhere.
     public init(
         name: String,
         transform: EventBridgeTransform,
@@ -48,7 +50,8 @@ public struct EventBridgeDestination: Destination {
             name: name,
             transform: transform,
             client: AWSJSONClient(endpoint: endpoint, signer: signer, httpClient: httpClient, timeout: timeout),
-            logger: logger
+            logger: logger,
+            metricsFactory: NOOPMetricsHandler.instance
         )
     }
 

@@ -207,7 +207,13 @@ extension EventBridgePlugin {
             httpClient: context.httpClient,
             timeout: .milliseconds(policy.timeout.milliseconds)
         )
-        return EventBridgeDestination(name: context.name, transform: transform, client: client, logger: context.logger)
+        return EventBridgeDestination(
+            name: context.name,
+            transform: transform,
+            client: client,
+            logger: context.logger,
+            metricsFactory: context.metricsFactory
+        )
     }
 
     public static func describe(_ settings: EventBridgeSettings, context: DestinationContext) async -> [(String, String)] {

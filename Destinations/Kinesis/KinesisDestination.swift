@@ -1,5 +1,6 @@
 import AWSClient
 import Logging
+import Metrics
 import SwitchyardCore
 
 /// One Kinesis record: the stored event's JSON exactly as stored (key order and number text
@@ -128,7 +129,8 @@ public struct KinesisDestination: Destination {
     public let records: KinesisRecords
     public let call: AWSBatchCall
 
-    public init(name: String, records: KinesisRecords, client: AWSJSONClient, logger: Logger) {
+    /// - Parameter metricsFactory: where its latency and alarm are reported (the server's `/metrics`).
+    public init(name: String, records: KinesisRecords, client: AWSJSONClient, logger: Logger, metricsFactory: any MetricsFactory) {
         self.name = name
         self.records = records
         call = AWSBatchCall(
@@ -137,7 +139,8 @@ public struct KinesisDestination: Destination {
             destination: name,
             service: "Kinesis",
             latencyMetric: "switchyard_putrecords_duration_seconds",
-            logger: logger
+            logger: logger,
+            metricsFactory: metricsFactory
         )
     }
 

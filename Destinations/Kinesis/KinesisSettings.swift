@@ -150,7 +150,13 @@ public enum KinesisPlugin: DestinationPlugin {
             httpClient: context.httpClient,
             timeout: .milliseconds(policy.timeout.milliseconds)
         )
-        return KinesisDestination(name: context.name, records: records, client: client, logger: context.logger)
+        return KinesisDestination(
+            name: context.name,
+            records: records,
+            client: client,
+            logger: context.logger,
+            metricsFactory: context.metricsFactory
+        )
     }
 
     public static func describe(_ settings: KinesisSettings, context: DestinationContext) async -> [(String, String)] {

@@ -205,14 +205,24 @@ extension AWSDestinationSettings {
                 AWSCredentials(accessKeyID: id, secretAccessKey: $0.reveal(), sessionToken: access.sessionToken?.reveal())
             }
         }
-        let chain = CredentialChain(environment: context.environment, region: region, httpClient: context.httpClient)
+        let chain = CredentialChain(
+            environment: context.environment,
+            region: region,
+            httpClient: context.httpClient,
+            metricsFactory: context.metricsFactory
+        )
         let provider: any CredentialProvider
         switch await chain.resolve(explicit: explicit) {
         case .found(let found): provider = found
         case .nothing(let nothing): throw DestinationSetupError(destination: context.name, message: nothing.description)
         case .misconfigured(let problem): throw DestinationSetupError(destination: context.name, message: "AWS credentials: \(problem)")
         }
-        let base = RefreshingCredentials(provider: provider, destination: context.name, logger: context.logger)
+        let base = RefreshingCredentials(
+            provider: provider,
+            destination: context.name,
+            logger: context.logger,
+            metricsFactory: context.metricsFactory
+        )
         guard let role = access.credentials else { return base }
         guard let sts = STSClient(region: region, environment: context.environment, httpClient: context.httpClient) else {
             throw DestinationSetupError(destination: context.name, message: "the STS endpoint is not an http(s) URL")
@@ -225,7 +235,12 @@ extension AWSDestinationSettings {
             durationSeconds: role.durationSeconds,
             sts: sts
         )
-        return RefreshingCredentials(provider: assume, destination: context.name, logger: context.logger)
+        return RefreshingCredentials(
+            provider: assume,
+            destination: context.name,
+            logger: context.logger,
+            metricsFactory: context.metricsFactory
+        )
     }
 }
 

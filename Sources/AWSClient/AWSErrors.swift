@@ -68,11 +68,15 @@ public final class MisconfigurationAlarm: Sendable {
     private let lastLogged = NIOLockedValueBox<Int64>(0)
     static let interval: Int64 = 10_000
 
-    public init(destination: String, service: String, logger: Logger) {
+    public init(destination: String, service: String, logger: Logger, metricsFactory: any MetricsFactory) {
         self.destination = destination
         self.service = service
         self.logger = logger
-        counter = Counter(label: "switchyard_destination_auth_failures_total", dimensions: [("destination", destination)])
+        counter = Counter(
+            label: "switchyard_destination_auth_failures_total",
+            dimensions: [("destination", destination)],
+            factory: metricsFactory
+        )
     }
 
     public func raise(code: String, status: Int, accessKeyID: String) {

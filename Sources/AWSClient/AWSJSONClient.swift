@@ -41,7 +41,13 @@ public struct AWSJSONClient: Sendable {
         let fixed = StaticCredentialProvider(signer.credentials, description: "fixed keys", kind: "configuration")
         self.init(
             endpoint: endpoint,
-            credentials: RefreshingCredentials(provider: fixed, destination: "", logger: Logger(label: "switchyard.credentials")),
+            // Fixed keys never refresh: there is nothing to count.
+            credentials: RefreshingCredentials(
+                provider: fixed,
+                destination: "",
+                logger: Logger(label: "switchyard.credentials"),
+                metricsFactory: NOOPMetricsHandler.instance
+            ),
             region: signer.region,
             service: signer.service,
             httpClient: httpClient,
@@ -212,12 +218,27 @@ public struct AWSBatchCall: Sendable {
     let alarm: MisconfigurationAlarm
     let latency: Timer
 
-    /// - Parameter latencyMetric: the timer's label, such as `switchyard_putevents_duration_seconds`.
-    public init(client: AWSJSONClient, codes: AWSErrorCodes, destination: String, service: String, latencyMetric: String, logger: Logger) {
+    /// - Parameters:
+    ///   - latencyMetric: the timer's label, such as `switchyard_putevents_duration_seconds`.
+    ///   - metricsFactory: where the latency and the alarm are reported (the server's `/metrics`).
+    public init(
+        client: AWSJSONClient,
+        codes: AWSErrorCodes,
+        destination: String,
+        service: String,
+        latencyMetric: String,
+        logger: Logger,
+        metricsFactory: any MetricsFactory
+    ) {
         self.client = client
         self.codes = codes
-        alarm = MisconfigurationAlarm(destination: destination, service: service, logger: logger)
-        latency = Timer(label: latencyMetric, dimensions: [("destination", destination)], preferredDisplayUnit: .seconds)
+        alarm = MisconfigurationAlarm(destination: destination, service: service, logger: logger, metricsFactory: metricsFactory)
+        latency = Timer(
+            label: latencyMetric,
+            dimensions: [("destination", destination)],
+            preferredDisplayUnit: .seconds,
+            factory: metricsFactory
+        )
     }
 
     public func send(_ target: String, body: [UInt8], count: Int, readEntries: (AWSResponse) -> [EntryOutcome]) async -> SendResult {

@@ -1,6 +1,7 @@
 import AWSSigV4
 import AsyncHTTPClient
 import Foundation
+import Metrics
 import SwitchyardCore
 
 /// Finds credentials the way the AWS SDKs do, in their order: the destination's own keys; the
@@ -16,11 +17,14 @@ public struct CredentialChain: Sendable {
     /// The region STS calls go to (the destination's).
     public var region: String
     public var httpClient: HTTPClient
+    /// Where a profile's source credentials count their refreshes (the server's `/metrics`).
+    public var metricsFactory: any MetricsFactory
 
-    public init(environment: [String: String], region: String, httpClient: HTTPClient) {
+    public init(environment: [String: String], region: String, httpClient: HTTPClient, metricsFactory: any MetricsFactory) {
         self.environment = environment
         self.region = region
         self.httpClient = httpClient
+        self.metricsFactory = metricsFactory
     }
 
     /// Nothing in the chain gave credentials: what each step said.
@@ -260,7 +264,8 @@ struct SharedProfiles {
                 source: RefreshingCredentials(
                     provider: source,
                     destination: "profile \(name)",
-                    logger: .init(label: "switchyard.credentials")
+                    logger: .init(label: "switchyard.credentials"),
+                    metricsFactory: chain.metricsFactory
                 ),
                 roleArn: role,
                 sessionName: session,

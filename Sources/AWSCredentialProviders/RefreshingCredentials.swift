@@ -158,13 +158,14 @@ public final class RefreshingCredentials: Sendable {
         case fetch
     }
 
-    public init(provider: any CredentialProvider, destination: String, logger: Logger) {
+    /// - Parameter metricsFactory: where refreshes and failed refreshes are counted (the server's).
+    public init(provider: any CredentialProvider, destination: String, logger: Logger, metricsFactory: any MetricsFactory) {
         self.provider = provider
         self.destination = destination
         self.logger = logger
         let dimensions = [("destination", destination), ("provider", provider.kind)]
-        refreshes = Counter(label: "switchyard_credential_refreshes_total", dimensions: dimensions)
-        failures = Counter(label: "switchyard_credential_refresh_failures_total", dimensions: dimensions)
+        refreshes = Counter(label: "switchyard_credential_refreshes_total", dimensions: dimensions, factory: metricsFactory)
+        failures = Counter(label: "switchyard_credential_refresh_failures_total", dimensions: dimensions, factory: metricsFactory)
     }
 
     /// Credentials good to sign with now; waits for a fetch when there are none.

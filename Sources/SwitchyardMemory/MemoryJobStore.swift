@@ -22,7 +22,7 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
         config: StorageConfig = StorageConfig(),
         owner: Bool = false,
         clock: any WallClock = SystemWallClock(),
-        metrics: PipelineMetrics = .shared
+        metrics: PipelineMetrics = .discarding()
     ) throws(StoreError) {
         self.storage = storage
         self.clock = clock

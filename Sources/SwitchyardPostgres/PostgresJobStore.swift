@@ -62,7 +62,7 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
         logger: Logger = Logger(label: "switchyard.storage"),
         recoverAtStart: Bool = false,
         clock: any WallClock = SystemWallClock(),
-        metrics: PipelineMetrics = .shared
+        metrics: PipelineMetrics = .discarding()
     ) throws {
         self.recoverAtStart = recoverAtStart
         self.node = node

@@ -41,7 +41,7 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
         logger: Logger = Logger(label: "switchyard.storage"),
         owner: Bool = false,
         clock: any WallClock = SystemWallClock(),
-        metrics: PipelineMetrics = .shared
+        metrics: PipelineMetrics = .discarding()
     ) throws {
         self.config = config
         self.logger = logger

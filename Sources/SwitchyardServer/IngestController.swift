@@ -13,10 +13,13 @@ public struct IngestController: Sendable {
     public let store: any JobQueue
     public let limits: LimitsConfig
     public let trustForwardedFor: Bool
+    /// The server's counters: events received per source, refusals per route and status.
+    public let metrics: PipelineMetrics
     let budget: MemoryBudget
 
-    public init(routing: Routing, store: any JobQueue, limits: LimitsConfig, trustForwardedFor: Bool) {
+    public init(routing: Routing, store: any JobQueue, limits: LimitsConfig, trustForwardedFor: Bool, metrics: PipelineMetrics) {
         self.routing = routing
+        self.metrics = metrics
         self.store = store
         self.limits = limits
         self.trustForwardedFor = trustForwardedFor
@@ -74,7 +77,7 @@ public struct IngestController: Sendable {
         do {
             return try await handle()
         } catch let error as TextError {
-            PipelineMetrics.shared.refused(route: path, status: error.status.code)
+            metrics.refused(route: path, status: error.status.code)
             throw error
         }
     }
@@ -187,7 +190,7 @@ public struct IngestController: Sendable {
             return Self.pixelResponse(refused: nil)
         } catch let error as TextError {
             // Counted by the status it would have had: the one place besides its header it shows.
-            PipelineMetrics.shared.refused(route: path, status: error.status.code)
+            metrics.refused(route: path, status: error.status.code)
             return Self.pixelResponse(refused: error)
         }
     }
@@ -231,7 +234,7 @@ public struct IngestController: Sendable {
             case .unavailable(let reason): throw IngestError.storageUnavailable(reason).textError(retryAfter: 5)
             }
         }
-        PipelineMetrics.shared.received(source: source.name, count: items.count)
+        metrics.received(source: source.name, count: items.count)
     }
 
     /// The beacon's and the pixel's key, in the query: `navigator.sendBeacon` and `<img>` cannot set headers.

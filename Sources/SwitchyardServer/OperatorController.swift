@@ -15,11 +15,15 @@ import SwitchyardCore
 public struct OperatorController: Sendable {
     public let store: any JobStore
     public let adminToken: Secret?
+    /// The server's counters, whose totals the summary shows.
+    public let metrics: PipelineMetrics
+    /// What `/metrics` shows: the registry `metrics` reports to. Nil: `/metrics` answers 404.
     public let registry: PrometheusCollectorRegistry?
 
-    public init(store: any JobStore, adminToken: Secret?, registry: PrometheusCollectorRegistry?) {
+    public init(store: any JobStore, adminToken: Secret?, metrics: PipelineMetrics, registry: PrometheusCollectorRegistry?) {
         self.store = store
         self.adminToken = adminToken
+        self.metrics = metrics
         self.registry = registry
     }
 
@@ -38,7 +42,7 @@ public struct OperatorController: Sendable {
         group.get("/v1/dead-letters") { request, _ in try await self.deadLetters(request) }
         group.post("/v1/replay") { request, _ in try await self.replay(request) }
         group.get("/v1/summary") { _, _ in try await self.summary() }
-        group.get("/metrics") { _, _ in try await self.metrics() }
+        group.get("/metrics") { _, _ in try await self.prometheusText() }
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
@@ -271,8 +275,8 @@ public struct OperatorController: Sendable {
 
     func summaryJSON() async throws -> JSONValue {
         let backlog = try await store.backlog()
-        PipelineMetrics.shared.updateQueue(backlog)
-        let snapshot = PipelineMetrics.shared.snapshot()
+        metrics.updateQueue(backlog)
+        let snapshot = metrics.snapshot()
         let now = Timestamp.now().millisecondsSinceEpoch
         var destinations = JSONObject()
         let names = Set(backlog.keys).union(snapshot.deliveriesByDestination.keys).sorted()
@@ -304,9 +308,10 @@ public struct OperatorController: Sendable {
         Self.json(try await summaryJSON())
     }
 
-    func metrics() async throws -> Response {
+    /// The registry in Prometheus's text format, with the queue gauges read from the store first.
+    func prometheusText() async throws -> Response {
         guard let registry else { throw TextError(.notFound, "metrics are not enabled") }
-        PipelineMetrics.shared.updateQueue(try await store.backlog())
+        metrics.updateQueue(try await store.backlog())
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

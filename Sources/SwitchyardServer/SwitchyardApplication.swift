@@ -7,12 +7,17 @@ import ServiceLifecycle
 import SwitchyardCore
 
 /// Builds the HTTP application for a loaded configuration. The caller owns the store and runs the
-/// returned application (a `Service`) in its `ServiceGroup` beside the delivery workers.
+/// returned application (a `Service`) in its `ServiceGroup` beside the delivery workers
+/// (`buildSwitchyard` does).
 public enum SwitchyardApplication {
+    /// - Parameters:
+    ///   - metrics: the server's counters, which ingestion counts into and the live page reads.
+    ///   - registry: what `/metrics` shows (the registry `metrics` reports to); nil turns it off.
     public static func router(
         config: LoadedConfig,
         store: any JobStore,
-        metrics: PrometheusCollectorRegistry? = nil
+        metrics: PipelineMetrics,
+        registry: PrometheusCollectorRegistry? = nil
     ) -> Router<SwitchyardRequestContext> {
         let router = Router(context: SwitchyardRequestContext.self)
         // Browser SDKs post from any origin, as to the anchor. Outermost, so refusals carry the
@@ -36,23 +41,26 @@ public enum SwitchyardApplication {
             routing: routing,
             store: store,
             limits: config.config.server.limits,
-            trustForwardedFor: config.config.server.trustForwardedFor
+            trustForwardedFor: config.config.server.trustForwardedFor,
+            metrics: metrics
         ).addRoutes(to: router)
         SDKSettingsController(routing: routing, server: config.config.server).addRoutes(to: router)
-        OperatorController(store: store, adminToken: config.config.server.adminToken, registry: metrics).addRoutes(to: router)
+        OperatorController(store: store, adminToken: config.config.server.adminToken, metrics: metrics, registry: registry)
+            .addRoutes(to: router)
         return router
     }
 
     public static func make(
         config: LoadedConfig,
         store: any JobStore,
-        metrics: PrometheusCollectorRegistry?,
+        metrics: PipelineMetrics,
+        registry: PrometheusCollectorRegistry?,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let server = config.config.server
         return Application(
-            router: router(config: config, store: store, metrics: metrics),
+            router: router(config: config, store: store, metrics: metrics, registry: registry),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(server.idleTimeout.milliseconds))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),
             onServerRunning: onServerRunning,

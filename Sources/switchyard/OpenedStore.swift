@@ -3,31 +3,36 @@ import ServiceLifecycle
 import SwitchyardCore
 import SwitchyardPostgres
 import SwitchyardSQLite
+import SwitchyardServer
 
 /// The store the configuration names, with the services it needs running beside the server:
 /// the embedded SQLite files (and their message indexer), or a shared PostgreSQL database.
+/// Opened here, not in SwitchyardServer, so the server library needs neither database driver.
 struct OpenedStore {
-    let store: any JobStore
-    /// Run first in the group, so they stop last.
-    let services: [any Service]
+    /// What the server runs on.
+    let served: ServerStore
     let close: () throws -> Void
 
     /// - Parameter serving: the server opens its store as the owner: it takes the SQLite folder's
     ///   lock, and makes the jobs it left in flight when it last stopped due at once.
-    static func open(_ config: SwitchyardConfig, logger: Logger, serving: Bool) async throws -> OpenedStore {
+    static func open(_ config: SwitchyardConfig, logger: Logger, metrics: PipelineMetrics, serving: Bool) async throws -> OpenedStore {
         if let postgres = config.storage.postgres {
             let store = try PostgresJobStore(
                 config: postgres,
                 storage: config.storage,
                 node: config.server.nodeName,
                 logger: logger,
-                recoverAtStart: serving
+                recoverAtStart: serving,
+                metrics: metrics
             )
-            return OpenedStore(store: store, services: [store], close: {})
+            return OpenedStore(served: ServerStore(store: store, services: [store]), close: {})
         }
-        let store = try SQLiteJobStore(config: config.storage, logger: logger, owner: serving)
+        let store = try SQLiteJobStore(config: config.storage, logger: logger, owner: serving, metrics: metrics)
         if serving { _ = try await store.recoverInterrupted() }
-        return OpenedStore(store: store, services: [MessageIndexer(store: store, logger: logger)], close: { try store.close() })
+        return OpenedStore(
+            served: ServerStore(store: store, services: [MessageIndexer(store: store, logger: logger)]),
+            close: { try store.close() }
+        )
     }
 
     /// Opens the store for one look (`queue stats`) and closes it.

@@ -5,7 +5,6 @@ import Foundation
 import KinesisEmulator
 import Logging
 import Metrics
-import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 import ServiceLifecycle
@@ -74,105 +73,39 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger("switchyard")
         let loaded = try options.load(logger: logger)
         for warning in loaded.warnings { logger.notice("configuration: \(warning)") }
-        // Before anything creates a metric, so every one of them reaches /metrics.
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let metrics = ServerMetrics()
         let opened: OpenedStore
         do {
-            opened = try await OpenedStore.open(loaded.config, logger: makeLogger("switchyard.storage"), serving: true)
+            opened = try await OpenedStore.open(
+                loaded.config,
+                logger: makeLogger("switchyard.storage"),
+                metrics: metrics.pipeline,
+                serving: true
+            )
         } catch {
             printError("\(loaded.config.storage.postgres?.url ?? loaded.config.storage.path): cannot open the queue: \(error)")
             throw ExitCode(74)
         }
-        let store = opened.store
-        // One pool for every destination. A refused connection is retried for up to 3 s (not the
-        // whole send timeout), so a destination that is down fails fast into backoff.
-        var clientConfiguration = HTTPClient.Configuration(
-            timeout: .init(connect: .seconds(3)),
-            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-        )
-        clientConfiguration.decompression = .disabled
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        var workers: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let environment = ProcessInfo.processInfo.environment
-        // Background work the destinations need (their credential refreshers), run in the group.
-        let extra = NIOLockedValueBox<[any Service]>([])
-        var failures: [DestinationSetupError] = []
-        for destination in loaded.destinations where destination.config.enabled {
-            var destinationLogger = makeLogger("switchyard.delivery")
-            destinationLogger[metadataKey: "destination"] = "\(destination.name)"
-            do throws(DestinationSetupError) {
-                let built = try await destination.makeDestination(
-                    context: DestinationContext(
-                        name: destination.name,
-                        httpClient: httpClient,
-                        environment: environment,
-                        logger: destinationLogger,
-                        rules: destination.config.rules,
-                        addService: { service in extra.withLockedValue { $0.append(service) } }
-                    )
-                )
-                let activity = destination.config.heartbeat.map { DeliveryActivity(every: $0.every) }
-                let worker = DeliveryWorker(
-                    name: destination.name,
-                    destination: built,
-                    store: store,
-                    policy: destination.config.delivery,
-                    logger: destinationLogger,
-                    activity: activity
-                )
-                workers.append(.init(service: worker))
-                if let heartbeat = destination.config.heartbeat, let activity {
-                    var orderingKey: EventKey?
-                    if case .perKey(let key) = destination.ordering { orderingKey = key }
-                    workers.append(
-                        .init(
-                            service: HeartbeatService(
-                                destination: destination.name,
-                                config: heartbeat,
-                                activity: activity,
-                                store: store,
-                                orderingKey: orderingKey,
-                                maxEventBytes: loaded.config.server.limits.maxEventBytes,
-                                logger: destinationLogger
-                            )
-                        )
-                    )
-                }
-            } catch {
-                failures.append(error)
-            }
-        }
-        // Every destination that cannot work is named, not only the first.
-        if !failures.isEmpty {
-            for failure in failures { printError("\(loaded.file): \(failure)") }
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.destinationClient)
+        let server: SwitchyardService
+        do {
+            server = try await buildSwitchyard(
+                config: loaded,
+                store: opened.served,
+                httpClient: httpClient,
+                environment: ProcessInfo.processInfo.environment,
+                metrics: metrics,
+                logger: logger
+            )
+        } catch {
+            for failure in error.destinations { printError("\(loaded.file): \(failure)") }
             try? await httpClient.shutdown()
             try? opened.close()
             throw ExitCode(78)
         }
-        workers += extra.withLockedValue { $0 }.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
-        let app = SwitchyardApplication.make(config: loaded, store: store, metrics: registry, logger: logger)
-        let retention = RetentionService(
-            store: store,
-            retention: loaded.config.storage.retention,
-            logger: makeLogger("switchyard.retention")
-        )
-        // Services stop in reverse order: the HTTP server first (no new events), then delivery
-        // finishes what it has in flight, then the store's own services.
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: opened.services.map { .init(service: $0) } + [.init(service: retention)] + workers + [.init(service: app)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
-        // Past the grace period, what is still running is cancelled; a stalled client cannot keep
-        // the process alive. Every accepted event is already on disk, and leased jobs are due
-        // again at the next start.
-        groupConfiguration.maximumGracefulShutdownDuration = loaded.config.server.shutdownGrace.duration
-        groupConfiguration.maximumCancellationDuration = .seconds(5)
-        let group = ServiceGroup(configuration: groupConfiguration)
         var failure: (any Error)?
         do {
-            try await group.run()
+            try await server.run(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
             failure = error
             let server = loaded.config.server
@@ -190,6 +123,17 @@ struct Serve: AsyncParsableCommand {
         // A supervisor (systemd, Kubernetes) must see that the server did not run, e.g. when
         // its port was taken.
         if failure != nil { throw ExitCode(69) }
+    }
+
+    /// One pool for every destination. A refused connection is retried for up to 3 s (not the
+    /// whole send timeout), so a destination that is down fails fast into backoff.
+    static var destinationClient: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(
+            timeout: .init(connect: .seconds(3)),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        )
+        configuration.decompression = .disabled
+        return configuration
     }
 }
 
@@ -217,7 +161,8 @@ struct Validate: AsyncParsableCommand {
                         name: destination.name,
                         httpClient: httpClient,
                         environment: ProcessInfo.processInfo.environment,
-                        logger: makeLogger("switchyard")
+                        logger: makeLogger("switchyard"),
+                        metricsFactory: NOOPMetricsHandler.instance
                     )
                 )
             }

@@ -1,6 +1,7 @@
 import AWSSigV4
 import AsyncHTTPClient
 import Foundation
+import Metrics
 import SwitchyardCore
 import Testing
 
@@ -10,7 +11,13 @@ import Testing
 func resolve(_ env: [String: String], explicit: AWSCredentials? = nil, metadata: Bool = false) async -> CredentialChain.Outcome {
     var environment = env
     if !metadata { environment["AWS_EC2_METADATA_DISABLED"] = "true" }
-    return await CredentialChain(environment: environment, region: "us-east-1", httpClient: HTTPClient.shared).resolve(explicit: explicit)
+    let chain = CredentialChain(
+        environment: environment,
+        region: "us-east-1",
+        httpClient: HTTPClient.shared,
+        metricsFactory: NOOPMetricsHandler.instance
+    )
+    return await chain.resolve(explicit: explicit)
 }
 
 func found(_ outcome: CredentialChain.Outcome) -> (any CredentialProvider)? {

@@ -3,6 +3,7 @@ import AWSSigV4
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import SwitchyardCore
 import Testing
 
@@ -44,7 +45,13 @@ struct KinesisRecordTests {
     @Test("Data is the stored event byte for byte, in base64; the partition key is userId, else anonymousId")
     func record() throws {
         let records = try KinesisRecords(settings: kinesisSettings())
-        let destination = KinesisDestination(name: "stream", records: records, client: testClient(), logger: Logger(label: "test"))
+        let destination = KinesisDestination(
+            name: "stream",
+            records: records,
+            client: testClient(),
+            logger: Logger(label: "test"),
+            metricsFactory: NOOPMetricsHandler.instance
+        )
         guard case .entry(let entry) = destination.prepare(job(event)) else {
             Issue.record("dropped")
             return
@@ -108,7 +115,13 @@ struct KinesisRecordTests {
             )
         )
         let records = try KinesisRecords(settings: s)
-        let destination = KinesisDestination(name: "stream", records: records, client: testClient(), logger: Logger(label: "test"))
+        let destination = KinesisDestination(
+            name: "stream",
+            records: records,
+            client: testClient(),
+            logger: Logger(label: "test"),
+            metricsFactory: NOOPMetricsHandler.instance
+        )
         let payload = #"{"event":"LOGIN","messageId":"m-9","properties":{"agent":"a-1","n":2,"snapshot":{"State":"Available"}}}"#
         guard case .entry(let entry) = destination.prepare(job(payload)) else {
             Issue.record("dropped")
@@ -153,7 +166,8 @@ struct KinesisAnswerTests {
         name: "stream",
         records: try! KinesisRecords(settings: kinesisSettings()),
         client: testClient(),
-        logger: Logger(label: "test")
+        logger: Logger(label: "test"),
+        metricsFactory: NOOPMetricsHandler.instance
     )
 
     func outcomes(_ status: Int, _ body: String, count: Int) -> [EntryOutcome] {

@@ -154,7 +154,14 @@ struct SQLiteStoreTests {
             let subscription = store.liveLog.subscribe(LogFilter(messageId: "m-1", kind: .transformed))
             try await store.append([NewEvent(source: "web", event: makeEvent(1), destinations: ["d"])])
             let destination = EnvelopeDestination()
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: policy(),
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
+            )
             try await runWorker(worker) { try await counts(store) == ["succeeded": 1] }
             let sent = try #require(destination.sent.withLockedValue { $0.first })
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SwitchyardMemory
@@ -39,7 +40,14 @@ struct DeliveryTests {
             let store = try MemoryJobStore(config: storage(dir))
             try await store.append((0..<95).map { NewEvent(source: "web", event: makeEvent($0), destinations: ["d"]) })
             let destination = ScriptedDestination(limits: .init(maxEntries: 10, maxBytes: 400)) { _, _ in .delivered(reference: nil) }
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: policy(),
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
+            )
             try await runWorker(worker) { try await counts(store) == ["succeeded": 95] }
             let sent = destination.batches.flatMap { $0 }
             #expect(sent.count == 95 && Set(sent).count == 95)
@@ -57,7 +65,14 @@ struct DeliveryTests {
             let destination = ScriptedDestination { _, attempt in
                 attempt < 3 ? .retry(.init(code: "ThrottlingException", message: "slow down")) : .delivered(reference: "id")
             }
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: policy(),
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
+            )
             try await runWorker(worker) { try await counts(store) == ["succeeded": 10] }
             #expect(store.jobs().map(\.attempts) == Array(repeating: 3, count: 10))
             #expect(Set(store.jobs().map(\.lastError)) == ["ThrottlingException: slow down"])
@@ -86,7 +101,8 @@ struct DeliveryTests {
                 destination: destination,
                 store: store,
                 policy: policy(maxAttempts: 3),
-                logger: Logger(label: "test")
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
             )
             try await runWorker(worker) { try await counts(store) == ["dead": 3] }
             let reasons = store.jobs().map { "\($0.messageId) \($0.attempts) \($0.lastError ?? "")" }
@@ -112,7 +128,8 @@ struct DeliveryTests {
                 destination: destination,
                 store: store,
                 policy: policy(retryWindow: .seconds(3600)),
-                logger: Logger(label: "test")
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
             )
             try await runWorker(worker) { try await counts(store) == ["dead": 1] }
             let reason = store.jobs().first?.lastError
@@ -168,11 +185,20 @@ struct DeliveryTests {
             p.concurrency = 4
             p.initialBackoff = .milliseconds(200)
             p.maxBackoff = .milliseconds(400)
-            let worker = DeliveryWorker(name: "paused-d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
+            // Its own counters: what the summary would show is this worker's alone.
+            let metrics = testMetrics()
+            let worker = DeliveryWorker(
+                name: "paused-d",
+                destination: destination,
+                store: store,
+                policy: p,
+                logger: Logger(label: "test"),
+                metrics: metrics
+            )
             let started = ContinuousClock.now
             let shownPaused = NIOLockedValueBox(false)
             try await runWorker(worker) {
-                if PipelineMetrics.shared.snapshot().pausedUntil["paused-d"] != nil { shownPaused.withLockedValue { $0 = true } }
+                if metrics.snapshot().pausedUntil["paused-d"] != nil { shownPaused.withLockedValue { $0 = true } }
                 // Up again once the outage was seen (a refused send, the pause shown) and has lasted
                 // a while: on a loaded machine the first send may come late, and must still fall
                 // inside the outage.
@@ -183,7 +209,7 @@ struct DeliveryTests {
             }
             // The summary and metrics showed the pause, and stop showing it once sends get through.
             #expect(shownPaused.withLockedValue { $0 })
-            #expect(PipelineMetrics.shared.snapshot().pausedUntil["paused-d"] == nil)
+            #expect(metrics.snapshot().pausedUntil["paused-d"] == nil)
             // While down: the first round of sends, then one probe per pause, of 20 batches waiting.
             #expect((1...8).contains(destination.refusals.sends))
             // Jobs claimed but not sent were given back untried: only entries of refused sends count an attempt more.
@@ -201,7 +227,14 @@ struct DeliveryTests {
             let destination = ScriptedDestination(delay: .milliseconds(100)) { _, _ in .delivered(reference: nil) }
             var p = policy()
             p.concurrency = 2
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: p,
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
+            )
             // A claim takes 4 rounds of 2 sends (80 jobs); the next claim starts once 2 batches are
             // left. Stop during the third round of the second claim: 2 batches ready, the next claim made.
             try await runWorker(worker) { destination.batches.count >= 14 }

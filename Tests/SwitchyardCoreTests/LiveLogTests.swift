@@ -20,7 +20,8 @@ struct LiveLogTests {
             destination: destination,
             store: store,
             policy: policy(maxAttempts: 2),
-            logger: Logger(label: "test")
+            logger: Logger(label: "test"),
+            metrics: testMetrics()
         )
         try await runWorker(worker, until: done)
     }

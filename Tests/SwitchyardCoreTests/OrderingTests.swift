@@ -73,7 +73,14 @@ struct OrderingDeliveryTests {
             let destination = KeyCheckingDestination(failEvery: 3)
             var p = policy(maxAttempts: 100)
             p.concurrency = 4
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: p, logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: p,
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
+            )
             try await runWorker(worker) { try await counts(store) == ["succeeded": 240] }
             let state = destination.state.withLockedValue { $0 }
             #expect(state.overlaps == 0, "a key's next event is never sent while an earlier one is in flight")
@@ -99,7 +106,14 @@ struct OrderingDeliveryTests {
                 }
             )
             let destination = KeyCheckingDestination(failEvery: 1_000_000)
-            let worker = DeliveryWorker(name: "d", destination: destination, store: store, policy: policy(), logger: Logger(label: "test"))
+            let worker = DeliveryWorker(
+                name: "d",
+                destination: destination,
+                store: store,
+                policy: policy(),
+                logger: Logger(label: "test"),
+                metrics: testMetrics()
+            )
             try await runWorker(worker) { try await counts(store) == ["succeeded": 40] }
             #expect(destination.state.withLockedValue { $0.overlaps } > 0)
             store.close()

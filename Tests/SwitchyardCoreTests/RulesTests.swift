@@ -367,7 +367,8 @@ struct HeartbeatTests {
                 store: store,
                 orderingKey: .userOrAnonymousId,
                 maxEventBytes: 32768,
-                logger: .init(label: "test")
+                logger: .init(label: "test"),
+                metrics: testMetrics()
             )
             #expect(try await service.beat(at: .now()) == .stored)
             #expect(try await service.beat(at: .now()) == .backlog(1), "the first one still waits")

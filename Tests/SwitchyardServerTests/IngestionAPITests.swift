@@ -4,6 +4,7 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Metrics
 import NIOCore
 import SwitchyardCore
 import SwitchyardEventBridge
@@ -49,7 +50,13 @@ struct Harness {
             file: "test.yaml"
         )
         let store = try SQLiteJobStore(config: config.config.storage)
-        let app = Application(router: SwitchyardApplication.router(config: config, store: store))
+        let app = Application(
+            router: SwitchyardApplication.router(
+                config: config,
+                store: store,
+                metrics: PipelineMetrics(factory: NOOPMetricsHandler.instance)
+            )
+        )
         try await app.test(.router) { client in
             try await body(client, store)
         }

@@ -12,6 +12,8 @@ public struct DeliveryWorker: Service {
     public let store: any JobQueue
     public let policy: DeliveryPolicy
     public let logger: Logger
+    /// The server's counters: each entry's outcome, and the destination's pauses.
+    public let metrics: PipelineMetrics
     /// How long a claim lasts before the job is due again, should this process die mid-send.
     public var lease: Duration
     /// How many rounds of `concurrency` sends one claim takes while a backlog drains.
@@ -28,9 +30,11 @@ public struct DeliveryWorker: Service {
         store: any JobQueue,
         policy: DeliveryPolicy,
         logger: Logger,
+        metrics: PipelineMetrics,
         activity: DeliveryActivity? = nil
     ) {
         self.activity = activity
+        self.metrics = metrics
         self.name = name
         self.destination = destination
         self.store = store
@@ -227,7 +231,7 @@ public struct DeliveryWorker: Service {
     func noteAvailability(_ sent: SendResult) {
         if let failure = sent.unavailable {
             guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
-            PipelineMetrics.shared.destinationPaused(
+            metrics.destinationPaused(
                 name,
                 until: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + pause.milliseconds)
             )
@@ -238,7 +242,7 @@ public struct DeliveryWorker: Service {
                 ]
             )
         } else if backoff.withLockedValue({ $0.gotThrough() }) {
-            PipelineMetrics.shared.destinationAnswering(name)
+            metrics.destinationAnswering(name)
             logger.info("destination answering again: sending at full concurrency", metadata: ["destination": "\(name)"])
         }
     }
@@ -274,7 +278,7 @@ public struct DeliveryWorker: Service {
             case .dead: tally["dead", default: 0] += 1
             }
         }
-        for (outcome, count) in tally { PipelineMetrics.shared.delivery(destination: name, outcome: outcome, count: count) }
+        for (outcome, count) in tally { metrics.delivery(destination: name, outcome: outcome, count: count) }
         // Outcomes must not be lost to a passing storage error: the send already happened.
         for attempt in 1...5 {
             do {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// A configured destination, ready to deliver. The delivery engine (`DeliveryWorker`) owns
@@ -99,14 +100,16 @@ public enum EntryOutcome: Sendable, Hashable {
     }
 }
 
-/// What a plugin gets to build its destination: shared HTTP client, environment, logger, and a
-/// place for the background work it needs (an AWS destination's credential refresher), which the
-/// server runs in its `ServiceGroup`.
+/// What a plugin gets to build its destination: shared HTTP client, environment, logger, the
+/// server's metrics factory, and a place for the background work it needs (an AWS destination's
+/// credential refresher), which the server runs in its `ServiceGroup`.
 public struct DestinationContext: Sendable {
     public var name: String
     public var httpClient: HTTPClient
     public var environment: [String: String]
     public var logger: Logger
+    /// Where the destination's own metrics go: the server's, so they show at its `/metrics`.
+    public var metricsFactory: any MetricsFactory
     public var addService: @Sendable (any Service) -> Void
     /// The destination's `rules:`, for plugins that support them: each job names one.
     public var rules: [DestinationRule]
@@ -116,10 +119,12 @@ public struct DestinationContext: Sendable {
         httpClient: HTTPClient,
         environment: [String: String],
         logger: Logger,
+        metricsFactory: any MetricsFactory,
         rules: [DestinationRule] = [],
         addService: @escaping @Sendable (any Service) -> Void = { _ in }
     ) {
         self.rules = rules
+        self.metricsFactory = metricsFactory
         self.name = name
         self.httpClient = httpClient
         self.environment = environment

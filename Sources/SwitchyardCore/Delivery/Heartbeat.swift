@@ -128,6 +128,8 @@ public struct HeartbeatService: Service {
     public let orderingKey: EventKey?
     public let maxEventBytes: Int
     public let logger: Logger
+    /// The server's counters: a stored heartbeat counts as an event received.
+    public let metrics: PipelineMetrics
 
     public init(
         destination: String,
@@ -136,8 +138,10 @@ public struct HeartbeatService: Service {
         store: any JobQueue,
         orderingKey: EventKey?,
         maxEventBytes: Int,
-        logger: Logger
+        logger: Logger,
+        metrics: PipelineMetrics
     ) {
+        self.metrics = metrics
         self.destination = destination
         self.config = config
         self.activity = activity
@@ -179,7 +183,7 @@ public struct HeartbeatService: Service {
             NewEvent(source: Heartbeat.source, event: event, targets: [target]),
             quietSince: quietSince
         )
-        if decision == .stored { PipelineMetrics.shared.received(source: Heartbeat.source, count: 1) }
+        if decision == .stored { metrics.received(source: Heartbeat.source, count: 1) }
         return decision
     }
 }

@@ -1,10 +1,14 @@
 import Metrics
 import NIOConcurrencyHelpers
 
-/// The pipeline's counters, reported to swift-metrics (and so to Prometheus at `/metrics`) and
-/// kept as totals for the summary line of the live page, so both show the same numbers.
+/// One server's pipeline counters, reported to the swift-metrics factory it is given (and so to
+/// that server's `/metrics`) and kept as totals for the summary line of its live page, so both
+/// show the same numbers. Each server has its own: two in one process count apart.
 public final class PipelineMetrics: Sendable {
-    public static let shared = PipelineMetrics()
+    /// A new instance that reports nowhere: for tools that open a store only to look at it.
+    public static func discarding() -> PipelineMetrics {
+        PipelineMetrics(factory: NOOPMetricsHandler.instance)
+    }
 
     public struct Snapshot: Sendable, Hashable {
         public var receivedBySource: [String: Int]
@@ -14,10 +18,15 @@ public final class PipelineMetrics: Sendable {
         public var pausedUntil: [String: Timestamp] = [:]
     }
 
+    /// Where the counters and gauges are reported; components that make metrics of their own
+    /// (a destination's AWS client) use it too, so everything lands in the same place.
+    public let factory: any MetricsFactory
     private let totals = NIOLockedValueBox(Snapshot(receivedBySource: [:], deliveriesByDestination: [:]))
     private let counters = NIOLockedValueBox([String: Counter]())
 
-    public init() {}
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
 
     private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
         // Built with plain appends: this runs for every ingestion request.
@@ -25,10 +34,14 @@ public final class PipelineMetrics: Sendable {
         for (name, value) in dimensions { key += "|" + name + "=" + value }
         return counters.withLockedValue { cache in
             if let c = cache[key] { return c }
-            let c = Counter(label: label, dimensions: dimensions)
+            let c = Counter(label: label, dimensions: dimensions, factory: factory)
             cache[key] = c
             return c
         }
+    }
+
+    private func gauge(_ label: String, destination: String) -> Gauge {
+        Gauge(label: label, dimensions: [("destination", destination)], factory: factory)
     }
 
     public func received(source: String, count: Int) {
@@ -60,13 +73,13 @@ public final class PipelineMetrics: Sendable {
     /// The destination's sends were paused after one failed as a whole.
     public func destinationPaused(_ destination: String, until: Timestamp) {
         counter("switchyard_destination_pauses_total", [("destination", destination)]).increment()
-        Gauge(label: "switchyard_destination_paused", dimensions: [("destination", destination)]).record(1)
+        gauge("switchyard_destination_paused", destination: destination).record(1)
         totals.withLockedValue { $0.pausedUntil[destination] = until }
     }
 
     /// A send to the destination got an answer again.
     public func destinationAnswering(_ destination: String) {
-        Gauge(label: "switchyard_destination_paused", dimensions: [("destination", destination)]).record(0)
+        gauge("switchyard_destination_paused", destination: destination).record(0)
         totals.withLockedValue { _ = $0.pausedUntil.removeValue(forKey: destination) }
     }
 
@@ -77,9 +90,8 @@ public final class PipelineMetrics: Sendable {
     /// Queue depth and oldest waiting age per destination, set from the store when someone looks.
     public func updateQueue(_ backlog: [String: QueueStats.Destination]) {
         for (destination, d) in backlog {
-            Gauge(label: "switchyard_queue_depth", dimensions: [("destination", destination)]).record(d.waiting)
-            Gauge(label: "switchyard_oldest_pending_age_seconds", dimensions: [("destination", destination)])
-                .record(Double(d.oldestWaitingAgeMs ?? 0) / 1000)
+            gauge("switchyard_queue_depth", destination: destination).record(d.waiting)
+            gauge("switchyard_oldest_pending_age_seconds", destination: destination).record(Double(d.oldestWaitingAgeMs ?? 0) / 1000)
         }
     }
 }

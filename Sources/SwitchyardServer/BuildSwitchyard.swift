@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import SwitchyardCore
+import UnixSignals
+
+/// The store a server runs on, with the services it needs running beside the server (the
+/// embedded store's message indexer, or the shared store itself). Whoever opened the store
+/// closes it, once the server has stopped or could not be built.
+public struct ServerStore: Sendable {
+    public var store: any JobStore
+    /// Run first in the server's group, so they stop last.
+    public var services: [any Service]
+
+    public init(store: any JobStore, services: [any Service] = []) {
+        self.store = store
+        self.services = services
+    }
+}
+
+/// One server's metrics: the registry its `/metrics` shows, and the pipeline's counters that
+/// report to it. Made before the store is opened, which counts its lease expiries there too.
+public struct ServerMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let pipeline: PipelineMetrics
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        pipeline = PipelineMetrics(factory: PrometheusMetricsFactory(registry: registry))
+    }
+}
+
+/// Why a server cannot be built: every destination that cannot work, not only the first.
+public struct SwitchyardSetupError: Error, Sendable, CustomStringConvertible {
+    public var destinations: [DestinationSetupError]
+
+    public init(destinations: [DestinationSetupError]) {
+        self.destinations = destinations
+    }
+
+    public var description: String { destinations.map(\.description).joined(separator: "\n") }
+}
+
+/// One whole server: the store's services, retention, a delivery worker (and heartbeat) per
+/// destination, what the destinations need in the background, and the HTTP application last.
+/// Services stop in reverse order: the HTTP server first (no new events), then delivery finishes
+/// what it has in flight, then the store's own services.
+public struct SwitchyardService: Service {
+    /// What this server counts; its `/metrics` and live page show it.
+    public let metrics: PipelineMetrics
+    let services: [any Service]
+    let shutdownGrace: Duration
+    let logger: Logger
+
+    /// Runs until the task running it shuts down gracefully (a parent `ServiceGroup`) or is cancelled.
+    public func run() async throws {
+        try await run(gracefulShutdownSignals: [])
+    }
+
+    /// Runs until one of the signals (the executable's SIGTERM and SIGINT) or the task running it
+    /// shuts it down gracefully.
+    public func run(gracefulShutdownSignals: [UnixSignal]) async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: gracefulShutdownSignals,
+            logger: logger
+        )
+        // Past the grace period, what is still running is cancelled; a stalled client cannot keep
+        // the process alive. Every accepted event is already stored, and leased jobs are due
+        // again at the next start.
+        configuration.maximumGracefulShutdownDuration = shutdownGrace
+        configuration.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+/// Assembles the server for a loaded configuration: what `switchyard serve` runs, and what tests
+/// run in process. Builds every enabled destination and throws naming each one that cannot work.
+/// The caller owns `store` and `httpClient` and closes them after the server stops.
+/// - Parameters:
+///   - metrics: what the server counts and where it reports it (its `/metrics` shows the
+///     registry); the same instance the store was opened with.
+///   - onServerRunning: told of the listening channel (its port, when the configuration says 0).
+public func buildSwitchyard(
+    config: LoadedConfig,
+    store: ServerStore,
+    httpClient: HTTPClient,
+    environment: [String: String],
+    metrics serverMetrics: ServerMetrics = ServerMetrics(),
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) async throws(SwitchyardSetupError) -> SwitchyardService {
+    let metricsFactory = serverMetrics.pipeline.factory
+    let metrics = serverMetrics.pipeline
+    let registry = serverMetrics.registry
+    // Background work the destinations need (their credential refreshers), run in the group.
+    let background = NIOLockedValueBox<[any Service]>([])
+    var delivery: [any Service] = []
+    var failures: [DestinationSetupError] = []
+    for destination in config.destinations where destination.config.enabled {
+        var destinationLogger = sublogger("switchyard.delivery", of: logger)
+        destinationLogger[metadataKey: "destination"] = "\(destination.name)"
+        let context = DestinationContext(
+            name: destination.name,
+            httpClient: httpClient,
+            environment: environment,
+            logger: destinationLogger,
+            metricsFactory: metricsFactory,
+            rules: destination.config.rules,
+            addService: { service in background.withLockedValue { $0.append(service) } }
+        )
+        do throws(DestinationSetupError) {
+            delivery += try await deliveryServices(
+                for: destination,
+                context: context,
+                store: store.store,
+                maxEventBytes: config.config.server.limits.maxEventBytes,
+                metrics: metrics
+            )
+        } catch {
+            failures.append(error)
+        }
+    }
+    guard failures.isEmpty else { throw SwitchyardSetupError(destinations: failures) }
+    let retention = RetentionService(
+        store: store.store,
+        retention: config.config.storage.retention,
+        logger: sublogger("switchyard.retention", of: logger)
+    )
+    let app = SwitchyardApplication.make(
+        config: config,
+        store: store.store,
+        metrics: metrics,
+        registry: registry,
+        logger: logger,
+        onServerRunning: onServerRunning
+    )
+    return SwitchyardService(
+        metrics: metrics,
+        services: store.services + [retention] + delivery + background.withLockedValue { $0 } + [app],
+        shutdownGrace: config.config.server.shutdownGrace.duration,
+        logger: logger
+    )
+}
+
+/// A destination's delivery worker, and its heartbeat when it has one.
+private func deliveryServices(
+    for destination: ResolvedDestination,
+    context: DestinationContext,
+    store: any JobStore,
+    maxEventBytes: Int,
+    metrics: PipelineMetrics
+) async throws(DestinationSetupError) -> [any Service] {
+    let built = try await destination.makeDestination(context: context)
+    let activity = destination.config.heartbeat.map { DeliveryActivity(every: $0.every) }
+    let worker = DeliveryWorker(
+        name: destination.name,
+        destination: built,
+        store: store,
+        policy: destination.config.delivery,
+        logger: context.logger,
+        metrics: metrics,
+        activity: activity
+    )
+    guard let heartbeat = destination.config.heartbeat, let activity else { return [worker] }
+    var orderingKey: EventKey?
+    if case .perKey(let key) = destination.ordering { orderingKey = key }
+    let beats = HeartbeatService(
+        destination: destination.name,
+        config: heartbeat,
+        activity: activity,
+        store: store,
+        orderingKey: orderingKey,
+        maxEventBytes: maxEventBytes,
+        logger: context.logger,
+        metrics: metrics
+    )
+    return [worker, beats]
+}
+
+/// A logger for one part of the server under its own label, at the level of the server's.
+private func sublogger(_ label: String, of logger: Logger) -> Logger {
+    var sub = Logger(label: label)
+    sub.logLevel = logger.logLevel
+    return sub
+}
