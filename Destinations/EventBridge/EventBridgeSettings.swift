@@ -14,7 +14,7 @@ public struct EventBridgeSettings: Codable, Sendable, Hashable, AWSDestinationSe
     public var detailType: String
     /// ARNs for `Resources`, each literal or a template; one that renders empty is left out.
     public var resourceID: [Resource]
-    /// `Source` of every entry, literal or a template; the anchor's value by default, so rules
+    /// `Source` of every entry, literal or a template; rudder-transformer's value by default, so rules
     /// written for it keep matching.
     public var source: String
     /// The Detail as a JSON template over the event (a mapping); nil sends the whole event.

@@ -19,7 +19,7 @@ public struct PutEventsEntry: Sendable, Hashable {
         (time == nil ? 0 : 14) + source.utf8.count + detailType.utf8.count + detail.utf8.count + resources.reduce(0) { $0 + $1.utf8.count }
     }
 
-    /// The entry's JSON, keys in the order the anchor's transformer writes them.
+    /// The entry's JSON, keys in the order rudder-transformer writes them.
     public var json: JSONValue {
         var o = JSONObject()
         o["DetailType"] = .string(detailType)

@@ -59,7 +59,7 @@ public struct IngestController: Sendable {
             // Segment's browser SDK (analytics.js): the type's first letter; `/b` is its batching strategy.
             post("/v1/\(route.rawValue.prefix(1))", route)
         }
-        // Historical imports (both anchors): a batch, with the same checks.
+        // Historical imports (RudderStack and Segment): a batch, with the same checks.
         post("/v1/import", .batch)
         // rudder-sdk-js's beacon transport.
         post("/beacon/v1/batch", .batch, writeKey: .query, maxBytes: min(limits.maxRequestBytes, Self.maxBeaconBytes))

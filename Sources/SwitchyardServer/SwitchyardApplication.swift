@@ -20,7 +20,7 @@ public enum SwitchyardApplication {
         registry: PrometheusCollectorRegistry? = nil
     ) -> Router<SwitchyardRequestContext> {
         let router = Router(context: SwitchyardRequestContext.self)
-        // Browser SDKs post from any origin, as to the anchor. Outermost, so refusals carry the
+        // Browser SDKs post from any origin, as to rudder-server. Outermost, so refusals carry the
         // CORS headers too and a page can read them.
         router.add(middleware: SDKCORSMiddleware())
         router.add(middleware: TextErrorMiddleware())

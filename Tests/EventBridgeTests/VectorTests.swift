@@ -71,7 +71,7 @@ struct SigV4VectorTests {
     }
 }
 
-@Suite("The EventBridge transform matches the anchor's transformer", .timeLimit(.minutes(2)))
+@Suite("The EventBridge transform matches rudder-transformer", .timeLimit(.minutes(2)))
 struct TransformVectorTests {
     @Test("every rudder-transformer vector", arguments: vectorFiles(prefix: "rudder-transformer-eventbridge-"))
     func vector(_ file: String) throws {
@@ -79,16 +79,19 @@ struct TransformVectorTests {
         let root = try #require(try JSONParser.parse(Array(data)).objectValue)
         let message = try #require(root["message"])
         let configJSON = try #require(root["config"]).jsonString
-        // The anchor's config, read as YAML (JSON is YAML), through the same decoder the server uses.
+        // rudder-transformer's config, read as YAML (JSON is YAML), through the same decoder the server uses.
         let decoder = ConfigDecoder()
         var problems: [ConfigProblem] = []
         let node = try #require(ConfigParser(file: file, environment: [:]).parse(configJSON, problems: &problems))
         let settings = decoder.decode(EventBridgeSettings.self, from: node)
 
         if let expectedError = root["expectedError"] {
-            // The anchor drops the event for an empty config; Switchyard refuses the config itself.
+            // rudder-transformer drops the event for an empty config; Switchyard refuses the config itself.
             #expect(settings == nil)
-            #expect(decoder.problems.map(\.message) == [#"missing required key "detailType""#], "anchor: \(expectedError.jsonString)")
+            #expect(
+                decoder.problems.map(\.message) == [#"missing required key "detailType""#],
+                "rudder-transformer: \(expectedError.jsonString)"
+            )
             return
         }
         let expected = try #require(root["expected"]?.objectValue)

@@ -2,7 +2,7 @@ import Testing
 
 @testable import SwitchyardCore
 
-@Suite("Ingestion enriches events like the anchor", .timeLimit(.minutes(2)))
+@Suite("Ingestion enriches events like rudder-server", .timeLimit(.minutes(2)))
 struct IngestionTests {
     let receivedAt = Timestamp(rfc3339: "2024-05-01T10:00:00.000Z")!
     var context: IngestContext { IngestContext(receivedAt: receivedAt, requestIP: "203.0.113.7", maxEventBytes: 32768) }
@@ -113,7 +113,7 @@ struct IngestionTests {
         #expect(throws: IngestError.noIdentity) { try ingest(.track, #"{"userId":"  ","anonymousId":""}"#) }
     }
 
-    @Test("refusals carry the anchor's status and text")
+    @Test("refusals carry rudder-server's status and text")
     func refusals() {
         func refused(_ route: IngestRoute, _ body: String) -> IngestError? {
             do {

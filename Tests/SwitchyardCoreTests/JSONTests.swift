@@ -72,7 +72,7 @@ struct JSONTests {
 
 @Suite("RFC 3339 timestamps", .timeLimit(.minutes(2)))
 struct TimestampTests {
-    @Test("parses the forms clients send and formats the anchor's way")
+    @Test("parses the forms clients send and formats them as rudder-server does")
     func parseAndFormat() {
         #expect(Timestamp(rfc3339: "2020-06-24T12:05:19.394Z")?.rfc3339 == "2020-06-24T12:05:19.394Z")
         #expect(Timestamp(rfc3339: "2020-06-24T12:05:19Z")?.rfc3339 == "2020-06-24T12:05:19.000Z")

@@ -43,7 +43,7 @@ public struct ServerConfig: Codable, Sendable {
     /// Opens the operator endpoints (live log, replay). Empty means they are closed to everyone.
     public var adminToken: Secret?
     public var limits: LimitsConfig = .init()
-    /// Take `request_ip` from the first `X-Forwarded-For` address, as the anchor does behind a load balancer.
+    /// Take `request_ip` from the first `X-Forwarded-For` address, as rudder-server does behind a load balancer.
     public var trustForwardedFor: Bool = true
     /// How long a SIGTERM may take: sends in flight finish and open requests are answered, then
     /// whatever is left (a stalled upload, a live-log reader that stopped reading) is cancelled.

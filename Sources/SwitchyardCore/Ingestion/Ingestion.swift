@@ -10,7 +10,7 @@ public enum IngestRoute: String, Sendable, CaseIterable {
     }
 }
 
-/// Why a request was refused. `status` and `body` are the anchor's wire contract (rudder-server's
+/// Why a request was refused. `status` and `body` are RudderStack's wire contract (rudder-server's
 /// own tests assert these texts), so clients that parse them keep working.
 public enum IngestError: Error, Sendable, Equatable {
     case emptyBody

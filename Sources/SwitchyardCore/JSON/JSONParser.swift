@@ -1,4 +1,4 @@
-/// Why a body is not acceptable JSON. The message is for logs; clients get the anchor's fixed text.
+/// Why a body is not acceptable JSON. The message is for logs; clients get rudder-server's fixed text.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public let offset: Int
     public let reason: String

@@ -1,6 +1,6 @@
 /// Compact JSON output that matches JavaScript's `JSON.stringify`: no spaces, `/` and non-ASCII
 /// left as they are, control characters escaped. Destinations forward it byte-for-byte, so parity
-/// with the anchor's JavaScript transformer depends on these rules.
+/// with rudder-transformer depends on these rules.
 extension JSONValue {
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []

@@ -19,7 +19,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var description: String { rfc3339 }
 
-    /// `2006-01-02T15:04:05.000Z`: the anchor's format (UTC, always milliseconds).
+    /// `2006-01-02T15:04:05.000Z`: rudder-server's format (UTC, always milliseconds).
     public var rfc3339: String {
         let ms = millisecondsSinceEpoch
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000

@@ -35,7 +35,7 @@ public struct JobTarget: Sendable, Hashable {
     }
 }
 
-/// A job's life, as in the anchor's router: pending → inFlight (leased) → succeeded | failed
+/// A job's life, as in rudder-server's router: pending → inFlight (leased) → succeeded | failed
 /// (retried at a time) | dead (given up, with a reason). A job ordered by key starts `blocked`
 /// when an earlier job of its key is still to be delivered, and becomes pending when that one is
 /// delivered or dead.
