@@ -228,6 +228,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore",
                 "SwitchyardServer",
+                "SwitchyardMemory",
                 "SwitchyardSQLite",
                 "SwitchyardPostgres",
                 "SwitchyardEventBridge",

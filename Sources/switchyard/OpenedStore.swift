@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import SwitchyardCore
+import SwitchyardMemory
 import SwitchyardPostgres
 import SwitchyardSQLite
 import SwitchyardServer
@@ -27,6 +28,11 @@ struct OpenedStore {
             )
             return OpenedStore(served: ServerStore(store: store, services: [store]), close: {})
         }
+        if config.storage.memory {
+            logger.warning("storage.memory: the queue is kept in this process's memory; nothing it holds survives a restart")
+            let store = try MemoryJobStore(config: config.storage, owner: serving, metrics: metrics)
+            return OpenedStore(served: ServerStore(store: store), close: { store.close() })
+        }
         let store = try SQLiteJobStore(config: config.storage, logger: logger, owner: serving, metrics: metrics)
         if serving { _ = try await store.recoverInterrupted() }
         return OpenedStore(
@@ -44,6 +50,9 @@ struct OpenedStore {
         if let postgres = config.storage.postgres {
             return try await PostgresJobStore.with(config: postgres, storage: config.storage, node: config.server.nodeName, logger: logger)
             { try await body($0) }
+        }
+        if config.storage.memory {
+            throw StoreError.unavailable("storage.memory keeps the queue in the server's memory: ask the server (GET /v1/summary)")
         }
         let store = try SQLiteJobStore(config: config.storage, logger: logger)
         defer { try? store.close() }

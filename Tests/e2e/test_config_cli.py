@@ -97,3 +97,33 @@ def test_a_second_server_on_the_same_queue_is_refused(make_server):
     second.start()
     assert len(second.events()) == 1
     second.stop()
+
+
+def test_a_server_on_storage_memory_says_nothing_survives_a_restart_and_delivers(tmp_path):
+    from conftest import one_destination_config
+    from test_emulator_and_delivery import Emulator, wait_for
+    emulator = Emulator(tmp_path)
+    text = one_destination_config(endpoint=f"http://127.0.0.1:{emulator.port}").replace(
+        "storage: {{ path: {storage}, sync: {sync} }}", "storage: {{ memory: true }}").replace(
+        "accessKeyID: AKIDE2E, accessKey: secret", "accessKeyID: AKIDEMULATOR, accessKey: emulator-secret")
+    assert "memory: true" in text
+    server = Server(tmp_path, config_text=text)
+    server.start()
+    try:
+        answer = requests.post(server.url + "/v1/track", auth=(WRITE_KEY, ""), timeout=10,
+                               json={"userId": "u1", "event": "Order Completed", "messageId": "mem-1"})
+        assert answer.status_code == 200
+        wait_for(lambda: [e for e in emulator.envelopes() if e["detail"]["messageId"] == "mem-1"], timeout=20)
+        assert "nothing it holds survives a restart" in server.log()
+        assert not (tmp_path / "queue").exists(), "no file is written"
+    finally:
+        server.stop()
+        emulator.stop()
+
+
+def test_storage_memory_and_postgres_exclude_each_other(tmp_path):
+    path = tmp_path / "switchyard.yaml"
+    path.write_text("storage:\n  memory: true\n  postgres: { url: \"postgres://u@127.0.0.1:5432/db\" }\n")
+    result = run("validate", "--config", str(path))
+    assert result.returncode == 78
+    assert "storage.memory and storage.postgres exclude each other" in result.stderr

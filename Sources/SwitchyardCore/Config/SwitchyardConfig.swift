@@ -124,10 +124,13 @@ public struct StorageConfig: Codable, Sendable {
     /// Set to share one PostgreSQL database between several nodes instead of the embedded
     /// SQLite files (`path`, `sync` and `minFreeBytes` then do not apply).
     public var postgres: PostgresStorageConfig?
+    /// Keep the queue in the server's memory instead: nothing survives a restart, so it is for
+    /// demos, tests and measurements, never for events that matter.
+    public var memory: Bool = false
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case path, sync, maxQueuedJobs, minFreeBytes, retention, postgres }
+    enum CodingKeys: String, CodingKey { case path, sync, maxQueuedJobs, minFreeBytes, retention, postgres, memory }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -137,6 +140,13 @@ public struct StorageConfig: Codable, Sendable {
         minFreeBytes = try c.decodeIfPresent(Int.self, forKey: .minFreeBytes) ?? minFreeBytes
         retention = try c.decodeIfPresent(RetentionConfig.self, forKey: .retention) ?? retention
         postgres = try c.decodeIfPresent(PostgresStorageConfig.self, forKey: .postgres)
+        memory = try c.decodeIfPresent(Bool.self, forKey: .memory) ?? memory
+        if memory, postgres != nil {
+            throw ConfigProblem(
+                location: try c.superDecoder(forKey: .memory).configNode?.location,
+                message: "storage.memory and storage.postgres exclude each other: choose where the queue lives"
+            )
+        }
     }
 }
 
