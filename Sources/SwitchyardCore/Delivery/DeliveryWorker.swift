@@ -18,6 +18,8 @@ public struct DeliveryWorker: Service {
     public var lease: Duration
     /// How many rounds of `concurrency` sends one claim takes while a backlog drains.
     static let claimRounds = 4
+    /// Where the times of outcomes (a retry's due time, a pause's end) are read.
+    public var clock: any WallClock = SystemWallClock()
     /// How often to look for retries that have become due when nothing wakes the worker sooner.
     public var pollInterval: Duration = .milliseconds(200)
     let backoff = NIOLockedValueBox(DestinationBackoff())
@@ -204,7 +206,7 @@ public struct DeliveryWorker: Service {
             )
             outcomes = Array(repeating: .retry(.init(code: "InternalError", message: "outcome count mismatch")), count: batch.count)
         }
-        let now = Timestamp.now()
+        let now = clock.now()
         if let activity, outcomes.contains(where: { if case .delivered = $0 { return true } else { return false } }) {
             activity.delivered(at: now)
         }
@@ -233,7 +235,7 @@ public struct DeliveryWorker: Service {
             guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
             metrics.destinationPaused(
                 name,
-                until: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + pause.milliseconds)
+                until: clock.now(plus: pause)
             )
             logger.warning(
                 "destination unavailable: pausing its sends, then trying one batch at a time",

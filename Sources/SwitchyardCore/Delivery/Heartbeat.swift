@@ -130,6 +130,8 @@ public struct HeartbeatService: Service {
     public let logger: Logger
     /// The server's counters: a stored heartbeat counts as an event received.
     public let metrics: PipelineMetrics
+    /// Where the heartbeat's own time is read (its event's receipt, the decisions' times).
+    public var clock: any WallClock = SystemWallClock()
 
     public init(
         destination: String,
@@ -154,7 +156,7 @@ public struct HeartbeatService: Service {
     public func run() async throws {
         logger.info("heartbeat every \(config.every) without deliveries", metadata: ["destination": "\(destination)"])
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            let now = Timestamp.now()
+            let now = clock.now()
             switch activity.clock.withLockedValue({ $0.next(at: now.millisecondsSinceEpoch) }) {
             case .sleep(let until):
                 let wait = Duration.milliseconds(max(1, until - now.millisecondsSinceEpoch))
