@@ -19,6 +19,8 @@ public struct AWSJSONClient: Sendable {
     public let httpClient: HTTPClient
     /// One call's time limit, from connecting to the last byte of the answer.
     public let timeout: TimeAmount
+    /// Signing keys derived for this client's calls (one a day per secret).
+    let signingKeys = SigningKeyCache()
 
     public init(
         endpoint: AWSEndpoint,
@@ -73,7 +75,7 @@ public struct AWSJSONClient: Sendable {
         } catch {
             return .noCredentials(error)
         }
-        let signer = SigV4Signer(credentials: keys, region: region, service: service)
+        let signer = SigV4Signer(credentials: keys, region: region, service: service, keys: signingKeys)
         let contentType = "application/x-amz-json-1.1"
         let signature = signer.sign(
             .init(

@@ -42,7 +42,8 @@ public enum AWSEmulator {
         body: [UInt8],
         credentials: [String: String],
         region: String,
-        service: String
+        service: String,
+        keys: SigningKeyCache
     ) throws(Failure) {
         guard let authorization = request.headers[.authorization], authorization.hasPrefix("AWS4-HMAC-SHA256 ") else {
             throw Failure(type: "MissingAuthenticationTokenException", message: "Missing Authentication Token")
@@ -88,7 +89,8 @@ public enum AWSEmulator {
         let signer = SigV4Signer(
             credentials: AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret, sessionToken: token),
             region: String(scope[2]),
-            service: String(scope[3])
+            service: String(scope[3]),
+            keys: keys
         )
         let host = request.head.authority ?? request.headers[HTTPField.Name("Host")!] ?? ""
         let expected = signer.sign(

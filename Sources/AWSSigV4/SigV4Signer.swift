@@ -7,11 +7,15 @@ public struct SigV4Signer: Sendable {
     public var credentials: AWSCredentials
     public var region: String
     public var service: String
+    /// Where derived signing keys are kept between requests; whoever signs many requests (a
+    /// client, an emulator) owns one and passes it to every signer it makes.
+    public var keys: SigningKeyCache
 
-    public init(credentials: AWSCredentials, region: String, service: String) {
+    public init(credentials: AWSCredentials, region: String, service: String, keys: SigningKeyCache = SigningKeyCache()) {
         self.credentials = credentials
         self.region = region
         self.service = service
+        self.keys = keys
     }
 
     /// The parts of a request that are signed.
@@ -73,7 +77,7 @@ public struct SigV4Signer: Sendable {
         ].joined(separator: "\n")
         let scope = "\(date)/\(region)/\(service)/aws4_request"
         let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Self.hexSHA256(Array(canonicalRequest.utf8))].joined(separator: "\n")
-        let key = SigningKeyCache.shared.key(secret: credentials.secretAccessKey, date: date, region: region, service: service)
+        let key = keys.key(secret: credentials.secretAccessKey, date: date, region: region, service: service)
         let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
         let authorization =
             "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
@@ -140,9 +144,10 @@ extension String {
 
 /// Signing keys change once a day per secret, region and service; deriving one costs five HMACs,
 /// so keep the last few instead of deriving one per request.
-final class SigningKeyCache: Sendable {
-    static let shared = SigningKeyCache()
+public final class SigningKeyCache: Sendable {
     private let keys = NIOLockedValueBox([String: SymmetricKey]())
+
+    public init() {}
 
     func key(secret: String, date: String, region: String, service: String) -> SymmetricKey {
         let id = SHA256.hash(data: Array("\(secret)\u{0}\(date)\u{0}\(region)\u{0}\(service)".utf8)).description

@@ -42,6 +42,8 @@ public struct EmulatorOptions: Sendable {
 /// envelope targets receive, and faults on demand for demos and drills.
 public final class EventBridgeEmulator: Sendable {
     public let options: EmulatorOptions
+    /// Signing keys derived while checking requests' signatures.
+    let signingKeys = SigningKeyCache()
     private let output: JSONLinesFile
     private let counters = NIOLockedValueBox((requests: 0, delivered: 0, failed: 0, matched: [String: Int]()))
     /// Where rules send what they match; set when there are rules.
@@ -98,7 +100,8 @@ public final class EventBridgeEmulator: Sendable {
                 body: bytes,
                 credentials: options.credentials,
                 region: options.region,
-                service: "events"
+                service: "events",
+                keys: signingKeys
             )
             guard request.headers[HTTPField.Name("X-Amz-Target")!] == "AWSEvents.PutEvents" else {
                 throw AWSError(status: .badRequest, type: "UnknownOperationException", message: "only AWSEvents.PutEvents is emulated")

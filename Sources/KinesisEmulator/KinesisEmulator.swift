@@ -1,4 +1,5 @@
 import AWSEmulator
+import AWSSigV4
 import Crypto
 import HTTPTypes
 import Hummingbird
@@ -42,6 +43,8 @@ public struct KinesisEmulatorOptions: Sendable {
 /// with ListShards, DescribeStream, GetShardIterator and GetRecords, as from a stream.
 public final class KinesisEmulator: Sendable {
     public let options: KinesisEmulatorOptions
+    /// Signing keys derived while checking requests' signatures.
+    let signingKeys = SigningKeyCache()
     private let output: JSONLinesFile
     private let counters = NIOLockedValueBox((requests: 0, delivered: 0, failed: 0))
     /// What consumers read back (GetRecords), per stream and shard, oldest dropped past `maxRetainedPerShard`.
@@ -92,7 +95,8 @@ public final class KinesisEmulator: Sendable {
                 body: bytes,
                 credentials: options.credentials,
                 region: options.region,
-                service: "kinesis"
+                service: "kinesis",
+                keys: signingKeys
             )
             let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
             let operation = target.hasPrefix("Kinesis_20131202.") ? String(target.dropFirst("Kinesis_20131202.".count)) : ""
