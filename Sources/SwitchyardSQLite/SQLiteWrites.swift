@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import NIOConcurrencyHelpers
 import SwitchyardCore
 
 /// Write transactions whose failures say what is wrong, and whose records reach live readers in
@@ -47,25 +46,20 @@ extension SQLiteJobStore {
         }
     }
 
-    /// The same on GRDB's own writer queue, for writes outside the group commits.
+    /// The same for writes outside the group commits (a replay): run on a dispatch thread, since
+    /// the write blocks its thread while it waits for the one writer, which must never be one of
+    /// the Swift pool's few.
     static func writeAndPublish<T: Sendable>(
         _ pool: DatabasePool,
         _ hub: LiveLogHub,
         _ body: @Sendable @escaping (Database) throws -> (T, [LogRecord])
-    ) async throws -> T {
-        let ticket = NIOLockedValueBox<LiveLogHub.Ticket?>(nil)
-        do {
-            let (value, records) = try await pool.write { db in
-                let written = try body(db)
-                ticket.withLockedValue { $0 = hub.ticket() }
-                return written
+    ) async throws(StoreError) -> T {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, StoreError>, Never>) in
+            DispatchQueue.global().async {
+                continuation.resume(returning: Result { () throws(StoreError) in try writeAndPublish(pool, hub, body) })
             }
-            hub.publish(records, in: ticket.withLockedValue { $0 }!)
-            return value
-        } catch {
-            if let taken = ticket.withLockedValue({ $0 }) { hub.publish([], in: taken) }
-            throw error
         }
+        return try result.get()
     }
 
     /// Refuses a write while the storage volume is below `storage.minFreeBytes`.
