@@ -8,34 +8,34 @@ import SwitchyardCore
 extension PostgresJobStore {
     /// Reads the waiting jobs' partial index (and one event per destination) and the dead letters'.
     public func backlog() async throws -> [String: QueueStats.Destination] {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             let now = clock.now().millisecondsSinceEpoch
             var destinations: [String: QueueStats.Destination] = [:]
             var oldestEvent: [String: Int64] = [:]
-            let rows = try await client.query(
+            let rows = try await connection.run(
                 """
                 SELECT destination, state, COUNT(*), MIN(event_id) FROM jobs WHERE \(unescaped: PostgresSchema.waiting) GROUP BY destination, state
                 """,
                 logger: logger
             )
-            for try await (destination, state, count, oldest) in rows.decode((String, String, Int64, Int64).self) {
+            for (destination, state, count, oldest) in try rows.decode((String, String, Int64, Int64).self) {
                 guard let state = JobState(rawValue: state) else { continue }
                 destinations[destination, default: .init()].counts[state] = Int(count)
                 oldestEvent[destination] = min(oldestEvent[destination] ?? .max, oldest)
             }
             if !oldestEvent.isEmpty {
                 let names = Array(oldestEvent.keys)
-                let received = try await client.query(
+                let received = try await connection.run(
                     """
                     SELECT t.d, e.received_at FROM unnest(\(names)::text[], \(names.map { oldestEvent[$0]! })::bigint[]) AS t(d, e) JOIN events e ON e.id = t.e
                     """,
                     logger: logger
                 )
-                for try await (destination, at) in received.decode((String, Int64).self) {
+                for (destination, at) in try received.decode((String, Int64).self) {
                     destinations[destination]?.oldestWaitingAgeMs = now - at
                 }
             }
-            for try await (destination, count) in try await client.query(
+            for (destination, count) in try await connection.run(
                 "SELECT destination, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY destination",
                 logger: logger
             )
@@ -55,7 +55,7 @@ extension PostgresJobStore {
         let storedAt = clock.now().millisecondsSinceEpoch
         let decision: HeartbeatDecision = try await transaction { [self] connection in
             try await Self.lockKeys(["heartbeat\u{0}\(destination)"], connection, logger: logger)
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE destination = \(destination) AND \(unescaped: PostgresSchema.waiting) LIMIT 1000) w),
                        GREATEST(
@@ -65,11 +65,11 @@ extension PostgresJobStore {
                 """,
                 logger: logger
             )
-            for try await (waiting, active) in rows.decode((Int64, Int64?).self) {
+            for (waiting, active) in try rows.decode((Int64, Int64?).self) {
                 if waiting > 0 { return .backlog(Int(waiting)) }
                 if let active { return .active(at: Timestamp(millisecondsSinceEpoch: active)) }
             }
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO heartbeats (destination, stored_at) VALUES (\(destination), \(storedAt))
                 ON CONFLICT (destination) DO UPDATE SET stored_at = EXCLUDED.stored_at
@@ -83,10 +83,9 @@ extension PostgresJobStore {
             try await append([heartbeat])
         } catch {
             // Other nodes already see it recorded: take that back, so the next try is not an interval away.
-            let client = self.client
             let logger = self.logger
-            _ = try? await Self.within(Self.writeDeadline) {
-                try await client.query(
+            _ = try? await Self.within(Self.writeDeadline, client) { connection in
+                try await connection.run(
                     "DELETE FROM heartbeats WHERE destination = \(destination) AND stored_at = \(storedAt)",
                     logger: logger
                 )
@@ -97,9 +96,9 @@ extension PostgresJobStore {
     }
 
     public func stats() async throws -> QueueStats {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             var destinations = try await backlog()
-            for try await (destination, count) in try await client.query(
+            for (destination, count) in try await connection.run(
                 "SELECT destination, COUNT(*) FROM jobs WHERE state = 'succeeded' GROUP BY destination",
                 logger: logger
             )
@@ -107,7 +106,7 @@ extension PostgresJobStore {
                 destinations[destination, default: .init()].counts[.succeeded] = Int(count)
             }
             var events = 0
-            for try await count in try await client.query("SELECT COUNT(*) FROM events", logger: logger).decode(Int64.self) {
+            for count in try await connection.run("SELECT COUNT(*) FROM events", logger: logger).decode(Int64.self) {
                 events = Int(count)
             }
             return QueueStats(events: events, destinations: destinations)
@@ -119,11 +118,10 @@ extension PostgresJobStore {
         try gate.checkLastCommit()
         // A write like ingestion's, under the same deadline: `/ready` must answer while the
         // database does not.
-        let client = self.client
         let logger = self.logger
         do {
-            try await Self.within(Self.writeDeadline) {
-                try await client.query("UPDATE queue_depth SET jobs = jobs WHERE shard = 0", logger: logger)
+            try await Self.within(Self.writeDeadline, client) { connection in
+                _ = try await connection.run("UPDATE queue_depth SET jobs = jobs WHERE shard = 0", logger: logger)
             }
         } catch {
             throw StoreError.unavailable(Self.describe(error))
@@ -131,14 +129,14 @@ extension PostgresJobStore {
     }
 
     static func addDepth(_ n: Int, _ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
+        try await connection.run(
             "UPDATE queue_depth SET jobs = jobs + \(Int64(n)) WHERE shard = \(Int32.random(in: 0..<Int32(PostgresSchema.depthShards)))",
             logger: logger
         )
     }
 
-    func readDepth() async throws {
-        for try await total in try await client.query("SELECT COALESCE(SUM(jobs), 0)::bigint FROM queue_depth", logger: logger).decode(
+    func readDepth(_ connection: PostgresConnection) async throws {
+        for total in try await connection.run("SELECT COALESCE(SUM(jobs), 0)::bigint FROM queue_depth", logger: logger).decode(
             Int64.self
         ) {
             gate.setWaiting(Int(total))

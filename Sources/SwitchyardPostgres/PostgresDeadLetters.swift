@@ -33,7 +33,7 @@ extension PostgresJobStore {
     }
 
     public func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter] {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             var q = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
             q.appendLiteral(
                 """
@@ -45,7 +45,7 @@ extension PostgresJobStore {
             q.appendLiteral(" ORDER BY j.updated_at DESC, j.id DESC LIMIT ")
             q.appendInterpolation(max(1, min(query.limit, 10_000)))
             var letters: [DeadLetter] = []
-            for try await row in try await client.query(PostgresQuery(stringInterpolation: q), logger: logger) {
+            for row in try await connection.run(PostgresQuery(stringInterpolation: q), logger: logger) {
                 let c = row.makeRandomAccess()
                 letters.append(
                     DeadLetter(
@@ -68,7 +68,7 @@ extension PostgresJobStore {
     }
 
     public func replay(_ query: DeadLetterQuery) async throws -> Int {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             let now = clock.now()
             let ms = now.millisecondsSinceEpoch
             var select = PostgresQuery.StringInterpolation(literalCapacity: 400, interpolationCount: 6)
@@ -89,7 +89,7 @@ extension PostgresJobStore {
                 var keyDestinations: [String] = []
                 var keys: [String] = []
                 var keyed: [Bool] = []
-                for try await row in try await connection.query(selectQuery, logger: self.logger) {
+                for row in try await connection.run(selectQuery, logger: self.logger) {
                     let c = row.makeRandomAccess()
                     var r = LogRecord(at: now, kind: .replayed, messageId: try c[1].decode(String.self), status: "waiting")
                     r.source = try c[2].decode(String.self)
@@ -116,7 +116,7 @@ extension PostgresJobStore {
                     logger: self.logger
                 )
                 // A replayed job of a key waits behind the key's job still to be delivered, if any.
-                try await connection.query(
+                try await connection.run(
                     """
                     UPDATE jobs SET state = CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, available_at = CASE WHEN t.b THEN \(KeyedOrder.never) ELSE \(ms) END,
                         attempts = 0, lease = NULL, updated_at = \(ms)
@@ -131,7 +131,7 @@ extension PostgresJobStore {
                 )
                 try await self.insertRecords(records, connection)
                 try await Self.addDepth(ids.count, connection, logger: self.logger)
-                try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger)
+                try await connection.run("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger)
                 return ids.count
             }
             gate.replayed(count)

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import SwitchyardCore
@@ -10,10 +9,10 @@ extension PostgresJobStore {
     /// Every read and write outside the commit loops: waits a little for the database to be
     /// reached at start (workers and readers start with the server), and turns driver errors
     /// into `StoreError`s that say what is wrong without the connection's details.
-    func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func guarded<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         if !isStarted { try await waitUntilStarted(timeout: .seconds(5)) }
         do {
-            return try await Self.within(Self.readDeadline, body)
+            return try await Self.within(Self.readDeadline, client, body)
         } catch let error as StoreError {
             throw error
         } catch let error as CancellationError {
@@ -27,9 +26,8 @@ extension PostgresJobStore {
     /// connection's password).
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
         do {
-            let client = self.client
             let logger = self.logger
-            return try await Self.within(Self.writeDeadline) { try await client.withTransaction(logger: logger) { try await body($0) } }
+            return try await Self.within(Self.writeDeadline, client) { try await $0.runTransaction(logger: logger, body) }
         } catch let error as StoreError {
             throw error
         } catch {
@@ -42,38 +40,38 @@ extension PostgresJobStore {
     static let writeDeadline: Duration = .seconds(3)
     static let readDeadline: Duration = .seconds(10)
 
-    /// Runs `body`, or throws `StoreError.unavailable` once `deadline` passes. The body is
-    /// cancelled then but not waited for: while the database is unreachable the pool may hold a
-    /// connection request past cancellation, and the caller (a client waiting for its answer)
-    /// must get its 503 now. The abandoned body ends when the pool gives up or the database
-    /// answers. A write cut off this way may still commit: the client, told 503, sends it again,
-    /// which at-least-once delivery allows; nothing acknowledged is lost.
-    static func within<T: Sendable>(_ deadline: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let outcome = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
-        let work = NIOLockedValueBox<Task<Void, Never>?>(nil)
-        let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                outcome.withLockedValue { $0 = continuation }
-                @Sendable func finish(_ result: Result<T, any Error>) {
-                    outcome.withLockedValue { $0.take() }?.resume(with: result)
-                }
-                timer.withLockedValue {
-                    $0 = Task {
-                        guard (try? await Task.sleep(for: deadline)) != nil else { return }
-                        finish(.failure(StoreError.unavailable("the database did not answer within \(deadline)")))
-                        work.withLockedValue { $0 }?.cancel()
-                    }
-                }
-                work.withLockedValue {
-                    $0 = Task {
-                        do { finish(.success(try await body())) } catch { finish(.failure(error)) }
-                        timer.withLockedValue { $0 }?.cancel()
+    /// Runs `body` on a connection of the pool, or throws `StoreError.unavailable` once
+    /// `deadline` passes, cancelling it. Both ways postgres-nio can hold a call end on that
+    /// cancellation: a pending lease fails (the pool honours it), and a statement already sent
+    /// fails when its connection is closed (a query itself ignores cancellation, and a database
+    /// that stopped answering, SIGSTOPped or behind a half-open socket, would hold it). Every
+    /// statement in `body` goes through `run`, which never writes to a closed connection. A
+    /// write cut off this way may still commit: the client, told 503, sends it again, which
+    /// at-least-once delivery allows; nothing acknowledged is lost.
+    static func within<T: Sendable>(
+        _ deadline: Duration,
+        _ client: PostgresClient,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    try await withTaskCancellationHandler {
+                        try await body(connection)
+                    } onCancel: {
+                        connection.close().whenComplete { _ in }
                     }
                 }
             }
-        } onCancel: {
-            work.withLockedValue { $0 }?.cancel()
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw StoreError.unavailable("the database did not answer within \(deadline)")
+            }
+            return value
         }
     }
 
@@ -119,5 +117,43 @@ extension PostgresJobStore {
         }
         if let error = error as? PSQLError, let underlying = error.underlying { return connectionFailure(underlying) }
         return "\(type(of: error))"
+    }
+}
+
+extension PostgresConnection {
+    /// Sends a statement and collects its rows. The check that the connection is open and the
+    /// write happen in one turn of its event loop: postgres-nio 1.33.2 drops the answer of a
+    /// statement written to a connection that has just closed, and its caller would wait
+    /// forever (the pool can lease a connection for a moment after the server closed it).
+    @discardableResult
+    func run(_ query: PostgresQuery, logger: Logger) async throws -> PostgresQueryResult {
+        try await eventLoop.flatSubmit { () -> EventLoopFuture<PostgresQueryResult> in
+            guard !self.isClosed else { return self.eventLoop.makeFailedFuture(StoreError.unavailable("the connection closed")) }
+            return self.query(query, logger: logger)
+        }.get()
+    }
+
+    /// BEGIN, `body`, COMMIT (or ROLLBACK when `body` throws), every statement through `run`.
+    func runTransaction<T: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        _ = try await run("BEGIN", logger: logger)
+        do {
+            let value = try await body(self)
+            _ = try await run("COMMIT", logger: logger)
+            return value
+        } catch {
+            _ = try? await run("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+}
+
+extension PostgresQueryResult {
+    /// Every row decoded, as a streamed result's `decode` does.
+    func decode<Column: PostgresDecodable>(_ column: Column.Type) throws -> [Column] {
+        try map { try $0.decode(column) }
+    }
+
+    func decode<each Column: PostgresDecodable>(_ columns: (repeat each Column).Type) throws -> [(repeat each Column)] {
+        try map { try $0.decode(columns) }
     }
 }

@@ -13,7 +13,7 @@ extension PostgresJobStore {
         // the write deadline (a database that stopped answering is found by the commit anyway).
         if jobs > 0, gate.claimSharedRead(every: Self.sharedCountInterval) {
             let store = self
-            _ = try? await Self.within(Self.writeDeadline) { try await store.readDepth() }
+            _ = try? await Self.within(Self.writeDeadline, client) { try await store.readDepth($0) }
         }
         try await gate.append(jobs: jobs) { () throws(StoreError) in try await ingest.submit(events) }
     }
@@ -99,7 +99,7 @@ extension PostgresJobStore {
             """
         try await transaction { [lockedKeys] connection in
             try await Self.lockKeys(lockedKeys, connection, logger: logger)
-            try await connection.query(query, logger: logger)
+            try await connection.run(query, logger: logger)
         }
     }
 }

@@ -170,8 +170,10 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
             do {
                 try await checkConnection()
                 try await PostgresSchema.migrate(client, logger: logger)
-                let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
-                try await readDepth()
+                let horizon = try await Self.within(Self.readDeadline, client) { [self] connection in
+                    try await readDepth(connection)
+                    return try await Self.horizon(connection, logger: logger)
+                }
                 state.withLockedValue { $0 = .started(tail: horizon - 1) }
                 startedSignal.signal()
                 if recoverAtStart { _ = try await recoverInterrupted() }

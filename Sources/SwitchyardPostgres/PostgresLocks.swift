@@ -16,7 +16,7 @@ extension PostgresJobStore {
     static func lockKeys(_ keys: Set<String>, _ connection: PostgresConnection, logger: Logger) async throws {
         guard !keys.isEmpty else { return }
         let hashes = Set(keys.map(lockHash)).sorted()
-        try await connection.query(
+        try await connection.run(
             """
             SELECT pg_advisory_xact_lock(h) FROM unnest(\(hashes)::bigint[]) WITH ORDINALITY AS t(h, n) ORDER BY n
             """,

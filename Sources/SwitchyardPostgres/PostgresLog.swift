@@ -47,7 +47,7 @@ extension PostgresJobStore {
             }
             nulls.append(mask)
         }
-        try await connection.query(
+        try await connection.run(
             """
             WITH x AS (\(unescaped: Self.positionBase)), ins AS (
             INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, rule, type, event, user_id, batch_id, request_id,
@@ -119,11 +119,11 @@ extension PostgresJobStore {
     }
 
     /// Puts each transformed entry's event back, one query for the page.
-    func restoreEmbeddedEvents(_ records: [LogRecord]) async throws -> [LogRecord] {
+    func restoreEmbeddedEvents(_ records: [LogRecord], _ connection: PostgresConnection) async throws -> [LogRecord] {
         let wanted = Set(records.compactMap { $0.entryText != nil ? $0.eventID : nil })
         var payloads: [Int64: [UInt8]] = [:]
         if !wanted.isEmpty {
-            for try await (id, payload) in try await client.query(
+            for (id, payload) in try await connection.run(
                 "SELECT id, payload FROM events WHERE id = ANY(\(Array(wanted))::bigint[])",
                 logger: logger
             )
@@ -208,17 +208,17 @@ extension PostgresJobStore {
 
     /// Runs `logQuery`'s queries and merges their rows into one page in position order, the
     /// embedded events put back.
-    func merged(_ queries: [PostgresQuery], newestFirst: Bool, limit: Int) async throws -> [LogRecord] {
+    func merged(_ queries: [PostgresQuery], newestFirst: Bool, limit: Int, _ connection: PostgresConnection) async throws -> [LogRecord] {
         var records: [LogRecord] = []
         for q in queries {
-            for try await row in try await client.query(q, logger: logger) { records.append(try Self.record(row)) }
+            for row in try await connection.run(q, logger: logger) { records.append(try Self.record(row)) }
         }
         records.sort { newestFirst ? $0.id > $1.id : $0.id < $1.id }
-        return try await restoreEmbeddedEvents(Array(records.prefix(limit)))
+        return try await restoreEmbeddedEvents(Array(records.prefix(limit)), connection)
     }
 
     public func records(_ query: LogQuery) async throws -> [LogRecord] {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             let limit = max(1, min(query.limit, 1000))
             let queries = try logQuery(query.filter, newestFirst: true, limit: limit) { received, q in
                 let time = received ? "received_at" : "at"
@@ -235,15 +235,15 @@ extension PostgresJobStore {
                     q.appendInterpolation(before)
                 }
             }
-            return try await merged(queries, newestFirst: true, limit: limit)
+            return try await merged(queries, newestFirst: true, limit: limit, connection)
         }
     }
 
     /// Only positions below the horizon: a record of a transaction still open (or one that will
     /// commit later with a smaller position) is read on a later call, never skipped.
     public func records(after id: Int64, filter: LogFilter, limit: Int) async throws -> [LogRecord] {
-        try await guarded { [self] in
-            let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
+        try await guarded { [self] connection in
+            let horizon = try await Self.horizon(connection, logger: logger)
             guard horizon > id + 1 else { return [] }
             let queries = try logQuery(filter, newestFirst: false, limit: limit) { _, q in
                 q.appendLiteral(" AND id > ")
@@ -251,14 +251,14 @@ extension PostgresJobStore {
                 q.appendLiteral(" AND id < ")
                 q.appendInterpolation(horizon)
             }
-            return try await merged(queries, newestFirst: false, limit: limit)
+            return try await merged(queries, newestFirst: false, limit: limit, connection)
         }
     }
 
     public func story(messageId: String) async throws -> EventStory? {
-        try await guarded { [self] in
+        try await guarded { [self] connection -> EventStory? in
             var found: (id: Int64, source: String, received: Int64, payload: ByteBuffer)?
-            for try await row in try await client.query(
+            for row in try await connection.run(
                 """
                 SELECT id, source, received_at, payload FROM events WHERE message_id = \(messageId.pgText) ORDER BY id DESC LIMIT 1
                 """,
@@ -268,7 +268,7 @@ extension PostgresJobStore {
             }
             guard let event = found else { return nil }
             var jobs: [EventStory.JobSummary] = []
-            for try await (destination, rule, state, attempts, lastError, availableAt) in try await client.query(
+            for (destination, rule, state, attempts, lastError, availableAt) in try await connection.run(
                 """
                 SELECT destination, rule, state, attempts, last_error, available_at FROM jobs WHERE event_id = \(event.id) ORDER BY id
                 """,
@@ -286,7 +286,7 @@ extension PostgresJobStore {
                 )
             }
             var records: [LogRecord] = []
-            for try await row in try await client.query(
+            for row in try await connection.run(
                 """
                 SELECT \(unescaped: Self.receivedColumns) FROM events WHERE id = \(event.id)
                 UNION ALL SELECT \(unescaped: Self.recordColumns) FROM delivery_log WHERE event_id = \(event.id) ORDER BY 1
@@ -301,7 +301,7 @@ extension PostgresJobStore {
                 receivedAt: Timestamp(millisecondsSinceEpoch: event.received),
                 event: (try? JSONParser.parse(Array(event.payload.readableBytesView))) ?? .null,
                 jobs: jobs,
-                records: try await restoreEmbeddedEvents(records)
+                records: try await restoreEmbeddedEvents(records, connection)
             )
         }
     }

@@ -19,7 +19,7 @@ extension PostgresJobStore {
     /// Positions below this belong to transactions that are all over: no row will ever be
     /// committed below it again, so readers may go up to it without skipping a late commit.
     static func horizon(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        for try await xmin in try await connection.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", logger: logger)
+        for xmin in try await connection.run("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", logger: logger)
             .decode(Int64.self)
         {
             return xmin << positionBits
@@ -56,7 +56,8 @@ extension PostgresJobStore {
                 // records back would cost each node a read per event for nothing. A reader that
                 // subscribes later resumes from the store itself (`records(after:)`).
                 if !liveLog.hasSubscribers {
-                    let horizon = try await client.withConnection { try await Self.horizon($0, logger: self.logger) }
+                    let logger = self.logger
+                    let horizon = try await Self.within(Self.readDeadline, client) { try await Self.horizon($0, logger: logger) }
                     moveTail { max($0, horizon - 1) }
                 }
                 while liveLog.hasSubscribers {

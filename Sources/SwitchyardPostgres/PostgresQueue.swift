@@ -7,11 +7,11 @@ import SwitchyardCore
 /// Claims and outcomes: leases with `FOR UPDATE SKIP LOCKED`, settled in group commits.
 extension PostgresJobStore {
     public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             let now = clock.now().millisecondsSinceEpoch
             let leaseEnd = now + leaseFor.milliseconds
             let lease = Int64.random(in: 1...Int64.max)
-            let rows = try await client.query(
+            let rows = try await connection.run(
                 """
                 WITH due AS (
                     SELECT id, available_at, state FROM jobs
@@ -31,7 +31,7 @@ extension PostgresJobStore {
             )
             var jobs: [Job] = []
             var expired = 0
-            for try await row in rows {
+            for row in rows {
                 let r = row.makeRandomAccess()
                 let payload = try r[10].decode(ByteBuffer.self)
                 jobs.append(
@@ -89,7 +89,7 @@ extension PostgresJobStore {
                 hasError.append(result.outcome.error != nil)
             }
             var settled = Set<Int64>()
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 UPDATE jobs SET state = t.s, available_at = t.at, last_error = CASE WHEN t.h THEN t.err ELSE jobs.last_error END,
                     lease = NULL, updated_at = \(ms)
@@ -100,7 +100,7 @@ extension PostgresJobStore {
                 """,
                 logger: self.logger
             )
-            for try await id in rows.decode(Int64.self) { settled.insert(id) }
+            for id in try rows.decode(Int64.self) { settled.insert(id) }
             guard !settled.isEmpty else { return (0, 0) }
             var finished = 0
             var releaseDestinations: [String] = []
@@ -116,7 +116,7 @@ extension PostgresJobStore {
             }
             var released = 0
             if !releaseKeys.isEmpty {
-                let next = try await connection.query(
+                let next = try await connection.run(
                     """
                     UPDATE jobs SET state = 'pending', available_at = \(ms), updated_at = \(ms) WHERE id IN (
                         SELECT (SELECT j.id FROM jobs j WHERE j.destination = t.d AND j.ordering_key = t.k AND j.state = 'blocked' ORDER BY j.id LIMIT 1)
@@ -125,21 +125,21 @@ extension PostgresJobStore {
                     """,
                     logger: self.logger
                 )
-                for try await _ in next.decode(Int64.self) { released += 1 }
+                for _ in try next.decode(Int64.self) { released += 1 }
             }
             try await self.insertRecords(records, connection)
             if finished > 0 { try await Self.addDepth(-finished, connection, logger: self.logger) }
-            if released > 0 { try await connection.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger) }
+            if released > 0 { try await connection.run("SELECT pg_notify(\(Self.channel), 'jobs')", logger: self.logger) }
             return (finished, released)
         }
         gate.settled(settled.finished, released: settled.released)
     }
 
     public func release(_ jobs: [Job]) async throws {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             guard !jobs.isEmpty else { return }
             let now = clock.now().millisecondsSinceEpoch
-            try await client.query(
+            try await connection.run(
                 """
                 UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END, attempts = attempts - 1,
                     available_at = \(now), lease = NULL, updated_at = \(now)
@@ -148,15 +148,15 @@ extension PostgresJobStore {
                 """,
                 logger: logger
             )
-            try await client.query("SELECT pg_notify(\(Self.channel), 'jobs')", logger: logger)
+            try await connection.run("SELECT pg_notify(\(Self.channel), 'jobs')", logger: logger)
         }
     }
 
     /// Only this node's own leases: another node's may be live, and run out on their own.
     public func recoverInterrupted() async throws -> Int {
-        try await guarded { [self] in
+        try await guarded { [self] connection in
             let now = clock.now().millisecondsSinceEpoch
-            let rows = try await client.query(
+            let rows = try await connection.run(
                 """
                 UPDATE jobs SET state = 'failed', available_at = \(now), lease = NULL, updated_at = \(now),
                     last_error = COALESCE(last_error, 'interrupted: the node stopped during delivery')
@@ -166,7 +166,7 @@ extension PostgresJobStore {
                 logger: logger
             )
             var recovered = 0
-            for try await _ in rows.decode(Int64.self) { recovered += 1 }
+            for _ in try rows.decode(Int64.self) { recovered += 1 }
             if recovered > 0 {
                 logger.info("jobs this node left in flight are due again", metadata: ["recoveredInFlight": "\(recovered)"])
                 gate.newJobs.signal()

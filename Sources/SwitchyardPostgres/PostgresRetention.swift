@@ -21,8 +21,8 @@ extension PostgresJobStore {
         var report = PruneReport(records: 0, jobs: 0, events: 0)
 
         // The log, by age and then by count (the newest `maxLogRecords` are kept).
-        let oldestKept: Int64? = try await guarded { [self] in
-            for try await id in try await client.query(
+        let oldestKept: Int64? = try await guarded { [self] connection in
+            for id in try await connection.run(
                 """
                 SELECT id FROM delivery_log ORDER BY id DESC OFFSET \(max(0, retention.maxLogRecords - 1)) LIMIT 1
                 """,
@@ -92,14 +92,14 @@ extension PostgresJobStore {
     /// (or this one is shutting down).
     private func pruneStep(_ query: PostgresQuery) async throws -> (rows: Int, events: Int)? {
         guard !Task.isCancelled else { return nil }
-        return try await guarded { [self] in
-            try await client.withTransaction(logger: logger) { connection in
-                for try await mine in try await connection.query("SELECT pg_try_advisory_xact_lock(\(Self.pruneLock))", logger: logger)
+        return try await guarded { [self] connection in
+            try await connection.runTransaction(logger: logger) { connection in
+                for mine in try await connection.run("SELECT pg_try_advisory_xact_lock(\(Self.pruneLock))", logger: logger)
                     .decode(Bool.self) where !mine
                 {
                     return nil
                 }
-                for try await (a, b) in try await connection.query(query, logger: logger).decode((Int64, Int64).self) {
+                for (a, b) in try await connection.run(query, logger: logger).decode((Int64, Int64).self) {
                     return (Int(a), Int(b))
                 }
                 return (0, 0)

@@ -98,30 +98,30 @@ enum PostgresSchema {
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {
         try await client.withConnection { connection in
-            _ = try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
+            _ = try await connection.run("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
             do {
-                try await connection.query(
+                _ = try await connection.run(
                     "CREATE TABLE IF NOT EXISTS switchyard_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
                     logger: logger
                 )
                 var applied = Set<String>()
-                for try await name in try await connection.query("SELECT name FROM switchyard_migrations", logger: logger).decode(
+                for name in try await connection.run("SELECT name FROM switchyard_migrations", logger: logger).decode(
                     String.self
                 ) {
                     applied.insert(name)
                 }
                 for migration in migrations where !applied.contains(migration.name) {
-                    try await connection.withTransaction(logger: logger) { tx in
-                        for statement in migration.sql { try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-                        try await tx.query("INSERT INTO switchyard_migrations (name) VALUES (\(migration.name))", logger: logger)
+                    try await connection.runTransaction(logger: logger) { tx in
+                        for statement in migration.sql { _ = try await tx.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                        _ = try await tx.run("INSERT INTO switchyard_migrations (name) VALUES (\(migration.name))", logger: logger)
                     }
                     logger.info("database migrated", metadata: ["migration": "\(migration.name)"])
                 }
             } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
+                _ = try? await connection.run("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
                 throw error
             }
-            _ = try await connection.query("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
+            _ = try await connection.run("SELECT pg_advisory_unlock(\(migrationLock))", logger: logger)
         }
     }
 }

@@ -252,7 +252,8 @@ def test_a_database_that_cannot_be_reached_says_why_in_the_answer_ready_and_one_
         "database": f"{server}/no_such_database?{query}",
         "refused": f"{scheme}@127.0.0.1:1/{database}?{query}",
     }[case]
-    node = Node(tmp_path, "misconfigured", url, Emulator(tmp_path))
+    emulator = Emulator(tmp_path)
+    node = Node(tmp_path, "misconfigured", url, emulator)
     node.start()
     try:
         answer = requests.post(node.url + "/v1/track", auth=(WRITE_KEY, ""), timeout=10,
@@ -268,3 +269,4 @@ def test_a_database_that_cannot_be_reached_says_why_in_the_answer_ready_and_one_
         assert PG_PASSWORD not in node.log()
     finally:
         node.stop()
+        emulator.stop()
