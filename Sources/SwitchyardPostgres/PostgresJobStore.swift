@@ -28,8 +28,9 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
     let storage: StorageConfig
     let clock: any WallClock
     let metrics: PipelineMetrics
-    /// The queue-full check against every node's waiting jobs (as of the last commit or the
-    /// refresh each second), the last failed commit for `/ready`, and the workers' wake-ups.
+    /// The queue-full check against every node's waiting jobs (read again on the write path
+    /// when the last reading is a second old), the last failed commit for `/ready`, and the
+    /// workers' wake-ups.
     public let gate: QueueGate
     let ingest = CommitBatcher<NewEvent>(maxItems: 5_000)
     let outcomes = CommitBatcher<JobResult>(maxItems: 20_000)
@@ -176,9 +177,8 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
                 }
                 state.withLockedValue { $0 = .started(tail: horizon - 1) }
                 startedSignal.signal()
-                if recoverAtStart { _ = try await recoverInterrupted() }
                 logger.info("queue opened", metadata: ["store": "postgres", "node": "\(node)", "waitingJobs": "\(gate.waiting)"])
-                return
+                break
             } catch {
                 try Task.checkCancellation()
                 let reason = Self.describe(error)
@@ -189,6 +189,14 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
                 }
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
+            }
+        }
+        // Started either way: jobs that cannot be made due now are due when their leases run out.
+        if recoverAtStart {
+            do {
+                _ = try await recoverInterrupted()
+            } catch {
+                logger.warning("cannot make this node's interrupted jobs due now; they are when their leases run out: \(error)")
             }
         }
     }
