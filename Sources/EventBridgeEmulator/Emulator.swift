@@ -49,7 +49,8 @@ public final class EventBridgeEmulator: Sendable {
     /// Where rules send what they match; set when there are rules.
     public let targets: BusTargets?
 
-    public init(options: EmulatorOptions, httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "switchyard.emulator")) throws {
+    /// - Parameter httpClient: what the bus's URL targets are posted with; the caller owns it.
+    public init(options: EmulatorOptions, httpClient: HTTPClient, logger: Logger = Logger(label: "switchyard.emulator")) throws {
         self.options = options
         output = try JSONLinesFile(path: options.eventsOut)
         targets = try options.rules.map { try BusTargets(rules: $0, httpClient: httpClient, logger: logger) }

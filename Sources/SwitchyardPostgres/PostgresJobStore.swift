@@ -84,8 +84,9 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
     }
 
     public func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.runUntilCancelled() }
+        await withTaskGroup(of: Void.self) { group in
+            // It ends only when cancelled: start-up retries until the database answers.
+            group.addTask { try? await self.runUntilCancelled() }
             // Stopped last (first in the group): workers finish their outcomes before this ends.
             try? await gracefulShutdown()
             group.cancelAll()

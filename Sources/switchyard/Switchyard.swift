@@ -322,7 +322,15 @@ struct EmulateEventBridge: AsyncParsableCommand {
                 )
             }
         }
-        let emulator = try EventBridgeEmulator(options: options, logger: logger)
+        // For the bus's URL targets.
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let emulator: EventBridgeEmulator
+        do {
+            emulator = try EventBridgeEmulator(options: options, httpClient: httpClient, logger: logger)
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
         logger.info(
             "EventBridge emulator",
             metadata: [
@@ -338,7 +346,13 @@ struct EmulateEventBridge: AsyncParsableCommand {
                 logger: logger
             )
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
     }
 }
 

@@ -31,7 +31,7 @@ struct BusRulesTests {
             """,
             file: "rules.yaml"
         )
-        let emulator = try EventBridgeEmulator(options: options)
+        let emulator = try EventBridgeEmulator(options: options, httpClient: .shared)
         let body = #"""
             {"Entries":[
               {"Source":"contact-lens","DetailType":"Rules Matched","Detail":"{\"ruleName\":\"ACCOUNT_CANCELLATION\"}","EventBusName":"orders"},

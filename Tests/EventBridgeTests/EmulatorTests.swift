@@ -48,7 +48,7 @@ struct EmulatorTests {
         var options = EmulatorOptions()
         options.credentials = ["AKIDEMU": "emu-secret"]
         options.eventsOut = out
-        let emulator = try EventBridgeEmulator(options: options)
+        let emulator = try EventBridgeEmulator(options: options, httpClient: .shared)
         let app = Application(router: emulator.router())
         try await app.test(.router) { client in try await body(client, out) }
     }
