@@ -165,10 +165,8 @@ extension MemoryJobStore {
     /// `deadLetters`; then events with no job left, older than `delivered`.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
         try checkOpen()
-        let now = clock.now().millisecondsSinceEpoch
-        let delivered = now - retention.delivered.milliseconds
-        let dead = now - retention.deadLetters.milliseconds
-        let logCutoff = now - retention.log.milliseconds
+        let cutoffs = retention.cutoffs(at: clock.now())
+        let (delivered, dead, logCutoff) = (cutoffs.delivered, cutoffs.deadLetters, cutoffs.log)
         return storage.rows.withLockedValue { rows in
             var report = PruneReport(records: 0, jobs: 0, events: 0)
             let kept = Set(rows.records.keys.sorted(by: >).prefix(max(0, retention.maxLogRecords)))

@@ -13,10 +13,8 @@ extension PostgresJobStore {
     /// Delivered jobs take their events with them when nothing else is left to deliver; events
     /// that never had a job are found by age through a BRIN index, cheap to keep on append.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
-        let now = clock.now().millisecondsSinceEpoch
-        let delivered = now - retention.delivered.milliseconds
-        let dead = now - retention.deadLetters.milliseconds
-        let logCutoff = now - retention.log.milliseconds
+        let cutoffs = retention.cutoffs(at: clock.now())
+        let (delivered, dead, logCutoff) = (cutoffs.delivered, cutoffs.deadLetters, cutoffs.log)
         let batch = max(1, retention.batch)
         var report = PruneReport(records: 0, jobs: 0, events: 0)
 

@@ -6,10 +6,8 @@ extension SQLiteJobStore {
     /// Prunes in steps of `retention.batch` rows, each its own write, so that group commits
     /// (which share the one writer) wait for one step at most, never for a whole history.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
-        let now = clock.now().millisecondsSinceEpoch
-        let delivered = now - retention.delivered.milliseconds
-        let dead = now - retention.deadLetters.milliseconds
-        let logCutoff = now - retention.log.milliseconds
+        let cutoffs = retention.cutoffs(at: clock.now())
+        let (delivered, dead, logCutoff) = (cutoffs.delivered, cutoffs.deadLetters, cutoffs.log)
         let batch = max(1, retention.batch)
         var report = PruneReport(records: 0, jobs: 0, events: 0)
         // Ids are shared with events, so the newest `maxLogRecords` are found by counting.

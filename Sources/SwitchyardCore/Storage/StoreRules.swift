@@ -130,3 +130,19 @@ public struct ReplayedJob: Sendable, Hashable {
         self.rule = rule
     }
 }
+
+extension RetentionConfig {
+    /// What is old enough to go, as of `now`: delivered jobs (and events with no job left)
+    /// received and settled before `delivered`, dead letters given up before `deadLetters`,
+    /// log records written before `log`.
+    public struct Cutoffs: Sendable, Hashable {
+        public var delivered: Int64
+        public var deadLetters: Int64
+        public var log: Int64
+    }
+
+    public func cutoffs(at now: Timestamp) -> Cutoffs {
+        let ms = now.millisecondsSinceEpoch
+        return Cutoffs(delivered: ms - delivered.milliseconds, deadLetters: ms - deadLetters.milliseconds, log: ms - log.milliseconds)
+    }
+}
