@@ -165,6 +165,7 @@ extension MemoryJobStore {
     /// `deadLetters`; then events with no job left, older than `delivered`.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
         try checkOpen()
+        let now = clock.now().millisecondsSinceEpoch
         let cutoffs = retention.cutoffs(at: clock.now())
         let (delivered, dead, logCutoff) = (cutoffs.delivered, cutoffs.deadLetters, cutoffs.log)
         return storage.rows.withLockedValue { rows in
@@ -190,6 +191,9 @@ extension MemoryJobStore {
                 rows.events[event.id] = nil
                 report.events += 1
             }
+            let before = rows.dedup.count
+            rows.dedup = rows.dedup.filter { $0.value > now }
+            report.dedupMarks = before - rows.dedup.count
             return report
         }
     }

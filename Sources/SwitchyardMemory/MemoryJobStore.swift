@@ -62,21 +62,30 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
 
     // MARK: The queue
 
-    public func append(_ events: [NewEvent]) async throws(StoreError) {
+    public func append(_ events: [NewEvent]) async throws(StoreError) -> Appended {
         try checkOpen()
         let jobs = events.reduce(0) { $0 + $1.targets.count }
-        try await gate.append(jobs: jobs) { () throws(StoreError) in
+        return try await gate.append(jobs: jobs) { () throws(StoreError) -> Appended in
             do {
-                try write { rows in ((), Self.insert(events, into: &rows)) }
+                return try write { rows in Self.insert(events, into: &rows) }
             } catch {
                 throw .unavailable("\(error)")
             }
         }
     }
 
-    static func insert(_ events: [NewEvent], into rows: inout MemoryStorage.Rows) -> [LogRecord] {
+    static func insert(_ events: [NewEvent], into rows: inout MemoryStorage.Rows) -> (Appended, [LogRecord]) {
         var records: [LogRecord] = []
+        var appended = Appended()
         for item in events {
+            if let until = item.dedupUntil {
+                let key = DedupKey(item)
+                if DedupRule.isDuplicate(item, markedUntil: rows.dedup[key]) {
+                    appended.add(item)
+                    continue
+                }
+                rows.dedup[key] = until
+            }
             let id = rows.takeID()
             let received = item.event.receivedAt.millisecondsSinceEpoch
             rows.events[id] = .init(id: id, source: item.source, event: item.event)
@@ -98,7 +107,7 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
             }
             records.append(.received(item, id: id))
         }
-        return records
+        return (appended, records)
     }
 
     public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {

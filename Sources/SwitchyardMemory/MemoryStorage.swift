@@ -34,6 +34,8 @@ public final class MemoryStorage: Sendable {
         var events: [Int64: Event] = [:]
         var jobs: [Int64: Job] = [:]
         var records: [Int64: LogRecord] = [:]
+        /// Dedup marks: until when a source's message id makes a later copy a duplicate.
+        var dedup: [DedupKey: Int64] = [:]
         var nextID: Int64 = 1
         var nextJobID: Int64 = 1
         /// Whether a store serves this storage now (the folder lock of the embedded store).

@@ -9,12 +9,13 @@ import SwitchyardCore
 ///
 /// The state is an enum behind a lock, driven by `run()` (the committing loop, which the store
 /// runs in its service) and `submit` (callers); neither sleeps on a timer.
-final class CommitBatcher<Item: Sendable>: Sendable {
-    typealias Commit = @Sendable ([Item]) async throws(StoreError) -> Void
+final class CommitBatcher<Item: Sendable, Output: Sendable>: Sendable {
+    /// Commits the items and says what became of each (one output per item, in order, or none).
+    typealias Commit = @Sendable ([Item]) async throws(StoreError) -> [Output]
 
     private struct Waiting {
         var items: [Item]
-        var continuation: CheckedContinuation<Void, any Error>
+        var continuation: CheckedContinuation<[Output], any Error>
     }
 
     private enum State {
@@ -31,10 +32,11 @@ final class CommitBatcher<Item: Sendable>: Sendable {
         self.maxItems = maxItems
     }
 
-    /// Returns once `items` are committed, or throws the commit's error.
-    func submit(_ items: [Item]) async throws(StoreError) {
+    /// Returns once `items` are committed, with the commit's outputs for them, or throws the
+    /// commit's error.
+    func submit(_ items: [Item]) async throws(StoreError) -> [Output] {
         do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Output], any Error>) in
                 let wake: CheckedContinuation<Void, Never>? = state.withLockedValue { state in
                     switch state {
                     case .stopped:
@@ -62,8 +64,13 @@ final class CommitBatcher<Item: Sendable>: Sendable {
             let batch = await nextBatch()
             guard !batch.isEmpty else { continue }
             do {
-                try await commit(batch.flatMap(\.items))
-                for waiting in batch { waiting.continuation.resume() }
+                let outputs = try await commit(batch.flatMap(\.items))
+                var start = 0
+                for waiting in batch {
+                    let end = start + waiting.items.count
+                    waiting.continuation.resume(returning: outputs.isEmpty ? [] : Array(outputs[start..<end]))
+                    start = end
+                }
             } catch {
                 for waiting in batch { waiting.continuation.resume(throwing: error) }
             }

@@ -6,7 +6,7 @@ import SwitchyardCore
 
 /// Ingestion: requests group-committed into one transaction, a statement per table.
 extension PostgresJobStore {
-    public func append(_ events: [NewEvent]) async throws(StoreError) {
+    public func append(_ events: [NewEvent]) async throws(StoreError) -> Appended {
         guard isStarted else { throw .unavailable(notStartedReason) }
         let jobs = events.reduce(0) { $0 + $1.targets.count }
         // Other nodes' commits move the count too: read it again at most once a second, under
@@ -15,14 +15,29 @@ extension PostgresJobStore {
             let store = self
             _ = try? await Self.within(Self.writeDeadline, client) { try await store.readDepth($0) }
         }
-        try await gate.append(jobs: jobs) { () throws(StoreError) in try await ingest.submit(events) }
+        return try await gate.append(jobs: jobs) { () throws(StoreError) -> Appended in
+            let duplicates = try await ingest.submit(events)
+            var appended = Appended()
+            for (item, duplicate) in zip(events, duplicates) where duplicate { appended.add(item) }
+            return appended
+        }
     }
 
     /// One ingestion transaction for many requests, in one statement after BEGIN (plus the
-    /// ordering keys' locks when there are keyed jobs): the events, their jobs, the depth and the
-    /// notification, so a commit costs three round trips however many requests it carries.
-    func commit(_ events: [NewEvent]) async throws(StoreError) {
+    /// ordering keys' locks when there are keyed jobs): the dedup marks, the events that are not
+    /// duplicates, their jobs, the depth and the notification, so a commit costs three round
+    /// trips however many requests it carries. Returns, for each event, whether it was a duplicate.
+    func commit(_ all: [NewEvent]) async throws(StoreError) -> [Bool] {
         let now = clock.now().millisecondsSinceEpoch
+        // Later copies in this very write are duplicates before the database is asked (one
+        // statement cannot mark a key twice); the rest are marked in the statement, sorted by
+        // key so that two nodes' transactions take the keys' row locks in the same order.
+        let first = DedupRule.firstInWrite(all)
+        let events = zip(all, first).filter(\.1).map(\.0)
+        var markSources: [String] = []
+        var markIds: [String] = []
+        var markUntil: [Int64] = []
+        var markAt: [Int64] = []
         var rows: [Int64] = []
         var messageIds: [String] = []
         var sources: [String] = []
@@ -39,7 +54,7 @@ extension PostgresJobStore {
         var rules: [String] = []
         var jobFlags: [Int64] = []
         var jobTimes: [Int64] = []
-        // The keys' lock names, which also tell a key's later job in this very batch.
+        // The ordering keys' lock names.
         var lockedKeys = Set<String>()
         for (n, item) in events.enumerated() {
             let e = item.event
@@ -52,7 +67,15 @@ extension PostgresJobStore {
             anonymous.append(e.anonymousId.pgText ?? "")
             received.append(e.receivedAt.millisecondsSinceEpoch)
             payloads.append(ByteBuffer(bytes: e.payload))
-            nulls.append((e.name == nil ? 1 : 0) | (e.userId == nil ? 2 : 0) | (e.anonymousId == nil ? 4 : 0))
+            nulls.append(
+                (e.name == nil ? 1 : 0) | (e.userId == nil ? 2 : 0) | (e.anonymousId == nil ? 4 : 0) | (item.dedupUntil == nil ? 0 : 8)
+            )
+            if let until = item.dedupUntil {
+                markSources.append(item.source.pgText)
+                markIds.append(e.messageId.pgText)
+                markUntil.append(until)
+                markAt.append(e.receivedAt.millisecondsSinceEpoch)
+            }
             for target in item.targets {
                 jobEvents.append(Int64(n))
                 destinations.append(target.destination)
@@ -61,19 +84,28 @@ extension PostgresJobStore {
                 jobTimes.append(e.receivedAt.millisecondsSinceEpoch)
                 var flags: Int64 = target.rule == nil ? 0 : 4
                 if let key = target.orderingKey {
+                    // A key's later job in this very batch waits behind its earlier stored one
+                    // (counted in the statement, which knows which events are duplicates).
                     flags |= 1
-                    // A key's later job in this very batch waits behind its earlier one.
-                    if !lockedKeys.insert(Self.keyLock(target.destination, key)).inserted { flags |= 2 }
+                    lockedKeys.insert(Self.keyLock(target.destination, key))
                 }
                 jobFlags.append(flags)
             }
         }
-        let jobCount = Int64(jobEvents.count)
         let shard = Int32.random(in: 0..<Int32(PostgresSchema.depthShards))
         let node = self.node
         let logger = self.logger
         let query: PostgresQuery = """
             WITH x AS (\(unescaped: Self.positionBase)),
+            dd AS (
+                INSERT INTO dedup (source, message_id, until, marked_at)
+                SELECT d.s, d.m, d.u, d.r
+                FROM unnest(\(markSources)::text[], \(markIds)::text[], \(markUntil)::bigint[], \(markAt)::bigint[]) AS d(s, m, u, r)
+                ORDER BY d.s, d.m
+                ON CONFLICT (source, message_id) DO UPDATE SET until = EXCLUDED.until, marked_at = EXCLUDED.marked_at
+                    WHERE dedup.until <= EXCLUDED.marked_at
+                RETURNING source, message_id
+            ),
             ev AS (
                 INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload, node)
                 SELECT x.base + t.i, t.m, t.s, t.ty,
@@ -82,24 +114,40 @@ extension PostgresJobStore {
                 FROM x, unnest(\(rows)::bigint[], \(messageIds)::text[], \(sources)::text[], \(types)::text[], \(names)::text[],
                             \(users)::text[], \(anonymous)::text[], \(received)::bigint[], \(payloads)::bytea[], \(nulls)::bigint[])
                     AS t(i, m, s, ty, n, u, a, r, p, z)
+                    LEFT JOIN dd ON dd.source = t.s AND dd.message_id = t.m
+                WHERE t.z & 8 = 0 OR dd.message_id IS NOT NULL
+                RETURNING id
             ),
+            kept AS (SELECT ev.id - x.base AS i FROM ev, x),
             jb AS (
                 INSERT INTO jobs (event_id, destination, state, available_at, updated_at, ordering_key, rule)
                 SELECT x.base + t.e, t.d, CASE WHEN t.b THEN 'blocked' ELSE 'pending' END, CASE WHEN t.b THEN \(KeyedOrder.never) ELSE t.at END, \(now),
                     CASE WHEN t.f & 1 = 1 THEN t.k END, CASE WHEN t.f & 4 = 4 THEN t.r END
                 FROM x, (
-                    SELECT u.*, (u.f & 2 = 2 OR (u.f & 1 = 1 AND EXISTS (
+                    SELECT u.*, (u.f & 1 = 1 AND (row_number() OVER (PARTITION BY u.d, u.k ORDER BY u.o) > 1 OR EXISTS (
                         SELECT 1 FROM jobs j WHERE j.destination = u.d AND j.ordering_key = u.k AND j.state <> 'succeeded' AND j.state <> 'dead'))) AS b
                     FROM unnest(\(jobEvents)::bigint[], \(destinations)::text[], \(keys)::text[], \(rules)::text[], \(jobFlags)::bigint[], \(jobTimes)::bigint[])
-                        AS u(e, d, k, r, f, at)
+                        WITH ORDINALITY AS u(e, d, k, r, f, at, o)
+                    WHERE u.e IN (SELECT i FROM kept)
                 ) t
+                RETURNING 1
             ),
-            dp AS (UPDATE queue_depth SET jobs = jobs + \(jobCount) WHERE shard = \(shard) AND \(jobCount) > 0)
-            SELECT pg_notify(\(Self.channel), CASE WHEN \(jobCount) > 0 THEN 'jobs' ELSE 'log' END)
+            n AS (SELECT count(*) AS jobs FROM jb),
+            dp AS (UPDATE queue_depth SET jobs = queue_depth.jobs + n.jobs FROM n WHERE shard = \(shard) AND n.jobs > 0)
+            SELECT pg_notify(\(Self.channel), CASE WHEN n.jobs > 0 THEN 'jobs' ELSE 'log' END), (SELECT array_agg(i) FROM kept) FROM n
             """
-        try await transaction { [lockedKeys] connection in
+        let stored = try await transaction { [lockedKeys] connection -> Set<Int64> in
             try await Self.lockKeys(lockedKeys, connection, logger: logger)
-            try await connection.run(query, logger: logger)
+            let rows = try await connection.run(query, logger: logger).decode((String, [Int64]?).self)
+            return Set(rows.first?.1 ?? [])
+        }
+        // Each event of the write: a duplicate when it was a later copy in the write, or the
+        // database did not store it.
+        var n: Int64 = 0
+        return first.map { isFirst in
+            guard isFirst else { return true }
+            defer { n += 1 }
+            return !stored.contains(n)
         }
     }
 }

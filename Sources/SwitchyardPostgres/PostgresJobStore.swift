@@ -32,8 +32,9 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
     /// when the last reading is a second old), the last failed commit for `/ready`, and the
     /// workers' wake-ups.
     public let gate: QueueGate
-    let ingest = CommitBatcher<NewEvent>(maxItems: 5_000)
-    let outcomes = CommitBatcher<JobResult>(maxItems: 20_000)
+    /// Says of each event whether it was a duplicate.
+    let ingest = CommitBatcher<NewEvent, Bool>(maxItems: 5_000)
+    let outcomes = CommitBatcher<JobResult, Void>(maxItems: 20_000)
     let state = NIOLockedValueBox(State.starting(reason: nil))
     /// Signalled when the state leaves `starting`, for `waitUntilStarted`.
     let startedSignal = Wakeup()
@@ -116,7 +117,12 @@ public final class PostgresJobStore: JobStore, GatedJobQueue, Service {
             group.addTask { await self.client.run() }
             try await self.startUp()
             group.addTask { await self.ingest.run(self.commit) }
-            group.addTask { await self.outcomes.run(self.settle) }
+            group.addTask {
+                await self.outcomes.run { (results: [JobResult]) throws(StoreError) -> [Void] in
+                    try await self.settle(results)
+                    return []
+                }
+            }
             group.addTask { await self.listen() }
             group.addTask { await self.followLog() }
             try await group.waitForAll()

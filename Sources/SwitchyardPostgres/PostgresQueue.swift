@@ -61,7 +61,7 @@ extension PostgresJobStore {
 
     public func finish(_ results: [JobResult]) async throws {
         guard !results.isEmpty else { return }
-        try await outcomes.submit(results)
+        _ = try await outcomes.submit(results)
     }
 
     /// One transaction for many outcomes: states (ignoring stale leases), the next job of each

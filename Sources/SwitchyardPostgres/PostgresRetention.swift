@@ -70,6 +70,17 @@ extension PostgresJobStore {
             SELECT count(*), count(*) FROM gone
             """
         ).events
+        // Dedup marks whose window has passed, found by their end through its index.
+        let now = clock.now().millisecondsSinceEpoch
+        report.dedupMarks += try await pruneInSteps(
+            of: batch,
+            """
+            WITH gone AS (
+                DELETE FROM dedup WHERE (source, message_id) IN (SELECT source, message_id FROM dedup WHERE until <= \(now) LIMIT \(batch))
+                RETURNING 1)
+            SELECT count(*), 0 FROM gone
+            """
+        ).rows
         return report
     }
 

@@ -88,7 +88,25 @@ enum PostgresSchema {
                 // When each destination's heartbeat was last stored, by any node (see appendHeartbeat).
                 "CREATE TABLE heartbeats (destination text PRIMARY KEY, stored_at bigint NOT NULL)",
             ]
-        )
+        ),
+        (
+            "v2-dedup",
+            [
+                // A source's message id, until when it makes a later copy a duplicate, and when
+                // the event that set it arrived (`DedupRule`); the unique key decides between
+                // nodes committing the same id at once.
+                """
+                CREATE TABLE dedup (
+                    source text NOT NULL,
+                    message_id text NOT NULL,
+                    until bigint NOT NULL,
+                    marked_at bigint NOT NULL,
+                    PRIMARY KEY (source, message_id)
+                )
+                """,
+                "CREATE INDEX dedup_until ON dedup (until)",
+            ]
+        ),
     ]
 
     static let depthShards = 16

@@ -11,15 +11,18 @@ import SwitchyardCore
 /// Commits and flushes run on their own dispatch queues, not in Swift's cooperative pool: with
 /// every pool thread busy parsing requests, the next commit used to wait for a free thread while
 /// the single SQLite writer sat idle.
-public final class GroupCommit<Item: Sendable>: Sendable {
-    /// Writes one group in one transaction; runs on the commit queue and may block it.
-    public typealias Commit = @Sendable ([Item]) throws(StoreError) -> Void
+public final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
+    /// Writes one group in one transaction and says what became of each item (one output per
+    /// item, in order, or none at all); runs on the commit queue and may block it.
+    public typealias Commit = @Sendable ([Item]) throws(StoreError) -> [Output]
     /// Makes every commit before it durable; runs on the flush queue and may block it.
     public typealias Sync = @Sendable () throws(StoreError) -> Void
 
     private struct Waiter {
         var items: [Item]
-        var continuation: CheckedContinuation<Void, any Error>
+        var continuation: CheckedContinuation<[Output], any Error>
+        /// What the commit said of these items, handed over once they are durable.
+        var outputs: [Output] = []
     }
 
     private struct State {
@@ -55,9 +58,10 @@ public final class GroupCommit<Item: Sendable>: Sendable {
         flushQueue = DispatchQueue(label: label + ".flush")
     }
 
-    public func write(_ items: [Item]) async throws(StoreError) {
+    /// Returns once `items` are committed (and synced), with the commit's outputs for them.
+    public func write(_ items: [Item]) async throws(StoreError) -> [Output] {
         do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Output], any Error>) in
                 let start = state.withLockedValue { state -> Bool in
                     state.waiting.append(Waiter(items: items, continuation: continuation))
                     if state.running { return false }
@@ -82,7 +86,7 @@ public final class GroupCommit<Item: Sendable>: Sendable {
                 while state.withLockedValue({ $0.flushing && !$0.committed.isEmpty }) { flushTook.wait() }
                 flushTook.unlock()
             }
-            let group: [Waiter] = state.withLockedValue { state in
+            var group: [Waiter] = state.withLockedValue { state in
                 guard !state.waiting.isEmpty else {
                     state.running = false
                     return []
@@ -99,13 +103,21 @@ public final class GroupCommit<Item: Sendable>: Sendable {
             }
             if group.isEmpty { return }
             do {
-                try commit(group.flatMap(\.items))
+                let outputs = try commit(group.flatMap(\.items))
+                if !outputs.isEmpty {
+                    var start = 0
+                    for n in group.indices {
+                        let end = start + group[n].items.count
+                        group[n].outputs = Array(outputs[start..<end])
+                        start = end
+                    }
+                }
             } catch {
                 for waiter in group { waiter.continuation.resume(throwing: error) }
                 continue
             }
             guard sync != nil else {
-                for waiter in group { waiter.continuation.resume() }
+                for waiter in group { waiter.continuation.resume(returning: waiter.outputs) }
                 continue
             }
             let start = state.withLockedValue { state -> Bool in
@@ -134,7 +146,7 @@ public final class GroupCommit<Item: Sendable>: Sendable {
             if group.isEmpty { return }
             do {
                 try sync()
-                for waiter in group { waiter.continuation.resume() }
+                for waiter in group { waiter.continuation.resume(returning: waiter.outputs) }
             } catch {
                 for waiter in group { waiter.continuation.resume(throwing: error) }
             }

@@ -22,10 +22,11 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
     /// The queue-full check (waiting jobs are counted in memory, so it costs nothing), the last
     /// failed commit for `/ready`, and the workers' wake-ups.
     public let gate: QueueGate
-    let committer: GroupCommit<NewEvent>
+    /// Says of each event whether it was a duplicate.
+    let committer: GroupCommit<NewEvent, Bool>
     /// Outcomes are not flushed on their own: a lost outcome only means an event is delivered
     /// again, and the next ingestion flush or checkpoint covers them anyway.
-    let finisher: GroupCommit<JobResult>
+    let finisher: GroupCommit<JobResult, Void>
     let walSync: WALSync?
     /// Held by the server that owns the queue (`owner`), until `close()`.
     let ownership: QueueLock?
@@ -100,13 +101,13 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
         let hub = liveLog
         let walSync = config.sync == .full ? WALSync(databasePath: path) : nil
         self.walSync = walSync
-        var flush: GroupCommit<NewEvent>.Sync?
+        var flush: GroupCommit<NewEvent, Bool>.Sync?
         if let walSync {
             flush = { () throws(StoreError) in try walSync.sync() }
         }
         committer = GroupCommit(label: "switchyard.ingest-commit", sync: flush) { (events: [NewEvent]) throws(StoreError) in
             try Self.checkFreeSpace(atPath: directoryPath, minFreeBytes: minFree)
-            try Self.writeAndPublish(pool, hub) { db in ((), try Self.insert(events, db: db)) }
+            return try Self.writeAndPublish(pool, hub) { db in try Self.insert(events, db: db) }
         }
         finisher = GroupCommit(label: "switchyard.outcome-commit") { (results: [JobResult]) throws(StoreError) in
             let now = clock.now()
@@ -115,6 +116,7 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
                 return (outcome, outcome.records)
             }
             gate.settled(outcome.settled, released: outcome.released)
+            return []
         }
         logger.info("queue opened", metadata: ["path": "\(path)", "sync": "\(config.sync.rawValue)", "waitingJobs": "\(waiting)"])
     }

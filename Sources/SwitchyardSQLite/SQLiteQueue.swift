@@ -4,9 +4,12 @@ import SwitchyardCore
 
 /// Ingestion, claims and outcomes: the queue's hot path.
 extension SQLiteJobStore {
-    static func insert(_ events: [NewEvent], db: Database) throws -> [LogRecord] {
+    /// Stores the events that are not duplicates; returns, for each event, whether it was one.
+    static func insert(_ events: [NewEvent], db: Database) throws -> ([Bool], [LogRecord]) {
         var records: [LogRecord] = []
         records.reserveCapacity(events.count)
+        var duplicates: [Bool] = []
+        duplicates.reserveCapacity(events.count)
         var nextID = try nextLogID(db)
         let insertEvent = try db.cachedStatement(
             sql: """
@@ -20,9 +23,18 @@ extension SQLiteJobStore {
                 """
         )
         var keyed: KeyedJobs?
+        var marks: DedupMarks?
         for item in events {
             let e = item.event
             let received = e.receivedAt.millisecondsSinceEpoch
+            if let until = item.dedupUntil {
+                if marks == nil { marks = try DedupMarks(db) }
+                let duplicate = try !marks!.mark(item, until: until, received: received, db: db)
+                duplicates.append(duplicate)
+                if duplicate { continue }
+            } else {
+                duplicates.append(false)
+            }
             let eventID = nextID
             nextID += 1
             var row = RowWriter(insertEvent)
@@ -53,7 +65,7 @@ extension SQLiteJobStore {
             // The event's row is its `received` record (same id), so nothing more is stored for it.
             records.append(.received(item, id: eventID))
         }
-        return records
+        return (duplicates, records)
     }
 
     /// Events (each the log's `received` record) and delivery-log records take their ids from one
@@ -82,9 +94,14 @@ extension SQLiteJobStore {
         try row.step(db)
     }
 
-    public func append(_ events: [NewEvent]) async throws(StoreError) {
+    public func append(_ events: [NewEvent]) async throws(StoreError) -> Appended {
         let jobs = events.reduce(0) { $0 + $1.targets.count }
-        try await gate.append(jobs: jobs) { () throws(StoreError) in try await committer.write(events) }
+        return try await gate.append(jobs: jobs) { () throws(StoreError) -> Appended in
+            let duplicates = try await committer.write(events)
+            var appended = Appended()
+            for (item, duplicate) in zip(events, duplicates) where duplicate { appended.add(item) }
+            return appended
+        }
     }
 
     public func claim(destination: String, limit: Int, leaseFor: Duration) async throws -> [Job] {

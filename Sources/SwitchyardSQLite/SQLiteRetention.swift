@@ -69,6 +69,7 @@ extension SQLiteJobStore {
             """,
             [recent, delivered, batch]
         )
+        report.dedupMarks = try await pruneDedupMarks(now: clock.now().millisecondsSinceEpoch, batch: batch)
         // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).
         return report
     }

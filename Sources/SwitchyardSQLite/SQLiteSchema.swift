@@ -253,6 +253,21 @@ extension SQLiteJobStore {
                     """
             )
         }
+        migrator.registerMigration("v13-dedup") { db in
+            // A source's message id, and until when it makes a later copy a duplicate
+            // (`DedupRule`). Keyed as probed; `until` grows with arrival, so its index appends.
+            try db.execute(
+                sql: """
+                    CREATE TABLE dedup (
+                        source TEXT NOT NULL,
+                        message_id TEXT NOT NULL,
+                        until INTEGER NOT NULL,
+                        PRIMARY KEY (source, message_id)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX dedup_until ON dedup(until);
+                    """
+            )
+        }
         return migrator
     }
 

@@ -222,11 +222,10 @@ public struct IngestController: Sendable {
     /// Appends the events and their jobs; returns once they are committed (and, with
     /// `storage.sync: full`, on disk). Past this, the request is answered 200.
     func store(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws {
-        let items = events.map { event in
-            NewEvent(source: source.name, event: event, targets: routing.targets(for: event, from: source))
-        }
+        let items = events.map { event in source.newEvent(event, targets: routing.targets(for: event, from: source)) }
+        let appended: Appended
         do {
-            try await store.append(items)
+            appended = try await store.append(items)
         } catch {
             context.logger.warning("refusing events: \(error)", metadata: ["source": "\(source.name)", "events": "\(items.count)"])
             switch error {
@@ -234,7 +233,9 @@ public struct IngestController: Sendable {
             case .unavailable(let reason): throw IngestError.storageUnavailable(reason).textError(retryAfter: 5)
             }
         }
-        metrics.received(source: source.name, count: items.count)
+        metrics.received(source: source.name, count: items.count - appended.duplicates)
+        // Answered 200 all the same: the client must stop sending them again.
+        metrics.duplicates(source: source.name, count: appended.duplicates)
     }
 
     /// The beacon's and the pixel's key, in the query: `navigator.sendBeacon` and `<img>` cannot set headers.

@@ -213,7 +213,8 @@ enum LivePage {
             const s = await res.json();
             const received = Object.entries(s.received).map(([k, v]) => k + " " + v).join(", ") || "0";
             const dests = Object.entries(s.destinations).map(([k, d]) => k + ": " + d.delivered + " delivered, " + d.retries + " retries, " + d.deadLetters + " dead, queue " + d.queueDepth + " (oldest " + d.oldestWaitingSeconds + "s)" + (d.paused ? ", paused: destination unavailable, next try in " + d.probeInSeconds + "s" : "")).join(" · ");
-            $("summary").textContent = "received: " + received + (dests ? " · " + dests : "");
+            const dups = Object.entries(s.duplicates || {}).map(([k, v]) => k + " " + v).join(", ");
+            $("summary").textContent = "received: " + received + (dups ? " · duplicates dropped: " + dups : "") + (dests ? " · " + dests : "");
           } catch (e) {}
         }
 

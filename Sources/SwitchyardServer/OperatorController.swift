@@ -301,7 +301,11 @@ public struct OperatorController: Sendable {
         }
         var received = JSONObject()
         for (source, n) in snapshot.receivedBySource.sorted(by: { $0.key < $1.key }) { received[source] = .number(String(n)) }
-        return .object(JSONObject([("received", .object(received)), ("destinations", .object(destinations))]))
+        var duplicates = JSONObject()
+        for (source, n) in snapshot.duplicatesBySource.sorted(by: { $0.key < $1.key }) { duplicates[source] = .number(String(n)) }
+        return .object(
+            JSONObject([("received", .object(received)), ("duplicates", .object(duplicates)), ("destinations", .object(destinations))])
+        )
     }
 
     func summary() async throws -> Response {

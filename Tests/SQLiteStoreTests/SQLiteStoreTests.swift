@@ -41,7 +41,7 @@ struct SQLiteStoreTests {
             var flushing = false
         }
         let trace = NIOLockedValueBox(Trace())
-        let commit = GroupCommit<Int>(
+        let commit = GroupCommit<Int, Int>(
             sync: {
                 let snapshot = trace.withLockedValue {
                     $0.flushing = true
@@ -61,12 +61,14 @@ struct SQLiteStoreTests {
                     t.committed.formUnion(items)
                     if t.flushing { t.commitsDuringFlush += 1 }
                 }
+                return items.map { $0 * 2 }
             }
         )
         let answered = await withTaskGroup(of: Bool.self) { group in
             for n in 0..<300 {
                 group.addTask {
-                    try? await commit.write([n])
+                    // Each writer gets the commit's outputs for its own items.
+                    guard (try? await commit.write([n])) == [n * 2] else { return false }
                     return trace.withLockedValue { $0.durable.contains(n) }
                 }
                 // Once the first group is being flushed, the rest arrive while it is.

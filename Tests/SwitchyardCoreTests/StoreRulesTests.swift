@@ -10,11 +10,11 @@ struct StoreRulesTests {
     func gateCounts() async throws {
         let gate = QueueGate(limit: 3, waiting: 1, clock: ManualWallClock())
         let before = gate.newJobs.generation
-        try await gate.append(jobs: 2) {}
+        try await gate.append(jobs: 2) { Appended() }
         #expect(gate.waiting == 3)
         #expect(gate.newJobs.generation > before)
-        await #expect(throws: StoreError.full(queued: 3, limit: 3)) { try await gate.append(jobs: 1) {} }
-        try await gate.append(jobs: 0) {}  // events routed nowhere always fit
+        await #expect(throws: StoreError.full(queued: 3, limit: 3)) { try await gate.append(jobs: 1) { Appended() } }
+        try await gate.append(jobs: 0) { Appended() }  // events routed nowhere always fit
         gate.settled(2, released: 0)
         #expect(gate.waiting == 1)
         let seen = gate.newJobs.generation
@@ -22,6 +22,33 @@ struct StoreRulesTests {
         #expect(gate.newJobs.generation > seen, "a job let go from behind its key is new to its worker")
         gate.replayed(2)
         #expect(gate.waiting == 3)
+        // Duplicates' jobs are known only once committed: reserved, then not counted.
+        try await gate.append(jobs: 0) { Appended() }
+        let appended = try await gate.append(jobs: 0) { Appended(duplicates: 1, duplicateJobs: 0) }
+        #expect(appended.duplicates == 1)
+        gate.settled(2)
+        try await gate.append(jobs: 2) { Appended(duplicates: 1, duplicateJobs: 1) }
+        #expect(gate.waiting == 2, "one of the two jobs was a duplicate's")
+    }
+
+    @Test("a later copy of a source's message id in the same write is a duplicate; a mark counts until its end")
+    func dedupRule() {
+        func item(_ n: Int, source: String = "web", dedup: Bool = true) -> NewEvent {
+            var item = NewEvent(source: source, event: makeEvent(n), destinations: ["a"])
+            if dedup { item.dedupUntil = item.event.receivedAt.millisecondsSinceEpoch + 1000 }
+            return item
+        }
+        #expect(
+            DedupRule.firstInWrite([item(1), item(2), item(1), item(1, source: "app"), item(1, dedup: false)]) == [
+                true, true, false, true, true,
+            ]
+        )
+        let e = item(1)
+        let received = e.event.receivedAt.millisecondsSinceEpoch
+        #expect(DedupRule.isDuplicate(e, markedUntil: received + 1))
+        #expect(!DedupRule.isDuplicate(e, markedUntil: received))
+        #expect(!DedupRule.isDuplicate(e, markedUntil: nil))
+        #expect(!DedupRule.isDuplicate(item(1, dedup: false), markedUntil: received + 1))
     }
 
     @Test("a failed commit is reported for the failure window, or until a commit succeeds")
@@ -38,7 +65,7 @@ struct StoreRulesTests {
         #expect(throws: Never.self) { try gate.checkLastCommit() }
 
         await #expect(throws: StoreError.self) { try await gate.append(jobs: 1) { () throws(StoreError) in throw .unavailable("x") } }
-        try await gate.append(jobs: 1) {}
+        try await gate.append(jobs: 1) { Appended() }
         #expect(throws: Never.self) { try gate.checkLastCommit() }
     }
 

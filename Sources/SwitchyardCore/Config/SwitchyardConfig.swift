@@ -8,23 +8,27 @@ public struct SwitchyardConfig: Codable, Sendable {
     public var sources: [SourceConfig]
     public var destinations: [DestinationConfig]
     public var connections: [ConnectionConfig]
+    /// Deduplication by message id, for every source that does not set its own.
+    public var dedup: DedupConfig
 
     public init(
         server: ServerConfig = .init(),
         storage: StorageConfig = .init(),
         sources: [SourceConfig] = [],
         destinations: [DestinationConfig] = [],
-        connections: [ConnectionConfig] = []
+        connections: [ConnectionConfig] = [],
+        dedup: DedupConfig = .init()
     ) {
         self.server = server
         self.storage = storage
         self.sources = sources
         self.destinations = destinations
         self.connections = connections
+        self.dedup = dedup
     }
 
     enum CodingKeys: String, CodingKey {
-        case server, storage, sources, destinations, connections
+        case server, storage, sources, destinations, connections, dedup
     }
 
     public init(from decoder: any Decoder) throws {
@@ -34,6 +38,7 @@ public struct SwitchyardConfig: Codable, Sendable {
         sources = try c.decodeEach(SourceConfig.self, forKey: .sources, decoder: decoder)
         destinations = try c.decodeEach(DestinationConfig.self, forKey: .destinations, decoder: decoder)
         connections = try c.decodeEach(ConnectionConfig.self, forKey: .connections, decoder: decoder)
+        dedup = try c.decodeCollecting(DedupConfig.self, forKey: .dedup, decoder: decoder) ?? .init()
     }
 }
 
@@ -225,20 +230,24 @@ public struct SourceConfig: Codable, Sendable {
     public var name: String
     public var writeKeys: [Secret]
     public var enabled: Bool = true
+    /// This source's own deduplication window; nil takes the top-level `dedup`.
+    public var dedup: DedupConfig?
 
-    public init(name: String, writeKeys: [Secret], enabled: Bool = true) {
+    public init(name: String, writeKeys: [Secret], enabled: Bool = true, dedup: DedupConfig? = nil) {
         self.name = name
         self.writeKeys = writeKeys
         self.enabled = enabled
+        self.dedup = dedup
     }
 
-    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled }
+    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled, dedup }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         writeKeys = try c.decode([Secret].self, forKey: .writeKeys)
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        dedup = try c.decodeIfPresent(DedupConfig.self, forKey: .dedup)
     }
 }
 

@@ -5,6 +5,16 @@ public struct Routing: Sendable {
         public var name: String
         public var enabled: Bool
         public var destinations: [Target]
+        /// How long an accepted message id makes a later copy a duplicate; nil: never.
+        public var dedupWindow: Int64?
+
+        /// The event as this source's events are stored: with the time until which its message
+        /// id makes a later copy a duplicate.
+        public func newEvent(_ event: Event, targets: [JobTarget]) -> NewEvent {
+            var item = NewEvent(source: name, event: event, targets: targets)
+            if let dedupWindow { item.dedupUntil = event.receivedAt.millisecondsSinceEpoch + dedupWindow }
+            return item
+        }
     }
 
     public struct Target: Sendable {
@@ -39,7 +49,12 @@ public struct Routing: Sendable {
         }
         var byKey: [String: Source] = [:]
         for source in config.sources {
-            let route = Source(name: source.name, enabled: source.enabled, destinations: targets[source.name] ?? [])
+            let route = Source(
+                name: source.name,
+                enabled: source.enabled,
+                destinations: targets[source.name] ?? [],
+                dedupWindow: (source.dedup ?? config.dedup).windowMilliseconds
+            )
             for key in source.writeKeys { byKey[key.reveal()] = route }
         }
         sourcesByWriteKey = byKey

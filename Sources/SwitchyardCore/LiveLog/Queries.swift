@@ -200,10 +200,13 @@ public struct PruneReport: Sendable, Hashable {
     public var records: Int
     public var jobs: Int
     public var events: Int
+    /// Dedup marks past their window.
+    public var dedupMarks: Int
 
-    public init(records: Int, jobs: Int, events: Int) {
+    public init(records: Int, jobs: Int, events: Int, dedupMarks: Int = 0) {
         self.records = records
         self.jobs = jobs
         self.events = events
+        self.dedupMarks = dedupMarks
     }
 }

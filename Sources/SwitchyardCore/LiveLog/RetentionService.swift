@@ -20,10 +20,13 @@ public struct RetentionService: Service {
             do {
                 // A shutdown stops it between steps: what is left is pruned at the next start.
                 let report = try await cancelWhenGracefulShutdown { try await store.prune(retention) }
-                if report.records + report.jobs + report.events > 0 {
+                if report.records + report.jobs + report.events + report.dedupMarks > 0 {
                     logger.info(
                         "pruned",
-                        metadata: ["records": "\(report.records)", "jobs": "\(report.jobs)", "events": "\(report.events)"]
+                        metadata: [
+                            "records": "\(report.records)", "jobs": "\(report.jobs)", "events": "\(report.events)",
+                            "dedupMarks": "\(report.dedupMarks)",
+                        ]
                     )
                 }
             } catch {

@@ -12,6 +12,8 @@ public final class PipelineMetrics: Sendable {
 
     public struct Snapshot: Sendable, Hashable {
         public var receivedBySource: [String: Int]
+        /// Events answered 200 but not stored, as copies of one the source sent before.
+        public var duplicatesBySource: [String: Int] = [:]
         /// destination → outcome (`succeeded`, `failed`, `dead`) → count.
         public var deliveriesByDestination: [String: [String: Int]]
         /// Destinations whose sends are paused after failing as a whole, and until when.
@@ -47,6 +49,15 @@ public final class PipelineMetrics: Sendable {
     public func received(source: String, count: Int) {
         counter("switchyard_events_received_total", [("source", source)]).increment(by: count)
         totals.withLockedValue { $0.receivedBySource[source, default: 0] += count }
+    }
+
+    /// Events not stored because their source sent their message id within its dedup window.
+    /// A source that keeps sending many is worth a look: retries after lost answers explain a
+    /// few; a client that reuses ids loses events.
+    public func duplicates(source: String, count: Int) {
+        guard count > 0 else { return }
+        counter("switchyard_duplicate_events_total", [("source", source)]).increment(by: count)
+        totals.withLockedValue { $0.duplicatesBySource[source, default: 0] += count }
     }
 
     /// An ingestion request refused (or, for a pixel, answered without storing its event), by

@@ -3,6 +3,10 @@ public struct NewEvent: Sendable {
     public var source: String
     public var event: Event
     public var targets: [JobTarget]
+    /// Until when (milliseconds since the epoch) this event's message id makes a later event
+    /// with the same id from the same source a duplicate, which is not stored. Nil: the event
+    /// is stored whatever came before, and leaves no mark (heartbeats, sources with dedup off).
+    public var dedupUntil: Int64?
 
     public var destinations: [String] { targets.map(\.destination) }
 
@@ -222,5 +226,25 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .full(let queued, let limit): return "queue is full (\(queued) jobs waiting, limit \(limit))"
         case .unavailable(let reason): return "storage unavailable: \(reason)"
         }
+    }
+}
+
+/// What an append stored. Events whose message id the source sent within its dedup window
+/// (earlier, or earlier in the same write) are left out, with their jobs.
+public struct Appended: Sendable, Hashable {
+    /// Events not stored because they are duplicates.
+    public var duplicates: Int
+    /// The jobs those duplicates would have had.
+    public var duplicateJobs: Int
+
+    public init(duplicates: Int = 0, duplicateJobs: Int = 0) {
+        self.duplicates = duplicates
+        self.duplicateJobs = duplicateJobs
+    }
+
+    /// Counts one duplicate event.
+    public mutating func add(_ item: NewEvent) {
+        duplicates += 1
+        duplicateJobs += item.targets.count
     }
 }

@@ -34,12 +34,14 @@ public final class QueueGate: Sendable {
     public var waiting: Int { state.withLockedValue { $0.waiting } }
 
     /// Runs `commit` for events carrying `jobs` jobs, unless they would take the queue past its
-    /// limit. A commit that fails is remembered for `/ready`; one that succeeds clears that.
-    public func append(jobs: Int, _ commit: () async throws(StoreError) -> Void) async throws(StoreError) {
+    /// limit (counting the jobs of duplicates, which are only known once committed). A commit
+    /// that fails is remembered for `/ready`; one that succeeds clears that.
+    public func append(jobs: Int, _ commit: () async throws(StoreError) -> Appended) async throws(StoreError) -> Appended {
         let current = waiting
         if jobs > 0, current + jobs > limit { throw .full(queued: current, limit: limit) }
+        let appended: Appended
         do {
-            try await commit()
+            appended = try await commit()
         } catch {
             if case .unavailable(let reason) = error {
                 let now = clock.now()
@@ -47,11 +49,13 @@ public final class QueueGate: Sendable {
             }
             throw error
         }
+        let added = jobs - appended.duplicateJobs
         state.withLockedValue {
             $0.lastFailure = nil
-            $0.waiting += jobs
+            $0.waiting += added
         }
-        if jobs > 0 { newJobs.signal() }
+        if added > 0 { newJobs.signal() }
+        return appended
     }
 
     /// Jobs delivered or dead-lettered (`settled`), and jobs let go from behind their key

@@ -9,7 +9,13 @@ public protocol JobQueue: Sendable {
     /// Stores the events and their jobs. Returns only once they are committed (as far as the
     /// configured sync mode promises), which is when the client may be told 200. Refuses with
     /// `StoreError.full` rather than exceed `storage.maxQueuedJobs` jobs still to be delivered.
-    func append(_ events: [NewEvent]) async throws(StoreError)
+    ///
+    /// An event with `dedupUntil` whose source and message id an earlier event marked, until a
+    /// time still to come (its receipt time is what counts), is a duplicate: it is left out,
+    /// with its jobs, and counted in the result. The check and the mark are part of the same
+    /// transaction, so of two copies committed at once (by two nodes, too) exactly one is kept.
+    @discardableResult
+    func append(_ events: [NewEvent]) async throws(StoreError) -> Appended
 
     /// Leases up to `limit` due jobs of a destination, oldest first. A job whose lease ran out
     /// (its worker died) is due again. A blocked job is never due: of the jobs of one ordering
@@ -84,7 +90,8 @@ public protocol DeadLetterStore: Sendable {
 
 /// Keeps what the store holds bounded however long the server runs.
 public protocol RetentionStore: Sendable {
-    /// Deletes log records, finished jobs and their events past the retention limits.
+    /// Deletes log records, finished jobs and their events past the retention limits, and
+    /// dedup marks whose window has passed.
     func prune(_ retention: RetentionConfig) async throws -> PruneReport
 }
 

@@ -146,3 +146,37 @@ extension RetentionConfig {
         return Cutoffs(delivered: ms - delivered.milliseconds, deadLetters: ms - deadLetters.milliseconds, log: ms - log.milliseconds)
     }
 }
+
+/// Deduplication by message id, as every store decides it. A stored event with `dedupUntil`
+/// leaves a mark for its source and message id until then; a later event with a mark still
+/// standing at its receipt time is a duplicate.
+public enum DedupRule {
+    /// Whether `item` is a duplicate, given the mark its source and message id have (if any).
+    public static func isDuplicate(_ item: NewEvent, markedUntil: Int64?) -> Bool {
+        guard item.dedupUntil != nil, let markedUntil else { return false }
+        return markedUntil > item.event.receivedAt.millisecondsSinceEpoch
+    }
+
+    /// For each event, whether it is the first of its source and message id in this write;
+    /// later copies are duplicates of it whatever the store holds. (Stores that check and mark
+    /// a whole write in one statement need this; one that goes event by event sees its own
+    /// marks.)
+    public static func firstInWrite(_ events: [NewEvent]) -> [Bool] {
+        var seen = Set<DedupKey>()
+        return events.map { item in
+            guard item.dedupUntil != nil else { return true }
+            return seen.insert(DedupKey(item)).inserted
+        }
+    }
+}
+
+/// A source and a message id: what a dedup mark is kept under.
+public struct DedupKey: Hashable, Sendable {
+    public var source: String
+    public var messageId: String
+
+    public init(_ item: NewEvent) {
+        source = item.source
+        messageId = item.event.messageId
+    }
+}
