@@ -76,6 +76,7 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
 
     static func insert(_ events: [NewEvent], into rows: inout MemoryStorage.Rows) -> [LogRecord] {
         var records: [LogRecord] = []
+        var skipped: [LogRecord] = []
         for item in events {
             let id = rows.takeID()
             let received = item.event.receivedAt.millisecondsSinceEpoch
@@ -97,6 +98,13 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
                 )
             }
             records.append(.received(item, id: id))
+            skipped += LogRecord.skipped(item, eventID: id)
+        }
+        // After the events, as the other stores number them.
+        for var record in skipped {
+            record.id = rows.takeID()
+            rows.records[record.id] = record
+            records.append(record)
         }
         return records
     }

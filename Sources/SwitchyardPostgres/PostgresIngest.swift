@@ -39,6 +39,17 @@ extension PostgresJobStore {
         var rules: [String] = []
         var jobFlags: [Int64] = []
         var jobTimes: [Int64] = []
+        // `skipped` records (no consent), at the transaction's record positions.
+        var skipEvents: [Int64] = []
+        var skipTimes: [Int64] = []
+        var skipMessageIds: [String] = []
+        var skipSources: [String] = []
+        var skipDestinations: [String] = []
+        var skipTypes: [String] = []
+        var skipNames: [String] = []
+        var skipUsers: [String] = []
+        var skipReasons: [String] = []
+        var skipNulls: [Int64] = []
         // The keys' lock names, which also tell a key's later job in this very batch.
         var lockedKeys = Set<String>()
         for (n, item) in events.enumerated() {
@@ -67,7 +78,20 @@ extension PostgresJobStore {
                 }
                 jobFlags.append(flags)
             }
+            for record in LogRecord.skipped(item, eventID: Int64(n)) {
+                skipEvents.append(Int64(n))
+                skipTimes.append(record.at.millisecondsSinceEpoch)
+                skipMessageIds.append(record.messageId.pgText)
+                skipSources.append(record.source.pgText ?? "")
+                skipDestinations.append(record.destination.pgText ?? "")
+                skipTypes.append(record.type ?? "")
+                skipNames.append(record.event.pgText ?? "")
+                skipUsers.append(record.userId.pgText ?? "")
+                skipReasons.append(record.errorMessage.pgText ?? "")
+                skipNulls.append((record.event == nil ? 1 : 0) | (record.userId == nil ? 2 : 0))
+            }
         }
+        let skipPositions = skipEvents.indices.map { Self.recordOffset + Int64($0) }
         let jobCount = Int64(jobEvents.count)
         let shard = Int32.random(in: 0..<Int32(PostgresSchema.depthShards))
         let node = self.node
@@ -93,6 +117,15 @@ extension PostgresJobStore {
                     FROM unnest(\(jobEvents)::bigint[], \(destinations)::text[], \(keys)::text[], \(rules)::text[], \(jobFlags)::bigint[], \(jobTimes)::bigint[])
                         AS u(e, d, k, r, f, at)
                 ) t
+            ),
+            sk AS (
+                INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, error_message, event_id, node)
+                SELECT x.base + t.pos, t.r, 'skipped', 'skipped', t.m, t.s, t.d, t.ty,
+                    CASE WHEN t.z & 1 = 0 THEN t.n END, CASE WHEN t.z & 2 = 0 THEN t.u END, t.why, x.base + t.e, \(node)
+                FROM x, unnest(\(skipPositions)::bigint[], \(skipEvents)::bigint[], \(skipTimes)::bigint[], \(skipMessageIds)::text[],
+                            \(skipSources)::text[], \(skipDestinations)::text[], \(skipTypes)::text[], \(skipNames)::text[], \(skipUsers)::text[],
+                            \(skipReasons)::text[], \(skipNulls)::bigint[])
+                    AS t(pos, e, r, m, s, d, ty, n, u, why, z)
             ),
             dp AS (UPDATE queue_depth SET jobs = jobs + \(jobCount) WHERE shard = \(shard) AND \(jobCount) > 0)
             SELECT pg_notify(\(Self.channel), CASE WHEN \(jobCount) > 0 THEN 'jobs' ELSE 'log' END)

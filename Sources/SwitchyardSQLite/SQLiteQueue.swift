@@ -20,6 +20,7 @@ extension SQLiteJobStore {
                 """
         )
         var keyed: KeyedJobs?
+        var skipped: [LogRecord] = []
         for item in events {
             let e = item.event
             let received = e.receivedAt.millisecondsSinceEpoch
@@ -52,8 +53,12 @@ extension SQLiteJobStore {
             }
             // The event's row is its `received` record (same id), so nothing more is stored for it.
             records.append(.received(item, id: eventID))
+            if !item.skipped.isEmpty { skipped += LogRecord.skipped(item, eventID: eventID) }
         }
-        return records
+        if skipped.isEmpty { return records }
+        // Numbered after the events (`insertRecords` reads the next id).
+        try insertRecords(&skipped, db: db)
+        return records + skipped
     }
 
     /// Events (each the log's `received` record) and delivery-log records take their ids from one
