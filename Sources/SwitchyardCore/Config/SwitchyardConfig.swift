@@ -225,20 +225,32 @@ public struct SourceConfig: Codable, Sendable {
     public var name: String
     public var writeKeys: [Secret]
     public var enabled: Bool = true
+    /// What is removed from each event before it is stored.
+    public var privacy: SourcePrivacyConfig = .init()
 
-    public init(name: String, writeKeys: [Secret], enabled: Bool = true) {
+    public init(name: String, writeKeys: [Secret], enabled: Bool = true, privacy: SourcePrivacyConfig = .init()) {
         self.name = name
         self.writeKeys = writeKeys
         self.enabled = enabled
+        self.privacy = privacy
     }
 
-    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled }
+    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled, privacy }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         writeKeys = try c.decode([Secret].self, forKey: .writeKeys)
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        privacy = try c.decodeIfPresent(SourcePrivacyConfig.self, forKey: .privacy) ?? .init()
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(writeKeys, forKey: .writeKeys)
+        try c.encode(enabled, forKey: .enabled)
+        if privacy != .init() { try c.encode(privacy, forKey: .privacy) }
     }
 }
 
@@ -255,6 +267,10 @@ public struct DestinationConfig: Codable, Sendable {
     /// matches none. Empty: every admitted event is sent once.
     public var rules: [DestinationRule] = []
     public var heartbeat: HeartbeatConfig?
+    /// The consent an event must carry to get a job for this destination.
+    public var consent: ConsentConfig?
+    /// What of each event this destination may see.
+    public var privacy: DestinationPrivacyConfig?
 
     public init(
         name: String,
@@ -264,8 +280,12 @@ public struct DestinationConfig: Codable, Sendable {
         filter: EventFilter? = nil,
         delivery: DeliveryPolicy = .init(),
         rules: [DestinationRule] = [],
-        heartbeat: HeartbeatConfig? = nil
+        heartbeat: HeartbeatConfig? = nil,
+        consent: ConsentConfig? = nil,
+        privacy: DestinationPrivacyConfig? = nil
     ) {
+        self.consent = consent
+        self.privacy = privacy
         self.name = name
         self.type = type
         self.config = config
@@ -276,7 +296,7 @@ public struct DestinationConfig: Codable, Sendable {
         self.heartbeat = heartbeat
     }
 
-    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery, rules, heartbeat }
+    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery, rules, heartbeat, consent, privacy }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -291,6 +311,10 @@ public struct DestinationConfig: Codable, Sendable {
         delivery = try c.decodeIfPresent(DeliveryPolicy.self, forKey: .delivery) ?? .init()
         rules = try c.decodeEach(DestinationRule.self, forKey: .rules, decoder: decoder)
         heartbeat = try c.decodeIfPresent(HeartbeatConfig.self, forKey: .heartbeat)
+        consent = try c.decodeIfPresent(ConsentConfig.self, forKey: .consent)
+        if consent?.isEmpty == true { consent = nil }
+        privacy = try c.decodeIfPresent(DestinationPrivacyConfig.self, forKey: .privacy)
+        if privacy?.isEmpty == true { privacy = nil }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -302,6 +326,8 @@ public struct DestinationConfig: Codable, Sendable {
         try c.encode(delivery, forKey: .delivery)
         if !rules.isEmpty { try c.encode(rules, forKey: .rules) }
         try c.encodeIfPresent(heartbeat, forKey: .heartbeat)
+        try c.encodeIfPresent(consent, forKey: .consent)
+        try c.encodeIfPresent(privacy, forKey: .privacy)
     }
 }
 
