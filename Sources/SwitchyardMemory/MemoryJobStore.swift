@@ -77,6 +77,7 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
     static func insert(_ events: [NewEvent], into rows: inout MemoryStorage.Rows) -> (Appended, [LogRecord]) {
         var records: [LogRecord] = []
         var appended = Appended()
+        var skipped: [LogRecord] = []
         for item in events {
             if let until = item.dedupUntil {
                 let key = DedupKey(item)
@@ -106,6 +107,13 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
                 )
             }
             records.append(.received(item, id: id))
+            skipped += LogRecord.skipped(item, eventID: id)
+        }
+        // After the events, as the other stores number them.
+        for var record in skipped {
+            record.id = rows.takeID()
+            rows.records[record.id] = record
+            records.append(record)
         }
         return (appended, records)
     }

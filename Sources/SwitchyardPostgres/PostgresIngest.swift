@@ -54,6 +54,17 @@ extension PostgresJobStore {
         var rules: [String] = []
         var jobFlags: [Int64] = []
         var jobTimes: [Int64] = []
+        // `skipped` records (no consent), at the transaction's record positions.
+        var skipEvents: [Int64] = []
+        var skipTimes: [Int64] = []
+        var skipMessageIds: [String] = []
+        var skipSources: [String] = []
+        var skipDestinations: [String] = []
+        var skipTypes: [String] = []
+        var skipNames: [String] = []
+        var skipUsers: [String] = []
+        var skipReasons: [String] = []
+        var skipNulls: [Int64] = []
         // The ordering keys' lock names.
         var lockedKeys = Set<String>()
         for (n, item) in events.enumerated() {
@@ -91,7 +102,20 @@ extension PostgresJobStore {
                 }
                 jobFlags.append(flags)
             }
+            for record in LogRecord.skipped(item, eventID: Int64(n)) {
+                skipEvents.append(Int64(n))
+                skipTimes.append(record.at.millisecondsSinceEpoch)
+                skipMessageIds.append(record.messageId.pgText)
+                skipSources.append(record.source.pgText ?? "")
+                skipDestinations.append(record.destination.pgText ?? "")
+                skipTypes.append(record.type ?? "")
+                skipNames.append(record.event.pgText ?? "")
+                skipUsers.append(record.userId.pgText ?? "")
+                skipReasons.append(record.errorMessage.pgText ?? "")
+                skipNulls.append((record.event == nil ? 1 : 0) | (record.userId == nil ? 2 : 0))
+            }
         }
+        let skipPositions = skipEvents.indices.map { Self.recordOffset + Int64($0) }
         let shard = Int32.random(in: 0..<Int32(PostgresSchema.depthShards))
         let node = self.node
         let logger = self.logger
@@ -131,6 +155,16 @@ extension PostgresJobStore {
                     WHERE u.e IN (SELECT i FROM kept)
                 ) t
                 RETURNING 1
+            ),
+            sk AS (
+                INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, error_message, event_id, node)
+                SELECT x.base + t.pos, t.r, 'skipped', 'skipped', t.m, t.s, t.d, t.ty,
+                    CASE WHEN t.z & 1 = 0 THEN t.n END, CASE WHEN t.z & 2 = 0 THEN t.u END, t.why, x.base + t.e, \(node)
+                FROM x, unnest(\(skipPositions)::bigint[], \(skipEvents)::bigint[], \(skipTimes)::bigint[], \(skipMessageIds)::text[],
+                            \(skipSources)::text[], \(skipDestinations)::text[], \(skipTypes)::text[], \(skipNames)::text[], \(skipUsers)::text[],
+                            \(skipReasons)::text[], \(skipNulls)::bigint[])
+                    AS t(pos, e, r, m, s, d, ty, n, u, why, z)
+                WHERE t.e IN (SELECT i FROM kept)
             ),
             n AS (SELECT count(*) AS jobs FROM jb),
             dp AS (UPDATE queue_depth SET jobs = queue_depth.jobs + n.jobs FROM n WHERE shard = \(shard) AND n.jobs > 0)

@@ -24,6 +24,7 @@ extension SQLiteJobStore {
         )
         var keyed: KeyedJobs?
         var marks: DedupMarks?
+        var skipped: [LogRecord] = []
         for item in events {
             let e = item.event
             let received = e.receivedAt.millisecondsSinceEpoch
@@ -64,6 +65,12 @@ extension SQLiteJobStore {
             }
             // The event's row is its `received` record (same id), so nothing more is stored for it.
             records.append(.received(item, id: eventID))
+            if !item.skipped.isEmpty { skipped += LogRecord.skipped(item, eventID: eventID) }
+        }
+        if !skipped.isEmpty {
+            // Numbered after the events (`insertRecords` reads the next id).
+            try insertRecords(&skipped, db: db)
+            records += skipped
         }
         return (duplicates, records)
     }

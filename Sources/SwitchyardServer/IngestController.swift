@@ -136,12 +136,13 @@ public struct IngestController: Sendable {
         let decoded = try budget.reserve(body.readableBytes * 4)
         defer { budget.release(decoded) }
 
-        let ingestContext = IngestContext(
+        var ingestContext = IngestContext(
             receivedAt: receivedAt,
             requestIP: clientIP(headers, context),
-            maxEventBytes: limits.maxEventBytes
+            maxEventBytes: limits.maxEventBytes,
+            anonymizeIP: headerSource?.anonymizeIP ?? false
         )
-        let batch: IngestBatch
+        var batch: IngestBatch
         do {
             batch = try body.withUnsafeReadableBytes { raw throws(IngestError) in
                 try Ingestion.events(route: route, body: raw, context: ingestContext)
@@ -159,6 +160,18 @@ public struct IngestController: Sendable {
         } else {
             guard let key = batch.bodyWriteKey, !key.isEmpty else { throw IngestError.missingWriteKey.textError }
             source = try authenticate(key)
+            if source.anonymizeIP {
+                // The source was known only from the body: read it again, cutting the addresses
+                // this time, rather than keep a second way of rewriting events.
+                ingestContext.anonymizeIP = true
+                do {
+                    batch = try body.withUnsafeReadableBytes { raw throws(IngestError) in
+                        try Ingestion.events(route: route, body: raw, context: ingestContext)
+                    }
+                } catch {
+                    throw error.textError
+                }
+            }
         }
         try await store(batch.events, from: source, context: context)
         return .text("ok")
@@ -177,7 +190,8 @@ public struct IngestController: Sendable {
             let ingestContext = IngestContext(
                 receivedAt: receivedAt,
                 requestIP: clientIP(headers, context),
-                maxEventBytes: limits.maxEventBytes
+                maxEventBytes: limits.maxEventBytes,
+                anonymizeIP: source.anonymizeIP
             )
             let batch: IngestBatch
             do throws(IngestError) {
@@ -222,7 +236,10 @@ public struct IngestController: Sendable {
     /// Appends the events and their jobs; returns once they are committed (and, with
     /// `storage.sync: full`, on disk). Past this, the request is answered 200.
     func store(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws {
-        let items = events.map { event in source.newEvent(event, targets: routing.targets(for: event, from: source)) }
+        let items = events.map { event in
+            let routed = routing.route(event, from: source)
+            return source.newEvent(event, targets: routed.targets, skipped: routed.skipped)
+        }
         let appended: Appended
         do {
             appended = try await store.append(items)
@@ -236,6 +253,9 @@ public struct IngestController: Sendable {
         metrics.received(source: source.name, count: items.count - appended.duplicates)
         // Answered 200 all the same: the client must stop sending them again.
         metrics.duplicates(source: source.name, count: appended.duplicates)
+        for item in items where !item.skipped.isEmpty {
+            for target in item.skipped { metrics.skipped(source: source.name, destination: target.destination) }
+        }
     }
 
     /// The beacon's and the pixel's key, in the query: `navigator.sendBeacon` and `<img>` cannot set headers.

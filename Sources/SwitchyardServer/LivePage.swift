@@ -33,6 +33,7 @@ enum LivePage {
           .status { display: inline-block; padding: 0 6px; border-radius: 8px; color: #fff; font-size: 11px; }
           .status-succeeded { background: var(--ok); } .status-failed { background: var(--fail); } .status-dead { background: var(--dead); }
           .status-waiting { background: var(--wait); } .status-received { background: var(--recv); } .status-transformed { background: #6f42c1; }
+          .status-skipped { background: #8c959f; }
           #detail { overflow: auto; padding: 12px 16px; }
           #detail h2 { font-size: 14px; margin: 0 0 8px; } #detail h3 { font-size: 13px; margin: 14px 0 6px; }
           pre { background: var(--bg); padding: 8px; border-radius: 4px; overflow: auto; font-size: 12px; margin: 0; }
@@ -58,7 +59,7 @@ enum LivePage {
           <input id="filter-destination" placeholder="destination">
           <select id="filter-status">
             <option value="">any status</option><option>received</option><option>transformed</option><option>succeeded</option>
-            <option>failed</option><option>dead</option><option>waiting</option>
+            <option>failed</option><option>dead</option><option>waiting</option><option>skipped</option>
           </select>
           <input id="filter-event" placeholder="event name">
           <input id="filter-user" placeholder="userId">
@@ -151,6 +152,10 @@ enum LivePage {
               div.textContent = lines.join(" · ");
               pane.appendChild(div);
             }
+          }
+          // Destinations the event was not sent to for lack of consent: they have no job.
+          for (const r of story.records.filter((r) => r.kind === "skipped")) {
+            const h3 = document.createElement("h3"); h3.className = "detail-skipped"; h3.textContent = "→ " + r.destination + ": skipped, " + r.errorMessage; pane.appendChild(h3);
           }
         }
 

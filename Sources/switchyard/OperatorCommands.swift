@@ -36,7 +36,7 @@ struct ServerOptions: ParsableArguments {
 struct LogFilterOptions: ParsableArguments {
     @Option(help: "Only this source.") var source: String?
     @Option(help: "Only this destination.") var destination: String?
-    @Option(help: "Only this status: received, transformed, succeeded, failed, dead, waiting.") var status: String?
+    @Option(help: "Only this status: received, transformed, succeeded, failed, dead, waiting, skipped.") var status: String?
     @Option(help: "Only this event name.") var event: String?
     @Option(help: "Only this userId (or anonymousId).") var userId: String?
     @Option(help: "Only this messageId.") var messageId: String?
@@ -95,6 +95,7 @@ func describe(_ r: JSONValue, color: Bool) -> String {
     case "failed": paint = "\u{1B}[33m"
     case "dead": paint = "\u{1B}[31m"
     case "received": paint = "\u{1B}[34m"
+    case "skipped": paint = "\u{1B}[35m"
     default: paint = "\u{1B}[36m"
     }
     let statusText =

@@ -131,8 +131,9 @@ struct Transform: AsyncParsableCommand {
         abstract: "Print what one event would become for a destination, without sending anything.",
         discussion: """
             Reads the event (as stored: enriched JSON) from standard input. Prints the entry as JSON (one line per entry when \
-            the destination has rules and the event matches several), or the reason it would be dead-lettered (exit 1), or \
-            that the destination's filter or rules make no job of it (exit 2).
+            the destination has rules and the event matches several), with the destination's privacy settings applied, or \
+            the reason it would be dead-lettered (exit 1), or that the destination's filter, rules or consent make no job of \
+            it (exit 2).
             """
     )
 
@@ -157,7 +158,11 @@ struct Transform: AsyncParsableCommand {
         }
         let admission = target.admission(of: event)
         guard case .entries(let rules) = admission else {
-            print("filtered: \(admission.refusal ?? "")")
+            if case .skipped(let reason) = admission {
+                print("skipped: \(reason)")
+            } else {
+                print("filtered: \(admission.refusal ?? "")")
+            }
             throw ExitCode(2)
         }
         var dropped = false

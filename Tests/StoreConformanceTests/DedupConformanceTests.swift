@@ -73,6 +73,19 @@ struct DedupConformanceTests {
         }
     }
 
+    @Test("a duplicate leaves no record: neither received nor skipped", arguments: StoreFixture.all)
+    func duplicateLeavesNoRecord(_ fixture: StoreFixture) async throws {
+        try await fixture.withStore { store in
+            var item = Self.deduped(1)
+            item.skipped = [SkippedTarget(destination: "ads", reason: "no consent: category Advertising not granted")]
+            try await store.append([item])
+            let duplicates = try await store.duplicates([item, item])
+            #expect(duplicates == 2)
+            let records = try await store.records(LogQuery(filter: LogFilter(messageId: "m-1")))
+            #expect(records.map(\.kind).sorted(by: { $0.rawValue < $1.rawValue }) == [.received, .skipped])
+        }
+    }
+
     @Test("marks survive a restart", arguments: StoreFixture.all)
     func marksSurviveRestart(_ fixture: StoreFixture) async throws {
         try await fixture.withEmptyStorage { open in

@@ -33,8 +33,13 @@ public struct LoadedConfig: Sendable {
             var delivery: DeliveryPolicy
             var rules: [DestinationRule]
             var heartbeat: HeartbeatConfig?
+            var consent: ConsentConfig?
+            /// Its salt is a `Secret`: dumped as `***`.
+            var privacy: DestinationPrivacyConfig?
             var resolved: [String: String]?
-            enum CodingKeys: String, CodingKey { case name, type, enabled, config, filter, delivery, rules, heartbeat, resolved }
+            enum CodingKeys: String, CodingKey {
+                case name, type, enabled, config, filter, delivery, rules, heartbeat, consent, privacy, resolved
+            }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(name, forKey: .name)
@@ -45,6 +50,8 @@ public struct LoadedConfig: Sendable {
                 try c.encode(delivery, forKey: .delivery)
                 if !rules.isEmpty { try c.encode(rules, forKey: .rules) }
                 try c.encodeIfPresent(heartbeat, forKey: .heartbeat)
+                try c.encodeIfPresent(consent, forKey: .consent)
+                try c.encodeIfPresent(privacy, forKey: .privacy)
                 try c.encodeIfPresent(resolved, forKey: .resolved)
             }
         }
@@ -63,6 +70,8 @@ public struct LoadedConfig: Sendable {
                     delivery: d.config.delivery,
                     rules: d.config.rules,
                     heartbeat: d.config.heartbeat,
+                    consent: d.config.consent,
+                    privacy: d.config.privacy,
                     resolved: resolved
                 )
             },

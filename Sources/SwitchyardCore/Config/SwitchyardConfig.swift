@@ -232,15 +232,24 @@ public struct SourceConfig: Codable, Sendable {
     public var enabled: Bool = true
     /// This source's own deduplication window; nil takes the top-level `dedup`.
     public var dedup: DedupConfig?
+    /// What is removed from each event before it is stored.
+    public var privacy: SourcePrivacyConfig = .init()
 
-    public init(name: String, writeKeys: [Secret], enabled: Bool = true, dedup: DedupConfig? = nil) {
+    public init(
+        name: String,
+        writeKeys: [Secret],
+        enabled: Bool = true,
+        dedup: DedupConfig? = nil,
+        privacy: SourcePrivacyConfig = .init()
+    ) {
         self.name = name
         self.writeKeys = writeKeys
         self.enabled = enabled
         self.dedup = dedup
+        self.privacy = privacy
     }
 
-    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled, dedup }
+    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled, dedup, privacy }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -248,6 +257,16 @@ public struct SourceConfig: Codable, Sendable {
         writeKeys = try c.decode([Secret].self, forKey: .writeKeys)
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
         dedup = try c.decodeIfPresent(DedupConfig.self, forKey: .dedup)
+        privacy = try c.decodeIfPresent(SourcePrivacyConfig.self, forKey: .privacy) ?? .init()
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(writeKeys, forKey: .writeKeys)
+        try c.encode(enabled, forKey: .enabled)
+        try c.encodeIfPresent(dedup, forKey: .dedup)
+        if privacy != .init() { try c.encode(privacy, forKey: .privacy) }
     }
 }
 
@@ -264,6 +283,10 @@ public struct DestinationConfig: Codable, Sendable {
     /// matches none. Empty: every admitted event is sent once.
     public var rules: [DestinationRule] = []
     public var heartbeat: HeartbeatConfig?
+    /// The consent an event must carry to get a job for this destination.
+    public var consent: ConsentConfig?
+    /// What of each event this destination may see.
+    public var privacy: DestinationPrivacyConfig?
 
     public init(
         name: String,
@@ -273,8 +296,12 @@ public struct DestinationConfig: Codable, Sendable {
         filter: EventFilter? = nil,
         delivery: DeliveryPolicy = .init(),
         rules: [DestinationRule] = [],
-        heartbeat: HeartbeatConfig? = nil
+        heartbeat: HeartbeatConfig? = nil,
+        consent: ConsentConfig? = nil,
+        privacy: DestinationPrivacyConfig? = nil
     ) {
+        self.consent = consent
+        self.privacy = privacy
         self.name = name
         self.type = type
         self.config = config
@@ -285,7 +312,7 @@ public struct DestinationConfig: Codable, Sendable {
         self.heartbeat = heartbeat
     }
 
-    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery, rules, heartbeat }
+    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery, rules, heartbeat, consent, privacy }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -300,6 +327,10 @@ public struct DestinationConfig: Codable, Sendable {
         delivery = try c.decodeIfPresent(DeliveryPolicy.self, forKey: .delivery) ?? .init()
         rules = try c.decodeEach(DestinationRule.self, forKey: .rules, decoder: decoder)
         heartbeat = try c.decodeIfPresent(HeartbeatConfig.self, forKey: .heartbeat)
+        consent = try c.decodeIfPresent(ConsentConfig.self, forKey: .consent)
+        if consent?.isEmpty == true { consent = nil }
+        privacy = try c.decodeIfPresent(DestinationPrivacyConfig.self, forKey: .privacy)
+        if privacy?.isEmpty == true { privacy = nil }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -311,6 +342,8 @@ public struct DestinationConfig: Codable, Sendable {
         try c.encode(delivery, forKey: .delivery)
         if !rules.isEmpty { try c.encode(rules, forKey: .rules) }
         try c.encodeIfPresent(heartbeat, forKey: .heartbeat)
+        try c.encodeIfPresent(consent, forKey: .consent)
+        try c.encodeIfPresent(privacy, forKey: .privacy)
     }
 }
 

@@ -106,13 +106,24 @@ public struct ResolvedDestination: Sendable {
             }
             return try await plugin.makeDestination(settings, policy: config.delivery, context: context)
         }
-        return try await make(plugin)
+        let made = try await make(plugin)
+        guard let privacy else { return made }
+        return PrivacyAppliedDestination(made, rules: privacy)
+    }
+
+    /// The destination's `privacy:`, applied to every event before its entry is made.
+    public var privacy: PrivacyRules? { config.privacy.map(PrivacyRules.init) }
+
+    /// The event as this destination sees it: with its `privacy:` applied.
+    func seen(_ payload: [UInt8]) -> [UInt8] {
+        guard let privacy else { return payload }
+        return privacy.apply(toPayload: payload) ?? payload
     }
 
     public func busEvents(payload: [UInt8], rule: DestinationRule?) -> BusEvents? {
         func run<P: DestinationPlugin>(_ plugin: P.Type) -> BusEvents? {
             guard let settings = settings as? P.Settings else { return nil }
-            return plugin.busEvents(settings, payload: payload, rule: rule)
+            return plugin.busEvents(settings, payload: seen(payload), rule: rule)
         }
         return run(plugin)
     }
@@ -133,6 +144,9 @@ public struct ResolvedDestination: Sendable {
                 return .filtered("filter.pattern does not match (\(field.isEmpty ? "the pattern" : field) did not match)")
             }
         }
+        if let consent = config.consent, let refusal = ConsentRule(consent).refusal(for: event) {
+            return .skipped(refusal)
+        }
         guard !config.rules.isEmpty else { return .entries([nil]) }
         let matched = DestinationRule.matching(config.rules, event: event)
         return matched.isEmpty ? .unmatched(destination: config.name) : .entries(matched)
@@ -140,6 +154,8 @@ public struct ResolvedDestination: Sendable {
 
     public enum Admission: Sendable, Hashable {
         case filtered(String)
+        /// The event lacks the consent the destination asks for (`consent:`).
+        case skipped(String)
         /// The destination has rules and none matches.
         case unmatched(destination: String)
         /// One entry per element: the rule it is for, or nil.
@@ -149,6 +165,7 @@ public struct ResolvedDestination: Sendable {
         public var refusal: String? {
             switch self {
             case .filtered(let reason): return reason
+            case .skipped(let reason): return reason
             case .unmatched(let destination): return "the event matches none of destination \"\(destination)\"'s rules"
             case .entries: return nil
             }
@@ -174,7 +191,7 @@ public struct ResolvedDestination: Sendable {
     public func preview(payload: [UInt8], rule: DestinationRule? = nil) -> Preview {
         func run<P: DestinationPlugin>(_ plugin: P.Type) -> Preview {
             guard let settings = settings as? P.Settings else { return .drop(reason: "settings do not belong to type \(P.typeName)") }
-            return plugin.preview(settings, payload: payload, rule: rule)
+            return plugin.preview(settings, payload: seen(payload), rule: rule)
         }
         return run(plugin)
     }

@@ -87,11 +87,15 @@ public struct IngestContext: Sendable {
     public var maxEventBytes: Int
     /// `receivedAt` as RFC 3339, formatted once per request rather than up to four times per event.
     public let receivedAtText: String
+    /// The source's `privacy.anonymizeIP`: `request_ip` and `context.ip` are cut to their
+    /// network before the event is stored, so the whole address is never kept.
+    public var anonymizeIP: Bool
 
-    public init(receivedAt: Timestamp, requestIP: String?, maxEventBytes: Int) {
+    public init(receivedAt: Timestamp, requestIP: String?, maxEventBytes: Int, anonymizeIP: Bool = false) {
         self.receivedAt = receivedAt
         self.requestIP = requestIP
         self.maxEventBytes = maxEventBytes
+        self.anonymizeIP = anonymizeIP
         receivedAtText = receivedAt.rfc3339
     }
 }
@@ -204,6 +208,7 @@ public enum Ingestion {
 
         let receivedAt = context.receivedAt
         if e["request_ip"] == nil, let ip = context.requestIP { e["request_ip"] = .string(ip) }
+        if context.anonymizeIP { PrivacyRules.anonymizeIPs(in: &e) }
         let receivedAtText = JSONValue.string(context.receivedAtText)
         if e["receivedAt"] == nil { e["receivedAt"] = receivedAtText }
 

@@ -5,13 +5,15 @@ public struct Routing: Sendable {
         public var name: String
         public var enabled: Bool
         public var destinations: [Target]
+        /// `privacy.anonymizeIP`: the event's IP addresses are cut before it is stored.
+        public var anonymizeIP: Bool = false
         /// How long an accepted message id makes a later copy a duplicate; nil: never.
         public var dedupWindow: Int64?
 
         /// The event as this source's events are stored: with the time until which its message
         /// id makes a later copy a duplicate.
-        public func newEvent(_ event: Event, targets: [JobTarget]) -> NewEvent {
-            var item = NewEvent(source: name, event: event, targets: targets)
+        public func newEvent(_ event: Event, targets: [JobTarget], skipped: [SkippedTarget] = []) -> NewEvent {
+            var item = NewEvent(source: name, event: event, targets: targets, skipped: skipped)
             if let dedupWindow { item.dedupUntil = event.receivedAt.millisecondsSinceEpoch + dedupWindow }
             return item
         }
@@ -24,6 +26,14 @@ public struct Routing: Sendable {
         public var orderingKey: EventKey?
         /// With rules, an admitted event gets one job per rule it matches.
         public var rules: [DestinationRule] = []
+        /// An admitted event without this consent gets no job, only a `skipped` record.
+        public var consent: ConsentRule?
+    }
+
+    /// Where one event goes: its jobs, and the destinations it may not go to, with why.
+    public struct Routed: Sendable {
+        public var targets: [JobTarget] = []
+        public var skipped: [SkippedTarget] = []
     }
 
     private let sourcesByWriteKey: [String: Source]
@@ -44,7 +54,9 @@ public struct Routing: Sendable {
                 if targets[connection.from, default: []].contains(where: { $0.destination == name }) { continue }
                 var key: EventKey?
                 if case .perKey(let rule)? = orderings[name] { key = rule }
-                targets[connection.from, default: []].append(Target(destination: name, filter: d.filter, orderingKey: key, rules: d.rules))
+                targets[connection.from, default: []].append(
+                    Target(destination: name, filter: d.filter, orderingKey: key, rules: d.rules, consent: d.consent.map(ConsentRule.init))
+                )
             }
         }
         var byKey: [String: Source] = [:]
@@ -53,6 +65,7 @@ public struct Routing: Sendable {
                 name: source.name,
                 enabled: source.enabled,
                 destinations: targets[source.name] ?? [],
+                anonymizeIP: source.privacy.anonymizeIP,
                 dedupWindow: (source.dedup ?? config.dedup).windowMilliseconds
             )
             for key in source.writeKeys { byKey[key.reveal()] = route }
@@ -67,6 +80,12 @@ public struct Routing: Sendable {
     /// The jobs this event gets: one per destination whose filter admits it (one per matching
     /// rule where the destination has rules), with its ordering key.
     public func targets(for event: Event, from source: Source) -> [JobTarget] {
+        route(event, from: source).targets
+    }
+
+    /// The jobs this event gets, and the admitted destinations it lacks the consent for. The
+    /// payload is parsed only when a destination has a pattern, rules or consent, once for all.
+    public func route(_ event: Event, from source: Source) -> Routed {
         var parsed: JSONValue??
         func json() -> JSONValue? {
             if let parsed { return parsed }
@@ -74,22 +93,26 @@ public struct Routing: Sendable {
             parsed = .some(value)
             return value
         }
-        var jobs: [JobTarget] = []
+        var routed = Routed()
         for target in source.destinations {
             guard target.filter?.admits(type: event.type, name: event.name, json: json) ?? true else { continue }
+            if let consent = target.consent, let event = json(), let refusal = consent.refusal(for: event) {
+                routed.skipped.append(SkippedTarget(destination: target.destination, reason: refusal))
+                continue
+            }
             let key = target.orderingKey?.value(for: event)
             if target.rules.isEmpty {
-                jobs.append(JobTarget(destination: target.destination, orderingKey: key))
+                routed.targets.append(JobTarget(destination: target.destination, orderingKey: key))
                 continue
             }
             for rule in target.rules {
                 if let pattern = rule.match {
                     guard let event = json(), pattern.matches(event) else { continue }
                 }
-                jobs.append(JobTarget(destination: target.destination, orderingKey: key, rule: rule.name))
+                routed.targets.append(JobTarget(destination: target.destination, orderingKey: key, rule: rule.name))
             }
         }
-        return jobs
+        return routed
     }
 
     /// Destinations that get a job for this event.

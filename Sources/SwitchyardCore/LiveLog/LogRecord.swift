@@ -12,6 +12,9 @@ public struct LogRecord: Sendable, Hashable {
         case dead
         /// Put back in the queue from the dead letters.
         case replayed
+        /// Not sent to this destination, and never will be: the event lacks the consent the
+        /// destination asks for (`errorMessage` says which).
+        case skipped
     }
 
     /// Position in the log; the SSE event id, so a client can resume after it.
@@ -32,7 +35,8 @@ public struct LogRecord: Sendable, Hashable {
     public var event: String?
     public var userId: String?
     public var attempt: Int?
-    /// `received`, `succeeded`, `failed` (will retry), `dead` or `waiting` (replayed).
+    /// `received`, `transformed`, `succeeded`, `failed` (will retry), `dead`, `waiting` (replayed)
+    /// or `skipped`.
     public var status: String
     public var batchId: String?
     public var requestId: String?

@@ -60,6 +60,12 @@ public final class PipelineMetrics: Sendable {
         totals.withLockedValue { $0.duplicatesBySource[source, default: 0] += count }
     }
 
+    /// An event routed to a destination that got no job for it, for lack of the consent the
+    /// destination asks for.
+    public func skipped(source: String, destination: String, count: Int = 1) {
+        counter("switchyard_events_skipped_total", [("source", source), ("destination", destination)]).increment(by: count)
+    }
+
     /// An ingestion request refused (or, for a pixel, answered without storing its event), by
     /// the route's path and the status it was refused with.
     public func refused(route: String, status: Int) {

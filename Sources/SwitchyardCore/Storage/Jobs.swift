@@ -7,18 +7,33 @@ public struct NewEvent: Sendable {
     /// with the same id from the same source a duplicate, which is not stored. Nil: the event
     /// is stored whatever came before, and leaves no mark (heartbeats, sources with dedup off).
     public var dedupUntil: Int64?
+    /// Destinations the event was routed to but may not get (it lacks their consent): each is
+    /// a `skipped` log record, written with the event so the log says why no job exists.
+    public var skipped: [SkippedTarget]
 
     public var destinations: [String] { targets.map(\.destination) }
 
-    public init(source: String, event: Event, targets: [JobTarget]) {
+    public init(source: String, event: Event, targets: [JobTarget], skipped: [SkippedTarget] = []) {
         self.source = source
         self.event = event
         self.targets = targets
+        self.skipped = skipped
     }
 
     /// Jobs with no ordering key.
     public init(source: String, event: Event, destinations: [String]) {
         self.init(source: source, event: event, targets: destinations.map { JobTarget(destination: $0) })
+    }
+}
+
+/// A destination an event gets no job for, and why (which consent it lacks; never its data).
+public struct SkippedTarget: Sendable, Hashable {
+    public var destination: String
+    public var reason: String
+
+    public init(destination: String, reason: String) {
+        self.destination = destination
+        self.reason = reason
     }
 }
 

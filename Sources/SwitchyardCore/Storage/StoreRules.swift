@@ -75,6 +75,23 @@ extension LogRecord {
         return record
     }
 
+    /// The records of the destinations an event was not sent to for lack of consent, written
+    /// with the event (`eventID`), at its receipt; ids are the store's to give.
+    public static func skipped(_ item: NewEvent, eventID: Int64) -> [LogRecord] {
+        let e = item.event
+        return item.skipped.map { target in
+            var record = LogRecord(at: e.receivedAt, kind: .skipped, messageId: e.messageId, status: "skipped")
+            record.eventID = eventID
+            record.source = item.source
+            record.destination = target.destination
+            record.type = e.type.rawValue
+            record.event = e.name
+            record.userId = e.userId ?? e.anonymousId
+            record.errorMessage = target.reason
+            return record
+        }
+    }
+
     /// The record of a dead letter put back in the queue; it keeps the reason it had died.
     public static func replayed(_ letter: ReplayedJob, at now: Timestamp) -> LogRecord {
         var record = LogRecord(at: now, kind: .replayed, messageId: letter.messageId, status: "waiting")
