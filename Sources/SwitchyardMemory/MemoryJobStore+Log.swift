@@ -165,8 +165,9 @@ extension MemoryJobStore {
     /// `deadLetters`; then events with no job left, older than `delivered`.
     public func prune(_ retention: RetentionConfig) async throws -> PruneReport {
         try checkOpen()
-        let now = clock.now().millisecondsSinceEpoch
-        let cutoffs = retention.cutoffs(at: clock.now())
+        let at = clock.now()
+        let now = at.millisecondsSinceEpoch
+        let cutoffs = retention.cutoffs(at: at)
         let (delivered, dead, logCutoff) = (cutoffs.delivered, cutoffs.deadLetters, cutoffs.log)
         return storage.rows.withLockedValue { rows in
             var report = PruneReport(records: 0, jobs: 0, events: 0)

@@ -64,13 +64,8 @@ final class CommitBatcher<Item: Sendable, Output: Sendable>: Sendable {
             let batch = await nextBatch()
             guard !batch.isEmpty else { continue }
             do {
-                let outputs = try await commit(batch.flatMap(\.items))
-                var start = 0
-                for waiting in batch {
-                    let end = start + waiting.items.count
-                    waiting.continuation.resume(returning: outputs.isEmpty ? [] : Array(outputs[start..<end]))
-                    start = end
-                }
+                let outputs = try await commit(batch.flatMap(\.items)).runs(ofSizes: batch.map(\.items.count))
+                for (waiting, mine) in zip(batch, outputs) { waiting.continuation.resume(returning: mine) }
             } catch {
                 for waiting in batch { waiting.continuation.resume(throwing: error) }
             }

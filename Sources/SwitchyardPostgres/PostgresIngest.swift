@@ -16,10 +16,7 @@ extension PostgresJobStore {
             _ = try? await Self.within(Self.writeDeadline, client) { try await store.readDepth($0) }
         }
         return try await gate.append(jobs: jobs) { () throws(StoreError) -> Appended in
-            let duplicates = try await ingest.submit(events)
-            var appended = Appended()
-            for (item, duplicate) in zip(events, duplicates) where duplicate { appended.add(item) }
-            return appended
+            Appended(events, duplicates: try await ingest.submit(events))
         }
     }
 

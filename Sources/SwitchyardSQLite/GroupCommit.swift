@@ -103,15 +103,8 @@ public final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
             }
             if group.isEmpty { return }
             do {
-                let outputs = try commit(group.flatMap(\.items))
-                if !outputs.isEmpty {
-                    var start = 0
-                    for n in group.indices {
-                        let end = start + group[n].items.count
-                        group[n].outputs = Array(outputs[start..<end])
-                        start = end
-                    }
-                }
+                let outputs = try commit(group.flatMap(\.items)).runs(ofSizes: group.map(\.items.count))
+                for n in group.indices { group[n].outputs = outputs[n] }
             } catch {
                 for waiter in group { waiter.continuation.resume(throwing: error) }
                 continue

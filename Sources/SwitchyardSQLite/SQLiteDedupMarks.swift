@@ -30,24 +30,3 @@ struct DedupMarks {
         return db.changesCount > 0
     }
 }
-
-extension SQLiteJobStore {
-    /// Deletes marks whose window has passed, in steps of `batch`; returns how many.
-    func pruneDedupMarks(now: Int64, batch: Int) async throws -> Int {
-        var total = 0
-        while !Task.isCancelled {
-            let deleted = try await pool.write { db in
-                try db.execute(
-                    sql: """
-                        DELETE FROM dedup WHERE (source, message_id) IN (SELECT source, message_id FROM dedup WHERE until <= ? LIMIT ?)
-                        """,
-                    arguments: [now, batch]
-                )
-                return db.changesCount
-            }
-            total += deleted
-            if deleted < batch { break }
-        }
-        return total
-    }
-}

@@ -104,10 +104,7 @@ extension SQLiteJobStore {
     public func append(_ events: [NewEvent]) async throws(StoreError) -> Appended {
         let jobs = events.reduce(0) { $0 + $1.targets.count }
         return try await gate.append(jobs: jobs) { () throws(StoreError) -> Appended in
-            let duplicates = try await committer.write(events)
-            var appended = Appended()
-            for (item, duplicate) in zip(events, duplicates) where duplicate { appended.add(item) }
-            return appended
+            Appended(events, duplicates: try await committer.write(events))
         }
     }
 

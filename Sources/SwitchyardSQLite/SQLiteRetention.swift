@@ -69,7 +69,13 @@ extension SQLiteJobStore {
             """,
             [recent, delivered, batch]
         )
-        report.dedupMarks = try await pruneDedupMarks(now: clock.now().millisecondsSinceEpoch, batch: batch)
+        // Dedup marks whose window has passed, found by their end through its index.
+        report.dedupMarks = try await inSteps(
+            """
+            DELETE FROM dedup WHERE (source, message_id) IN (SELECT source, message_id FROM dedup WHERE until <= ? LIMIT ?)
+            """,
+            [clock.now().millisecondsSinceEpoch, batch]
+        )
         // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).
         return report
     }

@@ -253,7 +253,7 @@ public struct IngestController: Sendable {
         metrics.received(source: source.name, count: items.count - appended.duplicates)
         // Answered 200 all the same: the client must stop sending them again.
         metrics.duplicates(source: source.name, count: appended.duplicates)
-        for item in items where !item.skipped.isEmpty {
+        for item in items {
             for target in item.skipped { metrics.skipped(source: source.name, destination: target.destination) }
         }
     }

@@ -244,6 +244,18 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+extension Array {
+    /// The elements cut into consecutive runs of the given sizes; empty runs when the array is
+    /// empty. A group commit hands each writer the outputs for its own items this way.
+    public func runs(ofSizes sizes: [Int]) -> [[Element]] {
+        var start = 0
+        return sizes.map { size in
+            defer { start += size }
+            return isEmpty ? [] : Array(self[start..<start + size])
+        }
+    }
+}
+
 /// What an append stored. Events whose message id the source sent within its dedup window
 /// (earlier, or earlier in the same write) are left out, with their jobs.
 public struct Appended: Sendable, Hashable {
@@ -261,5 +273,11 @@ public struct Appended: Sendable, Hashable {
     public mutating func add(_ item: NewEvent) {
         duplicates += 1
         duplicateJobs += item.targets.count
+    }
+
+    /// The result of a write that said of each event whether it was a duplicate.
+    public init(_ events: [NewEvent], duplicates flags: [Bool]) {
+        self.init()
+        for (item, duplicate) in zip(events, flags) where duplicate { add(item) }
     }
 }
