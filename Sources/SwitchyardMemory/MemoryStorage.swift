@@ -36,6 +36,11 @@ public final class MemoryStorage: Sendable {
         var records: [Int64: LogRecord] = [:]
         /// Dedup marks: until when a source's message id makes a later copy a duplicate.
         var dedup: [DedupKey: Int64] = [:]
+        /// Regulations in the order recorded (their records keep no subject), the suppression
+        /// list, and the subjects of deletions still running.
+        var regulations: [Regulation] = []
+        var suppressed = Subjects()
+        var erasing: [String: Subjects] = [:]
         var nextID: Int64 = 1
         var nextJobID: Int64 = 1
         /// Whether a store serves this storage now (the folder lock of the embedded store).

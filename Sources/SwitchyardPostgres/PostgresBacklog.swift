@@ -80,7 +80,7 @@ extension PostgresJobStore {
         }
         guard decision == .stored else { return decision }
         do {
-            try await append([heartbeat])
+            _ = try await append([heartbeat])
         } catch {
             // Other nodes already see it recorded: take that back, so the next try is not an interval away.
             let logger = self.logger

@@ -24,10 +24,13 @@ extension PostgresJobStore {
 
     /// A transaction whose failure is a `StoreError` with a reason a person can act on (never the
     /// connection's password).
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StoreError) -> T {
+    func transaction<T: Sendable>(
+        deadline: Duration = writeDeadline,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
         do {
             let logger = self.logger
-            return try await Self.within(Self.writeDeadline, client) { try await $0.runTransaction(logger: logger, body) }
+            return try await Self.within(deadline, client) { try await $0.runTransaction(logger: logger, body) }
         } catch let error as StoreError {
             throw error
         } catch {

@@ -107,6 +107,36 @@ enum PostgresSchema {
                 "CREATE INDEX dedup_until ON dedup (until)",
             ]
         ),
+        (
+            "v3-regulations",
+            [
+                // Regulations' records (no subject in them); a deletion is run by the node that
+                // holds its lease. The suppression list's version is the number of rows here.
+                """
+                CREATE TABLE regulations (
+                    seq bigserial PRIMARY KEY,
+                    id text NOT NULL UNIQUE,
+                    type text NOT NULL,
+                    subject_type text NOT NULL,
+                    subject_count integer NOT NULL,
+                    status text NOT NULL,
+                    created_at bigint NOT NULL,
+                    finished_at bigint,
+                    removed text,
+                    lease_node text,
+                    lease_until bigint
+                )
+                """,
+                "CREATE TABLE suppressions (subject_type text NOT NULL, subject_digest text NOT NULL, PRIMARY KEY (subject_type, subject_digest))",
+                // The subjects of deletions still running, dropped when they finish.
+                """
+                CREATE TABLE erasure_subjects (
+                    regulation text NOT NULL, subject_type text NOT NULL, subject_id text NOT NULL,
+                    PRIMARY KEY (regulation, subject_type, subject_id)
+                )
+                """,
+            ]
+        ),
     ]
 
     static let depthShards = 16

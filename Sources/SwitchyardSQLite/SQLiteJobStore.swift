@@ -60,6 +60,7 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
         indexConfiguration.label = "switchyard.message-index"
         indexConfiguration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         let messageIndex = try DatabasePool(path: indexPath, configuration: indexConfiguration)
         try Self.messageIndexMigrator.migrate(messageIndex)
@@ -82,6 +83,9 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
                 try db.execute(sql: "PRAGMA cache_size = -32768")
             }
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // Deleted rows are overwritten with zeros, in their pages and in pages given back to
+            // the free list: a deletion (or pruning) leaves nothing to read in the file.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
             // Checkpoint every ~40 MiB of log instead of every 4 MiB: hot index pages are then
             // copied into the database once per checkpoint rather than once per few commits.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")

@@ -268,6 +268,37 @@ extension SQLiteJobStore {
                     """
             )
         }
+        migrator.registerMigration("v14-regulations") { db in
+            // Regulations' records (no subject in them), the suppression list ingestion checks (ids'
+            // SHA-256, not the ids),
+            // and the subjects of deletions still running, dropped when they finish.
+            try db.execute(
+                sql: """
+                    CREATE TABLE regulations (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        type TEXT NOT NULL,
+                        subject_type TEXT NOT NULL,
+                        subject_count INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        finished_at INTEGER,
+                        removed TEXT
+                    );
+                    CREATE TABLE suppressions (
+                        subject_type TEXT NOT NULL,
+                        subject_digest TEXT NOT NULL,
+                        PRIMARY KEY (subject_type, subject_digest)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE erasure_subjects (
+                        regulation TEXT NOT NULL,
+                        subject_type TEXT NOT NULL,
+                        subject_id TEXT NOT NULL,
+                        PRIMARY KEY (regulation, subject_type, subject_id)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 

@@ -131,17 +131,31 @@ public func buildSwitchyard(
         retention: config.config.storage.retention,
         logger: sublogger("switchyard.retention", of: logger)
     )
+    // The suppression list is read before the server answers; if the store cannot be reached
+    // yet, ingestion reads it at the first request, and refuses until it can.
+    let suppressions = Suppressions()
+    let regulations = RegulationService(
+        store: store.store,
+        suppressions: suppressions,
+        logger: sublogger("switchyard.regulations", of: logger)
+    )
+    do {
+        try await suppressions.refresh(from: store.store)
+    } catch {
+        logger.warning("the suppression list cannot be read yet: \(error)")
+    }
     let app = SwitchyardApplication.make(
         config: config,
         store: store.store,
         metrics: metrics,
         registry: registry,
+        regulations: regulations,
         logger: logger,
         onServerRunning: onServerRunning
     )
     return SwitchyardService(
         metrics: metrics,
-        services: store.services + [retention] + delivery + background.withLockedValue { $0 } + [app],
+        services: store.services + [retention, regulations] + delivery + background.withLockedValue { $0 } + [app],
         shutdownGrace: config.config.server.shutdownGrace.duration,
         logger: logger
     )

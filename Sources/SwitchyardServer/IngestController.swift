@@ -15,10 +15,20 @@ public struct IngestController: Sendable {
     public let trustForwardedFor: Bool
     /// The server's counters: events received per source, refusals per route and status.
     public let metrics: PipelineMetrics
+    /// Whose events are dropped before they are stored.
+    public let regulations: RegulationService
     let budget: MemoryBudget
 
-    public init(routing: Routing, store: any JobQueue, limits: LimitsConfig, trustForwardedFor: Bool, metrics: PipelineMetrics) {
+    public init(
+        routing: Routing,
+        store: any JobQueue,
+        limits: LimitsConfig,
+        trustForwardedFor: Bool,
+        metrics: PipelineMetrics,
+        regulations: RegulationService
+    ) {
         self.routing = routing
+        self.regulations = regulations
         self.metrics = metrics
         self.store = store
         self.limits = limits
@@ -236,6 +246,8 @@ public struct IngestController: Sendable {
     /// Appends the events and their jobs; returns once they are committed (and, with
     /// `storage.sync: full`, on disk). Past this, the request is answered 200.
     func store(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws {
+        let events = try await unsuppressed(events, from: source, context: context)
+        guard !events.isEmpty else { return }
         let items = events.map { event in
             let routed = routing.route(event, from: source)
             return source.newEvent(event, targets: routed.targets, skipped: routed.skipped)
@@ -256,6 +268,29 @@ public struct IngestController: Sendable {
         for item in items {
             for target in item.skipped { metrics.skipped(source: source.name, destination: target.destination) }
         }
+    }
+
+    /// The events whose user and anonymous ids no regulation suppresses. The others are answered
+    /// 200 like the rest (the SDK must not send them again) and only counted.
+    func unsuppressed(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws -> [Event] {
+        let suppressions = regulations.suppressions
+        var keep = suppressions.keep(events, userId: \.userId, anonymousId: \.anonymousId)
+        if keep == nil {
+            // Not read at start (the store was away): read it now, or refuse as for a store that is away.
+            do {
+                try await suppressions.refresh(from: regulations.store)
+            } catch {
+                context.logger.warning(
+                    "refusing events: the suppression list cannot be read: \(error)",
+                    metadata: ["source": "\(source.name)"]
+                )
+                throw IngestError.storageUnavailable("the suppression list cannot be read").textError(retryAfter: 5)
+            }
+            keep = suppressions.keep(events, userId: \.userId, anonymousId: \.anonymousId)
+        }
+        guard let keep, keep.contains(false) else { return events }
+        metrics.suppressed(source: source.name, count: keep.count { !$0 })
+        return zip(events, keep).compactMap { $1 ? $0 : nil }
     }
 
     /// The beacon's and the pixel's key, in the query: `navigator.sendBeacon` and `<img>` cannot set headers.

@@ -303,8 +303,13 @@ public struct OperatorController: Sendable {
         for (source, n) in snapshot.receivedBySource.sorted(by: { $0.key < $1.key }) { received[source] = .number(String(n)) }
         var duplicates = JSONObject()
         for (source, n) in snapshot.duplicatesBySource.sorted(by: { $0.key < $1.key }) { duplicates[source] = .number(String(n)) }
+        var suppressed = JSONObject()
+        for (source, n) in snapshot.suppressedBySource.sorted(by: { $0.key < $1.key }) { suppressed[source] = .number(String(n)) }
         return .object(
-            JSONObject([("received", .object(received)), ("duplicates", .object(duplicates)), ("destinations", .object(destinations))])
+            JSONObject([
+                ("received", .object(received)), ("duplicates", .object(duplicates)), ("suppressed", .object(suppressed)),
+                ("destinations", .object(destinations)),
+            ])
         )
     }
 

@@ -13,12 +13,17 @@ public enum SwitchyardApplication {
     /// - Parameters:
     ///   - metrics: the server's counters, which ingestion counts into and the live page reads.
     ///   - registry: what `/metrics` shows (the registry `metrics` reports to); nil turns it off.
+    ///   - regulations: records regulations and holds the suppression list ingestion checks; by
+    ///     default one over `store` that reads the list at the first request.
     public static func router(
         config: LoadedConfig,
         store: any JobStore,
         metrics: PipelineMetrics,
-        registry: PrometheusCollectorRegistry? = nil
+        registry: PrometheusCollectorRegistry? = nil,
+        regulations: RegulationService? = nil
     ) -> Router<SwitchyardRequestContext> {
+        let regulations =
+            regulations ?? RegulationService(store: store, suppressions: Suppressions(), logger: Logger(label: "switchyard.regulations"))
         let router = Router(context: SwitchyardRequestContext.self)
         // Browser SDKs post from any origin, as to rudder-server. Outermost, so refusals carry the
         // CORS headers too and a page can read them.
@@ -42,11 +47,13 @@ public enum SwitchyardApplication {
             store: store,
             limits: config.config.server.limits,
             trustForwardedFor: config.config.server.trustForwardedFor,
-            metrics: metrics
+            metrics: metrics,
+            regulations: regulations
         ).addRoutes(to: router)
         SDKSettingsController(routing: routing, server: config.config.server).addRoutes(to: router)
         OperatorController(store: store, adminToken: config.config.server.adminToken, metrics: metrics, registry: registry)
             .addRoutes(to: router)
+        RegulationController(regulations: regulations, adminToken: config.config.server.adminToken).addRoutes(to: router)
         return router
     }
 
@@ -55,12 +62,13 @@ public enum SwitchyardApplication {
         store: any JobStore,
         metrics: PipelineMetrics,
         registry: PrometheusCollectorRegistry?,
+        regulations: RegulationService,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let server = config.config.server
         return Application(
-            router: router(config: config, store: store, metrics: metrics, registry: registry),
+            router: router(config: config, store: store, metrics: metrics, registry: registry, regulations: regulations),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(server.idleTimeout.milliseconds))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),
             onServerRunning: onServerRunning,

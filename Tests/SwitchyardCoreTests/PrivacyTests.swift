@@ -164,3 +164,41 @@ struct PrivacyTests {
         #expect(!dump.contains("pepper-123") && dump.contains("salt: ") && dump.contains("anonymizeIP: true"))
     }
 }
+
+@Suite("Regulation subjects", .timeLimit(.minutes(1)))
+struct SubjectTests {
+    @Test("records match on whole string values of their detail, escaped or not, never on parts")
+    func detailMatching() throws {
+        let subjects = Subjects(userIds: ["u1"], anonymousIds: ["a \"quoted\" é"])
+        func matches(_ json: String, user: String? = nil) -> Bool { subjects.matches(recordUserId: user, detail: Array(json.utf8)) }
+        #expect(matches(#"{"Detail":{"userId":"u1"}}"#))
+        #expect(matches(#"{"k":["x","a \"quoted\" \u00e9"]}"#))
+        #expect(!matches(#"{"userId":"u12","name":"xu1"}"#))
+        #expect(!matches(#"{"u":"u1\u0000"}"#))
+        #expect(matches("{}", user: "u1"))
+        #expect(matches("{}", user: "a \"quoted\" é"), "a record's user column holds an anonymous id when there is no user id")
+        #expect(matches(#"{"cut":"u1"#), "text cut short still counts: a deletion errs on the side of deleting")
+    }
+
+    @Test("a regulation body is checked field by field; ids are kept distinct, in order")
+    func requestParsing() throws {
+        let body = try JSONParser.parse(
+            #"{"regulationType":"SUPPRESS_WITH_DELETE","subjectType":"ANONYMOUS_ID","subjectIds":["b","a","b"]}"#
+        )
+        let request = try RegulationRequest(json: body)
+        #expect(request == RegulationRequest(kind: .suppressWithDelete, subjectType: .anonymousId, subjectIds: ["b", "a"]))
+        let long = try JSONParser.parse(
+            #"{"regulationType":"SUPPRESS_ONLY","subjectType":"USER_ID","subjectIds":["\#(String(repeating: "x", count: 1025))"]}"#
+        )
+        #expect(throws: RegulationRequest.Problem.self) { try RegulationRequest(json: long) }
+    }
+
+    @Test("the suppression list keeps the newer of two readings, and answers nil until it has one")
+    func suppressionsKeepTheNewer() {
+        let suppressions = Suppressions()
+        #expect(suppressions.keep([1], userId: { _ in "u1" }, anonymousId: { _ in nil }) == nil)
+        suppressions.update(Suppressions.Snapshot(version: 2, subjects: Subjects(userIds: [SubjectDigest.of("u1")])))
+        suppressions.update(Suppressions.Snapshot(version: 1, subjects: Subjects()))
+        #expect(suppressions.keep(["u1", "u2"], userId: { $0 }, anonymousId: { _ in nil }) == [false, true])
+    }
+}

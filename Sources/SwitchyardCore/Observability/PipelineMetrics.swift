@@ -14,6 +14,8 @@ public final class PipelineMetrics: Sendable {
         public var receivedBySource: [String: Int]
         /// Events answered 200 but not stored, as copies of one the source sent before.
         public var duplicatesBySource: [String: Int] = [:]
+        /// Events answered 200 but not stored, because their user or anonymous id is suppressed.
+        public var suppressedBySource: [String: Int] = [:]
         /// destination → outcome (`succeeded`, `failed`, `dead`) → count.
         public var deliveriesByDestination: [String: [String: Int]]
         /// Destinations whose sends are paused after failing as a whole, and until when.
@@ -58,6 +60,14 @@ public final class PipelineMetrics: Sendable {
         guard count > 0 else { return }
         counter("switchyard_duplicate_events_total", [("source", source)]).increment(by: count)
         totals.withLockedValue { $0.duplicatesBySource[source, default: 0] += count }
+    }
+
+    /// Events not stored because a regulation suppresses their user or anonymous id; only the
+    /// count is kept, never what they held.
+    public func suppressed(source: String, count: Int) {
+        guard count > 0 else { return }
+        counter("switchyard_events_suppressed_total", [("source", source)]).increment(by: count)
+        totals.withLockedValue { $0.suppressedBySource[source, default: 0] += count }
     }
 
     /// An event routed to a destination that got no job for it, for lack of the consent the

@@ -196,4 +196,9 @@ public struct DedupKey: Hashable, Sendable {
         source = item.source
         messageId = item.event.messageId
     }
+
+    public init(source: String, messageId: String) {
+        self.source = source
+        self.messageId = messageId
+    }
 }
