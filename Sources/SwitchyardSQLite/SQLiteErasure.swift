@@ -42,24 +42,16 @@ extension SQLiteJobStore {
         let next: ErasureCursor = scanned < limit ? .log(after: .min) : .events(after: last)
         var removed = ErasureCounts()
         if !matched.isEmpty {
-            // The index is derived data: its entries go first, so a failed step leaves nothing
-            // found only through it.
-            let entries = try await messageIndex.write { db in
-                var entries = 0
-                for event in matched {
-                    try db.execute(
-                        sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs) AND message_id = ? AND event_id = ?",
-                        arguments: [event.messageId, event.id]
-                    )
-                    entries += db.changesCount
-                }
-                return entries
-            }
+            // The index is derived data: its entries go before the events (so a failed step leaves
+            // nothing found only through it) and again after them (an indexing run that read the
+            // events before they went may have written them meanwhile; see `indexMessageIDs`).
+            let entries = matched.map { (messageId: $0.messageId, eventID: $0.id) }
+            let before = try await Self.deleteIndexEntries(entries, messageIndex)
             let now = clock.now().millisecondsSinceEpoch
             let (counts, waiting, released) = try await pool.write { db in
                 try Self.noteLastLogID(try Self.nextLogID(db) - 1, db)
                 var counts = ErasureCounts()
-                counts.messageIndexEntries = entries
+                counts.messageIndexEntries = before
                 var waiting = 0
                 var heads = Set<[String]>()
                 for event in matched {
@@ -96,6 +88,14 @@ extension SQLiteJobStore {
             }
             gate.settled(waiting, released: released)
             removed = counts
+            let after = try await Self.deleteIndexEntries(entries, messageIndex)
+            if after > 0 {
+                removed.messageIndexEntries += after
+                var late = ErasureCounts()
+                late.messageIndexEntries = after
+                let counted = late
+                try await pool.write { db in try Self.addRemoved(counted, to: erasure.id, db) }
+            }
         }
         return ErasureStep(removed: removed, next: next)
     }

@@ -42,7 +42,7 @@ extension SQLiteJobStore {
             }
             return (oldest, ids, last)
         }
-        return try await messageIndex.write { db in
+        let indexed = try await messageIndex.write { db in
             // Runs whose events are all pruned go (ids of pruned events inside a run that still has
             // live ones are dropped when that run is next merged).
             try db.execute(
@@ -66,6 +66,45 @@ extension SQLiteJobStore {
             }
             try Self.mergeMessageRuns(db, oldestEvent: oldest)
             return ids.count
+        }
+        if let last { try await dropEntriesOfDeletedEvents(ids, after: through, through: last) }
+        return indexed
+    }
+
+    /// A deletion may have taken some of the events while their ids were being indexed, after it
+    /// cleared their entries: those entries go now (a deletion clears entries after deleting
+    /// events, so each order of the two is covered). Most runs lose nothing: one count shows it.
+    private func dropEntriesOfDeletedEvents(_ ids: [(String, Int64)], after through: Int64, through last: Int64) async throws {
+        let present = try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events WHERE id > ? AND id <= ?", arguments: [through, last]) ?? 0
+        }
+        guard present < ids.count else { return }
+        let kept = Set(
+            try await pool.read { db in
+                try Int64.fetchAll(db, sql: "SELECT id FROM events WHERE id > ? AND id <= ?", arguments: [through, last])
+            }
+        )
+        let gone = ids.filter { !kept.contains($0.1) }
+        try await Self.deleteIndexEntries(gone, messageIndex)
+    }
+
+    /// Deletes the index entries of these events, in whichever run holds them; returns how many.
+    @discardableResult
+    static func deleteIndexEntries(_ entries: [(messageId: String, eventID: Int64)], _ index: DatabasePool) async throws -> Int {
+        guard !entries.isEmpty else { return 0 }
+        return try await index.write { db in
+            let delete = try db.cachedStatement(
+                sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs) AND message_id = ? AND event_id = ?"
+            )
+            var deleted = 0
+            for (messageId, eventID) in entries {
+                var row = RowWriter(delete)
+                row.bind(messageId)
+                row.bind(eventID)
+                try row.step(db)
+                deleted += db.changesCount
+            }
+            return deleted
         }
     }
 

@@ -43,7 +43,8 @@ public struct RegulationRequest: Sendable, Hashable {
         var distinct: [String] = []
         distinct.reserveCapacity(ids.count)
         for (n, value) in ids.enumerated() {
-            guard case .string(let id) = value, !id.isEmpty else {
+            // Read as ingestion reads an event's ids (trimmed), so it names the same subject.
+            guard case .string = value, let id = Ingestion.identity(value) else {
                 throw Problem(description: "subjectIds[\(n)] must be a non-empty string")
             }
             guard id.utf8.count <= Self.maxSubjectIdBytes else {
