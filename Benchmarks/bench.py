@@ -60,6 +60,16 @@ connections: [{{ from: web, to: [bus] }}]
 # While only ingestion is measured the destination is down; a long backoff keeps retries out of the way.
 QUIET = "{ concurrency: 1, initialBackoff: 10m, maxBackoff: 10m, maxAttempts: 1000 }"
 DRAIN = "{ concurrency: 8, linger: 5ms, initialBackoff: 100ms, maxBackoff: 2s, maxAttempts: 1000 }"
+# --config and --destination-config: YAML lines added at the top level and to the destination, for
+# measuring a setting (`dedup: { window: 0 }`, a destination's `privacy:`) against the default.
+EXTRA_CONFIG: list = []
+EXTRA_DESTINATION: list = []
+
+
+def with_extras(text):
+    for line in EXTRA_DESTINATION:
+        text = text.replace("    delivery: ", f"    {line}\n    delivery: ", 1)
+    return text + "".join(f"{line}\n" for line in EXTRA_CONFIG)
 
 
 def free_port():
@@ -109,8 +119,8 @@ class Switchyard(Proc):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = work / f"switchyard-{self.port}.yaml"
-        config.write_text(template.format(port=self.port, token=TOKEN, storage=storage, sync=sync, key=WRITE_KEY, key_id=KEY_ID,
-                                          secret=SECRET, emulator_port=emulator_port, delivery=delivery, ordering=ordering))
+        config.write_text(with_extras(template.format(port=self.port, token=TOKEN, storage=storage, sync=sync, key=WRITE_KEY, key_id=KEY_ID,
+                                                      secret=SECRET, emulator_port=emulator_port, delivery=delivery, ordering=ordering)))
         self.args = [str(BIN), "serve", "--config", str(config)]
         self.log = work / "switchyard.log"
         self.start()
@@ -340,7 +350,12 @@ def bench_backlog_and_delivery(work, events, duration):
     peak_rss = server.rss_mb()
     server.stop()
     emu.stop()
-    return {"events": loaded, "preload_seconds": load_seconds, "rss_backlog_mb": rss_backlog, "rss_restarted_mb": rss_restarted,
+    # What the drained queue keeps on disk (the dedup marks stay for their window).
+    queue_bytes = {f.name: f.stat().st_size for f in storage.iterdir() if f.is_file()}
+    import sqlite3
+    with sqlite3.connect(storage / "queue.sqlite") as db:
+        dedup_marks = db.execute("SELECT count(*) FROM dedup").fetchone()[0]
+    return {"queue_bytes": queue_bytes, "dedup_marks": dedup_marks, "events": loaded, "preload_seconds": load_seconds, "rss_backlog_mb": rss_backlog, "rss_restarted_mb": rss_restarted,
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
 
@@ -745,7 +760,11 @@ def main():
     parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
     parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
+    parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
+    parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
     args = parser.parse_args()
+    EXTRA_CONFIG.extend(args.config)
+    EXTRA_DESTINATION.extend(args.destination_config)
     if args.binary:
         global BIN
         BIN = args.binary.resolve()
