@@ -115,8 +115,9 @@ class Proc:
 
 
 class Switchyard(Proc):
-    def __init__(self, work, storage, emulator_port, delivery=QUIET, sync="full", template=CONFIG, ordering="perKey"):
+    def __init__(self, work, storage, emulator_port, delivery=QUIET, sync="full", template=CONFIG, ordering="perKey", log_level="warning"):
         self.port = free_port()
+        self.log_level = log_level
         self.url = f"http://127.0.0.1:{self.port}"
         config = work / f"switchyard-{self.port}.yaml"
         config.write_text(with_extras(template.format(port=self.port, token=TOKEN, storage=storage, sync=sync, key=WRITE_KEY, key_id=KEY_ID,
@@ -127,7 +128,7 @@ class Switchyard(Proc):
 
     def start(self):
         started = time.monotonic()
-        super().__init__(self.args, self.log, env=dict(os.environ, LOG_LEVEL="warning"))
+        super().__init__(self.args, self.log, env=dict(os.environ, LOG_LEVEL=self.log_level))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -357,6 +358,58 @@ def bench_backlog_and_delivery(work, events, duration):
         dedup_marks = db.execute("SELECT count(*) FROM dedup").fetchone()[0]
     return {"queue_bytes": queue_bytes, "dedup_marks": dedup_marks, "events": loaded, "preload_seconds": load_seconds, "rss_backlog_mb": rss_backlog, "rss_restarted_mb": rss_restarted,
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
+
+
+def bench_deletion(work, events, duration):
+    """A deletion of one user among `events` stored and delivered events (each with its jobs and
+    log records): how long a pass over the store takes on a quiet server, then ingestion's
+    latency (single tracks, 16 connections) while another deletion runs, against just before it.
+    `preload` spreads the events over 500 users, so the user deleted has 1 in 500 of them."""
+    port = free_port()
+    storage = work / "deletion-queue"
+    emu = emulator(work, port, "--events-out", "/dev/null")
+    server = Switchyard(work, storage, port, delivery=DRAIN, sync="normal", log_level="info")
+    loaded, load_seconds = preload(server.url, events, users=500)
+    while server.summary()["destinations"]["bus"]["queueDepth"] > 0:
+        time.sleep(1)
+    import sqlite3
+    with sqlite3.connect(f"file:{storage / 'queue.sqlite'}?mode=ro", uri=True) as db:
+        stored = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("events", "jobs", "delivery_log", "dedup")}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def delete(user):
+        r = requests.post(server.url + "/v1/regulations", headers=auth, timeout=60,
+                          json={"regulationType": "DELETE_INTERNAL", "subjectType": "USER_ID", "subjectIds": [user]})
+        assert r.status_code == 200, r.text
+        return r.json()["data"]["regulateId"]
+
+    def finished(regulation):
+        while True:
+            shown = requests.get(f"{server.url}/v1/regulations/{regulation}", headers=auth, timeout=60).json()["data"]["regulation"]
+            if shown["overallStatus"] == "FINISHED":
+                return shown
+            time.sleep(0.5)
+
+    def passes(regulation):
+        lines = [l for l in server.log.read_text().splitlines() if "deletion pass" in l and f"id={regulation}" in l]
+        return [int(re.search(r"milliseconds=(\d+)", l).group(1)) for l in lines]
+
+    quiet = delete("user-7")
+    quiet_removed = finished(quiet)["removed"]
+    track = lua(work, "deletion-track", "/v1/track", TRACK_BODY, {"Authorization": BASIC, "Content-Type": "application/json"})
+    before = wrk(server.url, track, 16, duration)
+    loaded_regulation = [None]
+    starter = threading.Timer(1.0, lambda: loaded_regulation.__setitem__(0, delete("user-8")))
+    starter.start()
+    during = wrk(server.url, track, 16, duration)
+    starter.join()
+    loaded_removed = finished(loaded_regulation[0])["removed"]
+    result = {"events": loaded, "preload_seconds": load_seconds, "stored": stored, "quiet_pass_ms": passes(quiet),
+              "quiet_removed": quiet_removed, "loaded_pass_ms": passes(loaded_regulation[0]), "loaded_removed": loaded_removed,
+              "ingestion_before": before, "ingestion_during": during}
+    server.stop()
+    emu.stop()
+    return result
 
 
 # CONFIG on a shared PostgreSQL database, with the node's name (Node fills in NODE and DATABASE_URL).
@@ -758,7 +811,7 @@ def main():
     parser.add_argument("--long-run-minutes", type=int, default=10, help="length of the long run (--only long-run; not part of the default set)")
     parser.add_argument("--long-run-store", choices=["postgres", "sqlite"], action="append", help="the long run's stores (default both)")
     parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run"], action="append",
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
     parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
@@ -782,10 +835,11 @@ def main():
         "browser": lambda: bench_browser(work, args.duration),
         "kinesis": lambda: bench_kinesis(work, max(10_000, args.events // 5)),
         "postgres": lambda: bench_postgres(work, args.duration, max(20_000, args.events // 10)),
+        "deletion": lambda: bench_deletion(work, args.events, args.duration),
         "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite")), tuple(args.long_run_pg_setting)),
     }
     for name, run in benchmarks.items():
-        if (args.only and name not in args.only) or (not args.only and name == "long-run"):
+        if (args.only and name not in args.only) or (not args.only and name in ("long-run", "deletion")):
             continue
         results[name] = run()
         print(json.dumps(results[name]), file=sys.stderr)
