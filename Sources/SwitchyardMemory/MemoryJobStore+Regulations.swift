@@ -116,7 +116,8 @@ extension MemoryJobStore {
                 let ids = rows.records.keys.filter { $0 > after }.sorted().prefix(limit)
                 next = ids.count < limit ? nil : .log(after: ids.last!)
                 for id in ids {
-                    guard let record = rows.records[id], subjects.matches(recordUserId: record.userId, detail: record.detail?.serialized())
+                    guard let record = rows.records[id],
+                        erasure.records.matches(recordUserId: record.userId, detail: record.detail?.serialized())
                     else { continue }
                     rows.records[id] = nil
                     removed.logRecords += 1

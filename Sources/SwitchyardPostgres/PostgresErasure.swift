@@ -95,7 +95,7 @@ extension PostgresJobStore {
             ).decode((Int64, String?, String?).self)
         }
         let next: ErasureCursor? = rows.count < limit ? nil : .log(after: rows.last!.0)
-        let matched = rows.filter { subjects.matches(recordUserId: $0.1, detail: $0.2.map { Array($0.utf8) }) }.map(\.0)
+        let matched = rows.filter { erasure.records.matches(recordUserId: $0.1, detail: $0.2.map { Array($0.utf8) }) }.map(\.0)
         guard !matched.isEmpty else { return ErasureStep(removed: ErasureCounts(), next: next) }
         let removed = try await transaction { [self] connection -> ErasureCounts in
             var removed = ErasureCounts()

@@ -126,7 +126,7 @@ extension SQLiteJobStore {
                 scanned += 1
                 last = row[0]
                 let detail = (row[2] as String?).map { Array($0.utf8) }
-                if subjects.matches(recordUserId: row[1], detail: detail) { matched.append(row[0]) }
+                if erasure.records.matches(recordUserId: row[1], detail: detail) { matched.append(row[0]) }
             }
             return (scanned, last, matched)
         }

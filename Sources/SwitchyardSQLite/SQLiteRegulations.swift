@@ -106,14 +106,17 @@ extension SQLiteJobStore {
 
     public func claimErasure(leaseFor: Duration) async throws -> Erasure? {
         let deleting = [Regulation.Kind.suppressWithDelete, .deleteInternal].map { "'\($0.rawValue)'" }.joined(separator: ",")
-        return try await pool.write { db -> Erasure? in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: "SELECT id, created_at FROM regulations WHERE status <> 'FINISHED' AND type IN (\(deleting)) ORDER BY seq LIMIT 1"
-                )
-            else { return nil }
-            let id: String = row[0]
+        // Asked every second: a read, and a write only when there is a deletion to run.
+        let pending = try await pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT id, created_at FROM regulations WHERE status <> 'FINISHED' AND type IN (\(deleting)) ORDER BY seq LIMIT 1"
+            )
+        }
+        guard let pending else { return nil }
+        let id: String = pending[0]
+        let createdAt = Timestamp(millisecondsSinceEpoch: pending[1])
+        return try await pool.write { db -> Erasure in
             try db.execute(sql: "UPDATE regulations SET status = 'RUNNING' WHERE id = ?", arguments: [id])
             var subjects = Subjects()
             let rows = try Row.fetchCursor(
@@ -128,7 +131,7 @@ extension SQLiteJobStore {
                     subjects.anonymousIds.insert(subject[1])
                 }
             }
-            return Erasure(id: id, subjects: subjects, createdAt: Timestamp(millisecondsSinceEpoch: row[1]), leaseFor: leaseFor)
+            return Erasure(id: id, subjects: subjects, createdAt: createdAt, leaseFor: leaseFor)
         }
     }
 

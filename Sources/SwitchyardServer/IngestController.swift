@@ -274,8 +274,8 @@ public struct IngestController: Sendable {
     /// 200 like the rest (the SDK must not send them again) and only counted.
     func unsuppressed(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws -> [Event] {
         let suppressions = regulations.suppressions
-        var keep = suppressions.keep(events, userId: \.userId, anonymousId: \.anonymousId)
-        if keep == nil {
+        var verdict = suppressions.verdict(events, userId: \.userId, anonymousId: \.anonymousId)
+        if verdict == .unknown {
             // Not read at start (the store was away): read it now, or refuse as for a store that is away.
             do {
                 try await suppressions.refresh(from: regulations.store)
@@ -286,9 +286,9 @@ public struct IngestController: Sendable {
                 )
                 throw IngestError.storageUnavailable("the suppression list cannot be read").textError(retryAfter: 5)
             }
-            keep = suppressions.keep(events, userId: \.userId, anonymousId: \.anonymousId)
+            verdict = suppressions.verdict(events, userId: \.userId, anonymousId: \.anonymousId)
         }
-        guard let keep, keep.contains(false) else { return events }
+        guard case .keep(let keep) = verdict, keep.contains(false) else { return events }
         metrics.suppressed(source: source.name, count: keep.count { !$0 })
         return zip(events, keep).compactMap { $1 ? $0 : nil }
     }

@@ -170,7 +170,9 @@ struct SubjectTests {
     @Test("records match on whole string values of their detail, escaped or not, never on parts")
     func detailMatching() throws {
         let subjects = Subjects(userIds: ["u1"], anonymousIds: ["a \"quoted\" é"])
-        func matches(_ json: String, user: String? = nil) -> Bool { subjects.matches(recordUserId: user, detail: Array(json.utf8)) }
+        func matches(_ json: String, user: String? = nil) -> Bool {
+            RecordMatcher(subjects).matches(recordUserId: user, detail: Array(json.utf8))
+        }
         #expect(matches(#"{"Detail":{"userId":"u1"}}"#))
         #expect(matches(#"{"k":["x","a \"quoted\" \u00e9"]}"#))
         #expect(!matches(#"{"userId":"u12","name":"xu1"}"#))
@@ -196,9 +198,11 @@ struct SubjectTests {
     @Test("the suppression list keeps the newer of two readings, and answers nil until it has one")
     func suppressionsKeepTheNewer() {
         let suppressions = Suppressions()
-        #expect(suppressions.keep([1], userId: { _ in "u1" }, anonymousId: { _ in nil }) == nil)
+        #expect(suppressions.verdict([1], userId: { _ in "u1" }, anonymousId: { _ in nil }) == .unknown)
         suppressions.update(Suppressions.Snapshot(version: 2, subjects: Subjects(userIds: [SubjectDigest.of("u1")])))
         suppressions.update(Suppressions.Snapshot(version: 1, subjects: Subjects()))
-        #expect(suppressions.keep(["u1", "u2"], userId: { $0 }, anonymousId: { _ in nil }) == [false, true])
+        #expect(suppressions.verdict(["u1", "u2"], userId: { $0 }, anonymousId: { _ in nil }) == .keep([false, true]))
+        suppressions.update(Suppressions.Snapshot(version: 3, subjects: Subjects()))
+        #expect(suppressions.verdict(["u1"], userId: { $0 }, anonymousId: { _ in nil }) == .keepAll)
     }
 }

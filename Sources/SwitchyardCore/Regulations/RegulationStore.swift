@@ -34,14 +34,17 @@ public protocol RegulationStore: Sendable {
 
 /// A deletion being run: its regulation's id and subjects.
 public struct Erasure: Sendable, Hashable {
-    public var id: String
-    public var subjects: Subjects
-    public var createdAt: Timestamp
-    public var leaseFor: Duration
+    public let id: String
+    public let subjects: Subjects
+    /// For the log's records, built once for the whole deletion.
+    public let records: RecordMatcher
+    public let createdAt: Timestamp
+    public let leaseFor: Duration
 
     public init(id: String, subjects: Subjects, createdAt: Timestamp, leaseFor: Duration) {
         self.id = id
         self.subjects = subjects
+        records = RecordMatcher(subjects)
         self.createdAt = createdAt
         self.leaseFor = leaseFor
     }

@@ -25,27 +25,37 @@ public struct Subjects: Sendable, Hashable {
         return false
     }
 
+    /// Any id of either kind: a record's detail may name a user id as an anonymous id's neighbour.
+    func contains(_ value: String) -> Bool { userIds.contains(value) || anonymousIds.contains(value) }
+}
+
+/// Finds the subjects' log records; made once per deletion, since it reads every record.
+public struct RecordMatcher: Sendable, Hashable {
+    public let subjects: Subjects
+    /// The ids' lengths in bytes: most strings in a record are skipped on their length alone.
+    let lengths: Set<Int>
+
+    public init(_ subjects: Subjects) {
+        self.subjects = subjects
+        lengths = Set(subjects.userIds.map(\.utf8.count)).union(subjects.anonymousIds.map(\.utf8.count))
+    }
+
     /// A log record is the subjects' when its event is (found by the store through the event's
     /// row), or when what it shows names one of them: its user column (an event's userId, else
     /// its anonymousId) or a string anywhere in its detail. Matching whole values, never parts,
     /// so `u1` does not take `u12`'s records with it.
     public func matches(recordUserId: String?, detail: [UInt8]?) -> Bool {
-        if let recordUserId, userIds.contains(recordUserId) || anonymousIds.contains(recordUserId) { return true }
-        guard let detail, !isEmpty else { return false }
+        if let recordUserId, subjects.contains(recordUserId) { return true }
+        guard let detail, !subjects.isEmpty else { return false }
         return JSONStrings.containsAny(of: self, in: detail)
     }
-
-    /// Any id of either kind: a record's detail may name a user id as an anonymous id's neighbour.
-    func contains(_ value: String) -> Bool { userIds.contains(value) || anonymousIds.contains(value) }
 }
 
 /// The string values of JSON text, read without building the document: the deletion's scan of
 /// the log reads every record's detail once, so it must be cheap per byte.
 enum JSONStrings {
-    static func containsAny(of subjects: Subjects, in text: [UInt8]) -> Bool {
-        var lengths = Set<Int>()
-        for id in subjects.userIds { lengths.insert(id.utf8.count) }
-        for id in subjects.anonymousIds { lengths.insert(id.utf8.count) }
+    static func containsAny(of matcher: RecordMatcher, in text: [UInt8]) -> Bool {
+        let (subjects, lengths) = (matcher.subjects, matcher.lengths)
         let quote = UInt8(ascii: "\"")
         let backslash = UInt8(ascii: "\\")
         var i = 0

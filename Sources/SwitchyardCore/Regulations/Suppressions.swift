@@ -67,17 +67,30 @@ public final class Suppressions: Sendable {
         update(try await store.suppressions())
     }
 
-    /// Whether events are kept; nil while the list is unknown. Answers for a whole request at once.
-    public func keep<T>(_ items: [T], userId: (T) -> String?, anonymousId: (T) -> String?) -> [Bool]? {
-        state.withLockedValue { state in
+    /// What becomes of a request's events.
+    public enum Verdict: Sendable, Equatable {
+        /// The list has not been read yet.
+        case unknown
+        /// Nothing is suppressed (the usual case: no hashing, no allocation).
+        case keepAll
+        /// Per event, whether it is kept.
+        case keep([Bool])
+    }
+
+    /// Decides for a whole request at once; ids are hashed only while the list is not empty.
+    public func verdict<T>(_ items: [T], userId: (T) -> String?, anonymousId: (T) -> String?) -> Verdict {
+        let digests: Subjects? = state.withLockedValue { state in
             guard case .loaded(let snapshot) = state else { return nil }
-            if snapshot.subjects.isEmpty { return Array(repeating: true, count: items.count) }
-            let digests = snapshot.subjects
-            return items.map { item in
+            return snapshot.subjects
+        }
+        guard let digests else { return .unknown }
+        if digests.isEmpty { return .keepAll }
+        return .keep(
+            items.map { item in
                 if let id = userId(item), digests.userIds.contains(SubjectDigest.of(id)) { return false }
                 if let id = anonymousId(item), digests.anonymousIds.contains(SubjectDigest.of(id)) { return false }
                 return true
             }
-        }
+        )
     }
 }
