@@ -355,7 +355,9 @@ def bench_backlog_and_delivery(work, events, duration):
     queue_bytes = {f.name: f.stat().st_size for f in storage.iterdir() if f.is_file()}
     import sqlite3
     with sqlite3.connect(storage / "queue.sqlite") as db:
-        dedup_marks = db.execute("SELECT count(*) FROM dedup").fetchone()[0]
+        # Builds from before deduplication have no such table.
+        has_dedup = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'dedup'").fetchone()[0]
+        dedup_marks = db.execute("SELECT count(*) FROM dedup").fetchone()[0] if has_dedup else 0
     return {"queue_bytes": queue_bytes, "dedup_marks": dedup_marks, "events": loaded, "preload_seconds": load_seconds, "rss_backlog_mb": rss_backlog, "rss_restarted_mb": rss_restarted,
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
