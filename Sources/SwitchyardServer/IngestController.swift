@@ -284,7 +284,10 @@ public struct IngestController: Sendable {
                     "refusing events: the suppression list cannot be read: \(error)",
                     metadata: ["source": "\(source.name)"]
                 )
-                throw IngestError.storageUnavailable("the suppression list cannot be read").textError(retryAfter: 5)
+                // The store's own reason (the database refused the password, is down, ...), as for a write.
+                var reason = "the suppression list cannot be read"
+                if case StoreError.unavailable(let why) = error { reason = why }
+                throw IngestError.storageUnavailable(reason).textError(retryAfter: 5)
             }
             verdict = suppressions.verdict(events, userId: \.userId, anonymousId: \.anonymousId)
         }
