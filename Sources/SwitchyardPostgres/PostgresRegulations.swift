@@ -111,13 +111,7 @@ extension PostgresJobStore {
             )
             for (version, types, ids) in try rows.decode((Int64, [String], [String]).self) {
                 var subjects = Subjects()
-                for (type, id) in zip(types, ids) {
-                    if type == Regulation.SubjectType.userId.rawValue {
-                        subjects.userIds.insert(id)
-                    } else {
-                        subjects.anonymousIds.insert(id)
-                    }
-                }
+                for (type, id) in zip(types, ids) { subjects.insert(id, typeName: type) }
                 return Suppressions.Snapshot(version: version, subjects: subjects)
             }
             return Suppressions.Snapshot(version: 0, subjects: Subjects())
@@ -159,11 +153,7 @@ extension PostgresJobStore {
                 "SELECT subject_type, subject_id FROM erasure_subjects WHERE regulation = \(id)",
                 logger: logger
             ).decode((String, String).self) {
-                if type == Regulation.SubjectType.userId.rawValue {
-                    subjects.userIds.insert(subject)
-                } else {
-                    subjects.anonymousIds.insert(subject)
-                }
+                subjects.insert(subject, typeName: type)
             }
             return Erasure(id: id, subjects: subjects, createdAt: Timestamp(millisecondsSinceEpoch: created), leaseFor: leaseFor)
         }

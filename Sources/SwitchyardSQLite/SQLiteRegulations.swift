@@ -85,13 +85,7 @@ extension SQLiteJobStore {
         try await pool.read { db in
             var subjects = Subjects()
             let rows = try Row.fetchCursor(db, sql: "SELECT subject_type, subject_digest FROM suppressions")
-            while let row = try rows.next() {
-                if row[0] as String == Regulation.SubjectType.userId.rawValue {
-                    subjects.userIds.insert(row[1])
-                } else {
-                    subjects.anonymousIds.insert(row[1])
-                }
-            }
+            while let row = try rows.next() { subjects.insert(row[1], typeName: row[0]) }
             return Suppressions.Snapshot(version: try Self.suppressionVersion(db), subjects: subjects)
         }
     }
@@ -124,13 +118,7 @@ extension SQLiteJobStore {
                 sql: "SELECT subject_type, subject_id FROM erasure_subjects WHERE regulation = ?",
                 arguments: [id]
             )
-            while let subject = try rows.next() {
-                if subject[0] as String == Regulation.SubjectType.userId.rawValue {
-                    subjects.userIds.insert(subject[1])
-                } else {
-                    subjects.anonymousIds.insert(subject[1])
-                }
-            }
+            while let subject = try rows.next() { subjects.insert(subject[1], typeName: subject[0]) }
             return Erasure(id: id, subjects: subjects, createdAt: createdAt, leaseFor: leaseFor)
         }
     }

@@ -18,6 +18,15 @@ public struct Subjects: Sendable, Hashable {
 
     public var isEmpty: Bool { userIds.isEmpty && anonymousIds.isEmpty }
 
+    /// Adds an id read back from a store, which keeps its type as `Regulation.SubjectType`'s raw value.
+    public mutating func insert(_ id: String, typeName: String) {
+        if typeName == Regulation.SubjectType.userId.rawValue {
+            userIds.insert(id)
+        } else {
+            anonymousIds.insert(id)
+        }
+    }
+
     /// An event is the subjects' when its userId or anonymousId is one of theirs.
     public func matches(userId: String?, anonymousId: String?) -> Bool {
         if let userId, userIds.contains(userId) { return true }
