@@ -155,7 +155,8 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
                         receivedAt: e.receivedAt,
                         payload: e.payload,
                         orderingKey: job.orderingKey,
-                        rule: job.rule
+                        rule: job.rule,
+                        output: job.output
                     )
                 )
             }
@@ -179,6 +180,7 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
                 job.state = result.outcome.state
                 job.availableAt = result.outcome.availableAt(now: now).millisecondsSinceEpoch
                 job.lastError = result.outcome.error ?? job.lastError
+                job.output = result.output ?? job.output
                 job.lease = nil
                 job.updatedAt = ms
                 rows.jobs[job.id] = job
@@ -208,6 +210,26 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
             return ((settled, released), records)
         }
         gate.settled(settled, released: released)
+    }
+
+    public func saveOutputs(_ outputs: [JobOutput]) async throws {
+        try checkOpen()
+        let now = clock.now()
+        try write { rows -> (Void, [LogRecord]) in
+            var records: [LogRecord] = []
+            for saved in outputs {
+                // A lease that ran out: the job is someone else's now, and so is its record.
+                guard var job = rows.jobs[saved.job.id], job.lease == saved.job.lease, job.state == .inFlight else { continue }
+                job.output = saved.output
+                job.updatedAt = now.millisecondsSinceEpoch
+                rows.jobs[job.id] = job
+                var record = LogRecord.transformation(saved.log, job: saved.job, at: now)
+                record.id = rows.takeID()
+                rows.records[record.id] = record
+                records.append(record)
+            }
+            return ((), records)
+        }
     }
 
     public func release(_ jobs: [Job]) async throws {

@@ -24,6 +24,8 @@ public final class MemoryStorage: Sendable {
         var updatedAt: Int64
         var orderingKey: String?
         var rule: String?
+        /// What the destination's transformations made of the event, kept for retries.
+        var output: [UInt8]?
 
         var isWaiting: Bool { JobState.waiting.contains(state) }
     }

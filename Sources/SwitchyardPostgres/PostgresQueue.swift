@@ -21,10 +21,10 @@ extension PostgresJobStore {
                     UPDATE jobs j SET state = 'in_flight', lease = \(lease), lease_node = \(node), attempts = j.attempts + 1,
                         available_at = \(leaseEnd), updated_at = \(now)
                     FROM due WHERE j.id = due.id
-                    RETURNING j.id, j.event_id, j.attempts, j.ordering_key, j.rule, due.available_at AS due_at, due.state AS was
+                    RETURNING j.id, j.event_id, j.attempts, j.ordering_key, j.rule, due.available_at AS due_at, due.state AS was, j.output
                 )
                 SELECT c.id, c.event_id, c.attempts, c.ordering_key, c.rule, e.source, e.message_id, e.type, e.name, e.received_at, e.payload,
-                    COALESCE(e.user_id, e.anonymous_id), c.was
+                    COALESCE(e.user_id, e.anonymous_id), c.was, c.output
                 FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.due_at, c.event_id
                 """,
                 logger: logger
@@ -49,7 +49,8 @@ extension PostgresJobStore {
                         receivedAt: Timestamp(millisecondsSinceEpoch: try r[9].decode(Int64.self)),
                         payload: Array(payload.readableBytesView),
                         orderingKey: try r[3].decode(String?.self),
-                        rule: try r[4].decode(String?.self)
+                        rule: try r[4].decode(String?.self),
+                        output: try r[13].decode(ByteBuffer?.self).map { Array($0.readableBytesView) }
                     )
                 )
                 if try r[12].decode(String.self) == JobState.inFlight.rawValue { expired += 1 }
@@ -80,7 +81,11 @@ extension PostgresJobStore {
             var times: [Int64] = []
             var errors: [String] = []
             var hasError: [Bool] = []
+            var outputs: [ByteBuffer] = []
+            var hasOutput: [Bool] = []
             for result in results {
+                outputs.append(ByteBuffer(bytes: result.output ?? []))
+                hasOutput.append(result.output != nil)
                 ids.append(result.jobID)
                 leases.append(result.lease)
                 states.append(result.outcome.state.rawValue)
@@ -92,9 +97,10 @@ extension PostgresJobStore {
             let rows = try await connection.run(
                 """
                 UPDATE jobs SET state = t.s, available_at = t.at, last_error = CASE WHEN t.h THEN t.err ELSE jobs.last_error END,
-                    lease = NULL, updated_at = \(ms)
-                FROM unnest(\(ids)::bigint[], \(leases)::bigint[], \(states)::text[], \(times)::bigint[], \(errors)::text[], \(hasError)::boolean[])
-                    AS t(id, lease, s, at, err, h)
+                    lease = NULL, updated_at = \(ms), output = CASE WHEN t.ho THEN t.o ELSE jobs.output END
+                FROM unnest(\(ids)::bigint[], \(leases)::bigint[], \(states)::text[], \(times)::bigint[], \(errors)::text[], \(hasError)::boolean[],
+                    \(outputs)::bytea[], \(hasOutput)::boolean[])
+                    AS t(id, lease, s, at, err, h, o, ho)
                 WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
                 RETURNING jobs.id
                 """,

@@ -137,6 +137,11 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        (
+            "v4-job-outputs",
+            // What a destination's transformations made of a job's event, kept for its retries.
+            ["ALTER TABLE jobs ADD COLUMN output bytea"]
+        ),
     ]
 
     static let depthShards = 16

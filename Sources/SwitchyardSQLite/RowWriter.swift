@@ -34,6 +34,10 @@ struct RowWriter {
         if let value { sqlite3_bind_int64(statement.sqliteStatement, n, value) } else { sqlite3_bind_null(statement.sqliteStatement, n) }
     }
 
+    mutating func bindNull() {
+        sqlite3_bind_null(statement.sqliteStatement, next())
+    }
+
     mutating func bind(_ value: Int?) {
         bind(value.map(Int64.init))
     }
@@ -123,6 +127,11 @@ struct ColumnReader {
     func string(_ column: Int32) -> String? {
         guard let text = sqlite3_column_text(handle, column) else { return nil }
         return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+    }
+
+    /// Nil for NULL; a blob of no bytes is `[]`.
+    func optionalBytes(_ column: Int32) -> [UInt8]? {
+        sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : bytes(column)
     }
 
     func bytes(_ column: Int32) -> [UInt8] {

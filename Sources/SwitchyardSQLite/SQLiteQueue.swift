@@ -117,19 +117,19 @@ extension SQLiteJobStore {
             // costs the same with ten jobs waiting or ten million. Leases that ran out are due too.
             let due = try db.cachedStatement(
                 sql: """
-                    SELECT id, event_id, attempts, ordering_key, rule, state = 'in_flight' FROM jobs
+                    SELECT id, event_id, attempts, ordering_key, rule, state = 'in_flight', output FROM jobs
                     WHERE destination = ? AND \(Self.waiting) AND available_at <= ?
                     ORDER BY available_at, event_id LIMIT ?
                     """
             )
-            var claimed: [(id: Int64, eventID: Int64, attempt: Int, key: String?, rule: String?)] = []
+            var claimed: [(id: Int64, eventID: Int64, attempt: Int, key: String?, rule: String?, output: [UInt8]?)] = []
             var select = RowWriter(due)
             select.bind(destination)
             select.bind(now)
             select.bind(limit)
             var expired = 0
             try select.rows(db) { row in
-                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1, row.string(3), row.string(4)))
+                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1, row.string(3), row.string(4), row.optionalBytes(6)))
                 if row.int64(5) != 0 { expired += 1 }
             }
             self.metrics.leaseExpired(destination: destination, count: expired)
@@ -170,7 +170,8 @@ extension SQLiteJobStore {
                             receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)),
                             payload: row.bytes(5),
                             orderingKey: job.key,
-                            rule: job.rule
+                            rule: job.rule,
+                            output: job.output
                         )
                     )
                 }
@@ -198,7 +199,8 @@ extension SQLiteJobStore {
         var keyed: KeyedJobs?
         let update = try db.cachedStatement(
             sql: """
-                UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?
+                UPDATE jobs SET state = ?, available_at = ?, last_error = COALESCE(?, last_error), lease = NULL, updated_at = ?,
+                    output = COALESCE(?, output)
                 WHERE id = ? AND lease = ? AND state = 'in_flight'
                 """
         )
@@ -208,6 +210,7 @@ extension SQLiteJobStore {
             row.bind(result.outcome.availableAt(now: now).millisecondsSinceEpoch)
             row.bind(result.outcome.error)
             row.bind(now.millisecondsSinceEpoch)
+            if let output = result.output { row.bindBlob(output) } else { row.bindNull() }
             row.bind(result.jobID)
             row.bind(result.lease)
             try row.step(db)

@@ -299,6 +299,10 @@ extension SQLiteJobStore {
                     """
             )
         }
+        migrator.registerMigration("v15-job-outputs") { db in
+            // What a destination's transformations made of a job's event, kept for its retries.
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN output BLOB")
+        }
         return migrator
     }
 

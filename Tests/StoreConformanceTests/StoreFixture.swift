@@ -235,6 +235,7 @@ func entryOutcome(_ outcome: JobOutcome) -> EntryOutcome {
     case .succeeded: return .delivered(reference: "ref-1")
     case .retry(_, let error): return .retry(.init(code: error, message: "", httpStatus: 500))
     case .dead(let reason): return .reject(.init(code: reason, message: "", httpStatus: 400))
+    case .dropped: return .delivered(reference: nil)
     }
 }
 

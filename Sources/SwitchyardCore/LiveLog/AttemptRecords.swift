@@ -16,6 +16,10 @@ extension LogRecord {
             return r
         }
         var records: [LogRecord] = []
+        if let transformation = log.transformation {
+            records.append(LogRecord.transformation(transformation, job: job, at: now))
+        }
+        if case .dropped = outcome { return records }
         if let entry = log.entry {
             var transformed = base(.transformed, "transformed")
             transformed.detail = entry
@@ -36,6 +40,7 @@ extension LogRecord {
         case .succeeded: status = "succeeded"
         case .retry: status = "failed"
         case .dead: status = "dead"
+        case .dropped: status = "dropped"
         }
         var attempt = base(.attempt, status)
         attempt.attempt = job.attempt

@@ -15,6 +15,9 @@ public struct LogRecord: Sendable, Hashable {
         /// Not sent to this destination, and never will be: the event lacks the consent the
         /// destination asks for (`errorMessage` says which).
         case skipped
+        /// What the destination's transformations (user code) made of the event: `transformed`
+        /// with the events they returned, `dropped`, or `failed` with the error; with their `log()` lines.
+        case transformation
     }
 
     /// Position in the log; the SSE event id, so a client can resume after it.
@@ -35,8 +38,8 @@ public struct LogRecord: Sendable, Hashable {
     public var event: String?
     public var userId: String?
     public var attempt: Int?
-    /// `received`, `transformed`, `succeeded`, `failed` (will retry), `dead`, `waiting` (replayed)
-    /// or `skipped`.
+    /// `received`, `transformed`, `succeeded`, `failed` (will retry or, on a `transformation`
+    /// record, the script failed), `dead`, `waiting` (replayed), `skipped` or `dropped`.
     public var status: String
     public var batchId: String?
     public var requestId: String?

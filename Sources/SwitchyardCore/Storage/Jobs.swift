@@ -94,6 +94,9 @@ public struct Job: Sendable, Hashable {
     public var orderingKey: String?
     /// The destination rule the job is for, when the destination has rules.
     public var rule: String?
+    /// What the destination's transformations made of the event (a JSON array of events),
+    /// stored before the first send so every attempt sends the same. Nil: not transformed yet.
+    public var output: [UInt8]?
 
     public init(
         id: Int64,
@@ -109,9 +112,11 @@ public struct Job: Sendable, Hashable {
         receivedAt: Timestamp,
         payload: [UInt8],
         orderingKey: String? = nil,
-        rule: String? = nil
+        rule: String? = nil,
+        output: [UInt8]? = nil
     ) {
         self.rule = rule
+        self.output = output
         self.id = id
         self.eventID = eventID
         self.lease = lease
@@ -135,6 +140,9 @@ public enum JobOutcome: Sendable, Hashable {
     case retry(at: Timestamp, error: String)
     /// Never try again; `reason` says why, for the dead-letter list.
     case dead(reason: String)
+    /// Not sent, on purpose: a transformation returned nothing for it. Final, and not a dead
+    /// letter; `reason` names the transformation.
+    case dropped(reason: String)
 }
 
 public struct JobResult: Sendable, Hashable {
@@ -146,6 +154,9 @@ public struct JobResult: Sendable, Hashable {
     /// The job's destination and ordering key, when it has one: its delivery or dead letter lets
     /// the next job of the key go.
     public var ordering: JobTarget?
+    /// Replaces the job's stored `output` (with a retry: the events of a fan-out not yet
+    /// delivered, so a retry does not send the delivered ones again). Nil keeps it.
+    public var output: [UInt8]?
 
     public init(jobID: Int64, lease: Int64, outcome: JobOutcome, log: AttemptLog? = nil, ordering: JobTarget? = nil) {
         self.jobID = jobID
@@ -180,6 +191,8 @@ public struct AttemptLog: Sendable, Hashable {
     /// The entry's JSON exactly as sent, without the event it embeds: stores keep it as is
     /// instead of encoding `entry` again.
     public var entryText: EntryText?
+    /// What the destination's transformations did, when this result is theirs (a drop, a failure).
+    public var transformation: TransformationLog?
 
     public init(
         job: Job,

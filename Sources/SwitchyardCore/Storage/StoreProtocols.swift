@@ -25,6 +25,11 @@ public protocol JobQueue: Sendable {
     /// Records outcomes; a result whose lease is no longer current is ignored.
     func finish(_ results: [JobResult]) async throws
 
+    /// Keeps what a destination's transformations made of claimed jobs (`Job.output`, sent by
+    /// every later attempt) with their `transformation` log records. A job whose lease is no
+    /// longer current is left alone.
+    func saveOutputs(_ outputs: [JobOutput]) async throws
+
     /// Gives leased jobs back untried (graceful shutdown), without counting the attempt.
     func release(_ jobs: [Job]) async throws
 

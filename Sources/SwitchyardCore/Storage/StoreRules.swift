@@ -6,7 +6,7 @@ extension JobOutcome {
     /// ordering key may go. A retry keeps its place and its key.
     public var isFinal: Bool {
         switch self {
-        case .succeeded, .dead: return true
+        case .succeeded, .dead, .dropped: return true
         case .retry: return false
         }
     }
@@ -14,7 +14,7 @@ extension JobOutcome {
     /// The state the job is left in.
     public var state: JobState {
         switch self {
-        case .succeeded: return .succeeded
+        case .succeeded, .dropped: return .succeeded
         case .retry: return .failed
         case .dead: return .dead
         }
@@ -33,6 +33,7 @@ extension JobOutcome {
         case .succeeded: return nil
         case .retry(_, let error): return error
         case .dead(let reason): return reason
+        case .dropped(let reason): return reason
         }
     }
 }
