@@ -13,6 +13,8 @@ public struct LoadedConfig: Sendable {
     public var destinations: [ResolvedDestination]
     /// Settings that work but may not do what was meant (`validate` prints them, `serve` logs them).
     public var warnings: [ConfigProblem] = []
+    /// The code of `transformations:` and `libraries:`, read from the file or its own files.
+    public var scripts = TransformationScripts()
 
     /// The configuration as YAML with every secret shown as `***`, for `switchyard validate --print`.
     /// - Parameter notes: per destination, what to add under `resolved:` (such as `credentials`).
@@ -23,6 +25,8 @@ public struct LoadedConfig: Sendable {
             var sources: [SourceConfig]
             var destinations: [DestinationDump]
             var connections: [ConnectionConfig]
+            var transformations: [TransformationConfig]?
+            var libraries: [TransformationConfig]?
         }
         struct DestinationDump: Encodable {
             var name: String
@@ -36,9 +40,10 @@ public struct LoadedConfig: Sendable {
             var consent: ConsentConfig?
             /// Its salt is a `Secret`: dumped as `***`.
             var privacy: DestinationPrivacyConfig?
+            var transformations: [String]
             var resolved: [String: String]?
             enum CodingKeys: String, CodingKey {
-                case name, type, enabled, config, filter, delivery, rules, heartbeat, consent, privacy, resolved
+                case name, type, enabled, config, filter, delivery, rules, heartbeat, consent, privacy, transformations, resolved
             }
             func encode(to encoder: any Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
@@ -52,6 +57,7 @@ public struct LoadedConfig: Sendable {
                 try c.encodeIfPresent(heartbeat, forKey: .heartbeat)
                 try c.encodeIfPresent(consent, forKey: .consent)
                 try c.encodeIfPresent(privacy, forKey: .privacy)
+                if !transformations.isEmpty { try c.encode(transformations, forKey: .transformations) }
                 try c.encodeIfPresent(resolved, forKey: .resolved)
             }
         }
@@ -72,10 +78,13 @@ public struct LoadedConfig: Sendable {
                     heartbeat: d.config.heartbeat,
                     consent: d.config.consent,
                     privacy: d.config.privacy,
+                    transformations: d.config.transformations,
                     resolved: resolved
                 )
             },
-            connections: config.connections
+            connections: config.connections,
+            transformations: config.transformations.isEmpty ? nil : config.transformations,
+            libraries: config.libraries.isEmpty ? nil : config.libraries
         )
         return try YAMLEncoder().encode(dump)
     }
@@ -109,16 +118,20 @@ public struct ConfigLoader: Sendable {
         let config = decoder.decode(SwitchyardConfig.self, from: root)
         var destinations: [ResolvedDestination] = []
         var warnings: [ConfigProblem] = []
+        var scripts = TransformationScripts()
         if let config {
             destinations = resolveDestinations(config, root: root, decoder: decoder, warnings: &warnings)
             problems += decoder.problems + decoder.unknownKeyProblems() + check(config, root: root)
+            scripts = readScripts(config, file: file, root: root, problems: &problems)
         } else {
             problems += decoder.problems + decoder.unknownKeyProblems()
         }
         guard let config, problems.isEmpty else {
             throw ConfigError(problems: Self.ordered(problems))
         }
-        return LoadedConfig(file: file, config: config, destinations: destinations, warnings: Self.ordered(warnings))
+        var loaded = LoadedConfig(file: file, config: config, destinations: destinations, warnings: Self.ordered(warnings))
+        loaded.scripts = scripts
+        return loaded
     }
 
     static func ordered(_ problems: [ConfigProblem]) -> [ConfigProblem] {

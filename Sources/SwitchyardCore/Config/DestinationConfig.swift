@@ -15,6 +15,9 @@ public struct DestinationConfig: Codable, Sendable {
     public var consent: ConsentConfig?
     /// What of each event this destination may see.
     public var privacy: DestinationPrivacyConfig?
+    /// The names of the `transformations:` run on each event, in order, after `privacy:` and
+    /// before the entry is made.
+    public var transformations: [String] = []
 
     public init(
         name: String,
@@ -40,7 +43,9 @@ public struct DestinationConfig: Codable, Sendable {
         self.heartbeat = heartbeat
     }
 
-    enum CodingKeys: String, CodingKey { case name, type, config, enabled, filter, delivery, rules, heartbeat, consent, privacy }
+    enum CodingKeys: String, CodingKey {
+        case name, type, config, enabled, filter, delivery, rules, heartbeat, consent, privacy, transformations
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -59,6 +64,7 @@ public struct DestinationConfig: Codable, Sendable {
         if consent?.isEmpty == true { consent = nil }
         privacy = try c.decodeIfPresent(DestinationPrivacyConfig.self, forKey: .privacy)
         if privacy?.isEmpty == true { privacy = nil }
+        transformations = try c.decodeIfPresent([String].self, forKey: .transformations) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -72,6 +78,7 @@ public struct DestinationConfig: Codable, Sendable {
         try c.encodeIfPresent(heartbeat, forKey: .heartbeat)
         try c.encodeIfPresent(consent, forKey: .consent)
         try c.encodeIfPresent(privacy, forKey: .privacy)
+        if !transformations.isEmpty { try c.encode(transformations, forKey: .transformations) }
     }
 }
 

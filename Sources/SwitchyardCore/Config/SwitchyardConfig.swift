@@ -10,6 +10,10 @@ public struct SwitchyardConfig: Codable, Sendable {
     public var connections: [ConnectionConfig]
     /// Deduplication by message id, for every source that does not set its own.
     public var dedup: DedupConfig
+    /// User code destinations run on each event (RudderStack's transformations), by name.
+    public var transformations: [TransformationConfig] = []
+    /// Code transformations `import` by name.
+    public var libraries: [TransformationConfig] = []
 
     public init(
         server: ServerConfig = .init(),
@@ -28,7 +32,7 @@ public struct SwitchyardConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case server, storage, sources, destinations, connections, dedup
+        case server, storage, sources, destinations, connections, dedup, transformations, libraries
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +43,8 @@ public struct SwitchyardConfig: Codable, Sendable {
         destinations = try c.decodeEach(DestinationConfig.self, forKey: .destinations, decoder: decoder)
         connections = try c.decodeEach(ConnectionConfig.self, forKey: .connections, decoder: decoder)
         dedup = try c.decodeCollecting(DedupConfig.self, forKey: .dedup, decoder: decoder) ?? .init()
+        transformations = try c.decodeEach(TransformationConfig.self, forKey: .transformations, decoder: decoder)
+        libraries = try c.decodeEach(TransformationConfig.self, forKey: .libraries, decoder: decoder)
     }
 }
 

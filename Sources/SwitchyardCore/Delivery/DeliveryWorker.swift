@@ -25,6 +25,8 @@ public struct DeliveryWorker: Service {
     let backoff = NIOLockedValueBox(DestinationBackoff())
     /// Told of every send that delivered something, when the destination has a heartbeat.
     public var activity: DeliveryActivity?
+    /// The destination's transformations (user code), run once per job before its first send.
+    public var transformations: TransformationChain?
 
     public init(
         name: String,
@@ -142,6 +144,7 @@ public struct DeliveryWorker: Service {
             try? await Task.sleep(for: policy.linger.duration)
             jobs += await claim(limit: limits.maxEntries - jobs.count)
         }
+        if transformations != nil { jobs = await transform(jobs) }
         return (await prepare(jobs, limits: limits), full, generation)
     }
 
@@ -157,46 +160,9 @@ public struct DeliveryWorker: Service {
         }
     }
 
-    /// Prepares entries, dead-letters the ones that can never be sent, and packs the rest into
-    /// batches within the destination's entry and size limits, oldest first.
-    func prepare(_ jobs: [Job], limits: BatchLimits) async -> [[PreparedEntry]] {
-        var batches: [[PreparedEntry]] = []
-        var current: [PreparedEntry] = []
-        var currentBytes = 0
-        var dropped: [JobResult] = []
-        for job in jobs {
-            switch destination.prepare(job) {
-            case .drop(let reason):
-                logger.warning(
-                    "event can never be delivered, dead-lettered",
-                    metadata: ["destination": "\(name)", "messageId": "\(job.messageId)", "reason": "\(reason)"]
-                )
-                dropped.append(
-                    JobResult(
-                        job: job,
-                        outcome: .dead(reason: reason),
-                        log: AttemptLog(job: job, batchId: nil, requestId: nil, result: nil, entry: nil)
-                    )
-                )
-            case .entry(let entry):
-                if !current.isEmpty, current.count >= limits.maxEntries || currentBytes + entry.size > limits.maxBytes {
-                    batches.append(current)
-                    current = []
-                    currentBytes = 0
-                }
-                current.append(entry)
-                currentBytes += entry.size
-            }
-        }
-        if !current.isEmpty { batches.append(current) }
-        await record(dropped)
-        return batches
-    }
-
     func deliver(_ batch: [PreparedEntry], sent done: () -> Void) async {
         let batchId = UUIDv4.make()
-        let sent = await destination.send(batch)
-        noteAvailability(sent)
+        let sent = await send(batch)
         done()
         var outcomes = sent.outcomes
         if outcomes.count != batch.count {
@@ -212,7 +178,18 @@ public struct DeliveryWorker: Service {
         }
         var results: [JobResult] = []
         results.reserveCapacity(batch.count)
-        for (entry, outcome) in zip(batch, outcomes) {
+        var i = 0
+        while i < batch.count {
+            let entry = batch[i]
+            var end = i + 1
+            while end < batch.count, batch[end].job.id == entry.job.id { end += 1 }
+            if end - i > 1 {
+                results.append(fannedOut(batch[i..<end], outcomes[i..<end], batchId: batchId, requestId: sent.requestId, now: now))
+                i = end
+                continue
+            }
+            i = end
+            let outcome = outcomes[end - 1]
             let first = entry.job.attempt == 1
             let log = AttemptLog(
                 job: entry.job,
@@ -222,7 +199,7 @@ public struct DeliveryWorker: Service {
                 entry: first ? entry.display : nil,
                 entrySize: first ? entry.body.count : nil,
                 // Cut here, off the store's writer: the event is stored already.
-                entryText: first && entry.display != nil ? EntryText(entry: entry.logText ?? entry.body, embedding: entry.job.payload) : nil
+                entryText: first && entry.display != nil ? entryText(entry) : nil
             )
             results.append(JobResult(job: entry.job, outcome: jobOutcome(for: entry.job, outcome, now: now), log: log))
         }
@@ -278,6 +255,7 @@ public struct DeliveryWorker: Service {
             case .succeeded: tally["succeeded", default: 0] += 1
             case .retry: tally["failed", default: 0] += 1
             case .dead: tally["dead", default: 0] += 1
+            case .dropped: tally["dropped", default: 0] += 1
             }
         }
         for (outcome, count) in tally { metrics.delivery(destination: name, outcome: outcome, count: count) }

@@ -107,7 +107,9 @@ public struct ResolvedDestination: Sendable {
             return try await plugin.makeDestination(settings, policy: config.delivery, context: context)
         }
         let made = try await make(plugin)
-        guard let privacy else { return made }
+        // With transformations, their chain applies `privacy:` before the scripts run: what the
+        // scripts return is sent as it is.
+        guard let privacy, config.transformations.isEmpty else { return made }
         return PrivacyAppliedDestination(made, rules: privacy)
     }
 
@@ -188,10 +190,12 @@ public struct ResolvedDestination: Sendable {
         return read(plugin)
     }
 
-    public func preview(payload: [UInt8], rule: DestinationRule? = nil) -> Preview {
+    /// - Parameter applyingPrivacy: false for an event that is already as the destination may see
+    ///   it (a transformation's output: the chain applied `privacy:` before the scripts).
+    public func preview(payload: [UInt8], rule: DestinationRule? = nil, applyingPrivacy: Bool = true) -> Preview {
         func run<P: DestinationPlugin>(_ plugin: P.Type) -> Preview {
             guard let settings = settings as? P.Settings else { return .drop(reason: "settings do not belong to type \(P.typeName)") }
-            return plugin.preview(settings, payload: seen(payload), rule: rule)
+            return plugin.preview(settings, payload: applyingPrivacy ? seen(payload) : payload, rule: rule)
         }
         return run(plugin)
     }
