@@ -89,11 +89,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Debian's JavaScriptCore (libjavascriptcoregtk-4.1-dev), with the few exported functions
+        // its public headers leave out (the execution time limit, heap statistics).
+        .systemLibrary(
+            name: "CJavaScriptCore",
+            pkgConfig: "javascriptcoregtk-4.1",
+            providers: [.apt(["libjavascriptcoregtk-4.1-dev"])]
+        ),
+        // Users' transformations (RudderStack's JavaScript API, unmodified) in sandboxed
+        // JavaScriptCore contexts on threads of their own, with time and memory limits.
+        .target(
+            name: "SwitchyardJavaScript",
+            dependencies: ["CJavaScriptCore"],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP face: ingestion routes, health, and the application wiring.
         .target(
             name: "SwitchyardServer",
             dependencies: [
                 "SwitchyardCore",
+                "SwitchyardJavaScript",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -266,6 +281,11 @@ let package = Package(
                 "SwitchyardCore", "SwitchyardMemory", "SwitchyardEventBridge", "SwitchyardTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardJavaScriptTests",
+            dependencies: ["SwitchyardJavaScript"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

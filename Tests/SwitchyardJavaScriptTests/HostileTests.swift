@@ -1,0 +1,93 @@
+import SwitchyardJavaScript
+import Testing
+
+/// Scripts that try to take the worker: each must fail clearly and leave the pool serving.
+@Suite struct HostileTests {
+    static let pass = "if (event.probe) return event;\n"
+
+    func hostile(_ body: String, limits: JavaScriptLimits = Fixture.fast) throws -> JavaScriptPool {
+        try Fixture.pool("export function transformEvent(event) {\n" + Self.pass + body + "\n}", limits: limits)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func infiniteLoopTimesOut() async throws {
+        let pool = try hostile("while (true) {}")
+        let start = ContinuousClock.now
+        let r = await Fixture.one(pool)
+        let took = ContinuousClock.now - start
+        #expect(Fixture.failure(r.outcome) == "timed out after 0.2 s")
+        #expect(took >= .milliseconds(190) && took < .seconds(2), "\(took)")
+        #expect(await Fixture.stillWorks(pool))
+        #expect(Fixture.failure(await Fixture.one(pool).outcome) == "timed out after 0.2 s")  // again, on the rebuilt context
+    }
+
+    @Test(.timeLimit(.minutes(1))) func asyncLoopsTimeOut() async throws {
+        let spin = try Fixture.pool("export async function transformEvent(event) {\n" + Self.pass + "await null; while (true) {}\n}")
+        #expect(Fixture.failure(await Fixture.one(spin).outcome) == "timed out after 0.2 s")
+        #expect(await Fixture.stillWorks(spin))
+        let flood = try Fixture.pool(
+            "export async function transformEvent(event) {\n" + Self.pass + "let n = 0; while (true) { await null; n++; }\n}"
+        )
+        let start = ContinuousClock.now
+        #expect(Fixture.failure(await Fixture.one(flood).outcome) == "timed out after 0.2 s")
+        #expect(ContinuousClock.now - start < .seconds(30))
+        #expect(await Fixture.stillWorks(flood))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func deepRecursionIsARangeError() async throws {
+        let pool = try hostile("function f() { return f() + 1; }\nreturn f();")
+        let message = Fixture.failure(await Fixture.one(pool).outcome)
+        #expect(message?.hasPrefix("RangeError: Maximum call stack size exceeded") == true, "\(message ?? "nil")")
+        #expect(await Fixture.stillWorks(pool))
+    }
+
+    @Test(
+        .timeLimit(.minutes(1)),
+        arguments: [
+            "const a = []; while (true) a.push({ i: a.length, s: 'x' + a.length });",
+            "return { n: new Array(1e9).fill(0).length };",
+            "return { n: new Uint8Array(2 ** 31).length };",
+            "return { n: new ArrayBuffer(4e9).byteLength };",
+            "return { n: 'x'.repeat(2 ** 30).length };",
+            "const keep = []; while (true) keep.push(new Uint8Array(16 << 20));",
+            "const keep = []; for (let i = 0; ; i++) keep.push(('y' + i).repeat(1 << 20));",
+        ]
+    )
+    func hugeAllocationsStopAtTheMemoryLimit(_ body: String) async throws {
+        let limits = JavaScriptLimits(timeout: .seconds(20), memoryLimit: 64 << 20)
+        let pool = try hostile(body, limits: limits)
+        let message = Fixture.failure(await Fixture.one(pool).outcome)
+        #expect(message?.contains("64 MiB") == true, "\(body): \(message ?? "nil")")
+        #expect(await Fixture.stillWorks(pool))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func doublingStringEndsCleanly() async throws {
+        let pool = try hostile("let s = 'x'; while (true) s += s;", limits: JavaScriptLimits(timeout: .seconds(5), memoryLimit: 64 << 20))
+        let message = try #require(Fixture.failure(await Fixture.one(pool).outcome))
+        #expect(message.contains("Out of memory") || message.contains("64 MiB"), "\(message)")
+        #expect(await Fixture.stillWorks(pool))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func loopOnOneThreadDoesNotDelayAnother() async throws {
+        let pool = try Fixture.pool(
+            "export function transformEvent(event) {\n if (event.loop) { while (true) {} }\n return event;\n}",
+            limits: JavaScriptLimits(timeout: .seconds(3)),
+            threads: 2
+        )
+        let start = ContinuousClock.now
+        async let looping = pool.run("t", inputs: [Fixture.input(["loop": true])])
+        try await Task.sleep(for: .milliseconds(100))
+        let normal = await pool.run("t", inputs: [Fixture.input(["messageId": "n"])])
+        let normalDone = ContinuousClock.now - start
+        #expect(Fixture.objects(normal[0].outcome)?.first?["messageId"] as? String == "n")
+        #expect(normalDone < .seconds(2), "\(normalDone)")  // the loop still has about a second to run
+        let loopResult = await looping
+        #expect(Fixture.failure(loopResult[0].outcome) == "timed out after 3 s")
+        #expect(ContinuousClock.now - start >= .seconds(3))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func topLevelLoopFailsLoading() {
+        #expect(throws: JavaScriptSourceError.self) {
+            try Fixture.pool("while (true) {}\nexport function transformEvent(e) { return e; }")
+        }
+    }
+}
