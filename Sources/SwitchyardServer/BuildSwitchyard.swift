@@ -91,6 +91,7 @@ public func buildSwitchyard(
     httpClient: HTTPClient,
     environment: [String: String],
     metrics serverMetrics: ServerMetrics = ServerMetrics(),
+    transformations engines: any TransformationEngineFactory = JavaScriptTransformations(),
     logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws(SwitchyardSetupError) -> SwitchyardService {
@@ -119,7 +120,8 @@ public func buildSwitchyard(
                 context: context,
                 store: store.store,
                 maxEventBytes: config.config.server.limits.maxEventBytes,
-                metrics: metrics
+                metrics: metrics,
+                transformations: try transformationChain(for: destination, scripts: config.scripts, engines: engines)
             )
         } catch {
             failures.append(error)
@@ -167,11 +169,12 @@ private func deliveryServices(
     context: DestinationContext,
     store: any JobStore,
     maxEventBytes: Int,
-    metrics: PipelineMetrics
+    metrics: PipelineMetrics,
+    transformations: TransformationChain?
 ) async throws(DestinationSetupError) -> [any Service] {
     let built = try await destination.makeDestination(context: context)
     let activity = destination.config.heartbeat.map { DeliveryActivity(every: $0.every) }
-    let worker = DeliveryWorker(
+    var worker = DeliveryWorker(
         name: destination.name,
         destination: built,
         store: store,
@@ -180,6 +183,7 @@ private func deliveryServices(
         metrics: metrics,
         activity: activity
     )
+    worker.transformations = transformations
     guard let heartbeat = destination.config.heartbeat, let activity else { return [worker] }
     var orderingKey: EventKey?
     if case .perKey(let key) = destination.ordering { orderingKey = key }
@@ -194,6 +198,23 @@ private func deliveryServices(
         metrics: metrics
     )
     return [worker, beats]
+}
+
+/// The destination's transformations in an engine of their own (its threads, its contexts), or
+/// nil when it runs none. Code that does not compile stops the start, naming file, line and column.
+private func transformationChain(
+    for destination: ResolvedDestination,
+    scripts: TransformationScripts,
+    engines: any TransformationEngineFactory
+) throws(DestinationSetupError) -> TransformationChain? {
+    let names = destination.config.transformations
+    guard !names.isEmpty else { return nil }
+    do {
+        let engine = try engines.makeEngine(transformations: scripts.chain(names), libraries: scripts.libraries)
+        return TransformationChain(names: names, engine: engine, destinationType: destination.config.type, privacy: destination.privacy)
+    } catch {
+        throw DestinationSetupError(destination: destination.name, message: "\(error)")
+    }
 }
 
 /// A logger for one part of the server under its own label, at the level of the server's.

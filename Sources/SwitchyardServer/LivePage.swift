@@ -33,7 +33,7 @@ enum LivePage {
           .status { display: inline-block; padding: 0 6px; border-radius: 8px; color: #fff; font-size: 11px; }
           .status-succeeded { background: var(--ok); } .status-failed { background: var(--fail); } .status-dead { background: var(--dead); }
           .status-waiting { background: var(--wait); } .status-received { background: var(--recv); } .status-transformed { background: #6f42c1; }
-          .status-skipped { background: #8c959f; }
+          .status-skipped, .status-dropped { background: #8c959f; }
           #detail { overflow: auto; padding: 12px 16px; }
           #detail h2 { font-size: 14px; margin: 0 0 8px; } #detail h3 { font-size: 13px; margin: 14px 0 6px; }
           pre { background: var(--bg); padding: 8px; border-radius: 4px; overflow: auto; font-size: 12px; margin: 0; }
@@ -59,7 +59,7 @@ enum LivePage {
           <input id="filter-destination" placeholder="destination">
           <select id="filter-status">
             <option value="">any status</option><option>received</option><option>transformed</option><option>succeeded</option>
-            <option>failed</option><option>dead</option><option>waiting</option><option>skipped</option>
+            <option>failed</option><option>dead</option><option>waiting</option><option>skipped</option><option>dropped</option>
           </select>
           <input id="filter-event" placeholder="event name">
           <input id="filter-user" placeholder="userId">
@@ -137,6 +137,14 @@ enum LivePage {
           section("Original event", story.event).id = "detail-event";
           for (const job of story.jobs) {
             const h3 = document.createElement("h3"); h3.textContent = "→ " + job.destination + (job.rule ? " [" + job.rule + "]" : "") + ": " + job.state + " after " + job.attempts + " attempt(s)" + (job.nextAttemptAt ? ", next try " + job.nextAttemptAt : ""); pane.appendChild(h3);
+            // What the destination's transformations (user code) made of the event, and their log() lines.
+            const script = story.records.find((r) => r.kind === "transformation" && r.destination === job.destination && r.rule === job.rule);
+            if (script) {
+              const names = (script.detail && script.detail.transformations || []).join(", ");
+              if (script.detail && script.detail.events) section("After transformations (" + names + ")", script.detail.events).className = "detail-transformation";
+              if (script.errorMessage) { const p = document.createElement("p"); p.className = "detail-transformation-" + script.status; p.textContent = script.errorMessage; pane.appendChild(p); }
+              if (script.detail && script.detail.logs) section("log() lines", script.detail.logs.join("\n"));
+            }
             const entry = story.records.find((r) => r.kind === "transformed" && r.destination === job.destination && r.rule === job.rule);
             if (entry) section("Entry as sent", entry.detail).className = "detail-entry";
             for (const r of story.records.filter((r) => (r.kind === "attempt" || r.kind === "dead" || r.kind === "replayed") && r.destination === job.destination && r.rule === job.rule)) {

@@ -36,7 +36,7 @@ struct ServerOptions: ParsableArguments {
 struct LogFilterOptions: ParsableArguments {
     @Option(help: "Only this source.") var source: String?
     @Option(help: "Only this destination.") var destination: String?
-    @Option(help: "Only this status: received, transformed, succeeded, failed, dead, waiting, skipped.") var status: String?
+    @Option(help: "Only this status: received, transformed, succeeded, failed, dead, waiting, skipped, dropped.") var status: String?
     @Option(help: "Only this event name.") var event: String?
     @Option(help: "Only this userId (or anonymousId).") var userId: String?
     @Option(help: "Only this messageId.") var messageId: String?
@@ -95,7 +95,7 @@ func describe(_ r: JSONValue, color: Bool) -> String {
     case "failed": paint = "\u{1B}[33m"
     case "dead": paint = "\u{1B}[31m"
     case "received": paint = "\u{1B}[34m"
-    case "skipped": paint = "\u{1B}[35m"
+    case "skipped", "dropped": paint = "\u{1B}[35m"
     default: paint = "\u{1B}[36m"
     }
     let statusText =
@@ -106,7 +106,11 @@ func describe(_ r: JSONValue, color: Bool) -> String {
     parts.append(s("destination").map { "→ \($0)" + (s("rule").map { " [\($0)]" } ?? "") } ?? "")
     parts.append([s("type"), s("event").map { "\"\($0)\"" }].compactMap { $0 }.joined(separator: " "))
     parts.append(s("messageId") ?? "")
-    if let attempt = s("attempt") { parts.append("attempt \(attempt)") }
+    if s("kind") == "transformation", let names = r[path: "detail.transformations"]?.arrayValue {
+        parts.append("transformations " + names.compactMap(\.stringValue).joined(separator: ", "))
+    } else if let attempt = s("attempt") {
+        parts.append("attempt \(attempt)")
+    }
     if let reference = s("reference") { parts.append("delivered as \(reference)") }
     if let code = s("errorCode") {
         parts.append(code + (s("httpStatus").map { " (HTTP \($0))" } ?? "") + (s("errorMessage").map { ": \($0)" } ?? ""))

@@ -21,7 +21,7 @@ struct Switchyard: AsyncParsableCommand {
         abstract: "A customer-data pipeline: RudderStack/Segment-compatible ingestion, durable queue, EventBridge delivery.",
         subcommands: [
             Serve.self, Validate.self, Transform.self, Pattern.self, Tail.self, Deliveries.self, DeadLetters.self, Replay.self, Queue.self,
-            Regulations.self,
+            Regulations.self, Transformation.self,
             Emulate.self,
         ],
         defaultSubcommand: Serve.self
@@ -41,16 +41,31 @@ struct ConfigOptions: ParsableArguments {
     /// Loads the configuration, printing every problem and exiting non-zero when there are any.
     func load(logger: Logger? = nil) throws -> LoadedConfig {
         let loader = ConfigLoader(registry: registry, environment: ProcessInfo.processInfo.environment)
+        let loaded: LoadedConfig
         do {
-            if let config { return try loader.load(path: config) }
-            if FileManager.default.fileExists(atPath: "switchyard.yaml") { return try loader.load(path: "switchyard.yaml") }
-            logger?.notice("no switchyard.yaml here: using the embedded quickstart configuration (Examples/quickstart.yaml)")
-            return try loader.load(text: EmbeddedConfig.quickstart, file: "<embedded quickstart.yaml>")
+            if let config {
+                loaded = try loader.load(path: config)
+            } else if FileManager.default.fileExists(atPath: "switchyard.yaml") {
+                loaded = try loader.load(path: "switchyard.yaml")
+            } else {
+                logger?.notice("no switchyard.yaml here: using the embedded quickstart configuration (Examples/quickstart.yaml)")
+                loaded = try loader.load(text: EmbeddedConfig.quickstart, file: "<embedded quickstart.yaml>")
+            }
         } catch {
             for problem in error.problems { printError(problem.description) }
             printError("configuration has \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")")
             throw ExitCode(78)
         }
+        // Every transformation and library compiles, used by a destination or not.
+        let scripts = loaded.scripts
+        guard !scripts.transformations.isEmpty || !scripts.libraries.isEmpty else { return loaded }
+        let problems = JavaScriptTransformations().check(transformations: scripts.transformations, libraries: scripts.libraries)
+        guard problems.isEmpty else {
+            for problem in problems { printError(problem) }
+            printError("configuration has \(problems.count) problem\(problems.count == 1 ? "" : "s")")
+            throw ExitCode(78)
+        }
+        return loaded
     }
 }
 
@@ -134,7 +149,8 @@ struct Transform: AsyncParsableCommand {
             Reads the event (as stored: enriched JSON) from standard input. Prints the entry as JSON (one line per entry when \
             the destination has rules and the event matches several), with the destination's privacy settings applied, or \
             the reason it would be dead-lettered (exit 1), or that the destination's filter, rules or consent make no job of \
-            it (exit 2).
+            it (exit 2). A destination's transformations run first (their log() lines go to standard error): an entry is \
+            printed per event they return; an event they drop exits 3, one they fail on exits 1.
             """
     )
 
@@ -166,14 +182,22 @@ struct Transform: AsyncParsableCommand {
             }
             throw ExitCode(2)
         }
+        // With transformations: the events they return, each made into the destination's entry.
+        var payloads = [event.serialized()]
+        let transformed = !target.config.transformations.isEmpty
+        if transformed {
+            payloads = try await TransformationRun.events(of: event, through: target, scripts: loaded.scripts)
+        }
         var dropped = false
-        for rule in rules {
-            switch target.preview(payload: event.serialized(), rule: rule) {
-            case .entry(let entry):
-                print(entry.jsonString)
-            case .drop(let reason):
-                print("dropped\(rule.map { " (rule \($0.name))" } ?? ""): \(reason)")
-                dropped = true
+        for payload in payloads {
+            for rule in rules {
+                switch target.preview(payload: payload, rule: rule, applyingPrivacy: !transformed) {
+                case .entry(let entry):
+                    print(entry.jsonString)
+                case .drop(let reason):
+                    print("dropped\(rule.map { " (rule \($0.name))" } ?? ""): \(reason)")
+                    dropped = true
+                }
             }
         }
         if dropped { throw ExitCode(1) }
