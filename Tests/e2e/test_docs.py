@@ -15,6 +15,7 @@ import copy
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import textwrap
 import time
@@ -136,7 +137,8 @@ def resolve(words):
 def test_the_binary_has_the_documented_subcommands():
     tree = command_tree()
     for path in [("serve",), ("validate",), ("transform",), ("pattern", "test"), ("tail",), ("deliveries",),
-                 ("dead-letters", "list"), ("replay",), ("queue", "stats"), ("emulate", "eventbridge"), ("emulate", "kinesis")]:
+                 ("dead-letters", "list"), ("replay",), ("queue", "stats"), ("emulate", "eventbridge"), ("emulate", "kinesis"),
+                 ("transformation", "test")]:
         assert path in tree, f"switchyard {' '.join(path)} is documented but not in --help"
     assert "--config" in tree[("validate",)] and "--print" in tree[("validate",)]
 
@@ -206,6 +208,8 @@ def test_docs_have_yaml_examples():
 @pytest.mark.parametrize("block", CONFIG_BLOCKS, ids=lambda b: b.where)
 def test_yaml_example_validates(block, tmp_path):
     config = whole_config(block)
+    # The docs' `file: transformations/X.js` are the examples' files, beside the configuration.
+    shutil.copytree(ROOT / "Examples" / "transformations", tmp_path / "transformations")
     path = tmp_path / "switchyard.yaml"
     path.write_text(block.text if config is None else yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     out = run([str(BINARY), "validate", "--config", str(path)], cwd=tmp_path, env=environment_for(block.text))

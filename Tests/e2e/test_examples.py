@@ -21,7 +21,7 @@ EXAMPLES = sorted(p.parent.name for p in (ROOT / "Examples").glob("*/switchyard.
 
 
 def test_the_seed_scenarios_are_all_examples():
-    assert EXAMPLES == ["agent-event-streams", "contact-lens-rules", "ilert-incidents"]
+    assert EXAMPLES == ["agent-event-streams", "contact-lens-rules", "ilert-incidents", "order-lines"]
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
