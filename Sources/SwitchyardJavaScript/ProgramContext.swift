@@ -37,16 +37,13 @@ final class ProgramContext {
             }
             return SyntaxErrorLocator.locate(ctx, thrown.value, source: source)
         }
+        func internalError(_ message: String) -> JavaScriptSourceError {
+            JavaScriptSourceError(name: source.name, origin: source.origin, line: 1, column: 1, message: "internal error: \(message)")
+        }
         guard case .success(let preludeValue) = JSC.evaluate(ctx, SandboxPrelude.script, url: "switchyard-prelude", line: 1),
             let prelude = JSC.object(ctx, preludeValue)
         else {
-            throw JavaScriptSourceError(
-                name: source.name,
-                origin: source.origin,
-                line: 1,
-                column: 1,
-                message: "internal error: the sandbox prelude did not load"
-            )
+            throw internalError("the sandbox prelude did not load")
         }
         let limits = guardian.limits
         let settings =
@@ -56,13 +53,7 @@ final class ProgramContext {
         guard case .success(let driverValue) = JSC.call(ctx, prelude, [signalFunction, JSC.parseJSON(ctx, Array(settings.utf8))]),
             let driver = JSC.object(ctx, driverValue)
         else {
-            throw JavaScriptSourceError(
-                name: source.name,
-                origin: source.origin,
-                line: 1,
-                column: 1,
-                message: "internal error: the sandbox prelude failed"
-            )
+            throw internalError("the sandbox prelude failed")
         }
         JSValueProtect(ctx, driver)
         self.driver = driver

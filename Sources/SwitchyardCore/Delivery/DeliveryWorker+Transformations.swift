@@ -33,9 +33,14 @@ extension DeliveryWorker {
                 settled.insert(job.id)
             case .failed(let log):
                 let reason = log.message ?? "a transformation failed"
+                // Not the error's text: user code may put event data in it. The dead letter and
+                // the delivery log, which deletions reach, hold it.
                 logger.warning(
-                    "transformation failed, event dead-lettered",
-                    metadata: ["destination": "\(name)", "messageId": "\(job.messageId)", "reason": "\(reason)"]
+                    "transformation failed, event dead-lettered; its dead letter says why",
+                    metadata: [
+                        "destination": "\(name)", "messageId": "\(job.messageId)",
+                        "transformations": "\(log.transformations.joined(separator: ","))",
+                    ]
                 )
                 var attempt = AttemptLog(job: job, batchId: nil, requestId: nil, result: nil, entry: nil)
                 attempt.transformation = log

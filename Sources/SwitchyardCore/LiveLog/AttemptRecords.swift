@@ -5,15 +5,7 @@ extension LogRecord {
     public static func records(for log: AttemptLog, outcome: JobOutcome, at now: Timestamp) -> [LogRecord] {
         let job = log.job
         func base(_ kind: LogRecord.Kind, _ status: String) -> LogRecord {
-            var r = LogRecord(at: now, kind: kind, messageId: job.messageId, status: status)
-            r.eventID = job.eventID
-            r.source = job.source
-            r.destination = job.destination
-            r.type = job.type.rawValue
-            r.event = job.name
-            r.userId = job.userId
-            r.rule = job.rule
-            return r
+            LogRecord(about: job, kind: kind, status: status, at: now)
         }
         var records: [LogRecord] = []
         if let transformation = log.transformation {
@@ -60,5 +52,19 @@ extension LogRecord {
         }
         records.append(attempt)
         return records
+    }
+}
+
+extension LogRecord {
+    /// A record about one job: its event, destination and rule.
+    public init(about job: Job, kind: Kind, status: String, at now: Timestamp) {
+        self.init(at: now, kind: kind, messageId: job.messageId, status: status)
+        eventID = job.eventID
+        source = job.source
+        destination = job.destination
+        type = job.type.rawValue
+        event = job.name
+        userId = job.userId
+        rule = job.rule
     }
 }

@@ -32,14 +32,7 @@ extension LogRecord {
     /// The record of what the destination's transformations made of a job's event. The event
     /// before them is the `received` record's; `detail` holds the events after, and the scripts' lines.
     public static func transformation(_ log: TransformationLog, job: Job, at now: Timestamp) -> LogRecord {
-        var record = LogRecord(at: now, kind: .transformation, messageId: job.messageId, status: log.status.rawValue)
-        record.eventID = job.eventID
-        record.source = job.source
-        record.destination = job.destination
-        record.type = job.type.rawValue
-        record.event = job.name
-        record.userId = job.userId
-        record.rule = job.rule
+        var record = LogRecord(about: job, kind: .transformation, status: log.status.rawValue, at: now)
         record.attempt = job.attempt
         record.errorMessage = log.message
         var detail = JSONObject()
