@@ -36,7 +36,12 @@ final class ExecutionGuard {
 
     let limits: JavaScriptLimits
     private let timeoutSeconds: Double
-    var group: JSContextGroupRef?
+    var group: JSContextGroupRef? {
+        didSet { armed = nil }
+    }
+    /// The period the watchdog was last armed with: arming costs a call into the engine (and, at
+    /// 0, a trap), so a call that ends before a tick, like almost every call, arms nothing.
+    private var armed: Double?
     private(set) var stopped: StopReason?
     private var active = false
     private var draining = false
@@ -88,15 +93,17 @@ final class ExecutionGuard {
         if stopped == nil { stopped = .memory }
     }
 
-    private func arm(_ seconds: Double) {
-        guard let group else { return }
+    /// After a tick the engine needs arming again whatever it was armed with (`force`).
+    private func arm(_ seconds: Double, force: Bool = false) {
+        guard let group, force || armed != seconds else { return }
         JSContextGroupSetExecutionTimeLimit(group, seconds, executionGuardTick, pointer)
+        armed = seconds
     }
 
     /// Returns true to terminate the running script.
     fileprivate func tick(_ ctx: JSContextRef) -> Bool {
         guard active else {
-            arm(Self.period)
+            arm(Self.period, force: true)
             return false
         }
         if stopped != nil { return true }
@@ -124,7 +131,7 @@ final class ExecutionGuard {
                 }
             }
         }
-        arm(draining ? 0 : Self.period)
+        arm(draining ? 0 : Self.period, force: true)
         return false
     }
 

@@ -13,7 +13,6 @@ public final class JavaScriptPool: Sendable {
         limits: JavaScriptLimits = JavaScriptLimits(),
         threads: Int
     ) throws(JavaScriptSourceError) {
-        _ = EngineOptions.configured
         let linked = ModuleLinker.link(programs: programs, libraries: libraries)
         if let first = linked.errors.first { throw first }
         queue = CallQueue()
@@ -41,7 +40,6 @@ public final class JavaScriptPool: Sendable {
     /// Checks that sources compile and that each program exports transformEvent or transformBatch
     /// (exactly one), without running or keeping anything; all errors.
     public static func check(programs: [JavaScriptSource], libraries: [JavaScriptSource]) -> [JavaScriptSourceError] {
-        _ = EngineOptions.configured
         let linked = ModuleLinker.link(programs: programs, libraries: libraries)
         var errors = linked.errors
         let ctx = JSGlobalContextCreate(nil)!

@@ -139,9 +139,10 @@ enum SandboxPrelude {
                     (v) => { s.done = true; s.value = v; },
                     (e) => { s.done = true; s.error = e; },
                   ]);
+                  // Promise jobs run next, each a fresh entry into the engine: watch every one.
+                  signal(1);
                 } else { s.done = true; s.value = r; }
               } catch (e) { s.done = true; s.error = e; }
-              signal(1);
             },
             finish(batch) {
               const s = state; state = null;
