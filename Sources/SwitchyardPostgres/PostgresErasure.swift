@@ -6,6 +6,7 @@ import SwitchyardCore
 /// A deletion's steps on the shared store: rows are read in id order and matched in Swift
 /// (`Subjects`), then deleted by key in one short transaction, which also gives back the
 /// queue's count for the waiting jobs it took and lets go the jobs that waited behind them.
+/// Steps are background work, so they may wait for the database longer than a request would.
 extension PostgresJobStore {
     public func erase(_ erasure: Erasure, from cursor: ErasureCursor, limit: Int) async throws -> ErasureStep {
         switch cursor {
@@ -29,7 +30,8 @@ extension PostgresJobStore {
         let sources = matched.map(\.1)
         let messageIds = matched.map(\.2)
         let now = clock.now().millisecondsSinceEpoch
-        let (removed, waiting, released) = try await transaction { [self] connection -> (ErasureCounts, Int, Int) in
+        let (removed, waiting, released) = try await transaction(deadline: Self.readDeadline) {
+            [self] connection -> (ErasureCounts, Int, Int) in
             var removed = ErasureCounts()
             var waiting = 0
             var heads: [(String, String)] = []
@@ -97,7 +99,7 @@ extension PostgresJobStore {
         let next: ErasureCursor? = rows.count < limit ? nil : .log(after: rows.last!.0)
         let matched = rows.filter { erasure.records.matches(recordUserId: $0.1, detail: $0.2.map { Array($0.utf8) }) }.map(\.0)
         guard !matched.isEmpty else { return ErasureStep(removed: ErasureCounts(), next: next) }
-        let removed = try await transaction { [self] connection -> ErasureCounts in
+        let removed = try await transaction(deadline: Self.readDeadline) { [self] connection -> ErasureCounts in
             var removed = ErasureCounts()
             removed.logRecords = try await count(
                 "WITH gone AS (DELETE FROM delivery_log WHERE id = ANY(\(matched)::bigint[]) RETURNING 1) SELECT count(*) FROM gone",

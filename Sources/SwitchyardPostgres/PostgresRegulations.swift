@@ -133,7 +133,8 @@ extension PostgresJobStore {
         let now = clock.now().millisecondsSinceEpoch
         let until = now + leaseFor.milliseconds
         let deleting = [Regulation.Kind.suppressWithDelete.rawValue, Regulation.Kind.deleteInternal.rawValue]
-        return try await transaction { [self] connection -> Erasure? in
+        // Background work reading up to 100,000 subjects: not the ingestion's deadline.
+        return try await transaction(deadline: Self.readDeadline) { [self] connection -> Erasure? in
             var claimed: (String, Int64)?
             for row in try await connection.run(
                 """

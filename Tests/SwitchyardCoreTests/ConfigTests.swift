@@ -126,7 +126,7 @@ struct ConfigTests {
         #expect(
             problems(yaml) == [
                 #"switchyard.yaml:2:5: missing required key "detailType" in destinations[0].config"#,
-                #"switchyard.yaml:4:5: unknown key "detailType" in destinations[0] (known keys: config, consent, delivery, enabled, filter, heartbeat, name, privacy, rules, type)"#,
+                #"switchyard.yaml:4:5: unknown key "detailType" in destinations[0] (known keys: config, consent, delivery, enabled, filter, heartbeat, name, privacy, rules, transformations, type)"#,
             ]
         )
     }

@@ -1,8 +1,10 @@
+import Foundation
 import SwitchyardJavaScript
 import Testing
 
 /// Scripts that try to take the worker: each must fail clearly and leave the pool serving.
-@Suite struct HostileTests {
+/// One at a time: each burns a core until it is stopped, and the other suites share the machine.
+@Suite(.serialized) struct HostileTests {
     static let pass = "if (event.probe) return event;\n"
 
     func hostile(_ body: String, limits: JavaScriptLimits = Fixture.fast) throws -> JavaScriptPool {
@@ -15,7 +17,8 @@ import Testing
         let r = await Fixture.one(pool)
         let took = ContinuousClock.now - start
         #expect(Fixture.failure(r.outcome) == "timed out after 0.2 s")
-        #expect(took >= .milliseconds(190) && took < .seconds(2), "\(took)")
+        // It cannot end before its limit; how long after depends on the machine, so not asserted.
+        #expect(took >= .milliseconds(190), "\(took)")
         #expect(await Fixture.stillWorks(pool))
         #expect(Fixture.failure(await Fixture.one(pool).outcome) == "timed out after 0.2 s")  // again, on the rebuilt context
     }
@@ -27,9 +30,7 @@ import Testing
         let flood = try Fixture.pool(
             "export async function transformEvent(event) {\n" + Self.pass + "let n = 0; while (true) { await null; n++; }\n}"
         )
-        let start = ContinuousClock.now
         #expect(Fixture.failure(await Fixture.one(flood).outcome) == "timed out after 0.2 s")
-        #expect(ContinuousClock.now - start < .seconds(30))
         #expect(await Fixture.stillWorks(flood))
     }
 
@@ -73,16 +74,19 @@ import Testing
             limits: JavaScriptLimits(timeout: .seconds(3)),
             threads: 2
         )
-        let start = ContinuousClock.now
-        async let looping = pool.run("t", inputs: [Fixture.input(["loop": true])])
+        let loopEnded = Flag()
+        async let looping = {
+            let result = await pool.run("t", inputs: [Fixture.input(["loop": true])])
+            loopEnded.set()
+            return result
+        }()
         try await Task.sleep(for: .milliseconds(100))
         let normal = await pool.run("t", inputs: [Fixture.input(["messageId": "n"])])
-        let normalDone = ContinuousClock.now - start
+        // Order, not time: the other thread answered while this one was still looping.
+        #expect(!loopEnded.isSet, "the normal call waited for the loop")
         #expect(Fixture.objects(normal[0].outcome)?.first?["messageId"] as? String == "n")
-        #expect(normalDone < .seconds(2), "\(normalDone)")  // the loop still has about a second to run
         let loopResult = await looping
         #expect(Fixture.failure(loopResult[0].outcome) == "timed out after 3 s")
-        #expect(ContinuousClock.now - start >= .seconds(3))
     }
 
     @Test(.timeLimit(.minutes(1))) func topLevelLoopFailsLoading() {
@@ -90,4 +94,13 @@ import Testing
             try Fixture.pool("while (true) {}\nexport function transformEvent(e) { return e; }")
         }
     }
+}
+
+/// Set once, read from another task.
+final class Flag: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var value = false
+
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

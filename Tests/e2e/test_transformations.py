@@ -62,25 +62,25 @@ export const PREFIX = "via";
 export function tag(who) { return `${PREFIX}-${who}`; }
 """
 
-CONFIG = """
+def config(transformations, bus_transformation, detail_type):
+    """A configuration with a bus that runs `bus_transformation` and a stream that runs nothing,
+    both on moto; BUS, STREAM and ENDPOINT are filled in by `start`."""
+    return """
 server: {{ host: 127.0.0.1, port: {port}, adminToken: "${{E2E_ADMIN_TOKEN}}" }}
 storage: {{ path: {storage}, sync: {sync} }}
 sources:
   - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
-transformations:
-  - {{ name: kinds, file: kinds.js, timeout: 400ms, memoryLimit: 67108864 }}
-libraries:
-  - {{ name: tags, file: tags.js }}
+""" + transformations + """
 destinations:
   - name: bus
     type: eventbridge
-    transformations: [kinds]
+    transformations: [""" + bus_transformation + """]
     config:
       region: us-east-1
       accessKeyID: ${{MOTO_KEY_ID}}
       accessKey: ${{MOTO_SECRET}}
       eventBusName: BUS
-      detailType: "{{{{ event }}}}"
+      detailType: """ + detail_type + """
       endpoint: ENDPOINT
     delivery: {{ initialBackoff: 50ms, maxBackoff: 400ms, maxAttempts: 30 }}
   - name: stream
@@ -95,6 +95,12 @@ destinations:
 connections:
   - {{ from: web, to: [bus, stream] }}
 """
+
+
+CONFIG = config("""transformations:
+  - {{ name: kinds, file: kinds.js, timeout: 400ms, memoryLimit: 67108864 }}
+libraries:
+  - {{ name: tags, file: tags.js }}""", "kinds", '"{{{{ event }}}}"')
 
 NAMES = ["keep", "fan", "drop", "throw", "loop", "recurse", "alloc", "typed", "number", "fetch", "other"]
 FAILED = {
@@ -265,12 +271,7 @@ def test_transformation_test_command_and_syntax_errors(tmp_path):
     assert served.returncode == 78 and "broken.js:2:" in served.stderr
 
 
-LOAD_CONFIG = """
-server: {{ host: 127.0.0.1, port: {port}, adminToken: "${{E2E_ADMIN_TOKEN}}" }}
-storage: {{ path: {storage}, sync: {sync} }}
-sources:
-  - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
-transformations:
+LOAD_CONFIG = config("""transformations:
   - name: loops-sometimes
     timeout: 1s
     code: |
@@ -278,29 +279,7 @@ transformations:
         if (event.properties.loop) {{ while (true) {{}} }}
         event.properties.seen = true;
         return event;
-      }}
-destinations:
-  - name: bus
-    type: eventbridge
-    transformations: [loops-sometimes]
-    config:
-      region: us-east-1
-      accessKeyID: ${{MOTO_KEY_ID}}
-      accessKey: ${{MOTO_SECRET}}
-      eventBusName: BUS
-      detailType: load
-      endpoint: ENDPOINT
-  - name: stream
-    type: kinesis
-    config:
-      region: us-east-1
-      accessKeyID: ${{MOTO_KINESIS_KEY_ID}}
-      accessKey: ${{MOTO_KINESIS_SECRET}}
-      stream: STREAM
-      endpoint: ENDPOINT
-connections:
-  - {{ from: web, to: [bus, stream] }}
-"""
+      }}""", "loops-sometimes", "load")
 
 
 def test_a_looping_script_under_load_delays_nothing_beyond_its_limit(tmp_path, moto):
