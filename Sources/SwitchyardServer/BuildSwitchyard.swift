@@ -207,11 +207,8 @@ private func transformationChain(
     scripts: TransformationScripts,
     engines: any TransformationEngineFactory
 ) throws(DestinationSetupError) -> TransformationChain? {
-    let names = destination.config.transformations
-    guard !names.isEmpty else { return nil }
     do {
-        let engine = try engines.makeEngine(transformations: scripts.chain(names), libraries: scripts.libraries)
-        return TransformationChain(names: names, engine: engine, destinationType: destination.config.type, privacy: destination.privacy)
+        return try destination.transformationChain(scripts: scripts, engines: engines)
     } catch {
         throw DestinationSetupError(destination: destination.name, message: "\(error)")
     }

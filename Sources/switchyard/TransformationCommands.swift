@@ -45,9 +45,9 @@ enum TransformationRun {
     }
 
     static func events(of event: JSONValue, through target: ResolvedDestination, scripts: TransformationScripts) async throws -> [[UInt8]] {
-        let names = target.config.transformations
-        let engine = try JavaScriptTransformations().makeEngine(transformations: scripts.chain(names), libraries: scripts.libraries)
-        let chain = TransformationChain(names: names, engine: engine, destinationType: target.config.type, privacy: target.privacy)
+        guard let chain = try target.transformationChain(scripts: scripts, engines: JavaScriptTransformations()) else {
+            return [event.serialized()]
+        }
         return try await events(of: event, through: chain, destination: target.name)
     }
 }

@@ -79,11 +79,7 @@ extension DeliveryWorker {
         }
         var entries: [PreparedEntry] = []
         for event in events {
-            var seen = job
-            seen.payload = event.serialized()
-            // The destination may key by the user; the transformed event says who that is.
-            seen.userId = Ingestion.identity(event[path: "userId"]) ?? Ingestion.identity(event[path: "anonymousId"])
-            switch destination.prepare(seen) {
+            switch destination.prepare(job.carrying(event)) {
             case .entry(var entry):
                 entry.job.userId = job.userId
                 entries.append(entry)

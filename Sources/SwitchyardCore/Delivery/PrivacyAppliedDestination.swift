@@ -37,10 +37,17 @@ extension PrivacyRules {
     /// destination may use as a key) taken from the rewritten event.
     public func apply(to job: Job) -> Job? {
         guard let event = try? JSONParser.parse(job.payload) else { return nil }
-        let seen = apply(to: event)
-        var rewritten = job
-        rewritten.payload = seen.serialized()
-        rewritten.userId = Ingestion.identity(seen[path: "userId"]) ?? Ingestion.identity(seen[path: "anonymousId"])
+        return job.carrying(apply(to: event))
+    }
+}
+
+extension Job {
+    /// The job with another event in its place (privacy applied, a transformation's output),
+    /// its user id (which a destination may use as a key) taken from that event.
+    public func carrying(_ event: JSONValue) -> Job {
+        var rewritten = self
+        rewritten.payload = event.serialized()
+        rewritten.userId = Ingestion.identity(event[path: "userId"]) ?? Ingestion.identity(event[path: "anonymousId"])
         return rewritten
     }
 }

@@ -121,3 +121,15 @@ public struct TransformationChain: Sendable {
         return JSONValue.object(o).serialized()
     }
 }
+
+extension ResolvedDestination {
+    /// The destination's transformations in an engine of their own, or nil when it runs none;
+    /// what the server runs and what `switchyard transform` shows.
+    public func transformationChain(scripts: TransformationScripts, engines: any TransformationEngineFactory) throws -> TransformationChain?
+    {
+        let names = config.transformations
+        guard !names.isEmpty else { return nil }
+        let engine = try engines.makeEngine(transformations: scripts.chain(names), libraries: scripts.libraries)
+        return TransformationChain(names: names, engine: engine, destinationType: config.type, privacy: privacy)
+    }
+}
