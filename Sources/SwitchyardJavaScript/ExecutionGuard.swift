@@ -23,10 +23,9 @@ enum StopReason: Equatable {
 }
 
 /// Enforces the time and memory limits of one worker's context group through JSC's watchdog.
-/// JSC calls `tick` every `period` of the thread's CPU time inside a script. Two JSC facts shape it:
-/// the watchdog only calls again if the callback re-arms it, and every microtask is a fresh VM entry
-/// that restarts the CPU budget, so while promise jobs drain the period is 0 (a tick per entry).
-/// Confined to its worker thread.
+/// JSC calls `tick` every `period` of the thread's CPU time within one VM entry (every call runs
+/// inside one, promise jobs included: `EngineEntry`), and only calls again if the callback re-arms
+/// it. Confined to its worker thread.
 final class ExecutionGuard {
     static let period = 0.01
     /// Heap statistics walk every object (tens of ms for millions), so they run only when the
@@ -36,15 +35,13 @@ final class ExecutionGuard {
 
     let limits: JavaScriptLimits
     private let timeoutSeconds: Double
+    /// Armed once per group and after each tick: a call that ends before a tick, like almost
+    /// every call, costs the watchdog nothing.
     var group: JSContextGroupRef? {
-        didSet { armed = nil }
+        didSet { arm() }
     }
-    /// The period the watchdog was last armed with: arming costs a call into the engine (and, at
-    /// 0, a trap), so a call that ends before a tick, like almost every call, arms nothing.
-    private var armed: Double?
     private(set) var stopped: StopReason?
     private var active = false
-    private var draining = false
     private var deadline = 0.0
     private var startRSS = 0
     private var lastPreciseRSS = 0
@@ -63,29 +60,14 @@ final class ExecutionGuard {
         let now = Self.now()
         stopped = nil
         active = true
-        draining = false
         deadline = now + timeoutSeconds
         // Read at the first tick: most calls end long before one, and reading /proc costs ~10 µs.
         startRSS = 0
         lastPreciseTime = now
-        arm(Self.period)
     }
 
     func end() {
         active = false
-        draining = false
-    }
-
-    /// The synchronous part returned; what runs next are promise jobs, each its own VM entry.
-    func enterDrain() {
-        draining = true
-        arm(0)
-    }
-
-    /// Back to the normal period once the jobs have drained.
-    func leaveDrain() {
-        draining = false
-        arm(Self.period)
     }
 
     /// A guarded allocation in the prelude went over the limit; the next tick terminates.
@@ -93,45 +75,39 @@ final class ExecutionGuard {
         if stopped == nil { stopped = .memory }
     }
 
-    /// After a tick the engine needs arming again whatever it was armed with (`force`).
-    private func arm(_ seconds: Double, force: Bool = false) {
-        guard let group, force || armed != seconds else { return }
-        JSContextGroupSetExecutionTimeLimit(group, seconds, executionGuardTick, pointer)
-        armed = seconds
+    private func arm() {
+        guard let group else { return }
+        JSContextGroupSetExecutionTimeLimit(group, Self.period, executionGuardTick, pointer)
     }
 
-    /// Returns true to terminate the running script.
+    /// Returns true to terminate the running script. Re-arms even then: promise jobs the stopped
+    /// script left may still run in the same entry, and the next tick stops them too.
     fileprivate func tick(_ ctx: JSContextRef) -> Bool {
-        guard active else {
-            arm(Self.period, force: true)
-            return false
-        }
+        arm()
+        guard active else { return false }
         if stopped != nil { return true }
         let now = Self.now()
         if now >= deadline {
             stopped = .timeout
             return true
         }
-        if !draining || now - lastPreciseTime >= Self.period {
-            let rss = ProcessMemory.residentBytes()
-            if startRSS == 0 {
-                startRSS = rss
-                lastPreciseRSS = rss
-            }
-            if rss - startRSS > limits.memoryLimit {
+        let rss = ProcessMemory.residentBytes()
+        if startRSS == 0 {
+            startRSS = rss
+            lastPreciseRSS = rss
+        }
+        if rss - startRSS > limits.memoryLimit {
+            stopped = .memory
+            return true
+        }
+        if rss - lastPreciseRSS > Self.preciseEveryBytes || now - lastPreciseTime >= Self.preciseEvery {
+            lastPreciseRSS = rss
+            lastPreciseTime = now
+            if Self.heapCapacity(ctx) > limits.memoryLimit {
                 stopped = .memory
                 return true
             }
-            if rss - lastPreciseRSS > Self.preciseEveryBytes || now - lastPreciseTime >= Self.preciseEvery {
-                lastPreciseRSS = rss
-                lastPreciseTime = now
-                if Self.heapCapacity(ctx) > limits.memoryLimit {
-                    stopped = .memory
-                    return true
-                }
-            }
         }
-        arm(draining ? 0 : Self.period, force: true)
         return false
     }
 

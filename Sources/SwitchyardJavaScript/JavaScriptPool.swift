@@ -15,6 +15,18 @@ public final class JavaScriptPool: Sendable {
     ) throws(JavaScriptSourceError) {
         let linked = ModuleLinker.link(programs: programs, libraries: libraries)
         if let first = linked.errors.first { throw first }
+        guard let drain = MicrotaskDrain.resolve() else {
+            let first = programs.first
+            throw JavaScriptSourceError(
+                name: first?.name ?? "",
+                origin: first?.origin ?? "",
+                line: 1,
+                column: 1,
+                message:
+                    "this JavaScriptCore lacks \(MicrotaskDrain.symbols.joined(separator: ", ")), which bound a script's promise jobs; "
+                    + "install Debian's libjavascriptcoregtk-4.1 (2.50)"
+            )
+        }
         queue = CallQueue()
         programNames = Set(programs.map(\.name))
         let count = max(1, threads)
@@ -24,6 +36,7 @@ public final class JavaScriptPool: Sendable {
                 programs: linked.programs,
                 libraries: linked.libraries,
                 limits: limits,
+                drain: drain,
                 queue: queue,
                 latch: latch,
                 name: "switchyard-js-\(i)"

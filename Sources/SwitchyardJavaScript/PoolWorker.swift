@@ -13,17 +13,20 @@ final class PoolWorker {
     private let libraries: [LinkedLibrary]
     private let queue: CallQueue
     private let guardian: ExecutionGuard
+    private let engine: EngineEntry
     private var group: JSContextGroupRef?
     private var signalClass: JSClassRef?
+    private var entryClass: JSClassRef?
     private var contexts: [String: ProgramContext] = [:]
     private var loadFailures: [String: String] = [:]
     private var lastCollectRSS = 0
 
-    init(programs: [LinkedProgram], libraries: [LinkedLibrary], limits: JavaScriptLimits, queue: CallQueue) {
+    init(programs: [LinkedProgram], libraries: [LinkedLibrary], limits: JavaScriptLimits, drain: MicrotaskDrain, queue: CallQueue) {
         self.programs = programs
         self.libraries = libraries
         self.queue = queue
         guardian = ExecutionGuard(limits: limits)
+        engine = EngineEntry(drain: drain)
     }
 
     /// Starts a thread that builds the contexts, reports to `latch`, then serves until the queue closes.
@@ -31,12 +34,13 @@ final class PoolWorker {
         programs: [LinkedProgram],
         libraries: [LinkedLibrary],
         limits: JavaScriptLimits,
+        drain: MicrotaskDrain,
         queue: CallQueue,
         latch: StartupLatch,
         name: String
     ) {
         let thread = Thread {
-            let worker = PoolWorker(programs: programs, libraries: libraries, limits: limits, queue: queue)
+            let worker = PoolWorker(programs: programs, libraries: libraries, limits: limits, drain: drain, queue: queue)
             worker.serve(latch: latch)
         }
         thread.name = name
@@ -46,18 +50,14 @@ final class PoolWorker {
 
     private func serve(latch: StartupLatch) {
         var definition = kJSClassDefinitionEmpty
-        definition.callAsFunction = { ctx, function, _, count, arguments, _ in
-            if let function, let info = JSObjectGetPrivate(function), count > 0, let arguments {
-                let guardian = Unmanaged<ExecutionGuard>.fromOpaque(info).takeUnretainedValue()
-                switch JSValueToNumber(ctx, arguments[0], nil) {
-                case 1: guardian.enterDrain()
-                case 2: guardian.memoryExceeded()
-                default: break
-                }
+        definition.callAsFunction = { _, function, _, _, _, _ in
+            if let function, let info = JSObjectGetPrivate(function) {
+                Unmanaged<ExecutionGuard>.fromOpaque(info).takeUnretainedValue().memoryExceeded()
             }
-            return JSValueMakeUndefined(ctx)
+            return nil
         }
         signalClass = JSClassCreate(&definition)
+        entryClass = EngineEntry.makeClass()
         let error = rebuild()
         latch.report(error)
         if error == nil {
@@ -68,6 +68,7 @@ final class PoolWorker {
         contexts = [:]
         if let group { JSContextGroupRelease(group) }
         if let signalClass { JSClassRelease(signalClass) }
+        if let entryClass { JSClassRelease(entryClass) }
     }
 
     /// Replaces the group and every program's context; returns the first load error.
@@ -78,6 +79,7 @@ final class PoolWorker {
         let group = JSContextGroupCreate()
         self.group = group
         guardian.group = group
+        engine.group = group
         var first: JavaScriptSourceError?
         for program in programs {
             do {
@@ -86,7 +88,8 @@ final class PoolWorker {
                     libraries: libraries,
                     group: group!,
                     guardian: guardian,
-                    signal: signalClass!
+                    engine: engine,
+                    classes: (signal: signalClass!, entry: entryClass!)
                 )
                 loadFailures[program.source.name] = nil
             } catch {

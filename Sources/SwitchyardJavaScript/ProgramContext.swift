@@ -6,23 +6,52 @@ final class ProgramContext {
     let program: LinkedProgram
     let context: JSGlobalContextRef
     private let guardian: ExecutionGuard
+    private let engine: EngineEntry
+    /// The host function every load and call enters the engine through (`EngineEntry`).
+    private let enter: JSObjectRef
     private var driver: JSObjectRef?
     private var entry: JSObjectRef?
 
-    /// Evaluates the prelude, the program's libraries and the program; a stop or throw while
-    /// loading is a source error at the line the engine names.
+    /// Evaluates the prelude, the program's libraries and the program, and runs the promise jobs
+    /// their top-level code queued, all under one time budget; a stop or throw while loading is a
+    /// source error at the line the engine names.
     init(
         program: LinkedProgram,
         libraries: [LinkedLibrary],
         group: JSContextGroupRef,
         guardian: ExecutionGuard,
-        signal: JSClassRef
+        engine: EngineEntry,
+        classes: (signal: JSClassRef, entry: JSClassRef)
     ) throws(JavaScriptSourceError) {
         self.program = program
         self.guardian = guardian
+        self.engine = engine
         context = JSGlobalContextCreateInGroup(group, nil)
+        enter = engine.function(in: context, of: classes.entry)
+        JSValueProtect(context, enter)
         guardian.begin()
         defer { guardian.end() }
+        var failure: JavaScriptSourceError?
+        engine.run(context, through: enter) {
+            do throws(JavaScriptSourceError) {
+                try load(libraries: libraries, signal: classes.signal)
+            } catch {
+                failure = error
+            }
+        }
+        if let reason = guardian.stopped {
+            throw JavaScriptSourceError(
+                name: program.source.name,
+                origin: program.source.origin,
+                line: program.source.firstLine,
+                column: 1,
+                message: "\(reason.message(guardian.limits)) while loading"
+            )
+        }
+        if let failure { throw failure }
+    }
+
+    private func load(libraries: [LinkedLibrary], signal: JSClassRef) throws(JavaScriptSourceError) {
         let ctx = context
         let source = program.source
         func loadError(_ thrown: JSThrown, _ source: JavaScriptSource) -> JavaScriptSourceError {
@@ -95,6 +124,7 @@ final class ProgramContext {
     deinit {
         if let driver { JSValueUnprotect(context, driver) }
         if let entry { JSValueUnprotect(context, entry) }
+        JSValueUnprotect(context, enter)
         JSGlobalContextRelease(context)
     }
 
@@ -125,18 +155,26 @@ final class ProgramContext {
     }
 
     /// Calls the entry function for input `index` (or all inputs with -1), settles a returned
-    /// promise, and serializes what came back, all under one time budget.
+    /// promise, and serializes what came back, all in one entry into the engine and under one
+    /// time budget.
     func call(index: Int) -> CallOutput {
-        var output = CallOutput()
-        guard let entry else {
-            output.error = "the transformation is not loaded"
-            return output
-        }
+        guard let entry else { return CallOutput(error: "the transformation is not loaded") }
         guardian.begin()
         defer { guardian.end() }
+        var output = CallOutput()
+        engine.run(context, through: enter) { output = self.callInside(entry, index: index) }
+        // Jobs left by serializing the result (a getter, toJSON) were stopped in the final drain.
+        if let reason = guardian.stopped, output.stopped == nil {
+            return CallOutput(error: reason.message(guardian.limits), stopped: reason)
+        }
+        return output
+    }
+
+    private func callInside(_ entry: JSObjectRef, index: Int) -> CallOutput {
+        var output = CallOutput()
         let batch = program.entry == .batch
         let started = callDriver("start", [entry, JSValueMakeNumber(context, Double(index))])
-        guardian.leaveDrain()
+        engine.drainJobs()
         if let reason = guardian.stopped {
             output.stopped = reason
             output.error = reason.message(guardian.limits)

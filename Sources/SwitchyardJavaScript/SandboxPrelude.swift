@@ -1,7 +1,6 @@
 /// The JavaScript run in every context before user code. It is a function expression called
-/// with `(signal, limits)`: `signal` is a native function (1 = the synchronous part of a call is
-/// done, 2 = a guarded allocation passed the memory limit); it returns the driver object the
-/// Swift side calls. Nothing it keeps (the allocation counter, the driver) is reachable from user code.
+/// with `(signal, limits)`: `signal` is a native function telling the Swift side that a guarded
+/// allocation passed the memory limit; it returns the driver object the Swift side calls. Nothing it keeps (the allocation counter, the driver) is reachable from user code.
 enum SandboxPrelude {
     static let script = #"""
         (function (signal, limits) {
@@ -22,7 +21,7 @@ enum SandboxPrelude {
           const charge = (bytes) => {
             if (!(bytes > 0)) return;
             allocated += bytes;
-            if (allocated > limits.memoryLimit) { signal(2); throw new RangeError(limits.memoryMessage); }
+            if (allocated > limits.memoryLimit) { signal(); throw new RangeError(limits.memoryMessage); }
           };
           const elementsOf = (arg) => {
             if (typeof arg === "number") return arg;
@@ -139,8 +138,6 @@ enum SandboxPrelude {
                     (v) => { s.done = true; s.value = v; },
                     (e) => { s.done = true; s.error = e; },
                   ]);
-                  // Promise jobs run next, each a fresh entry into the engine: watch every one.
-                  signal(1);
                 } else { s.done = true; s.value = r; }
               } catch (e) { s.done = true; s.error = e; }
             },

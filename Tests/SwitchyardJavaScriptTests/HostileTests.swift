@@ -23,15 +23,37 @@ import Testing
         #expect(Fixture.failure(await Fixture.one(pool).outcome) == "timed out after 0.2 s")  // again, on the rebuilt context
     }
 
-    @Test(.timeLimit(.minutes(1))) func asyncLoopsTimeOut() async throws {
-        let spin = try Fixture.pool("export async function transformEvent(event) {\n" + Self.pass + "await null; while (true) {}\n}")
-        #expect(Fixture.failure(await Fixture.one(spin).outcome) == "timed out after 0.2 s")
-        #expect(await Fixture.stillWorks(spin))
-        let flood = try Fixture.pool(
-            "export async function transformEvent(event) {\n" + Self.pass + "let n = 0; while (true) { await null; n++; }\n}"
-        )
-        #expect(Fixture.failure(await Fixture.one(flood).outcome) == "timed out after 0.2 s")
-        #expect(await Fixture.stillWorks(flood))
+    /// Promise jobs are stopped on time, whoever queued them, even while every core is busy: the
+    /// engine's watchdog thread then runs late, which once let these run for many minutes.
+    @Test(
+        .timeLimit(.minutes(1)),
+        arguments: [
+            "export async function transformEvent(event) {\n" + pass + "await null; while (true) {}\n}",
+            "export async function transformEvent(event) {\n" + pass + "let n = 0; while (true) { await null; n++; }\n}",
+            // Started, not returned: its jobs would run after the call.
+            "export function transformEvent(event) {\n" + pass + "(async () => { while (true) await null; })(); return event;\n}",
+            // Queued, then a synchronous loop: the jobs are left behind when the loop is stopped.
+            "export function transformEvent(event) {\n" + pass
+                + "for (let k = 0; k < 5; k++) (async () => { while (true) await null; })(); while (true) {}\n}",
+            // Queued while the result is turned into JSON.
+            "export function transformEvent(event) {\n" + pass
+                + "return { toJSON() { (async () => { while (true) await null; })(); return { a: 1 }; } };\n}",
+        ]
+    )
+    func promiseJobsAreStopped(_ code: String) async throws {
+        let pool = try Fixture.pool(code)
+        let results = await Fixture.whileCoresAreBusy {
+            [await Fixture.one(pool), await Fixture.one(pool)]
+        }
+        for r in results { #expect(Fixture.failure(r.outcome) == "timed out after 0.2 s", "\(code)") }
+        #expect(await Fixture.stillWorks(pool))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func forkingJobsAreStopped() async throws {
+        let pool = try hostile("const go = async () => { await null; go(); go(); }; go(); return event;")
+        let message = try #require(Fixture.failure(await Fixture.one(pool).outcome))
+        #expect(message == "timed out after 0.2 s" || message.contains("MiB"), "\(message)")
+        #expect(await Fixture.stillWorks(pool))
     }
 
     @Test(.timeLimit(.minutes(1))) func deepRecursionIsARangeError() async throws {
@@ -89,10 +111,17 @@ import Testing
         #expect(Fixture.failure(loopResult[0].outcome) == "timed out after 3 s")
     }
 
-    @Test(.timeLimit(.minutes(1))) func topLevelLoopFailsLoading() {
-        #expect(throws: JavaScriptSourceError.self) {
-            try Fixture.pool("while (true) {}\nexport function transformEvent(e) { return e; }")
+    @Test(
+        .timeLimit(.minutes(1)),
+        arguments: [
+            "while (true) {}", "(async () => { while (true) await null; })();", "Promise.resolve().then(() => { while (true) {} });",
+        ]
+    )
+    func topLevelLoopsFailLoading(_ top: String) throws {
+        let error = #expect(throws: JavaScriptSourceError.self) {
+            try Fixture.pool(top + "\nexport function transformEvent(e) { return e; }")
         }
+        #expect(error?.message == "timed out after 0.2 s while loading", "\(top): \(String(describing: error))")
     }
 }
 

@@ -41,6 +41,16 @@ enum Fixture {
         await pool.run("t", inputs: [input(event, metadata: metadata)])[0]
     }
 
+    /// Runs `body` while threads spin on every core, as other work does on a busy CI machine.
+    static func whileCoresAreBusy<T>(_ body: () async -> T) async -> T {
+        let done = Flag()
+        for _ in 0..<ProcessInfo.processInfo.activeProcessorCount {
+            Thread { while !done.isSet {} }.start()
+        }
+        defer { done.set() }
+        return await body()
+    }
+
     /// A normal event must still come back transformed after something hostile ran.
     static func stillWorks(_ pool: JavaScriptPool) async -> Bool {
         let r = await pool.run("t", inputs: [input(["messageId": "ok", "probe": true])])
