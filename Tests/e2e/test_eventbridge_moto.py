@@ -30,7 +30,10 @@ destinations:
       detailType: "{{{{ event | \\"identify\\" }}}}"
       resourceID: [{{ arn: "arn:aws:events:us-east-1:123456789012:event-bus/{bus}" }}]
       endpoint: {endpoint}
-    delivery: {{ initialBackoff: 50ms, maxBackoff: 400ms, maxAttempts: 30, concurrency: 4 }}
+    # A send that times out after moto accepted it is sent again: at least once, as it must be.
+    # moto delivering to SQS takes seconds per PutEvents on a busy machine, so the timeout is far
+    # above that, or the faults test would count those resends as duplicates.
+    delivery: {{ initialBackoff: 50ms, maxBackoff: 400ms, maxAttempts: 30, concurrency: 4, timeout: 60s }}
 connections:
   - {{ from: web, to: [bus] }}
   - {{ from: server, to: [bus] }}
