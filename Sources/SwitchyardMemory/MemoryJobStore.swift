@@ -107,7 +107,7 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
                 )
             }
             records.append(.received(item, id: id))
-            skipped += LogRecord.skipped(item, eventID: id)
+            skipped += LogRecord.withEvent(item, eventID: id)
         }
         // After the events, as the other stores number them.
         for var record in skipped {
@@ -229,6 +229,20 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
                 records.append(record)
             }
             return ((), records)
+        }
+    }
+
+    public func appendRecords(_ records: [LogRecord]) async throws {
+        try checkOpen()
+        guard !records.isEmpty else { return }
+        try write { rows -> (Void, [LogRecord]) in
+            let written = records.map { record in
+                var record = record
+                record.id = rows.takeID()
+                rows.records[record.id] = record
+                return record
+            }
+            return ((), written)
         }
     }
 

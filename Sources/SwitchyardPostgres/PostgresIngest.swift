@@ -51,7 +51,11 @@ extension PostgresJobStore {
         var rules: [String] = []
         var jobFlags: [Int64] = []
         var jobTimes: [Int64] = []
-        // `skipped` records (no consent), at the transaction's record positions.
+        // Records written with their event (`skipped` destinations, a plan's violations), at the
+        // transaction's record positions.
+        var skipKinds: [String] = []
+        var skipStatuses: [String] = []
+        var skipDetails: [String] = []
         var skipEvents: [Int64] = []
         var skipTimes: [Int64] = []
         var skipMessageIds: [String] = []
@@ -99,7 +103,10 @@ extension PostgresJobStore {
                 }
                 jobFlags.append(flags)
             }
-            for record in LogRecord.skipped(item, eventID: Int64(n)) {
+            for record in LogRecord.withEvent(item, eventID: Int64(n)) {
+                skipKinds.append(record.kind.rawValue)
+                skipStatuses.append(record.status.pgText)
+                skipDetails.append(record.detail.map { String(decoding: $0.serialized(), as: UTF8.self).pgText } ?? "")
                 skipEvents.append(Int64(n))
                 skipTimes.append(record.at.millisecondsSinceEpoch)
                 skipMessageIds.append(record.messageId.pgText)
@@ -109,7 +116,10 @@ extension PostgresJobStore {
                 skipNames.append(record.event.pgText ?? "")
                 skipUsers.append(record.userId.pgText ?? "")
                 skipReasons.append(record.errorMessage.pgText ?? "")
-                skipNulls.append((record.event == nil ? 1 : 0) | (record.userId == nil ? 2 : 0))
+                skipNulls.append(
+                    (record.event == nil ? 1 : 0) | (record.userId == nil ? 2 : 0) | (record.detail == nil ? 4 : 0)
+                        | (record.destination == nil ? 8 : 0)
+                )
             }
         }
         let skipPositions = skipEvents.indices.map { Self.recordOffset + Int64($0) }
@@ -154,13 +164,15 @@ extension PostgresJobStore {
                 RETURNING 1
             ),
             sk AS (
-                INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, error_message, event_id, node)
-                SELECT x.base + t.pos, t.r, 'skipped', 'skipped', t.m, t.s, t.d, t.ty,
-                    CASE WHEN t.z & 1 = 0 THEN t.n END, CASE WHEN t.z & 2 = 0 THEN t.u END, t.why, x.base + t.e, \(node)
+                INSERT INTO delivery_log (id, at, kind, status, message_id, source, destination, type, event, user_id, error_message, detail,
+                    event_id, node)
+                SELECT x.base + t.pos, t.r, t.k, t.st, t.m, t.s, CASE WHEN t.z & 8 = 0 THEN t.d END, t.ty,
+                    CASE WHEN t.z & 1 = 0 THEN t.n END, CASE WHEN t.z & 2 = 0 THEN t.u END, t.why, CASE WHEN t.z & 4 = 0 THEN t.dt END,
+                    x.base + t.e, \(node)
                 FROM x, unnest(\(skipPositions)::bigint[], \(skipEvents)::bigint[], \(skipTimes)::bigint[], \(skipMessageIds)::text[],
                             \(skipSources)::text[], \(skipDestinations)::text[], \(skipTypes)::text[], \(skipNames)::text[], \(skipUsers)::text[],
-                            \(skipReasons)::text[], \(skipNulls)::bigint[])
-                    AS t(pos, e, r, m, s, d, ty, n, u, why, z)
+                            \(skipReasons)::text[], \(skipNulls)::bigint[], \(skipKinds)::text[], \(skipStatuses)::text[], \(skipDetails)::text[])
+                    AS t(pos, e, r, m, s, d, ty, n, u, why, z, k, st, dt)
                 WHERE t.e IN (SELECT i FROM kept)
             ),
             n AS (SELECT count(*) AS jobs FROM jb),

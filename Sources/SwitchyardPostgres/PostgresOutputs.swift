@@ -26,3 +26,10 @@ extension PostgresJobStore {
         }
     }
 }
+
+extension PostgresJobStore {
+    public func appendRecords(_ records: [LogRecord]) async throws {
+        guard !records.isEmpty else { return }
+        try await transaction { [self] connection in try await insertRecords(records, connection) }
+    }
+}

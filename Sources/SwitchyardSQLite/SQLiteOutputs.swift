@@ -28,3 +28,14 @@ extension SQLiteJobStore {
         }
     }
 }
+
+extension SQLiteJobStore {
+    public func appendRecords(_ records: [LogRecord]) async throws {
+        guard !records.isEmpty else { return }
+        try await Self.writeAndPublish(pool, liveLog) { db -> (Void, [LogRecord]) in
+            var written = records
+            try Self.insertRecords(&written, db: db)
+            return ((), written)
+        }
+    }
+}

@@ -65,7 +65,7 @@ extension SQLiteJobStore {
             }
             // The event's row is its `received` record (same id), so nothing more is stored for it.
             records.append(.received(item, id: eventID))
-            if !item.skipped.isEmpty { skipped += LogRecord.skipped(item, eventID: eventID) }
+            if !item.skipped.isEmpty || !item.records.isEmpty { skipped += LogRecord.withEvent(item, eventID: eventID) }
         }
         if !skipped.isEmpty {
             // Numbered after the events (`insertRecords` reads the next id).

@@ -10,7 +10,8 @@ import SwitchyardCore
 /// one of its events and their jobs are committed; every refusal is a documented status and text.
 public struct IngestController: Sendable {
     public let routing: Routing
-    public let store: any JobQueue
+    /// Events and their jobs, and the records of what a tracking plan found.
+    public let store: any JobQueue & DeliveryLogStore
     public let limits: LimitsConfig
     public let trustForwardedFor: Bool
     /// The server's counters: events received per source, refusals per route and status.
@@ -21,7 +22,7 @@ public struct IngestController: Sendable {
 
     public init(
         routing: Routing,
-        store: any JobQueue,
+        store: any JobQueue & DeliveryLogStore,
         limits: LimitsConfig,
         trustForwardedFor: Bool,
         metrics: PipelineMetrics,
@@ -247,11 +248,21 @@ public struct IngestController: Sendable {
     /// `storage.sync: full`, on disk). Past this, the request is answered 200.
     func store(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws {
         let events = try await unsuppressed(events, from: source, context: context)
-        guard !events.isEmpty else { return }
-        let items = events.map { event in
-            let routed = routing.route(event, from: source)
-            return source.newEvent(event, targets: routed.targets, skipped: routed.skipped)
+        var checked = PlanChecked()
+        if let plan = source.trackingPlan {
+            checked = self.checked(events, against: plan, from: source)
+        } else {
+            checked.kept = events.map { ($0, nil) }
         }
+        var items = checked.kept.map { event, record in
+            let routed = routing.route(event, from: source)
+            var item = source.newEvent(event, targets: routed.targets, skipped: routed.skipped)
+            if let record { item.records = [record] }
+            return item
+        }
+        items += checked.forwarded
+        if checked.dropped > 0 { metrics.droppedByPlan(source: source.name, count: checked.dropped) }
+        guard !items.isEmpty else { return try await record(checked, from: source, context: context) }
         let appended: Appended
         do {
             appended = try await store.append(items)
@@ -268,6 +279,7 @@ public struct IngestController: Sendable {
         for item in items {
             for target in item.skipped { metrics.skipped(source: source.name, destination: target.destination) }
         }
+        try await record(checked, from: source, context: context)
     }
 
     /// The beacon's and the pixel's key, in the query: `navigator.sendBeacon` and `<img>` cannot set headers.

@@ -38,6 +38,7 @@ public struct OperatorController: Sendable {
         let group = router.group().add(middleware: AdminAuthMiddleware(token: adminToken))
         group.get("/v1/live") { request, context in try await self.live(request, context: context) }
         group.get("/v1/deliveries") { request, _ in try await self.deliveries(request) }
+        group.get("/v1/violations") { request, _ in try await self.deliveries(request, kind: .violation) }
         group.get("/v1/events/{messageId}") { request, context in try await self.story(request, context: context) }
         group.get("/v1/dead-letters") { request, _ in try await self.deadLetters(request) }
         group.post("/v1/replay") { request, _ in try await self.replay(request) }
@@ -196,9 +197,12 @@ public struct OperatorController: Sendable {
 
     // MARK: Queries
 
-    func deliveries(_ request: Request) async throws -> Response {
+    /// The log's records, newest first; `kind` fixes the kind (`/v1/violations`).
+    func deliveries(_ request: Request, kind: LogRecord.Kind? = nil) async throws -> Response {
+        var filter = Self.filter(request)
+        if let kind { filter.kind = kind }
         let query = LogQuery(
-            filter: Self.filter(request),
+            filter: filter,
             since: try Self.time(request, "since"),
             until: try Self.time(request, "until"),
             before: request.uri.queryParameters.get("before").flatMap { Int64($0) },

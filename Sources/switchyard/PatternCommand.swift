@@ -92,17 +92,20 @@ struct PatternTest: AsyncParsableCommand {
         if !matched { throw ExitCode(1) }
     }
 
-    func read(_ path: String, what: String) throws -> String {
-        let data: Data?
-        if path == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            data = FileManager.default.contents(atPath: path)
-        }
-        guard let data, let text = String(data: data, encoding: .utf8) else {
-            printError("cannot read the \(what) from \(path)")
-            throw ExitCode(66)
-        }
-        return text
+    func read(_ path: String, what: String) throws -> String { try readInput(path, what: what) }
+}
+
+/// The text of a file named on the command line (`-`: standard input); exit 66 when unreadable.
+func readInput(_ path: String, what: String) throws -> String {
+    let data: Data?
+    if path == "-" {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        data = FileManager.default.contents(atPath: path)
     }
+    guard let data, let text = String(data: data, encoding: .utf8) else {
+        printError("cannot read the \(what) from \(path)")
+        throw ExitCode(66)
+    }
+    return text
 }

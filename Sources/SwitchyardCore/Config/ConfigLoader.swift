@@ -15,6 +15,8 @@ public struct LoadedConfig: Sendable {
     public var warnings: [ConfigProblem] = []
     /// The code of `transformations:` and `libraries:`, read from the file or its own files.
     public var scripts = TransformationScripts()
+    /// `trackingPlans:` compiled, by name.
+    public var trackingPlans: [String: TrackingPlan] = [:]
 
     /// The configuration as YAML with every secret shown as `***`, for `switchyard validate --print`.
     /// - Parameter notes: per destination, what to add under `resolved:` (such as `credentials`).
@@ -27,6 +29,7 @@ public struct LoadedConfig: Sendable {
             var connections: [ConnectionConfig]
             var transformations: [TransformationConfig]?
             var libraries: [TransformationConfig]?
+            var trackingPlans: [TrackingPlanConfig]?
         }
         struct DestinationDump: Encodable {
             var name: String
@@ -84,7 +87,8 @@ public struct LoadedConfig: Sendable {
             },
             connections: config.connections,
             transformations: config.transformations.isEmpty ? nil : config.transformations,
-            libraries: config.libraries.isEmpty ? nil : config.libraries
+            libraries: config.libraries.isEmpty ? nil : config.libraries,
+            trackingPlans: config.trackingPlans.isEmpty ? nil : config.trackingPlans
         )
         return try YAMLEncoder().encode(dump)
     }
@@ -119,10 +123,12 @@ public struct ConfigLoader: Sendable {
         var destinations: [ResolvedDestination] = []
         var warnings: [ConfigProblem] = []
         var scripts = TransformationScripts()
+        var plans: [String: TrackingPlan] = [:]
         if let config {
             destinations = resolveDestinations(config, root: root, decoder: decoder, warnings: &warnings)
             problems += decoder.problems + decoder.unknownKeyProblems() + check(config, root: root)
             scripts = readScripts(config, file: file, root: root, problems: &problems)
+            plans = readTrackingPlans(config, file: file, root: root, problems: &problems)
         } else {
             problems += decoder.problems + decoder.unknownKeyProblems()
         }
@@ -131,6 +137,7 @@ public struct ConfigLoader: Sendable {
         }
         var loaded = LoadedConfig(file: file, config: config, destinations: destinations, warnings: Self.ordered(warnings))
         loaded.scripts = scripts
+        loaded.trackingPlans = plans
         return loaded
     }
 

@@ -6,6 +6,8 @@ public struct SourceConfig: Codable, Sendable {
     public var dedup: DedupConfig?
     /// What is removed from each event before it is stored.
     public var privacy: SourcePrivacyConfig = .init()
+    /// The tracking plan (`trackingPlans[].name`) this source's events are checked against.
+    public var trackingPlan: String?
 
     public init(
         name: String,
@@ -21,7 +23,7 @@ public struct SourceConfig: Codable, Sendable {
         self.privacy = privacy
     }
 
-    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled, dedup, privacy }
+    enum CodingKeys: String, CodingKey { case name, writeKeys, enabled, dedup, privacy, trackingPlan }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -30,6 +32,7 @@ public struct SourceConfig: Codable, Sendable {
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
         dedup = try c.decodeIfPresent(DedupConfig.self, forKey: .dedup)
         privacy = try c.decodeIfPresent(SourcePrivacyConfig.self, forKey: .privacy) ?? .init()
+        trackingPlan = try c.decodeIfPresent(String.self, forKey: .trackingPlan)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -39,5 +42,6 @@ public struct SourceConfig: Codable, Sendable {
         try c.encode(enabled, forKey: .enabled)
         try c.encodeIfPresent(dedup, forKey: .dedup)
         if privacy != .init() { try c.encode(privacy, forKey: .privacy) }
+        try c.encodeIfPresent(trackingPlan, forKey: .trackingPlan)
     }
 }

@@ -14,6 +14,8 @@ public struct SwitchyardConfig: Codable, Sendable {
     public var transformations: [TransformationConfig] = []
     /// Code transformations `import` by name.
     public var libraries: [TransformationConfig] = []
+    /// Contracts for sources' events (`sources[].trackingPlan` names one).
+    public var trackingPlans: [TrackingPlanConfig] = []
 
     public init(
         server: ServerConfig = .init(),
@@ -32,7 +34,7 @@ public struct SwitchyardConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case server, storage, sources, destinations, connections, dedup, transformations, libraries
+        case server, storage, sources, destinations, connections, dedup, transformations, libraries, trackingPlans
     }
 
     public init(from decoder: any Decoder) throws {
@@ -45,6 +47,7 @@ public struct SwitchyardConfig: Codable, Sendable {
         dedup = try c.decodeCollecting(DedupConfig.self, forKey: .dedup, decoder: decoder) ?? .init()
         transformations = try c.decodeEach(TransformationConfig.self, forKey: .transformations, decoder: decoder)
         libraries = try c.decodeEach(TransformationConfig.self, forKey: .libraries, decoder: decoder)
+        trackingPlans = try c.decodeEach(TrackingPlanConfig.self, forKey: .trackingPlans, decoder: decoder)
     }
 }
 

@@ -9,6 +9,8 @@ public struct Routing: Sendable {
         public var anonymizeIP: Bool = false
         /// How long an accepted message id makes a later copy a duplicate; nil: never.
         public var dedupWindow: Int64?
+        /// The plan this source's events are checked against before they are stored.
+        public var trackingPlan: TrackingPlan?
 
         /// The event as this source's events are stored: with the time until which its message
         /// id makes a later copy a duplicate.
@@ -42,10 +44,10 @@ public struct Routing: Sendable {
     public init(_ loaded: LoadedConfig) {
         var orderings: [String: DeliveryOrdering] = [:]
         for destination in loaded.destinations { orderings[destination.name] = destination.ordering }
-        self.init(loaded.config, orderings: orderings)
+        self.init(loaded.config, orderings: orderings, trackingPlans: loaded.trackingPlans)
     }
 
-    public init(_ config: SwitchyardConfig, orderings: [String: DeliveryOrdering] = [:]) {
+    public init(_ config: SwitchyardConfig, orderings: [String: DeliveryOrdering] = [:], trackingPlans: [String: TrackingPlan] = [:]) {
         var targets: [String: [Target]] = [:]
         let destinations = Dictionary(config.destinations.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for connection in config.connections {
@@ -66,7 +68,8 @@ public struct Routing: Sendable {
                 enabled: source.enabled,
                 destinations: targets[source.name] ?? [],
                 anonymizeIP: source.privacy.anonymizeIP,
-                dedupWindow: (source.dedup ?? config.dedup).windowMilliseconds
+                dedupWindow: (source.dedup ?? config.dedup).windowMilliseconds,
+                trackingPlan: source.trackingPlan.flatMap { trackingPlans[$0] }
             )
             for key in source.writeKeys { byKey[key.reveal()] = route }
         }

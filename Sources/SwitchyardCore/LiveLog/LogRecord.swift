@@ -18,6 +18,9 @@ public struct LogRecord: Sendable, Hashable {
         /// What the destination's transformations (user code) made of the event: `transformed`
         /// with the events they returned, `dropped`, or `failed` with the error; with their `log()` lines.
         case transformation
+        /// The event broke its source's tracking plan: `propagated` (stored with the violations in
+        /// its context) or `dropped`; `detail` holds the plan and the violations.
+        case violation
     }
 
     /// Position in the log; the SSE event id, so a client can resume after it.

@@ -70,6 +70,18 @@ public final class PipelineMetrics: Sendable {
         totals.withLockedValue { $0.suppressedBySource[source, default: 0] += count }
     }
 
+    /// A tracking plan's violations, by source, event and RudderStack's violation type. Only the
+    /// plan's own event names label it (an unplanned one counts as `(unplanned)`), so a flood of
+    /// made-up names cannot grow `/metrics`.
+    public func violations(source: String, event: String, type: String, count: Int = 1) {
+        counter("switchyard_tracking_plan_violations_total", [("source", source), ("event", event), ("type", type)]).increment(by: count)
+    }
+
+    /// Events a tracking plan kept from being stored.
+    public func droppedByPlan(source: String, count: Int = 1) {
+        counter("switchyard_events_dropped_by_plan_total", [("source", source)]).increment(by: count)
+    }
+
     /// An event routed to a destination that got no job for it, for lack of the consent the
     /// destination asks for.
     public func skipped(source: String, destination: String, count: Int = 1) {

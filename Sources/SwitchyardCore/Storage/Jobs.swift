@@ -10,6 +10,9 @@ public struct NewEvent: Sendable {
     /// Destinations the event was routed to but may not get (it lacks their consent): each is
     /// a `skipped` log record, written with the event so the log says why no job exists.
     public var skipped: [SkippedTarget]
+    /// Other records about the event, written with it and linked to it (a tracking plan's
+    /// violations); their ids are assigned by the store.
+    public var records: [LogRecord] = []
 
     public var destinations: [String] { targets.map(\.destination) }
 

@@ -82,6 +82,10 @@ public protocol DeliveryLogStore: Sendable {
 
     /// One event's whole story: the stored event, its jobs, and every record about it.
     func story(messageId: String) async throws -> EventStory?
+
+    /// Stores records about events that get no job from them (a tracking plan's violations,
+    /// including those of events it dropped); they are numbered and streamed as any other.
+    func appendRecords(_ records: [LogRecord]) async throws
 }
 
 /// Jobs given up on, kept for inspection and replay.

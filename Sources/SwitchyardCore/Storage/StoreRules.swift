@@ -78,6 +78,17 @@ extension LogRecord {
 
     /// The records of the destinations an event was not sent to for lack of consent, written
     /// with the event (`eventID`), at its receipt; ids are the store's to give.
+    /// Every record written with a new event: its `skipped` destinations, then its own records.
+    public static func withEvent(_ item: NewEvent, eventID: Int64) -> [LogRecord] {
+        guard !item.records.isEmpty else { return skipped(item, eventID: eventID) }
+        return skipped(item, eventID: eventID)
+            + item.records.map { record in
+                var record = record
+                record.eventID = eventID
+                return record
+            }
+    }
+
     public static func skipped(_ item: NewEvent, eventID: Int64) -> [LogRecord] {
         let e = item.event
         return item.skipped.map { target in
