@@ -33,7 +33,7 @@ enum LivePage {
           .status { display: inline-block; padding: 0 6px; border-radius: 8px; color: #fff; font-size: 11px; }
           .status-succeeded { background: var(--ok); } .status-failed { background: var(--fail); } .status-dead { background: var(--dead); }
           .status-waiting { background: var(--wait); } .status-received { background: var(--recv); } .status-transformed { background: #6f42c1; }
-          .status-skipped, .status-dropped { background: #8c959f; }
+          .status-skipped, .status-dropped { background: #8c959f; } .status-propagated { background: #bf8700; }
           #detail { overflow: auto; padding: 12px 16px; }
           #detail h2 { font-size: 14px; margin: 0 0 8px; } #detail h3 { font-size: 13px; margin: 14px 0 6px; }
           pre { background: var(--bg); padding: 8px; border-radius: 4px; overflow: auto; font-size: 12px; margin: 0; }
@@ -60,6 +60,7 @@ enum LivePage {
           <select id="filter-status">
             <option value="">any status</option><option>received</option><option>transformed</option><option>succeeded</option>
             <option>failed</option><option>dead</option><option>waiting</option><option>skipped</option><option>dropped</option>
+            <option>propagated</option>
           </select>
           <input id="filter-event" placeholder="event name">
           <input id="filter-user" placeholder="userId">
@@ -164,6 +165,16 @@ enum LivePage {
           // Destinations the event was not sent to for lack of consent: they have no job.
           for (const r of story.records.filter((r) => r.kind === "skipped")) {
             const h3 = document.createElement("h3"); h3.className = "detail-skipped"; h3.textContent = "→ " + r.destination + ": skipped, " + r.errorMessage; pane.appendChild(h3);
+          }
+          // What the source's tracking plan found: each violation's place, message and type.
+          for (const r of story.records.filter((r) => r.kind === "violation")) {
+            const plan = (r.detail && r.detail.trackingPlan) || "";
+            const h3 = document.createElement("h3"); h3.className = "detail-violation"; h3.textContent = "Tracking plan " + plan + ": " + r.status; pane.appendChild(h3);
+            for (const v of (r.detail && r.detail.violations) || []) {
+              const div = document.createElement("div"); div.className = "attempt";
+              div.textContent = ((v.meta && v.meta.instancePath) || "/") + (v.meta && v.meta.property ? " '" + v.meta.property + "'" : "") + ": " + v.message + " (" + v.type + ")";
+              pane.appendChild(div);
+            }
           }
         }
 
