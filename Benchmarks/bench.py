@@ -60,15 +60,19 @@ connections: [{{ from: web, to: [bus] }}]
 # While only ingestion is measured the destination is down; a long backoff keeps retries out of the way.
 QUIET = "{ concurrency: 1, initialBackoff: 10m, maxBackoff: 10m, maxAttempts: 1000 }"
 DRAIN = "{ concurrency: 8, linger: 5ms, initialBackoff: 100ms, maxBackoff: 2s, maxAttempts: 1000 }"
-# --config and --destination-config: YAML lines added at the top level and to the destination, for
-# measuring a setting (`dedup: { window: 0 }`, a destination's `privacy:`) against the default.
+# --config, --destination-config and --source-config: YAML added at the top level, to the
+# destination and to the source, for measuring a setting (`dedup: { window: 0 }`, a destination's
+# `privacy:`, a source's `trackingPlan:`) against the default.
 EXTRA_CONFIG: list = []
 EXTRA_DESTINATION: list = []
+EXTRA_SOURCE: list = []
 
 
 def with_extras(text):
     for line in EXTRA_DESTINATION:
         text = text.replace("    delivery: ", f"    {line}\n    delivery: ", 1)
+    for entry in EXTRA_SOURCE:
+        text = text.replace(f"writeKeys: [{WRITE_KEY}] }}", f"writeKeys: [{WRITE_KEY}], {entry} }}", 1)
     return text + "".join(f"{line}\n" for line in EXTRA_CONFIG)
 
 
@@ -817,9 +821,11 @@ def main():
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
     parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
+    parser.add_argument("--source-config", action="append", default=[], metavar="YAML", help="a key added to the source, e.g. 'trackingPlan: web'")
     args = parser.parse_args()
     EXTRA_CONFIG.extend(args.config)
     EXTRA_DESTINATION.extend(args.destination_config)
+    EXTRA_SOURCE.extend(args.source_config)
     if args.binary:
         global BIN
         BIN = args.binary.resolve()

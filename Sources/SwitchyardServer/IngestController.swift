@@ -244,44 +244,6 @@ public struct IngestController: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: transparentGIF)))
     }
 
-    /// Appends the events and their jobs; returns once they are committed (and, with
-    /// `storage.sync: full`, on disk). Past this, the request is answered 200.
-    func store(_ events: [Event], from source: Routing.Source, context: SwitchyardRequestContext) async throws {
-        let events = try await unsuppressed(events, from: source, context: context)
-        var checked = PlanChecked()
-        if let plan = source.trackingPlan {
-            checked = self.checked(events, against: plan, from: source)
-        } else {
-            checked.kept = events.map { ($0, nil) }
-        }
-        var items = checked.kept.map { event, record in
-            let routed = routing.route(event, from: source)
-            var item = source.newEvent(event, targets: routed.targets, skipped: routed.skipped)
-            if let record { item.records = [record] }
-            return item
-        }
-        items += checked.forwarded
-        if checked.dropped > 0 { metrics.droppedByPlan(source: source.name, count: checked.dropped) }
-        guard !items.isEmpty else { return try await record(checked, from: source, context: context) }
-        let appended: Appended
-        do {
-            appended = try await store.append(items)
-        } catch {
-            context.logger.warning("refusing events: \(error)", metadata: ["source": "\(source.name)", "events": "\(items.count)"])
-            switch error {
-            case .full: throw IngestError.queueFull.textError(retryAfter: 5)
-            case .unavailable(let reason): throw IngestError.storageUnavailable(reason).textError(retryAfter: 5)
-            }
-        }
-        metrics.received(source: source.name, count: items.count - appended.duplicates)
-        // Answered 200 all the same: the client must stop sending them again.
-        metrics.duplicates(source: source.name, count: appended.duplicates)
-        for item in items {
-            for target in item.skipped { metrics.skipped(source: source.name, destination: target.destination) }
-        }
-        try await record(checked, from: source, context: context)
-    }
-
     /// The beacon's and the pixel's key, in the query: `navigator.sendBeacon` and `<img>` cannot set headers.
     func authenticate(query: QueryParameters) throws -> Routing.Source {
         guard let key = query.writeKey, !key.isEmpty else { throw IngestError.missingWriteKeyInQuery.textError }

@@ -12,14 +12,7 @@ extension ConfigLoader {
         root: ConfigNode,
         problems: inout [ConfigProblem]
     ) -> [String: TrackingPlan] {
-        func at(_ keys: Any...) -> SourceLocation {
-            root.location(
-                nearest: keys.map { key -> any CodingKey in
-                    if let i = key as? Int { return IndexKey(i) }
-                    return IndexKey(stringValue: "\(key)")!
-                }
-            )
-        }
+        func at(_ keys: Any...) -> SourceLocation { root.location(nearest: keys) }
         let folder = (file as NSString).deletingLastPathComponent
         let destinations = Set(config.destinations.map(\.name))
         var plans: [String: TrackingPlan] = [:]

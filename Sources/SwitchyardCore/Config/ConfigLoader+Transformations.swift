@@ -8,14 +8,7 @@ extension ConfigLoader {
     /// configuration's folder) and checks names, limits and the destinations' references.
     /// Whether the code compiles is the engine's to say (`validate`, and `serve` at start).
     func readScripts(_ config: SwitchyardConfig, file: String, root: ConfigNode, problems: inout [ConfigProblem]) -> TransformationScripts {
-        func at(_ keys: Any...) -> SourceLocation {
-            root.location(
-                nearest: keys.map { key -> any CodingKey in
-                    if let i = key as? Int { return IndexKey(i) }
-                    return IndexKey(stringValue: "\(key)")!
-                }
-            )
-        }
+        func at(_ keys: Any...) -> SourceLocation { root.location(nearest: keys) }
         let folder = (file as NSString).deletingLastPathComponent
         func read(_ section: String, _ entries: [TransformationConfig]) -> [TransformationSource] {
             var names: Set<String> = []

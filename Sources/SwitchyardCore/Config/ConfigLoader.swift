@@ -219,13 +219,7 @@ public struct ConfigLoader: Sendable {
     /// Rules across sections: unique names, connections that point at something, sane limits.
     private func check(_ config: SwitchyardConfig, root: ConfigNode) -> [ConfigProblem] {
         var problems: [ConfigProblem] = []
-        func at(_ keys: Any...) -> SourceLocation {
-            let path: [any CodingKey] = keys.map { key in
-                if let i = key as? Int { return IndexKey(i) }
-                return IndexKey(stringValue: "\(key)")!
-            }
-            return root.location(nearest: path)
-        }
+        func at(_ keys: Any...) -> SourceLocation { root.location(nearest: keys) }
         let server = config.server
         if !(1...65535).contains(server.port) {
             problems.append(.init(location: at("server", "port"), message: "server.port must be between 1 and 65535, found \(server.port)"))

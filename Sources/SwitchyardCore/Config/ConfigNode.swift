@@ -84,6 +84,16 @@ public indirect enum ConfigNode: Sendable {
     }
 
     /// The deepest existing node along a path: a missing key is reported at its parent mapping.
+    /// `location(nearest:)` for a path written as keys and indices: `("sources", 2, "name")`.
+    public func location(nearest keys: [Any]) -> SourceLocation {
+        location(
+            nearest: keys.map { key -> any CodingKey in
+                if let i = key as? Int { return IndexKey(i) }
+                return IndexKey(stringValue: "\(key)")!
+            }
+        )
+    }
+
     public func location(nearest path: [any CodingKey]) -> SourceLocation {
         var current = self
         for key in path {
