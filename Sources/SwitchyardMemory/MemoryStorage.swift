@@ -43,6 +43,8 @@ public final class MemoryStorage: Sendable {
         var regulations: [Regulation] = []
         var suppressed = Subjects()
         var erasing: [String: Subjects] = [:]
+        /// The registry of discovered schemas.
+        var schemas: [SchemaKey: DiscoveredSchema] = [:]
         var nextID: Int64 = 1
         var nextJobID: Int64 = 1
         /// Whether a store serves this storage now (the folder lock of the embedded store).

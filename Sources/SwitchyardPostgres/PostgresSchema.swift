@@ -142,6 +142,22 @@ enum PostgresSchema {
             // What a destination's transformations made of a job's event, kept for its retries.
             ["ALTER TABLE jobs ADD COLUMN output bytea"]
         ),
+        (
+            "v5-discovered-schemas",
+            // One registry for every node: a document per event model, updated under its row lock.
+            [
+                """
+                CREATE TABLE discovered_schemas (
+                    source text NOT NULL,
+                    type text NOT NULL,
+                    name text NOT NULL,
+                    last_seen bigint NOT NULL,
+                    body text NOT NULL,
+                    PRIMARY KEY (source, type, name)
+                )
+                """
+            ]
+        ),
     ]
 
     static let depthShards = 16

@@ -303,6 +303,22 @@ extension SQLiteJobStore {
             // What a destination's transformations made of a job's event, kept for its retries.
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN output BLOB")
         }
+        migrator.registerMigration("v16-discovered-schemas") { db in
+            // The registry of discovered schemas: one document per event model (`DiscoveredSchema`),
+            // with when it was last seen for evicting past the limit.
+            try db.execute(
+                sql: """
+                    CREATE TABLE discovered_schemas (
+                        source TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        last_seen INTEGER NOT NULL,
+                        body TEXT NOT NULL,
+                        PRIMARY KEY (source, type, name)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 

@@ -146,18 +146,24 @@ public func buildSwitchyard(
     } catch {
         logger.warning("the suppression list cannot be read yet: \(error)")
     }
+    let discovery = config.config.schemaDiscovery.enabled ? SchemaDiscovery(config: config.config.schemaDiscovery, metrics: metrics) : nil
+    // Stops after the server (its last flush holds everything ingested), before the store.
+    let discovering: [any Service] =
+        discovery.map { [SchemaDiscoveryService(discovery: $0, store: store.store, logger: sublogger("switchyard.schemas", of: logger))] }
+        ?? []
     let app = SwitchyardApplication.make(
         config: config,
         store: store.store,
         metrics: metrics,
         registry: registry,
         regulations: regulations,
+        discovery: discovery,
         logger: logger,
         onServerRunning: onServerRunning
     )
     return SwitchyardService(
         metrics: metrics,
-        services: store.services + [retention, regulations] + delivery + background.withLockedValue { $0 } + [app],
+        services: store.services + [retention, regulations] + discovering + delivery + background.withLockedValue { $0 } + [app],
         shutdownGrace: config.config.server.shutdownGrace.duration,
         logger: logger
     )

@@ -49,6 +49,7 @@ extension IngestController {
         for item in items {
             for target in item.skipped { metrics.skipped(source: source.name, destination: target.destination) }
         }
+        discovery?.observe(checked.kept.map(\.event), source: source.name)
         try await record(checked, from: source, context: context)
     }
 

@@ -18,6 +18,8 @@ public struct IngestController: Sendable {
     public let metrics: PipelineMetrics
     /// Whose events are dropped before they are stored.
     public let regulations: RegulationService
+    /// Infers the schemas of stored events; nil when `schemaDiscovery.enabled` is false.
+    public let discovery: SchemaDiscovery?
     let budget: MemoryBudget
 
     public init(
@@ -26,10 +28,12 @@ public struct IngestController: Sendable {
         limits: LimitsConfig,
         trustForwardedFor: Bool,
         metrics: PipelineMetrics,
-        regulations: RegulationService
+        regulations: RegulationService,
+        discovery: SchemaDiscovery? = nil
     ) {
         self.routing = routing
         self.regulations = regulations
+        self.discovery = discovery
         self.metrics = metrics
         self.store = store
         self.limits = limits

@@ -58,9 +58,15 @@ public struct OperatorController: Sendable {
 
     // MARK: Query parameters
 
+    /// The query as a form encodes it (`+` is a space, as browsers and Python's requests send
+    /// it), which Hummingbird's `queryParameters` leaves as `+`.
+    static func query(_ request: Request) -> QueryParameters {
+        (try? QueryParameters.parse(Substring(request.uri.query ?? ""))) ?? QueryParameters()
+    }
+
     static func filter(_ request: Request) -> LogFilter {
-        let q = request.uri.queryParameters
-        func value(_ key: String) -> String? { q.get(key).flatMap { $0.isEmpty ? nil : String($0) } }
+        let q = query(request)
+        func value(_ key: String) -> String? { q.value(key).flatMap { $0.isEmpty ? nil : $0 } }
         return LogFilter(
             source: value("source"),
             destination: value("destination"),

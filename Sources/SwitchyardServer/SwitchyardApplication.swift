@@ -15,12 +15,14 @@ public enum SwitchyardApplication {
     ///   - registry: what `/metrics` shows (the registry `metrics` reports to); nil turns it off.
     ///   - regulations: records regulations and holds the suppression list ingestion checks; by
     ///     default one over `store` that reads the list at the first request.
+    ///   - discovery: what infers the schemas of stored events (run its service beside the server).
     public static func router(
         config: LoadedConfig,
         store: any JobStore,
         metrics: PipelineMetrics,
         registry: PrometheusCollectorRegistry? = nil,
-        regulations: RegulationService? = nil
+        regulations: RegulationService? = nil,
+        discovery: SchemaDiscovery? = nil
     ) -> Router<SwitchyardRequestContext> {
         let regulations =
             regulations ?? RegulationService(store: store, suppressions: Suppressions(), logger: Logger(label: "switchyard.regulations"))
@@ -48,11 +50,13 @@ public enum SwitchyardApplication {
             limits: config.config.server.limits,
             trustForwardedFor: config.config.server.trustForwardedFor,
             metrics: metrics,
-            regulations: regulations
+            regulations: regulations,
+            discovery: discovery
         ).addRoutes(to: router)
         SDKSettingsController(routing: routing, server: config.config.server).addRoutes(to: router)
         OperatorController(store: store, adminToken: config.config.server.adminToken, metrics: metrics, registry: registry)
             .addRoutes(to: router)
+        SchemaController(store: store, adminToken: config.config.server.adminToken).addRoutes(to: router)
         RegulationController(regulations: regulations, adminToken: config.config.server.adminToken).addRoutes(to: router)
         return router
     }
@@ -63,12 +67,20 @@ public enum SwitchyardApplication {
         metrics: PipelineMetrics,
         registry: PrometheusCollectorRegistry?,
         regulations: RegulationService,
+        discovery: SchemaDiscovery? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let server = config.config.server
         return Application(
-            router: router(config: config, store: store, metrics: metrics, registry: registry, regulations: regulations),
+            router: router(
+                config: config,
+                store: store,
+                metrics: metrics,
+                registry: registry,
+                regulations: regulations,
+                discovery: discovery
+            ),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(server.idleTimeout.milliseconds))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),
             onServerRunning: onServerRunning,

@@ -36,6 +36,7 @@ server: {{ host: 127.0.0.1, port: {port}, node: "NODE", adminToken: "${{E2E_ADMI
 storage:
   path: {storage}
   postgres: {{ url: "DATABASE_URL", password: "${{PGPASSWORD}}" }}
+schemaDiscovery: {{ flushInterval: 200ms }}
 sources:
   - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"] }}
 destinations:
@@ -149,6 +150,35 @@ def test_two_nodes_share_one_pipeline_and_a_killed_nodes_jobs_are_delivered_by_t
         live_b.close()
         if a.process.poll() is None:
             a.kill()
+        b.stop()
+        emulator.stop()
+
+
+def test_every_node_adds_to_one_registry_of_discovered_schemas(tmp_path):
+    emulator = Emulator(tmp_path)
+    database = fresh_database()
+    a = Node(tmp_path, "node-a", database, emulator).start()
+    b = Node(tmp_path, "node-b", database, emulator).start()
+    try:
+        def model(node):
+            found = requests.get(node.url + "/v1/schemas", params={"source": "web", "event": "Order Completed"},
+                                 headers=AUTH, timeout=10).json()["schemas"]
+            return found[0] if found else None
+
+        # Node b's shape comes after node a's is in the registry, so it is version 2.
+        for node, properties, total in ((a, {"total": 1}, 10), (b, {"total": 2, "coupon": "X"}, 20)):
+            batch = [{"type": "track", "event": "Order Completed", "userId": f"u{n}", "messageId": f"{node.name}-{n}",
+                      "properties": properties} for n in range(10)]
+            answer = requests.post(node.url + "/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=30)
+            assert answer.status_code == 200, answer.text
+            wait_for(lambda: (model(a) or {}).get("events") == total, timeout=30, what=f"{total} events in the registry")
+        for node in (a, b):
+            seen = model(node)
+            assert seen["events"] == 20 and [v["events"] for v in seen["versions"]] == [10, 10]
+            assert [v["version"] for v in seen["versions"]] == [1, 2]
+            assert seen["versions"][1]["changes"]["added"] == ["properties.coupon"]
+    finally:
+        a.stop()
         b.stop()
         emulator.stop()
 

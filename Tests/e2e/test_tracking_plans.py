@@ -183,3 +183,54 @@ def test_schema_validate_command(tmp_path):
     invalid = run("--schema", "-", "--instance", str(instance), stdin='{"pattern": "(a)\\\\1"}')
     assert invalid.returncode == 65
     assert invalid.stdout.startswith("invalid schema: at /pattern: pattern ") and "backreferences are not supported" in invalid.stdout
+
+
+HOSTILE_PLAN = """
+server: {{ host: 127.0.0.1, port: {port}, adminToken: "${{E2E_ADMIN_TOKEN}}" }}
+storage: {{ path: {storage}, sync: {sync} }}
+trackingPlans:
+  - name: hostile
+    events:
+      - event: Probe
+        properties:
+          type: object
+          properties:
+            code: {{ type: string, pattern: "^(a+)+$" }}
+            tree: {{ $ref: "#/definitions/node" }}
+            loop: {{ $ref: "#/definitions/loop" }}
+          definitions:
+            node: {{ type: object, properties: {{ child: {{ $ref: "#/definitions/node" }} }} }}
+            loop: {{ $ref: "#/definitions/loop" }}
+sources:
+  - {{ name: web, writeKeys: ["${{E2E_WEB_KEY}}"], trackingPlan: hostile }}
+"""
+
+
+def test_a_hostile_plan_cannot_stall_ingestion(tmp_path):
+    """A pattern that backtracks for ever in a backtracking engine, a schema that recurses as
+    deep as the event, and a $ref cycle: each request is answered (the timeouts bound it), the
+    server keeps serving, and the violations say what happened."""
+    server = Server(tmp_path, config_text=HOSTILE_PLAN)
+    server.start()
+    try:
+        tree = {}
+        for _ in range(150):
+            tree = {"child": tree}
+        probes = [
+            {"code": "a" * 20000 + "!"},
+            {"tree": tree},
+            {"loop": 1},
+        ]
+        for n, properties in enumerate(probes):
+            event = {"type": "track", "event": "Probe", "userId": "u", "messageId": f"probe-{n}", "properties": properties}
+            answer = requests.post(server.url + "/v1/track", json=event, auth=(WRITE_KEY, ""), timeout=10)
+            assert answer.status_code == 200, answer.text
+        assert requests.get(server.url + "/health", timeout=5).status_code == 200
+        records = {r["messageId"]: r for r in violations(server)}
+        assert set(records) == {"probe-0", "probe-2"}, "the 150-deep tree follows its schema"
+        code = records["probe-0"]["detail"]["violations"]
+        assert [(v["type"], v["meta"]["instancePath"]) for v in code] == [("Advance-Rules-Violation", "/properties/code")]
+        loop = records["probe-2"]["detail"]["violations"][0]
+        assert "references nest more than 400 deep" in loop["message"]
+    finally:
+        server.stop()

@@ -16,6 +16,8 @@ public struct SwitchyardConfig: Codable, Sendable {
     public var libraries: [TransformationConfig] = []
     /// Contracts for sources' events (`sources[].trackingPlan` names one).
     public var trackingPlans: [TrackingPlanConfig] = []
+    /// Inferring the schemas of live traffic, per source and event.
+    public var schemaDiscovery = SchemaDiscoveryConfig()
 
     public init(
         server: ServerConfig = .init(),
@@ -34,7 +36,7 @@ public struct SwitchyardConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case server, storage, sources, destinations, connections, dedup, transformations, libraries, trackingPlans
+        case server, storage, sources, destinations, connections, dedup, transformations, libraries, trackingPlans, schemaDiscovery
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +50,7 @@ public struct SwitchyardConfig: Codable, Sendable {
         transformations = try c.decodeEach(TransformationConfig.self, forKey: .transformations, decoder: decoder)
         libraries = try c.decodeEach(TransformationConfig.self, forKey: .libraries, decoder: decoder)
         trackingPlans = try c.decodeEach(TrackingPlanConfig.self, forKey: .trackingPlans, decoder: decoder)
+        schemaDiscovery = try c.decodeCollecting(SchemaDiscoveryConfig.self, forKey: .schemaDiscovery, decoder: decoder) ?? .init()
     }
 }
 

@@ -18,6 +18,8 @@ public struct QueryParameters: Sendable {
     /// value, as Go's `url.Values` gives rudder-server.
     public private(set) var parameters: [(name: String, value: String)] = []
 
+    public init() {}
+
     public func value(_ name: String) -> String? {
         parameters.first { $0.name == name }?.value
     }

@@ -82,6 +82,22 @@ public final class PipelineMetrics: Sendable {
         counter("switchyard_events_dropped_by_plan_total", [("source", source)]).increment(by: count)
     }
 
+    /// Events schema discovery saw, by source and whether their shape was inferred or, past
+    /// the per-model rate, only counted (`sampled`).
+    public func discovered(source: String, inferred: Int, sampled: Int) {
+        if inferred > 0 {
+            counter("switchyard_schema_discovery_events_total", [("source", source), ("outcome", "inferred")]).increment(by: inferred)
+        }
+        if sampled > 0 {
+            counter("switchyard_schema_discovery_events_total", [("source", source), ("outcome", "sampled")]).increment(by: sampled)
+        }
+    }
+
+    /// Events of event models discovery did not take, its limit of models per source reached.
+    public func discoveryOverflow(source: String, count: Int = 1) {
+        counter("switchyard_schema_discovery_overflow_total", [("source", source)]).increment(by: count)
+    }
+
     /// An event routed to a destination that got no job for it, for lack of the consent the
     /// destination asks for.
     public func skipped(source: String, destination: String, count: Int = 1) {
