@@ -89,7 +89,9 @@ public final class MemoryJobStore: JobStore, GatedJobQueue {
             }
             let id = rows.takeID()
             let received = item.event.receivedAt.millisecondsSinceEpoch
-            rows.events[id] = .init(id: id, source: item.source, event: item.event)
+            var event = item.event
+            event.document = nil  // the request's tree, not what a database would keep
+            rows.events[id] = .init(id: id, source: item.source, event: event)
             for target in item.targets {
                 let busy = target.orderingKey.map { rows.keyIsBusy(target.destination, $0) } ?? false
                 let start = KeyedOrder.start(keyBusy: busy, due: received)

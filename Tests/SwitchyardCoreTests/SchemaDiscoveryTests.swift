@@ -22,6 +22,17 @@ struct SchemaDiscoveryTests {
         )
     }
 
+    @Test("ingestion leaves its tree on the event for plans and discovery, and a changed payload drops it")
+    func documentFollowsPayload() throws {
+        let context = IngestContext(receivedAt: Timestamp(millisecondsSinceEpoch: 0), requestIP: nil, maxEventBytes: 32 * 1024)
+        let body = Array(#"{"userId":"u","event":"Order","properties":{"total":1}}"#.utf8)
+        var event = try #require(try Ingestion.events(route: .track, body: body, context: context).events.first)
+        #expect(event.document?["properties"] == .object(JSONObject([("total", .number("1"))])))
+        #expect(event.message == (try JSONParser.parse(event.payload)).objectValue)
+        event.payload = Array(#"{"type":"track"}"#.utf8)
+        #expect(event.document == nil && event.message?["type"] == .string("track"))
+    }
+
     @Test("a shape records types, every property seen, those every object had, and arrays' items; never a value")
     func inference() throws {
         let shape = try Self.shape(

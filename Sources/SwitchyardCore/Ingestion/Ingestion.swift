@@ -240,7 +240,7 @@ public enum Ingestion {
         case .page, .screen: name = e["name"]?.stringValue
         default: name = nil
         }
-        return Event(
+        var event = Event(
             messageId: messageId,
             type: type,
             name: name,
@@ -249,6 +249,8 @@ public enum Ingestion {
             receivedAt: receivedAt,
             payload: payload
         )
+        event.document = e
+        return event
     }
 
     static func parsedTime(_ value: JSONValue?) -> Timestamp? {

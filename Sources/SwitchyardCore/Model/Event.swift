@@ -45,8 +45,31 @@ public struct Event: Sendable, Hashable {
     public var userId: String?
     public var anonymousId: String?
     public var receivedAt: Timestamp
-    /// The enriched event as compact JSON, key order as the client sent it.
-    public var payload: [UInt8]
+    /// The enriched event as compact JSON, key order as the client sent it. Changing it drops
+    /// `document`, so the two never disagree.
+    public var payload: [UInt8] {
+        didSet { document = nil }
+    }
+    /// The payload as the tree ingestion built it, while the request is being handled: what a
+    /// tracking plan and schema discovery read instead of parsing the payload again. Never
+    /// stored, and no part of the event's identity.
+    public var document: JSONObject?
+
+    /// The payload as a tree: `document` when ingestion left it, else parsed; nil when the
+    /// payload is not a JSON object.
+    public var message: JSONObject? {
+        document ?? (try? JSONParser.parse(payload))?.objectValue
+    }
+
+    public static func == (a: Event, b: Event) -> Bool {
+        a.messageId == b.messageId && a.type == b.type && a.name == b.name && a.userId == b.userId
+            && a.anonymousId == b.anonymousId && a.receivedAt == b.receivedAt && a.payload == b.payload
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(messageId)
+        hasher.combine(payload)
+    }
 
     public init(
         messageId: String,

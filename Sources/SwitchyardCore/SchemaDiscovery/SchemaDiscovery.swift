@@ -79,8 +79,8 @@ public final class SchemaDiscovery: Sendable {
         metrics?.discovered(source: source, inferred: chosen.count, sampled: counted - chosen.count)
         guard !chosen.isEmpty else { return }
         let shapes = chosen.compactMap { i -> (SchemaKey, InferredShape, String)? in
-            guard let value = try? JSONParser.parse(events[i].payload) else { return nil }
-            let shape = InferredShape.infer(value, limits: shapeLimits)
+            guard let message = events[i].message else { return nil }
+            let shape = InferredShape.infer(.object(message), limits: shapeLimits)
             return (Self.key(of: events[i], source: source), shape, shape.digest)
         }
         state.withLockedValue { state in

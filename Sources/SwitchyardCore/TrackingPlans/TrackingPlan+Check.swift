@@ -36,9 +36,7 @@ extension TrackingPlan {
             guard let found = types[event.type] else { return TrackingOutcome(event: event, violations: []) }
             planned = found
         }
-        guard case .object(var message)? = try? JSONParser.parse(event.payload) else {
-            return TrackingOutcome(event: event, violations: [])
-        }
+        guard var message = event.message else { return TrackingOutcome(event: event, violations: []) }
         var violations: [TrackingViolation] = []
         var changed = false
         for part in planned.parts {
@@ -82,7 +80,7 @@ extension TrackingPlan {
 
     /// The event with its violations in `context` (RudderStack's fields).
     private func annotated(_ event: Event, payload: JSONObject?, violations: [TrackingViolation]) -> TrackingOutcome {
-        guard var message = payload ?? (try? JSONParser.parse(event.payload))?.objectValue else {
+        guard var message = payload ?? event.message else {
             return TrackingOutcome(event: event, violations: violations)
         }
         var context = message["context"]?.objectValue ?? JSONObject()
@@ -92,6 +90,7 @@ extension TrackingPlan {
         message["context"] = .object(context)
         var out = event
         out.payload = JSONValue.object(message).serialized()
+        out.document = message
         return TrackingOutcome(event: out, violations: violations)
     }
 
