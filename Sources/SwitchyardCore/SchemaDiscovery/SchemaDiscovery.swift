@@ -24,6 +24,19 @@ public final class SchemaDiscovery: Sendable {
     struct State {
         var pending: [SchemaKey: Pending] = [:]
         var modelsPerSource: [String: Int] = [:]
+
+        /// Makes sure `key` has an entry, unless its source already has `limit`; false then.
+        mutating func open(_ key: SchemaKey, at now: Timestamp, limit: Int) -> Bool {
+            guard pending[key] == nil else { return true }
+            guard modelsPerSource[key.source, default: 0] < limit else { return false }
+            modelsPerSource[key.source, default: 0] += 1
+            pending[key] = Pending(
+                observation: SchemaObservation(key: key, events: 0, firstSeen: now, lastSeen: now),
+                second: now.millisecondsSinceEpoch / 1000,
+                inferredThisSecond: 0
+            )
+            return true
+        }
     }
 
     public init(config: SchemaDiscoveryConfig, clock: any WallClock = SystemWallClock(), metrics: PipelineMetrics? = nil) {
@@ -50,17 +63,9 @@ public final class SchemaDiscovery: Sendable {
         state.withLockedValue { state in
             for (i, event) in events.enumerated() {
                 let key = Self.key(of: event, source: source)
-                if state.pending[key] == nil {
-                    guard state.modelsPerSource[source, default: 0] < config.maxModelsPerSource else {
-                        overflow += 1
-                        continue
-                    }
-                    state.modelsPerSource[source, default: 0] += 1
-                    state.pending[key] = Pending(
-                        observation: SchemaObservation(key: key, events: 0, firstSeen: now, lastSeen: now),
-                        second: second,
-                        inferredThisSecond: 0
-                    )
+                guard state.open(key, at: now, limit: config.maxModelsPerSource) else {
+                    overflow += 1
+                    continue
                 }
                 state.pending[key]!.observation.events += 1
                 state.pending[key]!.observation.lastSeen = now
@@ -87,15 +92,7 @@ public final class SchemaDiscovery: Sendable {
             for (key, shape, digest) in shapes {
                 // Taken by a flush since it was counted: the count went with it; the shape is
                 // recorded in the next one (the registry's sums come out the same).
-                if state.pending[key] == nil {
-                    guard state.modelsPerSource[source, default: 0] < config.maxModelsPerSource else { continue }
-                    state.modelsPerSource[source, default: 0] += 1
-                    state.pending[key] = Pending(
-                        observation: SchemaObservation(key: key, events: 0, firstSeen: now, lastSeen: now),
-                        second: second,
-                        inferredThisSecond: 0
-                    )
-                }
+                guard state.open(key, at: now, limit: config.maxModelsPerSource) else { continue }
                 var observation = state.pending[key]!.observation
                 if var seen = observation.shapes[digest] {
                     seen.events += 1
