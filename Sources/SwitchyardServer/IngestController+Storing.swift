@@ -58,7 +58,6 @@ extension IngestController {
     func checked(_ events: [Event], against plan: TrackingPlan, from source: Routing.Source) -> PlanChecked {
         var out = PlanChecked()
         out.kept.reserveCapacity(events.count)
-        let planned = plan.plannedEventNames
         for event in events {
             let outcome = plan.check(event)
             let record =
@@ -80,7 +79,7 @@ extension IngestController {
             }
             guard !outcome.violations.isEmpty else { continue }
             let label =
-                event.type == .track ? (event.name.flatMap { planned.contains($0) ? $0 : nil } ?? "(unplanned)") : event.type.rawValue
+                event.type == .track ? (event.name.flatMap { plan.plans(event: $0) ? $0 : nil } ?? "(unplanned)") : event.type.rawValue
             for violation in outcome.violations {
                 metrics.violations(source: source.name, event: label, type: violation.type.rawValue)
             }

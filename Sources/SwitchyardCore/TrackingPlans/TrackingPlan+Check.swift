@@ -58,8 +58,10 @@ extension TrackingPlan {
                 if !unplanned.isEmpty, Self.set(&message, at: place, to: .object(object)) { changed = true }
             }
             let checked = Self.value(at: place, in: message) ?? .object(JSONObject())
+            let found = part.schema.validate(checked, limit: Self.maxViolations)
+            guard !found.isEmpty else { continue }
             let prefix = place.map { "/properties/" + JSONPointer.string([$0]).dropFirst() }.joined()
-            for v in part.schema.validate(checked, limit: Self.maxViolations) {
+            for v in found {
                 violations.append(
                     TrackingViolation(
                         type: ViolationType(keyword: v.keyword),

@@ -103,8 +103,8 @@ public struct TrackingPlan: Sendable {
         self.types = types
     }
 
-    /// The events the plan names, for metrics labels (any other name is counted as unplanned).
-    public var plannedEventNames: Set<String> { Set(tracks.keys) }
+    /// Whether the plan names this track event, for metrics labels (any other is counted as unplanned).
+    public func plans(event name: String) -> Bool { tracks[name] != nil }
 }
 
 /// Why a plan cannot be used: which of its events, which part, and the schema's complaint.
