@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore",
                 "SwitchyardJavaScript",
+                "SwitchyardArchive",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -162,6 +163,25 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The archive: stored events as gzip NDJSON files per source and hour, in a directory or an
+        // S3 bucket (REST calls signed with SigV4 through the shared client), written in the background.
+        .target(
+            name: "SwitchyardArchive",
+            dependencies: [
+                "SwitchyardCore",
+                "AWSSigV4",
+                "AWSClient",
+                "AWSCredentialProviders",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -248,6 +268,7 @@ let package = Package(
                 "SwitchyardMemory",
                 "SwitchyardSQLite",
                 "SwitchyardPostgres",
+                "SwitchyardArchive",
                 "SwitchyardEventBridge",
                 "SwitchyardKinesis",
                 "EventBridgeEmulator",
@@ -332,6 +353,15 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArchiveTests",
+            dependencies: [
+                "SwitchyardArchive", "SwitchyardCore", "SwitchyardMemory", "SwitchyardTestSupport", "AWSSigV4",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

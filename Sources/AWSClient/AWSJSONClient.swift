@@ -118,10 +118,11 @@ public struct AWSJSONClient: Sendable {
     public static func collect(
         _ body: HTTPClientResponse.Body,
         before deadline: NIODeadline,
-        timeout: TimeAmount
+        timeout: TimeAmount,
+        upTo maxBytes: Int = 4 * 1024 * 1024
     ) async throws -> ByteBuffer {
         try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask { try await body.collect(upTo: 4 * 1024 * 1024) }
+            group.addTask { try await body.collect(upTo: maxBytes) }
             group.addTask {
                 let wait = deadline - NIODeadline.now()
                 try await Task.sleep(for: .nanoseconds(max(wait.nanoseconds, 0)))

@@ -187,8 +187,9 @@ extension MemoryJobStore {
                 }
             }
             let withJobs = Set(rows.jobs.values.map(\.eventID))
-            for event in rows.events.values where !withJobs.contains(event.id) && event.event.receivedAt.millisecondsSinceEpoch < delivered
-            {
+            let archived = retention.keepUnarchived ? rows.archive.position : Int64.max
+            for event in rows.events.values
+            where !withJobs.contains(event.id) && event.event.receivedAt.millisecondsSinceEpoch < delivered && event.id <= archived {
                 rows.events[event.id] = nil
                 report.events += 1
             }

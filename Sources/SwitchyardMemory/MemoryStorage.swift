@@ -45,6 +45,8 @@ public final class MemoryStorage: Sendable {
         var erasing: [String: Subjects] = [:]
         /// The registry of discovered schemas.
         var schemas: [SchemaKey: DiscoveredSchema] = [:]
+        /// The archiver's cursor.
+        var archive = ArchiveCursor(position: 0)
         var nextID: Int64 = 1
         var nextJobID: Int64 = 1
         /// Whether a store serves this storage now (the folder lock of the embedded store).

@@ -17,6 +17,8 @@ extension PostgresJobStore {
         let (delivered, dead, logCutoff) = (cutoffs.delivered, cutoffs.deadLetters, cutoffs.log)
         let batch = max(1, retention.batch)
         var report = PruneReport(records: 0, jobs: 0, events: 0)
+        // Events the archive has not written yet stay, however old.
+        let archived = retention.keepUnarchived ? try await archivedThrough() : Int64.max
 
         // The log, by age and then by count (the newest `maxLogRecords` are kept).
         let oldestKept: Int64? = try await guarded { [self] connection in
@@ -50,7 +52,7 @@ extension PostgresJobStore {
             ), orphans AS (
                 -- The statement still sees the jobs it deletes: an event goes when all its jobs are among them.
                 DELETE FROM events e USING (SELECT event_id, count(*) AS n FROM gone GROUP BY event_id) g
-                WHERE e.id = g.event_id AND e.received_at < \(delivered)
+                WHERE e.id = g.event_id AND e.received_at < \(delivered) AND e.id <= \(archived)
                     AND (SELECT count(*) FROM jobs j WHERE j.event_id = e.id) = g.n
                 RETURNING 1)
             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM orphans)
@@ -64,7 +66,7 @@ extension PostgresJobStore {
             """
             WITH gone AS (
                 DELETE FROM events WHERE id = ANY(ARRAY(
-                    SELECT id FROM events e WHERE received_at < \(delivered) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
+                    SELECT id FROM events e WHERE received_at < \(delivered) AND id <= \(archived) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.event_id = e.id)
                     LIMIT \(batch)))
                 RETURNING 1)
             SELECT count(*), count(*) FROM gone

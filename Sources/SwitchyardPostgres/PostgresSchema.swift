@@ -158,6 +158,22 @@ enum PostgresSchema {
                 """
             ]
         ),
+        (
+            "v6-archive",
+            // The archiver's place, and which node writes the archive until when.
+            [
+                """
+                CREATE TABLE archive_state (
+                    id integer PRIMARY KEY CHECK (id = 1),
+                    position bigint NOT NULL,
+                    pending_through bigint,
+                    holder text,
+                    lease_until bigint
+                )
+                """,
+                "INSERT INTO archive_state (id, position) VALUES (1, 0)",
+            ]
+        ),
     ]
 
     static let depthShards = 16

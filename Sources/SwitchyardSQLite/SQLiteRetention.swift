@@ -61,13 +61,14 @@ extension SQLiteJobStore {
             [dead, batch]
         )
         // Events with no job left (all delivered and pruned, or never routed anywhere) go too,
-        // once they are older than the delivered retention.
+        // once they are older than the delivered retention, and the archive has them.
+        let archived = retention.keepUnarchived ? try await pool.read { try Self.archivedThrough($0) } + 1 : Int64.max
         report.events = try await inSteps(
             """
             DELETE FROM events WHERE id IN (
-                SELECT id FROM events WHERE id < ? AND received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
+                SELECT id FROM events WHERE id < ? AND id < ? AND received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
             """,
-            [recent, delivered, batch]
+            [recent, archived, delivered, batch]
         )
         // Dedup marks whose window has passed, found by their end through its index.
         report.dedupMarks = try await inSteps(

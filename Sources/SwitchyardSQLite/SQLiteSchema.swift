@@ -319,6 +319,19 @@ extension SQLiteJobStore {
                     """
             )
         }
+        migrator.registerMigration("v17-archive") { db in
+            // The archiver's place: the last event written to the archive, and the end of the
+            // batch being written (so a crash rewrites the same batch, not a wider one).
+            try db.execute(
+                sql: """
+                    CREATE TABLE archive_state (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        position INTEGER NOT NULL,
+                        pending_through INTEGER
+                    );
+                    """
+            )
+        }
         return migrator
     }
 
@@ -340,6 +353,19 @@ extension SQLiteJobStore {
                         event_id INTEGER NOT NULL,
                         PRIMARY KEY (run, message_id, event_id)
                     ) WITHOUT ROWID;
+                    """
+            )
+        }
+        migrator.registerMigration("v17-archive") { db in
+            // The archiver's place: the last event written to the archive, and the end of the
+            // batch being written (so a crash rewrites the same batch, not a wider one).
+            try db.execute(
+                sql: """
+                    CREATE TABLE archive_state (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        position INTEGER NOT NULL,
+                        pending_through INTEGER
+                    );
                     """
             )
         }

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import SwitchyardArchive
 import SwitchyardCore
 import UnixSignals
 
@@ -34,15 +35,21 @@ public struct ServerMetrics: Sendable {
     }
 }
 
-/// Why a server cannot be built: every destination that cannot work, not only the first.
+/// Why a server cannot be built: every destination that cannot work, not only the first, and
+/// the archive when it cannot.
 public struct SwitchyardSetupError: Error, Sendable, CustomStringConvertible {
     public var destinations: [DestinationSetupError]
+    public var archive: ArchiveSetupError?
 
-    public init(destinations: [DestinationSetupError]) {
+    public init(destinations: [DestinationSetupError], archive: ArchiveSetupError? = nil) {
         self.destinations = destinations
+        self.archive = archive
     }
 
-    public var description: String { destinations.map(\.description).joined(separator: "\n") }
+    /// One line per failure.
+    public var lines: [String] { destinations.map(\.description) + (archive.map { [$0.description] } ?? []) }
+
+    public var description: String { lines.joined(separator: "\n") }
 }
 
 /// One whole server: the store's services, retention, a delivery worker (and heartbeat) per
@@ -127,10 +134,36 @@ public func buildSwitchyard(
             failures.append(error)
         }
     }
-    guard failures.isEmpty else { throw SwitchyardSetupError(destinations: failures) }
+    var archiving: [any Service] = []
+    var archiveStatus: ArchiveStatus?
+    var archiveFailure: ArchiveSetupError?
+    if config.config.archive.enabled {
+        do throws(ArchiveSetupError) {
+            let archiver = Archiver(
+                config: config.config.archive,
+                store: store.store,
+                bucket: try await ArchiveSetup.bucket(
+                    for: config.config.archive,
+                    httpClient: httpClient,
+                    environment: environment,
+                    logger: sublogger("switchyard.archive", of: logger),
+                    metricsFactory: metricsFactory
+                ),
+                metrics: metrics,
+                logger: sublogger("switchyard.archive", of: logger)
+            )
+            archiving = [archiver]
+            archiveStatus = archiver.status
+        } catch {
+            archiveFailure = error
+        }
+    }
+    guard failures.isEmpty, archiveFailure == nil else { throw SwitchyardSetupError(destinations: failures, archive: archiveFailure) }
+    var kept = config.config.storage.retention
+    kept.keepUnarchived = config.config.archive.enabled
     let retention = RetentionService(
         store: store.store,
-        retention: config.config.storage.retention,
+        retention: kept,
         logger: sublogger("switchyard.retention", of: logger)
     )
     // The suppression list is read before the server answers; if the store cannot be reached
@@ -158,12 +191,14 @@ public func buildSwitchyard(
         registry: registry,
         regulations: regulations,
         discovery: discovery,
+        archive: archiveStatus,
         logger: logger,
         onServerRunning: onServerRunning
     )
     return SwitchyardService(
         metrics: metrics,
-        services: store.services + [retention, regulations] + discovering + delivery + background.withLockedValue { $0 } + [app],
+        services: store.services + [retention, regulations] + archiving + discovering + delivery + background.withLockedValue { $0 }
+            + [app],
         shutdownGrace: config.config.server.shutdownGrace.duration,
         logger: logger
     )

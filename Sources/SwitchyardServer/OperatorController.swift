@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import SwitchyardArchive
 import SwitchyardCore
 
 /// The operator's endpoints: the live delivery log (SSE), stored log queries, one event's story,
@@ -19,6 +20,8 @@ public struct OperatorController: Sendable {
     public let metrics: PipelineMetrics
     /// What `/metrics` shows: the registry `metrics` reports to. Nil: `/metrics` answers 404.
     public let registry: PrometheusCollectorRegistry?
+    /// What the archiver last did, shown in the summary; nil when nothing is archived.
+    public var archive: ArchiveStatus?
 
     public init(store: any JobStore, adminToken: Secret?, metrics: PipelineMetrics, registry: PrometheusCollectorRegistry?) {
         self.store = store
@@ -315,12 +318,12 @@ public struct OperatorController: Sendable {
         for (source, n) in snapshot.duplicatesBySource.sorted(by: { $0.key < $1.key }) { duplicates[source] = .number(String(n)) }
         var suppressed = JSONObject()
         for (source, n) in snapshot.suppressedBySource.sorted(by: { $0.key < $1.key }) { suppressed[source] = .number(String(n)) }
-        return .object(
-            JSONObject([
-                ("received", .object(received)), ("duplicates", .object(duplicates)), ("suppressed", .object(suppressed)),
-                ("destinations", .object(destinations)),
-            ])
-        )
+        var summary = JSONObject([
+            ("received", .object(received)), ("duplicates", .object(duplicates)), ("suppressed", .object(suppressed)),
+            ("destinations", .object(destinations)),
+        ])
+        if let archive { summary["archive"] = archive.snapshot.json }
+        return .object(summary)
     }
 
     func summary() async throws -> Response {

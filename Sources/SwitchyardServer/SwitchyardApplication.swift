@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import SwitchyardArchive
 import SwitchyardCore
 
 /// Builds the HTTP application for a loaded configuration. The caller owns the store and runs the
@@ -16,13 +17,15 @@ public enum SwitchyardApplication {
     ///   - regulations: records regulations and holds the suppression list ingestion checks; by
     ///     default one over `store` that reads the list at the first request.
     ///   - discovery: what infers the schemas of stored events (run its service beside the server).
+    ///   - archive: what the archiver last did, for the summary.
     public static func router(
         config: LoadedConfig,
         store: any JobStore,
         metrics: PipelineMetrics,
         registry: PrometheusCollectorRegistry? = nil,
         regulations: RegulationService? = nil,
-        discovery: SchemaDiscovery? = nil
+        discovery: SchemaDiscovery? = nil,
+        archive: ArchiveStatus? = nil
     ) -> Router<SwitchyardRequestContext> {
         let regulations =
             regulations ?? RegulationService(store: store, suppressions: Suppressions(), logger: Logger(label: "switchyard.regulations"))
@@ -54,8 +57,9 @@ public enum SwitchyardApplication {
             discovery: discovery
         ).addRoutes(to: router)
         SDKSettingsController(routing: routing, server: config.config.server).addRoutes(to: router)
-        OperatorController(store: store, adminToken: config.config.server.adminToken, metrics: metrics, registry: registry)
-            .addRoutes(to: router)
+        var operations = OperatorController(store: store, adminToken: config.config.server.adminToken, metrics: metrics, registry: registry)
+        operations.archive = archive
+        operations.addRoutes(to: router)
         SchemaController(store: store, adminToken: config.config.server.adminToken).addRoutes(to: router)
         RegulationController(regulations: regulations, adminToken: config.config.server.adminToken).addRoutes(to: router)
         return router
@@ -68,6 +72,7 @@ public enum SwitchyardApplication {
         registry: PrometheusCollectorRegistry?,
         regulations: RegulationService,
         discovery: SchemaDiscovery? = nil,
+        archive: ArchiveStatus? = nil,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -79,7 +84,8 @@ public enum SwitchyardApplication {
                 metrics: metrics,
                 registry: registry,
                 regulations: regulations,
-                discovery: discovery
+                discovery: discovery,
+                archive: archive
             ),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(server.idleTimeout.milliseconds))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),

@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
                 logger: logger
             )
         } catch {
-            for failure in error.destinations { printError("\(loaded.file): \(failure)") }
+            for failure in error.lines { printError("\(loaded.file): \(failure)") }
             try? await httpClient.shutdown()
             try? opened.close()
             throw ExitCode(78)

@@ -188,6 +188,9 @@ public struct ConfigLoader: Sendable {
         for (key, message) in config.schemaDiscovery.problems {
             problems.append(.init(location: at("schemaDiscovery", key), message: "schemaDiscovery.\(key) \(message)"))
         }
+        for (key, message) in config.archive.problems {
+            problems.append(.init(location: at("archive", key), message: "archive.\(key) \(message)"))
+        }
 
         var sourceNames: Set<String> = []
         var keyOwner: [String: String] = [:]

@@ -15,6 +15,8 @@ extension LoadedConfig {
             var trackingPlans: [TrackingPlanConfig]?
             var dedup: DedupConfig
             var schemaDiscovery: SchemaDiscoveryConfig
+            /// Its S3 keys are `Secret`s: dumped as `***`.
+            var archive: ArchiveConfig?
         }
         struct DestinationDump: Encodable {
             var name: String
@@ -75,7 +77,8 @@ extension LoadedConfig {
             libraries: config.libraries.isEmpty ? nil : config.libraries,
             trackingPlans: config.trackingPlans.isEmpty ? nil : config.trackingPlans,
             dedup: config.dedup,
-            schemaDiscovery: config.schemaDiscovery
+            schemaDiscovery: config.schemaDiscovery,
+            archive: config.archive.enabled ? config.archive : nil
         )
         return try YAMLEncoder().encode(dump)
     }

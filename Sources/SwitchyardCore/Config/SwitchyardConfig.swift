@@ -18,6 +18,8 @@ public struct SwitchyardConfig: Codable, Sendable {
     public var trackingPlans: [TrackingPlanConfig] = []
     /// Inferring the schemas of live traffic, per source and event.
     public var schemaDiscovery = SchemaDiscoveryConfig()
+    /// Every stored event also kept in files, for replays.
+    public var archive = ArchiveConfig()
 
     public init(
         server: ServerConfig = .init(),
@@ -36,7 +38,7 @@ public struct SwitchyardConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case server, storage, sources, destinations, connections, dedup, transformations, libraries, trackingPlans, schemaDiscovery
+        case server, storage, sources, destinations, connections, dedup, transformations, libraries, trackingPlans, schemaDiscovery, archive
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +53,7 @@ public struct SwitchyardConfig: Codable, Sendable {
         libraries = try c.decodeEach(TransformationConfig.self, forKey: .libraries, decoder: decoder)
         trackingPlans = try c.decodeEach(TrackingPlanConfig.self, forKey: .trackingPlans, decoder: decoder)
         schemaDiscovery = try c.decodeCollecting(SchemaDiscoveryConfig.self, forKey: .schemaDiscovery, decoder: decoder) ?? .init()
+        archive = try c.decodeCollecting(ArchiveConfig.self, forKey: .archive, decoder: decoder) ?? .init()
     }
 }
 

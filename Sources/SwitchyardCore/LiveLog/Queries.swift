@@ -174,6 +174,9 @@ public struct RetentionConfig: Codable, Sendable, Hashable {
     public var interval: ConfigDuration = .seconds(60)
     /// Pruning deletes at most this many rows per transaction, so writers never wait long on it.
     public var batch: Int = 2_000
+    /// Set by the server when `archive:` is on, not read from the YAML: events the archive has
+    /// not written yet are kept, however old.
+    public var keepUnarchived = false
 
     public init() {}
 

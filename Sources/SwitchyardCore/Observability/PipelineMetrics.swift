@@ -32,7 +32,7 @@ public final class PipelineMetrics: Sendable {
         self.factory = factory
     }
 
-    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+    func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
         // Built with plain appends: this runs for every ingestion request.
         var key = label
         for (name, value) in dimensions { key += "|" + name + "=" + value }
