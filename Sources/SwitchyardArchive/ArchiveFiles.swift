@@ -93,6 +93,18 @@ extension ArchiveFiles.File {
     }
 }
 
+extension ArchiveFiles {
+    /// Lines (without their newlines) as one gzip NDJSON file.
+    static func gzip(_ lines: [[UInt8]]) throws -> [UInt8] {
+        var text = ByteBuffer()
+        for line in lines {
+            text.writeBytes(line)
+            text.writeInteger(UInt8(ascii: "\n"))
+        }
+        return Array(try text.compress(with: .gzip()).readableBytesView)
+    }
+}
+
 /// Reads an archive file back: its lines, each an event's JSON.
 enum ArchiveReading {
     /// The lines of a gzip NDJSON file, refusing one that inflates past `maxBytes`.

@@ -113,7 +113,7 @@ public struct Archiver: Service {
         while pending != nil || read < config.maxEventsPerFile {
             let limit = pending == nil ? min(Self.page, config.maxEventsPerFile - read) : Self.page
             let events = try await store.eventsToArchive(after: last, through: pending, limit: limit)
-            for archived in events where admits(archived.event) {
+            for archived in events where admits(archived) {
                 try files.add(archived)
                 kept += 1
             }
@@ -127,9 +127,12 @@ public struct Archiver: Service {
         return Batch(files: files, through: through, kept: kept, full: pending != nil || read >= config.maxEventsPerFile)
     }
 
-    func admits(_ event: Event) -> Bool {
+    /// Replayed events are never archived again (as in EventBridge), nor heartbeats, which are
+    /// made up; the rest as the pattern says.
+    func admits(_ archived: ArchivedEvent) -> Bool {
+        if archived.source.hasPrefix(Replay.sourcePrefix) || archived.source == Heartbeat.source { return false }
         guard let pattern = config.pattern else { return true }
-        guard let message = event.message else { return false }
+        guard let message = archived.event.message else { return false }
         return pattern.matches(.object(message))
     }
 

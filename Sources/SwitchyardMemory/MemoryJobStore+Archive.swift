@@ -20,6 +20,11 @@ extension MemoryJobStore {
         }
     }
 
+    public func archivePosition() async throws -> Int64 {
+        try checkOpen()
+        return storage.rows.withLockedValue { $0.archive.position }
+    }
+
     public func oldestUnarchived(after position: Int64) async throws -> Timestamp? {
         try checkOpen()
         return storage.rows.withLockedValue { rows in

@@ -47,6 +47,8 @@ public final class MemoryStorage: Sendable {
         var schemas: [SchemaKey: DiscoveredSchema] = [:]
         /// The archiver's cursor.
         var archive = ArchiveCursor(position: 0)
+        /// Replays, oldest first.
+        var replays: [Replay] = []
         var nextID: Int64 = 1
         var nextJobID: Int64 = 1
         /// Whether a store serves this storage now (the folder lock of the embedded store).

@@ -81,7 +81,7 @@ extension PostgresJobStore {
     }
 
     /// The last event the archive holds: retention keeps every event after it.
-    func archivedThrough() async throws -> Int64 {
+    public func archivePosition() async throws -> Int64 {
         try await guarded { [self] connection in
             for position in try await connection.run("SELECT position FROM archive_state WHERE id = 1", logger: logger)
                 .decode(Int64.self)

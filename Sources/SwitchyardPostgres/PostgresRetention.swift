@@ -18,7 +18,7 @@ extension PostgresJobStore {
         let batch = max(1, retention.batch)
         var report = PruneReport(records: 0, jobs: 0, events: 0)
         // Events the archive has not written yet stay, however old.
-        let archived = retention.keepUnarchived ? try await archivedThrough() : Int64.max
+        let archived = retention.keepUnarchived ? try await archivePosition() : Int64.max
 
         // The log, by age and then by count (the newest `maxLogRecords` are kept).
         let oldestKept: Int64? = try await guarded { [self] connection in

@@ -174,6 +174,23 @@ enum PostgresSchema {
                 "INSERT INTO archive_state (id, position) VALUES (1, 0)",
             ]
         ),
+        (
+            "v7-replays",
+            // Replays, one document each, with their state and lease apart: a cancel from any node
+            // and the runner's progress never overwrite each other.
+            [
+                """
+                CREATE TABLE replays (
+                    seq bigserial PRIMARY KEY,
+                    name text NOT NULL UNIQUE,
+                    state text NOT NULL,
+                    body text NOT NULL,
+                    lease_node text,
+                    lease_until bigint
+                )
+                """
+            ]
+        ),
     ]
 
     static let depthShards = 16

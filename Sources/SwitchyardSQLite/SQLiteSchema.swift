@@ -332,6 +332,20 @@ extension SQLiteJobStore {
                     """
             )
         }
+        migrator.registerMigration("v18-replays") { db in
+            // Replays: one document each (`Replay.json`), its state apart so a cancel and the
+            // runner's progress never overwrite each other.
+            try db.execute(
+                sql: """
+                    CREATE TABLE replays (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL UNIQUE,
+                        state TEXT NOT NULL,
+                        body TEXT NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 
@@ -365,6 +379,20 @@ extension SQLiteJobStore {
                         id INTEGER PRIMARY KEY CHECK (id = 1),
                         position INTEGER NOT NULL,
                         pending_through INTEGER
+                    );
+                    """
+            )
+        }
+        migrator.registerMigration("v18-replays") { db in
+            // Replays: one document each (`Replay.json`), its state apart so a cancel and the
+            // runner's progress never overwrite each other.
+            try db.execute(
+                sql: """
+                    CREATE TABLE replays (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL UNIQUE,
+                        state TEXT NOT NULL,
+                        body TEXT NOT NULL
                     );
                     """
             )

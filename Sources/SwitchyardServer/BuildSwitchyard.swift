@@ -137,23 +137,26 @@ public func buildSwitchyard(
     var archiving: [any Service] = []
     var archiveStatus: ArchiveStatus?
     var archiveFailure: ArchiveSetupError?
+    var bucket: (any ArchiveBucket)?
     if config.config.archive.enabled {
         do throws(ArchiveSetupError) {
+            let opened = try await ArchiveSetup.bucket(
+                for: config.config.archive,
+                httpClient: httpClient,
+                environment: environment,
+                logger: sublogger("switchyard.archive", of: logger),
+                metricsFactory: metricsFactory
+            )
             let archiver = Archiver(
                 config: config.config.archive,
                 store: store.store,
-                bucket: try await ArchiveSetup.bucket(
-                    for: config.config.archive,
-                    httpClient: httpClient,
-                    environment: environment,
-                    logger: sublogger("switchyard.archive", of: logger),
-                    metricsFactory: metricsFactory
-                ),
+                bucket: opened,
                 metrics: metrics,
                 logger: sublogger("switchyard.archive", of: logger)
             )
             archiving = [archiver]
             archiveStatus = archiver.status
+            bucket = opened
         } catch {
             archiveFailure = error
         }
@@ -169,10 +172,20 @@ public func buildSwitchyard(
     // The suppression list is read before the server answers; if the store cannot be reached
     // yet, ingestion reads it at the first request, and refuses until it can.
     let suppressions = Suppressions()
-    let regulations = RegulationService(
+    var regulations = RegulationService(
         store: store.store,
         suppressions: suppressions,
         logger: sublogger("switchyard.regulations", of: logger)
+    )
+    regulations.archive = bucket.map { ArchiveEraser(bucket: $0, logger: sublogger("switchyard.archive", of: logger)) }
+    // Replays run whether or not there is an archive: without one they read the store.
+    let replays = ReplayRunner(
+        store: store.store,
+        bucket: bucket,
+        routing: Routing(config),
+        suppressions: suppressions,
+        metrics: metrics,
+        logger: sublogger("switchyard.replays", of: logger)
     )
     do {
         try await suppressions.refresh(from: store.store)
@@ -198,7 +211,7 @@ public func buildSwitchyard(
     return SwitchyardService(
         metrics: metrics,
         services: store.services + [retention, regulations] + archiving + discovering + delivery + background.withLockedValue { $0 }
-            + [app],
+            + [replays, app],
         shutdownGrace: config.config.server.shutdownGrace.duration,
         logger: logger
     )

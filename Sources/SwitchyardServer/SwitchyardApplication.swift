@@ -62,6 +62,7 @@ public enum SwitchyardApplication {
         operations.addRoutes(to: router)
         SchemaController(store: store, adminToken: config.config.server.adminToken).addRoutes(to: router)
         RegulationController(regulations: regulations, adminToken: config.config.server.adminToken).addRoutes(to: router)
+        ReplayController(store: store, routing: routing, adminToken: config.config.server.adminToken).addRoutes(to: router)
         return router
     }
 

@@ -76,7 +76,7 @@ func operatorRequest(_ server: ServerOptions, method: HTTPMethod = .GET, path: S
         throw ExitCode(69)
     }
     let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
-    guard response.status == .ok else {
+    guard response.status.code / 100 == 2 else {
         printError("\(response.status.code): \(String(buffer: bytes).trimmingCharacters(in: .whitespacesAndNewlines))")
         throw ExitCode(response.status.code == 401 || response.status.code == 403 ? 77 : 1)
     }

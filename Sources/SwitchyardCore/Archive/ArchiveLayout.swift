@@ -37,6 +37,11 @@ public enum ArchiveLayout {
         return out.isEmpty ? "%00" : out
     }
 
+    /// The source a directory names (the inverse of `directory(source:)`).
+    public static func source(ofDirectory directory: String) -> String {
+        directory == "%00" ? "" : directory.removingPercentEncodingLosslessly
+    }
+
     /// The key of a batch's file for one source and window.
     public static func dataKey(source: String, window: String, from: Int64, through: Int64) -> String {
         "\(directory(source: source))/\(window)/\(padded(from))-\(padded(through))\(dataSuffix)"
@@ -52,6 +57,14 @@ public enum ArchiveLayout {
         guard parts.count == 4 else { return nil }
         let window = "\(parts[1])/\(parts[2])"
         return start(ofWindow: window) == nil ? nil : window
+    }
+
+    /// The batch bounds a data file's name carries (`…/<from>-<through>.ndjson.gz`).
+    public static func bounds(ofKey key: String) -> (from: Int64, through: Int64)? {
+        guard key.hasSuffix(dataSuffix), let name = key.split(separator: "/").last else { return nil }
+        let parts = name.dropLast(dataSuffix.count).split(separator: "-")
+        guard parts.count == 2, let from = Int64(parts[0]), let through = Int64(parts[1]) else { return nil }
+        return (from, through)
     }
 
     /// The source directory a key lies in (still encoded).

@@ -15,6 +15,10 @@ public protocol ArchiveStore: Sendable {
     /// `limit`: never past an id a transaction still running could take, so nothing is skipped.
     func eventsToArchive(after position: Int64, through: Int64?, limit: Int) async throws -> [ArchivedEvent]
 
+    /// The position the archive has written through, without taking the lease (a replay reads
+    /// files up to it, then the store's events after it).
+    func archivePosition() async throws -> Int64
+
     /// The receipt time of the oldest stored event after `position`: how far the archive lags.
     func oldestUnarchived(after position: Int64) async throws -> Timestamp?
 }
@@ -50,4 +54,11 @@ public struct ArchivedEvent: Sendable, Hashable {
 public struct ArchiveLeaseLost: Error, CustomStringConvertible {
     public init() {}
     public var description: String { "another node holds the archive's lease now" }
+}
+
+/// Somewhere besides the store that holds copies of events (the archive's files): a deletion
+/// takes the subjects' events from it too.
+public protocol ArchiveEraseTarget: Sendable {
+    /// Removes every event of these users and anonymous ids; returns how many were removed.
+    func erase(_ subjects: Subjects) async throws -> Int
 }

@@ -200,6 +200,14 @@ public struct ConfigLoader: Sendable {
             } else if !sourceNames.insert(source.name).inserted {
                 problems.append(.init(location: at("sources", n, "name"), message: "source \"\(source.name)\" is defined twice"))
             }
+            if source.name.hasPrefix(Replay.sourcePrefix) {
+                problems.append(
+                    .init(
+                        location: at("sources", n, "name"),
+                        message: "source \"\(source.name)\": names starting with \"\(Replay.sourcePrefix)\" are replays' own"
+                    )
+                )
+            }
             if source.name == Heartbeat.source {
                 problems.append(
                     .init(

@@ -172,7 +172,8 @@ public enum Ingestion {
         var integrations: JSONObject?
     }
 
-    static func identity(_ value: JSONValue?) -> String? {
+    /// An id as RudderStack reads one: a string trimmed (nil when empty) or a number's text.
+    public static func identity(_ value: JSONValue?) -> String? {
         switch value {
         case .string(let s):
             let t = s.trimmingWhitespace()

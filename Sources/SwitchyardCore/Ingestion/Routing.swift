@@ -39,6 +39,8 @@ public struct Routing: Sendable {
     }
 
     private let sourcesByWriteKey: [String: Source]
+    /// Every enabled destination as a target, whatever connects to it: what a replay sends to.
+    private let targetsByDestination: [String: Target]
 
     /// Routing for a checked configuration, with each destination's ordering from its plugin.
     public init(_ loaded: LoadedConfig) {
@@ -48,19 +50,27 @@ public struct Routing: Sendable {
     }
 
     public init(_ config: SwitchyardConfig, orderings: [String: DeliveryOrdering] = [:], trackingPlans: [String: TrackingPlan] = [:]) {
+        var byDestination: [String: Target] = [:]
+        for d in config.destinations where d.enabled && byDestination[d.name] == nil {
+            var key: EventKey?
+            if case .perKey(let rule)? = orderings[d.name] { key = rule }
+            byDestination[d.name] = Target(
+                destination: d.name,
+                filter: d.filter,
+                orderingKey: key,
+                rules: d.rules,
+                consent: d.consent.map(ConsentRule.init)
+            )
+        }
         var targets: [String: [Target]] = [:]
-        let destinations = Dictionary(config.destinations.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for connection in config.connections {
             for name in connection.to {
-                guard let d = destinations[name], d.enabled else { continue }
+                guard let target = byDestination[name] else { continue }
                 if targets[connection.from, default: []].contains(where: { $0.destination == name }) { continue }
-                var key: EventKey?
-                if case .perKey(let rule)? = orderings[name] { key = rule }
-                targets[connection.from, default: []].append(
-                    Target(destination: name, filter: d.filter, orderingKey: key, rules: d.rules, consent: d.consent.map(ConsentRule.init))
-                )
+                targets[connection.from, default: []].append(target)
             }
         }
+        targetsByDestination = byDestination
         var byKey: [String: Source] = [:]
         for source in config.sources {
             let route = Source(
@@ -78,6 +88,14 @@ public struct Routing: Sendable {
 
     public func source(writeKey: String) -> Source? {
         sourcesByWriteKey[writeKey]
+    }
+
+    /// The enabled destinations, by name.
+    public var destinationNames: Set<String> { Set(targetsByDestination.keys) }
+
+    /// A replay as a source of its own, connected to the destinations it names (those enabled).
+    public func source(replaying replay: Replay) -> Source {
+        Source(name: replay.source, enabled: true, destinations: replay.destinations.compactMap { targetsByDestination[$0] })
     }
 
     /// The jobs this event gets: one per destination whose filter admits it (one per matching

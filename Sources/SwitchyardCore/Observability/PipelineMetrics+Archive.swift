@@ -17,4 +17,14 @@ extension PipelineMetrics {
     public func archiveLag(seconds: Double) {
         Gauge(label: "switchyard_archive_lag_seconds", dimensions: [], factory: factory).record(seconds)
     }
+
+    /// Events a replay stored again (each with its jobs), by replay.
+    public func replayed(replay: String, events: Int) {
+        counter("switchyard_replay_events_total", [("replay", replay)]).increment(by: events)
+    }
+
+    /// Archive files a replay has still to read.
+    public func replayFilesRemaining(replay: String, files: Int) {
+        Gauge(label: "switchyard_replay_files_remaining", dimensions: [("replay", replay)], factory: factory).record(files)
+    }
 }

@@ -17,6 +17,9 @@ public struct RegulationService: Service {
     public var settle: Duration = .seconds(15)
     public var stepRows = 2_000
     public var leaseFor: Duration = .seconds(60)
+    /// Where else events are kept (the archive's files): each pass takes the subjects' events
+    /// from there too.
+    public var archive: (any ArchiveEraseTarget)?
 
     public init(store: any RegulationStore, suppressions: Suppressions, clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.store = store
@@ -123,10 +126,12 @@ public struct RegulationService: Service {
             cursor = step.next
             steps += 1
         }
+        let archived = try await archive?.erase(erasure.subjects) ?? 0
         logger.info(
             "deletion pass",
             metadata: [
                 "id": "\(erasure.id)", "pass": "\(number)", "steps": "\(steps)", "rows": "\(removed.total)",
+                "archivedEvents": "\(archived)",
                 "milliseconds": "\((ContinuousClock.now - started).milliseconds)",
             ]
         )

@@ -106,4 +106,4 @@ public protocol RetentionStore: Sendable {
 
 /// Everything the server needs from a store. Components take the narrowest protocol they use.
 public typealias JobStore = JobQueue & DeliveryLogStore & DeadLetterStore & RetentionStore & RegulationStore
-    & SchemaRegistryStore & ArchiveStore
+    & SchemaRegistryStore & ArchiveStore & ReplayStore
