@@ -37,8 +37,10 @@ public struct Archiver: Service {
         self.logger = logger
     }
 
-    /// Long enough for a round's writes; a node that dies holds the archive this long at most.
-    var leaseFor: Duration { max(.seconds(60), config.interval.duration * 3) }
+    /// Renewed before every batch, so it need only outlast one batch's writes; a node that dies
+    /// holds the archive this long at most. A batch that outlasts it is written again by the
+    /// node that takes over, under the same names.
+    var leaseFor: Duration { max(.seconds(15), config.interval.duration * 3) }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {

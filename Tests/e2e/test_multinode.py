@@ -305,3 +305,54 @@ def test_a_database_that_cannot_be_reached_says_why_in_the_answer_ready_and_one_
     finally:
         node.stop()
         emulator.stop()
+
+
+def test_one_node_writes_the_archive_and_another_takes_over_when_it_dies(tmp_path):
+    """Both nodes have the archive on, in one shared folder: the one holding the lease writes it
+    (every event once), the other stands by; killed, the holder's lease runs out and the other
+    goes on from where it stopped."""
+    import gzip
+    emulator = Emulator(tmp_path)
+    database = fresh_database()
+    archive = tmp_path / "archive"
+    nodes = []
+    for name in ("node-a", "node-b"):
+        node = Node(tmp_path, name, database, emulator)
+        node.config_path.write_text(node.config_path.read_text().replace(
+            "schemaDiscovery:", f"archive: {{ path: {archive}, interval: 200ms }}\nschemaDiscovery:", 1))
+        nodes.append(node.start())
+
+    def archived():
+        ids = []
+        for path in archive.rglob("*.ndjson.gz"):
+            if path.with_name(path.name[: -len(".ndjson.gz")] + ".manifest.json").exists():
+                ids += [json.loads(line)["messageId"] for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
+        return ids
+
+    def post(node, tag, count):
+        batch = [{"type": "track", "event": "Order Completed", "userId": f"u{n}", "messageId": f"{tag}-{n}"} for n in range(count)]
+        answer = requests.post(node.url + "/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=30)
+        assert answer.status_code == 200, answer.text
+        return [m["messageId"] for m in batch]
+
+    def status(node):
+        return requests.get(node.url + "/v1/summary", headers=AUTH, timeout=10).json()["archive"]
+
+    try:
+        sent = post(nodes[0], "a", 100) + post(nodes[1], "b", 100)
+        wait_for(lambda: set(sent) <= set(archived()), timeout=60, what="both nodes' events in the archive")
+        assert sorted(archived()) == sorted(sent), "every event once"
+        holder = next(n for n in nodes if status(n)["events"] > 0)
+        other = next(n for n in nodes if n is not holder)
+        wait_for(lambda: status(other)["standby"], timeout=30, what="the other node standing by")
+        assert status(other)["events"] == 0
+
+        holder.kill()
+        sent += post(other, "after", 50)
+        wait_for(lambda: set(sent) <= set(archived()), timeout=90, what="the survivor taking the archive over")
+        assert sorted(archived()) == sorted(sent), "every event once, across the takeover"
+        assert status(other)["events"] >= 50
+    finally:
+        for node in nodes:
+            node.stop()
+        emulator.stop()
