@@ -366,6 +366,52 @@ def bench_backlog_and_delivery(work, events, duration):
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
 
+def bench_replay(work, events, duration):
+    """A replay of `events` archived events to the emulator: how fast the replay stores them again
+    and how fast they reach the emulator, and single-track ingestion (64 connections) while it
+    runs, against just before it. The archive is a local folder written every second."""
+    port = free_port()
+    emu = emulator(work, port, "--events-out", "/dev/null")
+    EXTRA_CONFIG.append(f"archive: {{ path: {work / 'replay-archive'}, interval: 1s }}")
+    try:
+        server = Switchyard(work, work / "replay-queue", port, delivery=DRAIN, sync="normal")
+    finally:
+        EXTRA_CONFIG.pop()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2))
+    loaded, _ = preload(server.url, events)
+    stats = lambda: requests.get(f"http://127.0.0.1:{port}/stats").json()["delivered"]
+    while server.summary()["archive"]["events"] < loaded or stats() < loaded:
+        time.sleep(0.5)
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    time.sleep(1.5)
+    track = lua(work, "replay-track", "/v1/track", json.dumps(TRACK), {"Authorization": BASIC, "Content-Type": "application/json"})
+    before = measured(server, server.url, track, 64, duration)
+    delivered_before = stats()
+    r = requests.post(server.url + "/v1/replays", headers=auth, timeout=60,
+                      json={"name": "bench", "from": start, "to": end, "destinations": ["bus"], "rate": 100000})
+    assert r.status_code == 201, r.text
+    started = time.monotonic()
+    during = measured(server, server.url, track, 64, duration)
+    while True:
+        shown = requests.get(server.url + "/v1/replays/bench", headers=auth, timeout=60).json()
+        if shown["state"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            break
+        time.sleep(0.2)
+    stored_seconds = time.monotonic() - started
+    assert shown["state"] == "COMPLETED" and shown["progress"]["eventsSent"] == loaded, shown
+    # The emulator also gets the events wrk sent meanwhile; the replay's are the rest.
+    wanted = delivered_before + during["requests"] + loaded
+    while stats() < wanted:
+        time.sleep(0.2)
+    delivered_seconds = time.monotonic() - started
+    server.stop()
+    emu.stop()
+    return {"events": loaded, "replay_stored_seconds": stored_seconds, "replay_delivered_seconds": delivered_seconds,
+            "replay_stored_per_second": loaded / stored_seconds, "replay_delivered_per_second": loaded / delivered_seconds,
+            "ingestion_before": before, "ingestion_during": during, "files": shown["progress"]["filesTotal"]}
+
+
 def bench_deletion(work, events, duration):
     """A deletion of one user among `events` stored and delivered events (each with its jobs and
     log records): how long a pass over the store takes on a quiet server, then ingestion's
@@ -817,7 +863,7 @@ def main():
     parser.add_argument("--long-run-minutes", type=int, default=10, help="length of the long run (--only long-run; not part of the default set)")
     parser.add_argument("--long-run-store", choices=["postgres", "sqlite"], action="append", help="the long run's stores (default both)")
     parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion"], action="append",
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion", "replay"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
     parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
@@ -844,10 +890,11 @@ def main():
         "kinesis": lambda: bench_kinesis(work, max(10_000, args.events // 5)),
         "postgres": lambda: bench_postgres(work, args.duration, max(20_000, args.events // 10)),
         "deletion": lambda: bench_deletion(work, args.events, args.duration),
+        "replay": lambda: bench_replay(work, args.events, args.duration),
         "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite")), tuple(args.long_run_pg_setting)),
     }
     for name, run in benchmarks.items():
-        if (args.only and name not in args.only) or (not args.only and name in ("long-run", "deletion")):
+        if (args.only and name not in args.only) or (not args.only and name in ("long-run", "deletion", "replay")):
             continue
         results[name] = run()
         print(json.dumps(results[name]), file=sys.stderr)

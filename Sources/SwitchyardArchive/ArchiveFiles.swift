@@ -23,6 +23,10 @@ struct ArchiveFiles {
     /// Text is handed to zlib in pieces of about this size.
     static let chunk = 256 * 1024
 
+    /// zlib's fastest level: on stored events it takes half the CPU of the default level for
+    /// files about 12% larger (1.6 against 3.6 µs per 535-byte event, 28 against 25 bytes).
+    static let algorithm = CompressionAlgorithm.gzip(configuration: .init(compressionLevel: .fastestCompression))
+
     private var files: [String: File] = [:]
     private var order: [String] = []
 
@@ -32,7 +36,7 @@ struct ArchiveFiles {
         let window = ArchiveLayout.window(of: archived.event.receivedAt)
         let group = archived.source + "\u{0}" + window
         if files[group] == nil {
-            let compressor = CompressionAlgorithm.gzip().compressor
+            let compressor = Self.algorithm.compressor
             compressor.window = ByteBufferAllocator().buffer(capacity: 64 * 1024)
             try compressor.startStream()
             files[group] = File(source: archived.source, window: window, compressor: compressor)
@@ -101,7 +105,7 @@ extension ArchiveFiles {
             text.writeBytes(line)
             text.writeInteger(UInt8(ascii: "\n"))
         }
-        return Array(try text.compress(with: .gzip()).readableBytesView)
+        return Array(try text.compress(with: algorithm).readableBytesView)
     }
 }
 
