@@ -147,7 +147,14 @@ public struct ReplayRunner: Service {
         var after = replay.progress.storeAfter ?? replay.progress.archivedThrough ?? 0
         while true {
             let page = try await store.eventsToArchive(after: after, through: nil, limit: chunkSize(replay))
-            guard let last = page.last else { return }
+            guard let last = page.last else {
+                // Committed but not readable yet: on PostgreSQL a transaction still open elsewhere
+                // holds the log's horizon back. Wait for it rather than end without those events.
+                guard let next = try await store.oldestUnarchived(after: after), next < until else { return }
+                guard try await save(&replay) else { return }
+                try await Task.sleep(for: .milliseconds(200))
+                continue
+            }
             let live = page.filter { !$0.source.hasPrefix(Replay.sourcePrefix) && $0.source != Heartbeat.source }
             let reached = live.contains { $0.event.receivedAt >= until }
             let taken = live.filter { $0.event.receivedAt < until }

@@ -370,33 +370,6 @@ extension SQLiteJobStore {
                     """
             )
         }
-        migrator.registerMigration("v17-archive") { db in
-            // The archiver's place: the last event written to the archive, and the end of the
-            // batch being written (so a crash rewrites the same batch, not a wider one).
-            try db.execute(
-                sql: """
-                    CREATE TABLE archive_state (
-                        id INTEGER PRIMARY KEY CHECK (id = 1),
-                        position INTEGER NOT NULL,
-                        pending_through INTEGER
-                    );
-                    """
-            )
-        }
-        migrator.registerMigration("v18-replays") { db in
-            // Replays: one document each (`Replay.json`), its state apart so a cancel and the
-            // runner's progress never overwrite each other.
-            try db.execute(
-                sql: """
-                    CREATE TABLE replays (
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        name TEXT NOT NULL UNIQUE,
-                        state TEXT NOT NULL,
-                        body TEXT NOT NULL
-                    );
-                    """
-            )
-        }
         return migrator
     }
 }

@@ -100,6 +100,14 @@ def started_server(tmp_path):
     return server.start()
 
 
+def started_with_bus(tmp_path, moto):
+    """A server with the archive and the late bus from the start: the server and the bus's queue."""
+    bus, _, queue = moto.bus_with_queue()
+    server = Server(tmp_path, config_text=BASE)
+    configure(server, moto, bus)
+    return server.start(), queue
+
+
 def test_a_range_replayed_to_a_destination_added_afterwards_arrives_once_and_marked(tmp_path, moto):
     server = started_server(tmp_path)
     try:
@@ -152,10 +160,7 @@ def test_a_range_replayed_to_a_destination_added_afterwards_arrives_once_and_mar
 
 
 def test_cancel_stops_a_replay_and_a_restart_resumes_one_without_sending_twice(tmp_path, moto):
-    bus, _, queue = moto.bus_with_queue()
-    server = Server(tmp_path, config_text=BASE)
-    configure(server, moto, bus)
-    server.start()
+    server, queue = started_with_bus(tmp_path, moto)
     try:
         start = now()
         send(server, "Slow", 40)
@@ -199,10 +204,7 @@ def test_cancel_stops_a_replay_and_a_restart_resumes_one_without_sending_twice(t
 
 
 def test_a_deleted_user_is_gone_from_the_archive_and_from_a_replay(tmp_path, moto):
-    bus, _, queue = moto.bus_with_queue()
-    server = Server(tmp_path, config_text=BASE)
-    configure(server, moto, bus)
-    server.start()
+    server, queue = started_with_bus(tmp_path, moto)
     try:
         start = now()
         send(server, "Mixed", 20, users=["kept-user", "gone-user"])
