@@ -39,12 +39,14 @@ struct SQLiteStoreTests {
             var durable: Set<Int> = []
             var commitsDuringFlush = 0
             var flushing = false
+            var flushesStarted = 0
         }
         let trace = NIOLockedValueBox(Trace())
         let commit = GroupCommit<Int, Int>(
             sync: {
                 let snapshot = trace.withLockedValue {
                     $0.flushing = true
+                    $0.flushesStarted += 1
                     return $0.committed
                 }
                 // A flush lasts until a commit has happened beside it (or a second has passed).
@@ -71,9 +73,14 @@ struct SQLiteStoreTests {
                     guard (try? await commit.write([n])) == [n * 2] else { return false }
                     return trace.withLockedValue { $0.durable.contains(n) }
                 }
-                // Once the first group is being flushed, the rest arrive while it is.
+                // Once the first group's flush has begun, the rest arrive while it lasts. Waiting for
+                // it to have begun, not for it to be under way: a loaded machine may run this loop
+                // only after that flush ended, and `flushing` would then never be seen. A cancelled
+                // test (its time limit) stops waiting instead of spinning on a sleep that throws.
                 if n == 0 {
-                    while !trace.withLockedValue({ $0.flushing }) { try? await Task.sleep(for: .milliseconds(1)) }
+                    while trace.withLockedValue({ $0.flushesStarted == 0 }), !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(1))
+                    }
                 }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
