@@ -318,6 +318,15 @@ struct SharedProfiles {
 /// Where to send requests for a service, as the AWS SDKs decide it: an explicit endpoint, then
 /// `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`, then the public regional endpoint.
 public enum EndpointResolver {
+    /// An endpoint the user chose (the setting, then `AWS_ENDPOINT_URL_<SERVICE>`, then
+    /// `AWS_ENDPOINT_URL`), as the AWS SDKs look for one; nil means AWS's own.
+    public static func custom(explicit: String?, serviceEnvName: String, environment: [String: String]) -> String? {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let url = environment["AWS_ENDPOINT_URL_\(serviceEnvName)"], !url.isEmpty { return url }
+        if let url = environment["AWS_ENDPOINT_URL"], !url.isEmpty { return url }
+        return nil
+    }
+
     public static func endpoint(
         explicit: String?,
         serviceEnvName: String,
@@ -325,9 +334,7 @@ public enum EndpointResolver {
         region: String,
         environment: [String: String]
     ) -> String {
-        if let explicit, !explicit.isEmpty { return explicit }
-        if let url = environment["AWS_ENDPOINT_URL_\(serviceEnvName)"], !url.isEmpty { return url }
-        if let url = environment["AWS_ENDPOINT_URL"], !url.isEmpty { return url }
+        if let custom = custom(explicit: explicit, serviceEnvName: serviceEnvName, environment: environment) { return custom }
         let suffix = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
         return "https://\(hostPrefix).\(region).\(suffix)"
     }

@@ -21,9 +21,17 @@ public struct ArchiveEraser: ArchiveEraseTarget {
         for key in try await bucket.list(under: "") where key.hasSuffix(ArchiveLayout.dataSuffix) {
             guard let data = try await bucket.get(key) else { continue }
             let lines = try ArchiveReading.lines(of: data, maxBytes: ReplayRunner.maxFileBytes)
-            let kept = lines.filter { line in
-                guard let o = (try? JSONParser.parse(line))?.objectValue else { return true }
-                return !subjects.matches(userId: Ingestion.identity(o["userId"]), anonymousId: Ingestion.identity(o["anonymousId"]))
+            // Each line parsed once: whether it stays, and its time for the new manifest.
+            var kept: [[UInt8]] = []
+            var times: [Timestamp] = []
+            for line in lines {
+                guard let o = (try? JSONParser.parse(line))?.objectValue else {
+                    kept.append(line)
+                    continue
+                }
+                if subjects.matches(userId: Ingestion.identity(o["userId"]), anonymousId: Ingestion.identity(o["anonymousId"])) { continue }
+                kept.append(line)
+                if let at = o["receivedAt"]?.stringValue.flatMap(Timestamp.init(rfc3339:)) { times.append(at) }
             }
             guard kept.count < lines.count else { continue }
             removed += lines.count - kept.count
@@ -36,9 +44,6 @@ public struct ArchiveEraser: ArchiveEraseTarget {
             }
             let old = try await bucket.get(manifestKey).flatMap { try? JSONParser.parse($0) }.flatMap(ArchiveManifest.init(json:))
             let gzip = try ArchiveFiles.gzip(kept)
-            var times = kept.compactMap {
-                (try? JSONParser.parse($0))?.objectValue?["receivedAt"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
-            }
             times.sort()
             let bounds = ArchiveLayout.bounds(ofKey: key)
             let manifest = ArchiveManifest(
@@ -53,8 +58,7 @@ public struct ArchiveEraser: ArchiveEraseTarget {
                 sha256: SigV4Signer.hexSHA256(gzip),
                 bytes: gzip.count
             )
-            try await bucket.put(key, gzip, contentType: "application/gzip")
-            try await bucket.put(manifestKey, manifest.json.serialized(), contentType: "application/json")
+            try await bucket.putFile(key, gzip, manifest: manifest)
         }
         if removed > 0 {
             logger.info("deleted users' events taken out of the archive", metadata: ["events": "\(removed)", "files": "\(rewritten)"])

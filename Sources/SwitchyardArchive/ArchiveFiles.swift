@@ -118,3 +118,11 @@ enum ArchiveReading {
         return text.readableBytesView.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map(Array.init)
     }
 }
+
+extension ArchiveBucket {
+    /// A data file and then its manifest: a reader that finds the manifest finds the whole file.
+    func putFile(_ key: String, _ data: [UInt8], manifest: ArchiveManifest) async throws {
+        try await put(key, data, contentType: "application/gzip")
+        try await put(ArchiveLayout.manifestKey(forData: key), manifest.json.serialized(), contentType: "application/json")
+    }
+}

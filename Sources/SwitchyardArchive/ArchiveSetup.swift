@@ -1,4 +1,5 @@
 import AWSClient
+import AWSCredentialProviders
 import AsyncHTTPClient
 import Logging
 import Metrics
@@ -37,14 +38,18 @@ public enum ArchiveSetup {
         }
         // An endpoint of the user's (moto, MinIO) takes the bucket in the path; AWS's own takes it
         // in the host, unless a dot in its name would break the certificate's wildcard.
-        let custom = s3.access.endpoint ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
+        let custom = EndpointResolver.custom(
+            explicit: s3.access.endpoint,
+            serviceEnvName: AWSService.s3.environmentName,
+            environment: environment
+        )
         return S3ArchiveBucket(
             bucket: s3.bucket,
             prefix: s3.prefix,
             region: access.region,
             credentials: access.credentials,
             endpoint: access.endpoint,
-            pathStyle: (custom.map { !$0.isEmpty } ?? false) || s3.bucket.contains("."),
+            pathStyle: custom != nil || s3.bucket.contains("."),
             httpClient: httpClient
         )
     }

@@ -79,9 +79,7 @@ public struct Archiver: Service {
             let made = try files.finish(from: cursor.position + 1, through: batch.through)
             var bytes = 0
             for file in made {
-                try await bucket.put(file.key, file.data, contentType: "application/gzip")
-                let manifest = file.manifest.json.serialized()
-                try await bucket.put(ArchiveLayout.manifestKey(forData: file.key), manifest, contentType: "application/json")
+                try await bucket.putFile(file.key, file.data, manifest: file.manifest)
                 bytes += file.data.count
             }
             try await store.saveArchiveCursor(ArchiveCursor(position: batch.through))
@@ -129,10 +127,9 @@ public struct Archiver: Service {
         return Batch(files: files, through: through, kept: kept, full: pending != nil || read >= config.maxEventsPerFile)
     }
 
-    /// Replayed events are never archived again (as in EventBridge), nor heartbeats, which are
-    /// made up; the rest as the pattern says.
+    /// Clients' events (`isTraffic`), as the pattern says.
     func admits(_ archived: ArchivedEvent) -> Bool {
-        if archived.source.hasPrefix(Replay.sourcePrefix) || archived.source == Heartbeat.source { return false }
+        guard archived.isTraffic else { return false }
         guard let pattern = config.pattern else { return true }
         guard let message = archived.event.message else { return false }
         return pattern.matches(.object(message))
@@ -157,11 +154,11 @@ public struct Archiver: Service {
     func sweepIfDue() async throws {
         let retention = config.retention.milliseconds
         let now = clock.now()
-        guard retention > 0, status.sweepDue(at: now, every: 3_600_000) else { return }
+        guard retention > 0, status.sweepDue(at: now, every: ArchiveLayout.windowMilliseconds) else { return }
         var deleted = 0
         for key in try await bucket.list(under: "") {
             guard let window = ArchiveLayout.window(ofKey: key), let start = ArchiveLayout.start(ofWindow: window) else { continue }
-            if start.millisecondsSinceEpoch + 3_600_000 + retention < now.millisecondsSinceEpoch {
+            if start.millisecondsSinceEpoch + ArchiveLayout.windowMilliseconds + retention < now.millisecondsSinceEpoch {
                 try await bucket.delete(key)
                 deleted += 1
             }

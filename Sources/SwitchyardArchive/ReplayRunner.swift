@@ -73,8 +73,6 @@ public struct ReplayRunner: Service {
             if replay.state == .running, let bucket { try await replayFiles(&replay, from: bucket) }
             if replay.state == .running { try await replayStore(&replay) }
             if replay.state == .running { replay.state = .completed }
-        } catch let error as ReplayConflict {
-            throw error
         } catch let error as ReplayFailure {
             replay.state = .failed
             replay.reason = error.message
@@ -105,7 +103,7 @@ public struct ReplayRunner: Service {
         for key in try await bucket.list(under: "") {
             guard let window = ArchiveLayout.window(ofKey: key), let start = ArchiveLayout.start(ofWindow: window),
                 let bounds = ArchiveLayout.bounds(ofKey: key), bounds.through <= through,
-                start < replay.to, replay.from.millisecondsSinceEpoch < start.millisecondsSinceEpoch + 3_600_000
+                start < replay.to, replay.from.millisecondsSinceEpoch < start.millisecondsSinceEpoch + ArchiveLayout.windowMilliseconds
             else { continue }
             if let sources, let directory = ArchiveLayout.sourceDirectory(ofKey: key), !sources.contains(directory) { continue }
             out.append((window + "|" + key, key))
@@ -127,12 +125,12 @@ public struct ReplayRunner: Service {
             } catch {
                 throw ReplayFailure(message: "\(bucket.location)\(file.key) cannot be read: \(error)")
             }
-            let source = ArchiveLayout.sourceDirectory(ofKey: file.key) ?? ""
+            let source = ArchiveLayout.source(ofDirectory: ArchiveLayout.sourceDirectory(ofKey: file.key) ?? "")
             var start = 0
             while start < lines.count {
                 let chunk = Array(lines[start..<min(lines.count, start + chunkSize(replay))])
                 start += chunk.count
-                guard try await send(chunk.map { ($0, source) }, sourceIsDirectory: true, replay: &replay) else { return }
+                guard try await send(chunk.map { ($0, source) }, replay: &replay) else { return }
             }
             replay.progress.lastFile = file.order
             replay.progress.filesDone += 1
@@ -155,10 +153,10 @@ public struct ReplayRunner: Service {
                 try await Task.sleep(for: .milliseconds(200))
                 continue
             }
-            let live = page.filter { !$0.source.hasPrefix(Replay.sourcePrefix) && $0.source != Heartbeat.source }
+            let live = page.filter(\.isTraffic)
             let reached = live.contains { $0.event.receivedAt >= until }
             let taken = live.filter { $0.event.receivedAt < until }
-            guard try await send(taken.map { ($0.event.payload, $0.source) }, sourceIsDirectory: false, replay: &replay) else { return }
+            guard try await send(taken.map { ($0.event.payload, $0.source) }, replay: &replay) else { return }
             after = last.id
             replay.progress.storeAfter = after
             guard try await save(&replay) else { return }
@@ -169,10 +167,12 @@ public struct ReplayRunner: Service {
     /// Events per step: at most a second's worth at the replay's rate.
     func chunkSize(_ replay: Replay) -> Int { max(1, min(replay.rate, 500)) }
 
-    /// Stores one step of events again and waits out the rest of its share of a second; false
-    /// when the replay was cancelled meanwhile.
-    func send(_ lines: [([UInt8], String)], sourceIsDirectory: Bool, replay: inout Replay) async throws -> Bool {
+    /// Stores one step of events (each stored payload with its source's name) again and waits
+    /// out the rest of its share of a second; false when the replay was cancelled meanwhile.
+    func send(_ lines: [([UInt8], String)], replay: inout Replay) async throws -> Bool {
         let started = ContinuousClock.now
+        // Read before the step, so the step is decided once (and counted once).
+        if !suppressions.isLoaded { try await suppressions.refresh(from: store) }
         let now = clock.now()
         let routed = routing.source(replaying: replay)
         var candidates: [NewEvent] = []
@@ -182,8 +182,7 @@ public struct ReplayRunner: Service {
                 replay.progress.eventsSkipped += 1
                 continue
             }
-            let sourceName = sourceIsDirectory ? ArchiveLayout.source(ofDirectory: source) : source
-            guard replay.filter.admits(source: sourceName, event: event, message: { event.document }) else {
+            guard replay.filter.admits(source: source, event: event, message: { event.document }) else {
                 replay.progress.eventsSkipped += 1
                 continue
             }
@@ -201,9 +200,7 @@ public struct ReplayRunner: Service {
         // Never a suppressed or deleted user's events.
         let kept: [NewEvent]
         switch suppressions.verdict(candidates, userId: { $0.event.userId }, anonymousId: { $0.event.anonymousId }) {
-        case .unknown:
-            try await suppressions.refresh(from: store)
-            return try await send(lines, sourceIsDirectory: sourceIsDirectory, replay: &replay)
+        case .unknown: throw StoreError.unavailable("the suppression list cannot be read")
         case .keepAll: kept = candidates
         case .keep(let flags): kept = zip(candidates, flags).filter(\.1).map(\.0)
         }

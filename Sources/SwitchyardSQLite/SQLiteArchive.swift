@@ -54,12 +54,8 @@ extension SQLiteJobStore {
         }
     }
 
-    public func archivePosition() async throws -> Int64 {
-        try await pool.read { try Self.archivedThrough($0) }
-    }
-
     /// The last event the archive holds: retention keeps every event after it.
-    static func archivedThrough(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT position FROM archive_state WHERE id = 1") ?? 0
+    public func archivePosition() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT position FROM archive_state WHERE id = 1") ?? 0 }
     }
 }

@@ -62,7 +62,7 @@ extension SQLiteJobStore {
         )
         // Events with no job left (all delivered and pruned, or never routed anywhere) go too,
         // once they are older than the delivered retention, and the archive has them.
-        let archived = retention.keepUnarchived ? try await pool.read { try Self.archivedThrough($0) } + 1 : Int64.max
+        let archived = retention.keepUnarchived ? try await archivePosition() + 1 : Int64.max
         report.events = try await inSteps(
             """
             DELETE FROM events WHERE id IN (

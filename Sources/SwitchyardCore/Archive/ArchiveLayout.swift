@@ -13,6 +13,9 @@ public enum ArchiveLayout {
         return String(text.prefix(10)) + "/" + String(text.dropFirst(11).prefix(2))
     }
 
+    /// A window's length: an hour.
+    public static let windowMilliseconds: Int64 = 3_600_000
+
     /// The start of a window: `2026-12-06/17` → 2026-12-06T17:00:00Z; nil for anything else.
     public static func start(ofWindow window: String) -> Timestamp? {
         let parts = window.split(separator: "/")
@@ -137,16 +140,12 @@ public struct ArchiveManifest: Sendable, Hashable {
     }
 
     public init?(json: JSONValue) {
-        func int(_ key: String) -> Int? {
-            if case .number(let text)? = json.objectValue?[key] { return Int(text) }
-            return nil
-        }
         guard let o = json.objectValue,
             let source = o["source"]?.stringValue, let window = o["window"]?.stringValue, let file = o["file"]?.stringValue,
-            let count = int("count"), let first = int("firstId"), let last = int("lastId"),
+            let count = o["count"]?.integerValue, let first = o["firstId"]?.integerValue, let last = o["lastId"]?.integerValue,
             let firstAt = o["firstReceivedAt"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
             let lastAt = o["lastReceivedAt"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
-            let sha = o["sha256"]?.stringValue, let bytes = int("bytes")
+            let sha = o["sha256"]?.stringValue, let bytes = o["bytes"]?.integerValue
         else { return nil }
         self.init(
             source: source,

@@ -48,6 +48,10 @@ public struct ArchivedEvent: Sendable, Hashable {
         self.source = source
         self.event = event
     }
+
+    /// Sent by a client, not made by Switchyard: replayed events (never archived again, as in
+    /// EventBridge) and heartbeats are neither archived nor replayed.
+    public var isTraffic: Bool { !source.hasPrefix(Replay.sourcePrefix) && source != Heartbeat.source }
 }
 
 /// Another node took the archive over (this node's lease ran out while it wrote).

@@ -22,7 +22,7 @@ extension Replay {
             let from = o["from"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
             let to = o["to"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
             let createdAt = o["createdAt"]?.stringValue.flatMap(Timestamp.init(rfc3339:)),
-            case .array(let destinations)? = o["destinations"], let rate = o["rate"].flatMap(Self.int)
+            case .array(let destinations)? = o["destinations"], let rate = o["rate"]?.integerValue
         else { return nil }
         self.init(
             name: name,
@@ -37,11 +37,6 @@ extension Replay {
         finishedAt = o["finishedAt"]?.stringValue.flatMap(Timestamp.init(rfc3339:))
         reason = o["reason"]?.stringValue
         progress = o["progress"].map(Progress.init(json:)) ?? Progress()
-    }
-
-    static func int(_ value: JSONValue) -> Int? {
-        if case .number(let text) = value { return Int(text) }
-        return nil
     }
 }
 
@@ -113,7 +108,7 @@ extension Replay.Progress {
     init(json: JSONValue) {
         self.init()
         guard let o = json.objectValue else { return }
-        func int(_ key: String) -> Int? { o[key].flatMap(Replay.int) }
+        func int(_ key: String) -> Int? { o[key]?.integerValue }
         archivedThrough = int("archivedThrough").map(Int64.init)
         filesTotal = int("filesTotal") ?? 0
         filesDone = int("filesDone") ?? 0

@@ -35,7 +35,7 @@ public struct ReplayRequest: Sendable {
         }
         var rate = Replay.defaultRate
         if let value = o["rate"] {
-            guard let n = Replay.int(value), (1...100_000).contains(n) else {
+            guard let n = value.integerValue, (1...100_000).contains(n) else {
                 throw ReplayRequestError("rate must be a whole number of events per second from 1 to 100000")
             }
             rate = n

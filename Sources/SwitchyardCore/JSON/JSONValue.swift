@@ -14,6 +14,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// A number written as a whole number (`42`, not `42.0` or `4e1`), as stored documents write counts and ids.
+    public var integerValue: Int? {
+        if case .number(let text) = self { return Int(text) }
+        return nil
+    }
+
     public var objectValue: JSONObject? {
         if case .object(let o) = self { return o }
         return nil

@@ -136,10 +136,7 @@ public struct ErasureCounts: Sendable, Hashable {
             return
         }
         self.init(
-            values: Self.keys.map { key in
-                if case .number(let text)? = o[key] { return Int(text) ?? 0 }
-                return 0
-            }
+            values: Self.keys.map { key in o[key]?.integerValue ?? 0 }
         )
     }
 }

@@ -30,8 +30,7 @@ extension DiscoveredSchema {
     /// Reads what `json` wrote; nil for anything else.
     public init?(json: JSONValue) {
         func int(_ path: String, in value: JSONValue = json) -> Int64? {
-            guard case .number(let text)? = value[path: path] else { return nil }
-            return Int64(text)
+            value[path: path]?.integerValue.map(Int64.init)
         }
         guard let source = json[path: "source"]?.stringValue, let type = json[path: "type"]?.stringValue.flatMap(MessageType.init),
             let name = json[path: "name"]?.stringValue, let first = int("firstSeen"), let last = int("lastSeen")
