@@ -13,6 +13,8 @@ public struct EventBridgeDestination: Destination {
     public let transform: EventBridgeTransform
     public let call: AWSBatchCall
 
+    public var credentialStatus: CredentialStatus? { call.client.credentials.status }
+
     public typealias Endpoint = AWSEndpoint
 
     public var client: AWSJSONClient { call.client }

@@ -129,6 +129,8 @@ public struct KinesisDestination: Destination {
     public let records: KinesisRecords
     public let call: AWSBatchCall
 
+    public var credentialStatus: CredentialStatus? { call.client.credentials.status }
+
     /// - Parameter metricsFactory: where its latency and alarm are reported (the server's `/metrics`).
     public init(name: String, records: KinesisRecords, client: AWSJSONClient, logger: Logger, metricsFactory: any MetricsFactory) {
         self.name = name

@@ -275,7 +275,9 @@ public struct AWSBatchCall: Sendable {
             return Array(repeating: .retry(failure), count: count)
         case .misconfigured:
             alarm.raise(code: failure.code, status: response.status, accessKeyID: response.accessKeyID ?? "")
-            return Array(repeating: .reject(failure), count: count)
+            var refusal = failure
+            refusal.misconfigured = true
+            return Array(repeating: .reject(refusal), count: count)
         case .reject:
             return Array(repeating: .reject(failure), count: count)
         }

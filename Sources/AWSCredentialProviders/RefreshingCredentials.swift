@@ -185,6 +185,19 @@ public final class RefreshingCredentials: Sendable {
         }
     }
 
+    /// Which provider, when the credentials in hand expire and when they are refreshed, and the
+    /// last fetch's failure while it lasts: what the console shows, never a key.
+    public var status: CredentialStatus {
+        cache.withLockedValue { c in
+            CredentialStatus(
+                provider: provider.description,
+                expiresAt: c.cached?.expiration,
+                refreshesAt: c.cached?.refreshAt,
+                failure: c.lastFailure.map { $0.error.message }
+            )
+        }
+    }
+
     /// The background refresh: fetches when due and no fetch runs. Returns when to look again.
     @discardableResult
     public func refreshIfDue() async -> Timestamp? {

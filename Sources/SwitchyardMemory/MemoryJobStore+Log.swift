@@ -226,3 +226,29 @@ extension MemoryJobStore {
         }
     }
 }
+
+extension MemoryJobStore {
+    public func deadLetterHeads(destination: String?, limit: Int) async throws -> [DeadLetterHead] {
+        try checkOpen()
+        let dead = storage.rows.withLockedValue { rows in
+            rows.jobs.values.filter { $0.state == .dead && (destination == nil || $0.destination == destination) }
+        }
+        var heads: [String: DeadLetterHead] = [:]
+        for job in dead {
+            let reason = job.lastError ?? ""
+            let head = DeadLetterHead.head(of: reason)
+            let at = Timestamp(millisecondsSinceEpoch: job.updatedAt)
+            let key = job.destination + "\u{0}" + head
+            if var h = heads[key] {
+                h.count += 1
+                h.oldest = min(h.oldest, at)
+                h.newest = max(h.newest, at)
+                h.example = max(h.example, reason)
+                heads[key] = h
+            } else {
+                heads[key] = DeadLetterHead(destination: job.destination, head: head, count: 1, oldest: at, newest: at, example: reason)
+            }
+        }
+        return Array(heads.values.sorted { ($0.count, $0.destination, $0.head) > ($1.count, $1.destination, $1.head) }.prefix(limit))
+    }
+}

@@ -49,6 +49,8 @@ public final class MemoryStorage: Sendable {
         var archive = ArchiveCursor(position: 0)
         /// Replays, oldest first.
         var replays: [Replay] = []
+        /// Stats rollups by minute, writer and scope.
+        var stats: [StatsKey: StatsCounts] = [:]
         var nextID: Int64 = 1
         var nextJobID: Int64 = 1
         /// Whether a store serves this storage now (the folder lock of the embedded store).
@@ -68,4 +70,10 @@ public final class MemoryStorage: Sendable {
     let rows = NIOLockedValueBox(Rows())
 
     public init() {}
+}
+
+struct StatsKey: Hashable {
+    var minute: Int64
+    var writer: String
+    var scope: StatsScope
 }

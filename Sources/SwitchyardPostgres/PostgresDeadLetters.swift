@@ -139,3 +139,33 @@ extension PostgresJobStore {
         }
     }
 }
+
+extension PostgresJobStore {
+    public func deadLetterHeads(destination: String?, limit: Int) async throws -> [DeadLetterHead] {
+        try await guarded { [self] connection in
+            let rows = try await connection.run(
+                """
+                SELECT destination, left(split_part(coalesce(last_error, ''), ':', 1), 200) AS head, count(*) AS n,
+                       min(updated_at), max(updated_at), max(coalesce(last_error, ''))
+                FROM jobs WHERE state = 'dead' AND (\(destination?.pgText)::text IS NULL OR destination = \(destination?.pgText))
+                GROUP BY destination, head ORDER BY n DESC, destination DESC, head DESC LIMIT \(limit)
+                """,
+                logger: logger
+            )
+            var heads: [DeadLetterHead] = []
+            for (destination, head, n, oldest, newest, example) in try rows.decode((String, String, Int64, Int64, Int64, String).self) {
+                heads.append(
+                    DeadLetterHead(
+                        destination: destination,
+                        head: head,
+                        count: Int(n),
+                        oldest: Timestamp(millisecondsSinceEpoch: oldest),
+                        newest: Timestamp(millisecondsSinceEpoch: newest),
+                        example: example
+                    )
+                )
+            }
+            return heads
+        }
+    }
+}

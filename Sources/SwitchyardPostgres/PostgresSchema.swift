@@ -191,6 +191,23 @@ enum PostgresSchema {
                 """
             ]
         ),
+        (
+            "v8-stats",
+            // Per-minute rollups, one row per minute, writer (a run of a node) and scope; every
+            // node upserts its own rows, so none overwrites another's.
+            [
+                """
+                CREATE TABLE stats (
+                    minute bigint NOT NULL,
+                    writer text NOT NULL,
+                    scope text NOT NULL,
+                    name text NOT NULL,
+                    data text NOT NULL,
+                    PRIMARY KEY (minute, writer, scope, name)
+                )
+                """
+            ]
+        ),
     ]
 
     static let depthShards = 16

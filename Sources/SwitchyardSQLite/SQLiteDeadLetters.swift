@@ -115,3 +115,30 @@ extension SQLiteJobStore {
         return records.count
     }
 }
+
+extension SQLiteJobStore {
+    public func deadLetterHeads(destination: String?, limit: Int) async throws -> [DeadLetterHead] {
+        try await pool.read { db in
+            let reason = "coalesce(last_error, '')"
+            let head = "substr(\(reason), 1, min(200, CASE WHEN instr(\(reason), ':') > 0 THEN instr(\(reason), ':') - 1 ELSE 200 END))"
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT destination, \(head) AS head, count(*) AS n, min(updated_at), max(updated_at), max(\(reason))
+                    FROM jobs WHERE state = 'dead' \(destination == nil ? "" : "AND destination = ?")
+                    GROUP BY destination, head ORDER BY n DESC, destination DESC, head DESC LIMIT ?
+                    """,
+                arguments: StatementArguments((destination.map { [$0.databaseValue] } ?? []) + [limit.databaseValue])
+            ).map { row in
+                DeadLetterHead(
+                    destination: row[0],
+                    head: row[1],
+                    count: row[2],
+                    oldest: Timestamp(millisecondsSinceEpoch: row[3]),
+                    newest: Timestamp(millisecondsSinceEpoch: row[4]),
+                    example: row[5]
+                )
+            }
+        }
+    }
+}

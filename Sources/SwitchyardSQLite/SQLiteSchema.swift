@@ -346,6 +346,22 @@ extension SQLiteJobStore {
                     """
             )
         }
+        migrator.registerMigration("v19-stats") { db in
+            // Per-minute rollups, one row per minute, writer (a run of a node) and scope; `data`
+            // is `StatsCounts.json`.
+            try db.execute(
+                sql: """
+                    CREATE TABLE stats (
+                        minute INTEGER NOT NULL,
+                        writer TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        data TEXT NOT NULL,
+                        PRIMARY KEY (minute, writer, scope, name)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 

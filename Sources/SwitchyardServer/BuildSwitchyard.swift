@@ -29,9 +29,16 @@ public struct ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let pipeline: PipelineMetrics
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// - Parameter stats: where the rollups are counted; by default one for a writer of its own.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), stats: StatsRecorder? = nil) {
         self.registry = registry
-        pipeline = PipelineMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        pipeline = PipelineMetrics(factory: PrometheusMetricsFactory(registry: registry), stats: stats)
+    }
+
+    /// A node's metrics, its rollups' writer named after the node and this run.
+    public init(config: SwitchyardConfig) {
+        let writer = config.server.nodeName + "/" + UUIDv4.make().prefix(8)
+        self.init(stats: StatsRecorder(writer: writer, recent: config.stats.recent))
     }
 }
 
@@ -108,6 +115,7 @@ public func buildSwitchyard(
     // Background work the destinations need (their credential refreshers), run in the group.
     let background = NIOLockedValueBox<[any Service]>([])
     var delivery: [any Service] = []
+    var built: [String: any Destination] = [:]
     var failures: [DestinationSetupError] = []
     for destination in config.destinations where destination.config.enabled {
         var destinationLogger = sublogger("switchyard.delivery", of: logger)
@@ -122,7 +130,7 @@ public func buildSwitchyard(
             addService: { service in background.withLockedValue { $0.append(service) } }
         )
         do throws(DestinationSetupError) {
-            delivery += try await deliveryServices(
+            let made = try await deliveryServices(
                 for: destination,
                 context: context,
                 store: store.store,
@@ -130,6 +138,8 @@ public func buildSwitchyard(
                 metrics: metrics,
                 transformations: try transformationChain(for: destination, scripts: config.scripts, engines: engines)
             )
+            delivery += made.services
+            built[destination.name] = made.destination
         } catch {
             failures.append(error)
         }
@@ -197,6 +207,14 @@ public func buildSwitchyard(
     let discovering: [any Service] =
         discovery.map { [SchemaDiscoveryService(discovery: $0, store: store.store, logger: sublogger("switchyard.schemas", of: logger))] }
         ?? []
+    // Stops after the server and delivery, so its last flush holds their last counts.
+    let stats = StatsService(
+        recorder: metrics.stats,
+        store: store.store,
+        config: config.config.stats,
+        destinations: config.destinations.filter(\.config.enabled).map(\.name),
+        logger: sublogger("switchyard.stats", of: logger)
+    )
     let app = SwitchyardApplication.make(
         config: config,
         store: store.store,
@@ -205,12 +223,14 @@ public func buildSwitchyard(
         regulations: regulations,
         discovery: discovery,
         archive: archiveStatus,
+        stats: stats,
+        destinations: built,
         logger: logger,
         onServerRunning: onServerRunning
     )
     return SwitchyardService(
         metrics: metrics,
-        services: store.services + [retention, regulations] + archiving + discovering + delivery + background.withLockedValue { $0 }
+        services: store.services + [retention, regulations, stats] + archiving + discovering + delivery + background.withLockedValue { $0 }
             + [replays, app],
         shutdownGrace: config.config.server.shutdownGrace.duration,
         logger: logger
@@ -225,7 +245,7 @@ private func deliveryServices(
     maxEventBytes: Int,
     metrics: PipelineMetrics,
     transformations: TransformationChain?
-) async throws(DestinationSetupError) -> [any Service] {
+) async throws(DestinationSetupError) -> (destination: any Destination, services: [any Service]) {
     let built = try await destination.makeDestination(context: context)
     let activity = destination.config.heartbeat.map { DeliveryActivity(every: $0.every) }
     var worker = DeliveryWorker(
@@ -238,7 +258,7 @@ private func deliveryServices(
         activity: activity
     )
     worker.transformations = transformations
-    guard let heartbeat = destination.config.heartbeat, let activity else { return [worker] }
+    guard let heartbeat = destination.config.heartbeat, let activity else { return (built, [worker]) }
     var orderingKey: EventKey?
     if case .perKey(let key) = destination.ordering { orderingKey = key }
     let beats = HeartbeatService(
@@ -251,7 +271,7 @@ private func deliveryServices(
         logger: context.logger,
         metrics: metrics
     )
-    return [worker, beats]
+    return (built, [worker, beats])
 }
 
 /// The destination's transformations in an engine of their own (its threads, its contexts), or

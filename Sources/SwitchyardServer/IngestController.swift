@@ -57,13 +57,14 @@ public struct IngestController: Sendable {
     public func addRoutes(to router: Router<SwitchyardRequestContext>) {
         func post(_ path: String, _ route: IngestRoute, writeKey: WriteKeyPlace = .headerOrBody, maxBytes: Int? = nil) {
             router.post(RouterPath(path)) { request, context in
-                try await counted(path) {
+                try await counted(path) { source in
                     try await self.ingest(
                         route: route,
                         request: request,
                         context: context,
                         writeKey: writeKey,
-                        maxBytes: maxBytes ?? limits.maxRequestBytes
+                        maxBytes: maxBytes ?? limits.maxRequestBytes,
+                        source: &source
                     )
                 }
             }
@@ -82,17 +83,18 @@ public struct IngestController: Sendable {
         for type in [MessageType.track, .page] {
             let path = "/pixel/v1/\(type.rawValue)"
             router.get(RouterPath(path)) { request, context in
-                try await counted(path) { try await self.pixel(type: type, path: path, request: request, context: context) }
+                try await counted(path) { _ in try await self.pixel(type: type, path: path, request: request, context: context) }
             }
         }
     }
 
-    /// Counts refusals by route and status.
-    private func counted(_ path: String, _ handle: () async throws -> Response) async throws -> Response {
+    /// Counts refusals by route and status, and by source once the write key has named one.
+    private func counted(_ path: String, _ handle: (inout String?) async throws -> Response) async throws -> Response {
+        var source: String?
         do {
-            return try await handle()
+            return try await handle(&source)
         } catch let error as TextError {
-            metrics.refused(route: path, status: error.status.code)
+            metrics.refused(route: path, status: error.status.code, source: source)
             throw error
         }
     }
@@ -102,7 +104,8 @@ public struct IngestController: Sendable {
         request: Request,
         context: SwitchyardRequestContext,
         writeKey place: WriteKeyPlace = .headerOrBody,
-        maxBytes: Int
+        maxBytes: Int,
+        source known: inout String?
     ) async throws -> Response {
         let receivedAt = Timestamp.now()
         let headers = IngestHeaders(request.headers)
@@ -122,6 +125,7 @@ public struct IngestController: Sendable {
                 headerSource = try authenticate(BasicAuth.writeKey(from: headers.authorization))
             }
         }
+        known = headerSource?.name
 
         // The body is counted against the budget as it arrives, so many slow uploads together
         // cannot hold more than the budget (nor block it by declaring sizes they never send).
@@ -175,6 +179,7 @@ public struct IngestController: Sendable {
         } else {
             guard let key = batch.bodyWriteKey, !key.isEmpty else { throw IngestError.missingWriteKey.textError }
             source = try authenticate(key)
+            known = source.name
             if source.anonymizeIP {
                 // The source was known only from the body: read it again, cutting the addresses
                 // this time, rather than keep a second way of rewriting events.
@@ -199,8 +204,10 @@ public struct IngestController: Sendable {
     func pixel(type: MessageType, path: String, request: Request, context: SwitchyardRequestContext) async throws -> Response {
         let receivedAt = Timestamp.now()
         let query = try Self.query(of: request)
+        var refusedSource: String?
         do {
             let source = try authenticate(query: query)
+            refusedSource = source.name
             let headers = IngestHeaders(request.headers)
             let ingestContext = IngestContext(
                 receivedAt: receivedAt,
@@ -219,7 +226,7 @@ public struct IngestController: Sendable {
             return Self.pixelResponse(refused: nil)
         } catch let error as TextError {
             // Counted by the status it would have had: the one place besides its header it shows.
-            metrics.refused(route: path, status: error.status.code)
+            metrics.refused(route: path, status: error.status.code, source: refusedSource)
             return Self.pixelResponse(refused: error)
         }
     }

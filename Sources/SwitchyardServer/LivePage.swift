@@ -40,6 +40,9 @@ enum LivePage {
           .attempt { border-left: 3px solid #d0d7de; padding: 4px 8px; margin: 6px 0; }
           .attempt.succeeded { border-color: var(--ok); } .attempt.failed { border-color: var(--fail); } .attempt.dead { border-color: var(--dead); }
           #login { padding: 24px 16px; } #login[hidden] { display: none; }
+          .entry-detail-json { background: #fff8c5; } .entry-note { font-size: 12px; color: #57606a; margin: 0 0 4px; }
+          button.copy { font: inherit; font-size: 11px; padding: 0 6px; margin-left: 4px; border: 1px solid #d0d7de; border-radius: 4px; background: #fff; cursor: pointer; vertical-align: 1px; }
+          #detail h2 a.story-link { color: inherit; } #detail code { font-size: 12px; }
           .muted { color: #57606a; }
         </style>
         </head>
@@ -64,6 +67,7 @@ enum LivePage {
           </select>
           <input id="filter-event" placeholder="event name">
           <input id="filter-user" placeholder="userId">
+          <input id="filter-message" placeholder="messageId" aria-label="messageId">
           <button id="apply">Apply</button>
           <button id="pause">Pause</button>
           <span id="paused-count" class="muted"></span>
@@ -87,7 +91,7 @@ enum LivePage {
 
         function filters() {
           const params = new URLSearchParams();
-          const pairs = [["source", "filter-source"], ["destination", "filter-destination"], ["status", "filter-status"], ["event", "filter-event"], ["userId", "filter-user"]];
+          const pairs = [["source", "filter-source"], ["destination", "filter-destination"], ["status", "filter-status"], ["event", "filter-event"], ["userId", "filter-user"], ["messageId", "filter-message"]];
           for (const [key, id] of pairs) { const v = $(id).value.trim(); if (v) params.set(key, v); }
           return params;
         }
@@ -126,18 +130,63 @@ enum LivePage {
           if (state.selected === r.messageId) showDetail(r.messageId);
         }
 
+        // A copy button for the text just before it; without the clipboard API it selects that text instead.
+        function copyButton(text, label) {
+          const b = document.createElement("button"); b.type = "button"; b.className = "copy"; b.textContent = "Copy"; b.title = label; b.setAttribute("aria-label", label);
+          b.addEventListener("click", async (e) => {
+            e.stopPropagation();
+            const done = (words) => { b.textContent = words; setTimeout(() => { b.textContent = "Copy"; }, 1500); };
+            try { await navigator.clipboard.writeText(text); done("Copied"); } catch (err) {
+              const range = document.createRange(); range.selectNodeContents(b.previousElementSibling || b);
+              const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range); done("Selected: press Ctrl+C");
+            }
+          });
+          return b;
+        }
+        function copyable(parent, text, label) { const code = document.createElement("code"); code.textContent = text; parent.append(code, copyButton(text, label)); }
+
+        // An EventBridge entry's Detail (a JSON string) or a Kinesis record's Data (kept decoded in the log, base64 on the
+        // wire) as the JSON it carries, shown formatted in place; the rest of the entry as it was sent.
+        function entryPayload(entry) {
+          if (!entry || typeof entry !== "object") return null;
+          if (typeof entry.Detail === "string") { try { return { key: "Detail", value: JSON.parse(entry.Detail), note: "Detail is sent as a JSON string; shown here formatted." }; } catch (e) { return null; } }
+          if (typeof entry.Data !== "string") return null;
+          try { const v = JSON.parse(entry.Data); if (v && typeof v === "object") return { key: "Data", value: v, note: "Data is sent base64-encoded; shown here as the JSON it carries." }; } catch (e) {}
+          try {
+            const text = new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(atob(entry.Data), (c) => c.charCodeAt(0)));
+            return { key: "Data", value: JSON.parse(text), note: "Data is base64 of JSON; shown here decoded and formatted." };
+          } catch (e) { return null; }
+        }
+        function entrySection(pane, entry) {
+          const h3 = document.createElement("h3"); h3.textContent = "Entry as sent"; pane.appendChild(h3);
+          const pre = document.createElement("pre"); pre.className = "detail-entry";
+          const payload = entryPayload(entry);
+          if (!payload) { pre.textContent = typeof entry === "string" ? entry : JSON.stringify(entry, null, 2); pane.appendChild(pre); return; }
+          const note = document.createElement("p"); note.className = "entry-note"; note.textContent = payload.note; pane.appendChild(note);
+          const marker = JSON.stringify("entry-payload-" + Math.random().toString(36).slice(2));
+          const text = JSON.stringify(Object.assign({}, entry, { [payload.key]: JSON.parse(marker) }), null, 2), at = text.indexOf(marker);
+          const indent = text.slice(text.lastIndexOf("\n", at) + 1, at).match(/^ */)[0];
+          const span = document.createElement("span"); span.className = "entry-detail-json"; span.textContent = JSON.stringify(payload.value, null, 2).split("\n").join("\n" + indent);
+          pre.append(text.slice(0, at), span, text.slice(at + marker.length));
+          pane.appendChild(pre);
+        }
+
         async function showDetail(messageId) {
           const pane = $("detail");
           const res = await fetch("/v1/events/" + encodeURIComponent(messageId), { headers: headers() });
           if (!res.ok) { pane.textContent = "Could not load the event: " + res.status + " " + (await res.text()); return; }
           const story = await res.json();
           pane.innerHTML = "";
-          const h = document.createElement("h2"); h.textContent = "Event " + story.messageId; pane.appendChild(h);
+          // The heading links to the event's story in the console.
+          const h = document.createElement("h2"); const link = document.createElement("a"); link.className = "story-link";
+          link.href = "/console#/events/" + encodeURIComponent(story.messageId); link.textContent = "Event " + story.messageId; link.title = "Open this event's story in the console";
+          h.append(link, copyButton(story.messageId, "Copy message id")); pane.appendChild(h);
           const meta = document.createElement("p"); meta.className = "muted"; meta.textContent = "from " + story.source + ", received " + story.receivedAt; pane.appendChild(meta);
           const section = (title, value) => { const h3 = document.createElement("h3"); h3.textContent = title; pane.appendChild(h3); const pre = document.createElement("pre"); pre.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2); pane.appendChild(pre); return pre; };
           section("Original event", story.event).id = "detail-event";
           for (const job of story.jobs) {
             const h3 = document.createElement("h3"); h3.textContent = "→ " + job.destination + (job.rule ? " [" + job.rule + "]" : "") + ": " + job.state + " after " + job.attempts + " attempt(s)" + (job.nextAttemptAt ? ", next try " + job.nextAttemptAt : ""); pane.appendChild(h3);
+            if (job.jobId != null) { h3.append(" · job "); copyable(h3, String(job.jobId), "Copy job id"); }
             // What the destination's transformations (user code) made of the event, and their log() lines.
             const script = story.records.find((r) => r.kind === "transformation" && r.destination === job.destination && r.rule === job.rule);
             if (script) {
@@ -147,7 +196,7 @@ enum LivePage {
               if (script.detail && script.detail.logs) section("log() lines", script.detail.logs.join("\n"));
             }
             const entry = story.records.find((r) => r.kind === "transformed" && r.destination === job.destination && r.rule === job.rule);
-            if (entry) section("Entry as sent", entry.detail).className = "detail-entry";
+            if (entry) entrySection(pane, entry.detail);
             for (const r of story.records.filter((r) => (r.kind === "attempt" || r.kind === "dead" || r.kind === "replayed") && r.destination === job.destination && r.rule === job.rule)) {
               const div = document.createElement("div"); div.className = "attempt " + r.status;
               const lines = [r.kind === "attempt" ? "attempt " + r.attempt + " → " + r.status : r.kind + " → " + r.status, "at " + r.at];
@@ -156,9 +205,11 @@ enum LivePage {
               if (r.errorCode) lines.push("error " + r.errorCode + (r.httpStatus ? " (HTTP " + r.httpStatus + ")" : ""));
               if (r.errorMessage) lines.push(r.errorMessage);
               if (r.nextRetryAt) lines.push("next retry " + r.nextRetryAt);
-              if (r.requestId) lines.push("request " + r.requestId);
-              if (r.batchId) lines.push("batch " + r.batchId);
               div.textContent = lines.join(" · ");
+              // The destination's request id and the batch id, each with a copy button.
+              for (const [label, value] of [["request", r.requestId], ["batch", r.batchId]]) {
+                if (value) { div.append(" · " + label + " "); copyable(div, value, "Copy " + label + " id"); }
+              }
               pane.appendChild(div);
             }
           }
@@ -245,6 +296,12 @@ enum LivePage {
         function askToken(message) {
           $("login").hidden = false; $("login-error").textContent = message || "";
           $("connection").className = "down"; $("connection").textContent = "locked";
+        }
+
+        // Filters given in the address (the console links to /live?messageId=…) fill the filter bar once.
+        const linked = new URLSearchParams(location.search);
+        for (const [key, id] of [["source", "filter-source"], ["destination", "filter-destination"], ["status", "filter-status"], ["event", "filter-event"], ["userId", "filter-user"], ["messageId", "filter-message"]]) {
+          if (linked.get(key)) $(id).value = linked.get(key);
         }
 
         async function start() {

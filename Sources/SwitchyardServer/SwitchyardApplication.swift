@@ -18,6 +18,8 @@ public enum SwitchyardApplication {
     ///     default one over `store` that reads the list at the first request.
     ///   - discovery: what infers the schemas of stored events (run its service beside the server).
     ///   - archive: what the archiver last did, for the summary.
+    ///   - stats: what reads the rollups for `/v1/stats`; nil answers it 404.
+    ///   - destinations: the destinations as built, for their credentials' status.
     public static func router(
         config: LoadedConfig,
         store: any JobStore,
@@ -25,7 +27,9 @@ public enum SwitchyardApplication {
         registry: PrometheusCollectorRegistry? = nil,
         regulations: RegulationService? = nil,
         discovery: SchemaDiscovery? = nil,
-        archive: ArchiveStatus? = nil
+        archive: ArchiveStatus? = nil,
+        stats: StatsService? = nil,
+        destinations: [String: any Destination] = [:]
     ) -> Router<SwitchyardRequestContext> {
         let regulations =
             regulations ?? RegulationService(store: store, suppressions: Suppressions(), logger: Logger(label: "switchyard.regulations"))
@@ -63,6 +67,14 @@ public enum SwitchyardApplication {
         SchemaController(store: store, adminToken: config.config.server.adminToken).addRoutes(to: router)
         RegulationController(regulations: regulations, adminToken: config.config.server.adminToken).addRoutes(to: router)
         ReplayController(store: store, routing: routing, adminToken: config.config.server.adminToken).addRoutes(to: router)
+        ConsoleController(
+            store: store,
+            adminToken: config.config.server.adminToken,
+            metrics: metrics,
+            stats: stats,
+            destinations: config.destinations,
+            built: destinations
+        ).addRoutes(to: router)
         return router
     }
 
@@ -74,6 +86,8 @@ public enum SwitchyardApplication {
         regulations: RegulationService,
         discovery: SchemaDiscovery? = nil,
         archive: ArchiveStatus? = nil,
+        stats: StatsService? = nil,
+        destinations: [String: any Destination] = [:],
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -86,7 +100,9 @@ public enum SwitchyardApplication {
                 registry: registry,
                 regulations: regulations,
                 discovery: discovery,
-                archive: archive
+                archive: archive,
+                stats: stats,
+                destinations: destinations
             ),
             server: .http1(configuration: .init(idleTimeout: .milliseconds(server.idleTimeout.milliseconds))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchyard"),

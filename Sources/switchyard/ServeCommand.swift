@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger("switchyard")
         let loaded = try options.load(logger: logger)
         for warning in loaded.warnings { logger.notice("configuration: \(warning)") }
-        let metrics = ServerMetrics()
+        let metrics = ServerMetrics(config: loaded.config)
         let opened: OpenedStore
         do {
             opened = try await OpenedStore.open(

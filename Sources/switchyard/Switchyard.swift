@@ -21,7 +21,7 @@ struct Switchyard: AsyncParsableCommand {
         abstract: "A customer-data pipeline: RudderStack/Segment-compatible ingestion, durable queue, EventBridge delivery.",
         subcommands: [
             Serve.self, Validate.self, Transform.self, Pattern.self, Tail.self, Deliveries.self, DeadLetters.self, Replay.self, Queue.self,
-            Regulations.self, Replays.self, Transformation.self, Schema.self, Schemas.self, Violations.self,
+            Regulations.self, Replays.self, Transformation.self, Schema.self, Schemas.self, Violations.self, Top.self,
             Emulate.self,
         ],
         defaultSubcommand: Serve.self

@@ -109,7 +109,7 @@ struct DeliveryTests {
             #expect(
                 reasons == [
                     "m-1 1 AccessDeniedException (HTTP 403): no",
-                    "m-2 3 gave up after 3 attempts: InternalFailure",
+                    "m-2 3 InternalFailure (gave up after 3 attempts)",
                     "m-99 1 InvalidArgument: cannot be sent",
                 ]
             )
@@ -133,7 +133,7 @@ struct DeliveryTests {
             )
             try await runWorker(worker) { try await counts(store) == ["dead": 1] }
             let reason = store.jobs().first?.lastError
-            #expect(reason == "gave up after 1 attempts, retry window 1h passed: HTTP503 (HTTP 503)")
+            #expect(reason == "HTTP503 (HTTP 503) (gave up after 1 attempts, retry window 1h passed)")
             store.close()
         }
     }

@@ -4,6 +4,7 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Metrics
 import NIOCore
 import SwitchyardCore
@@ -50,11 +51,19 @@ struct Harness {
             file: "test.yaml"
         )
         let store = try SQLiteJobStore(config: config.config.storage)
+        let metrics = PipelineMetrics(factory: NOOPMetricsHandler.instance)
         let app = Application(
             router: SwitchyardApplication.router(
                 config: config,
                 store: store,
-                metrics: PipelineMetrics(factory: NOOPMetricsHandler.instance)
+                metrics: metrics,
+                stats: StatsService(
+                    recorder: metrics.stats,
+                    store: store,
+                    config: config.config.stats,
+                    destinations: ["bus"],
+                    logger: Logger(label: "test")
+                )
             )
         )
         try await app.test(.router) { client in

@@ -131,7 +131,7 @@ def test_queries_story_dead_letters_replay_and_the_cli(tmp_path):
 
     letters = requests.get(server.url + "/v1/dead-letters?destination=bus&errorCode=gave", headers=AUTH).json()["deadLetters"]
     assert {l["messageId"] for l in letters} == set(ids)
-    assert all(l["attempts"] == 3 and l["reason"].startswith("gave up after 3 attempts: ThrottlingException") for l in letters)
+    assert all(l["attempts"] == 3 and l["reason"].startswith("ThrottlingException") and l["reason"].endswith("(gave up after 3 attempts)") for l in letters)
 
     story = requests.get(server.url + f"/v1/events/{ids[0]}", headers=AUTH).json()
     assert story["event"]["messageId"] == ids[0] and story["source"] == "web"

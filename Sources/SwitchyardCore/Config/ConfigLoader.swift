@@ -185,6 +185,9 @@ public struct ConfigLoader: Sendable {
         if config.storage.maxQueuedJobs < 1 {
             problems.append(.init(location: at("storage", "maxQueuedJobs"), message: "storage.maxQueuedJobs must be at least 1"))
         }
+        for (key, message) in config.stats.problems {
+            problems.append(.init(location: at("stats", key), message: "stats.\(key) \(message)"))
+        }
         for (key, message) in config.schemaDiscovery.problems {
             problems.append(.init(location: at("schemaDiscovery", key), message: "schemaDiscovery.\(key) \(message)"))
         }

@@ -17,6 +17,7 @@ extension LoadedConfig {
             var schemaDiscovery: SchemaDiscoveryConfig
             /// Its S3 keys are `Secret`s: dumped as `***`.
             var archive: ArchiveConfig?
+            var stats: StatsConfig
         }
         struct DestinationDump: Encodable {
             var name: String
@@ -78,7 +79,8 @@ extension LoadedConfig {
             trackingPlans: config.trackingPlans.isEmpty ? nil : config.trackingPlans,
             dedup: config.dedup,
             schemaDiscovery: config.schemaDiscovery,
-            archive: config.archive.enabled ? config.archive : nil
+            archive: config.archive.enabled ? config.archive : nil,
+            stats: config.stats
         )
         return try YAMLEncoder().encode(dump)
     }

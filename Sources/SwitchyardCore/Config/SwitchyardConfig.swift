@@ -20,6 +20,8 @@ public struct SwitchyardConfig: Codable, Sendable {
     public var schemaDiscovery = SchemaDiscoveryConfig()
     /// Every stored event also kept in files, for replays.
     public var archive = ArchiveConfig()
+    /// The per-minute rollups behind `/v1/stats` and the console's charts.
+    public var stats = StatsConfig()
 
     public init(
         server: ServerConfig = .init(),
@@ -38,7 +40,8 @@ public struct SwitchyardConfig: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case server, storage, sources, destinations, connections, dedup, transformations, libraries, trackingPlans, schemaDiscovery, archive
+        case server, storage, sources, destinations, connections, dedup, transformations, libraries, trackingPlans, schemaDiscovery,
+            archive, stats
     }
 
     public init(from decoder: any Decoder) throws {
@@ -54,6 +57,7 @@ public struct SwitchyardConfig: Codable, Sendable {
         trackingPlans = try c.decodeEach(TrackingPlanConfig.self, forKey: .trackingPlans, decoder: decoder)
         schemaDiscovery = try c.decodeCollecting(SchemaDiscoveryConfig.self, forKey: .schemaDiscovery, decoder: decoder) ?? .init()
         archive = try c.decodeCollecting(ArchiveConfig.self, forKey: .archive, decoder: decoder) ?? .init()
+        stats = try c.decodeCollecting(StatsConfig.self, forKey: .stats, decoder: decoder) ?? .init()
     }
 }
 

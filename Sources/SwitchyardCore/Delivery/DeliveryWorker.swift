@@ -173,9 +173,13 @@ public struct DeliveryWorker: Service {
             outcomes = Array(repeating: .retry(.init(code: "InternalError", message: "outcome count mismatch")), count: batch.count)
         }
         let now = clock.now()
-        if let activity, outcomes.contains(where: { if case .delivered = $0 { return true } else { return false } }) {
-            activity.delivered(at: now)
+        metrics.health.sent(name, outcomes, at: now)
+        var latencies: [Int64] = []
+        for (entry, outcome) in zip(batch, outcomes) {
+            if case .delivered = outcome { latencies.append(now.millisecondsSinceEpoch - entry.job.receivedAt.millisecondsSinceEpoch) }
         }
+        if let activity, !latencies.isEmpty { activity.delivered(at: now) }
+        metrics.deliveryLatencies(destination: name, milliseconds: latencies)
         var results: [JobResult] = []
         results.reserveCapacity(batch.count)
         var i = 0
@@ -210,10 +214,7 @@ public struct DeliveryWorker: Service {
     func noteAvailability(_ sent: SendResult) {
         if let failure = sent.unavailable {
             guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
-            metrics.destinationPaused(
-                name,
-                until: clock.now(plus: pause)
-            )
+            metrics.destinationPaused(name, until: clock.now(plus: pause), reason: failure.description, at: clock.now())
             logger.warning(
                 "destination unavailable: pausing its sends, then trying one batch at a time",
                 metadata: [
@@ -237,11 +238,11 @@ public struct DeliveryWorker: Service {
         case .retry(let failure):
             let age = now.millisecondsSinceEpoch - job.receivedAt.millisecondsSinceEpoch
             if job.attempt >= policy.maxAttempts {
-                return .dead(reason: "gave up after \(job.attempt) attempts: \(failure)")
+                return .dead(reason: "\(failure) (gave up after \(job.attempt) attempts)")
             }
             let wait = policy.backoff(afterAttempt: job.attempt)
             if age + wait > policy.retryWindow.milliseconds {
-                return .dead(reason: "gave up after \(job.attempt) attempts, retry window \(policy.retryWindow) passed: \(failure)")
+                return .dead(reason: "\(failure) (gave up after \(job.attempt) attempts, retry window \(policy.retryWindow) passed)")
             }
             return .retry(at: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + wait), error: failure.description)
         }

@@ -17,6 +17,31 @@ public protocol Destination: Sendable {
     /// Sends one batch and reports one outcome per entry, in order. Never throws: a failure of the
     /// whole request is an outcome for every entry.
     func send(_ entries: [PreparedEntry]) async -> SendResult
+
+    /// Where its credentials come from and when they refresh, for the console; nil when it has none.
+    var credentialStatus: CredentialStatus? { get }
+}
+
+extension Destination {
+    public var credentialStatus: CredentialStatus? { nil }
+}
+
+/// A destination's credentials as an operator may see them: the provider, never a key.
+public struct CredentialStatus: Sendable, Hashable {
+    /// Where they come from (`the environment (AWS_ACCESS_KEY_ID)`, `assumed role arn:…`).
+    public var provider: String
+    public var expiresAt: Timestamp?
+    /// When the background refresh fetches new ones.
+    public var refreshesAt: Timestamp?
+    /// Why the last fetch failed, while no fetch since has worked.
+    public var failure: String?
+
+    public init(provider: String, expiresAt: Timestamp? = nil, refreshesAt: Timestamp? = nil, failure: String? = nil) {
+        self.provider = provider
+        self.expiresAt = expiresAt
+        self.refreshesAt = refreshesAt
+        self.failure = failure
+    }
 }
 
 public struct SendResult: Sendable, Hashable {
@@ -86,11 +111,15 @@ public enum EntryOutcome: Sendable, Hashable {
         public var code: String
         public var message: String
         public var httpStatus: Int?
+        /// A refusal of the destination's credentials or configuration, which every event will
+        /// meet until someone fixes it (not a problem with this event).
+        public var misconfigured: Bool
 
-        public init(code: String, message: String, httpStatus: Int? = nil) {
+        public init(code: String, message: String, httpStatus: Int? = nil, misconfigured: Bool = false) {
             self.code = code
             self.message = message
             self.httpStatus = httpStatus
+            self.misconfigured = misconfigured
         }
 
         public var description: String {

@@ -7,6 +7,8 @@
 /// whole, showing exactly what was sent.
 public struct PrivacyAppliedDestination: Destination {
     public let inner: any Destination
+
+    public var credentialStatus: CredentialStatus? { inner.credentialStatus }
     public let rules: PrivacyRules
 
     public init(_ inner: any Destination, rules: PrivacyRules) {

@@ -27,9 +27,14 @@ public final class PipelineMetrics: Sendable {
     public let factory: any MetricsFactory
     private let totals = NIOLockedValueBox(Snapshot(receivedBySource: [:], deliveriesByDestination: [:]))
     private let counters = NIOLockedValueBox([String: Counter]())
+    /// The same counts per minute and second, for `/v1/stats` and the console's charts.
+    public let stats: StatsRecorder
+    /// Each destination's state from its last sends.
+    public let health = DestinationHealthBoard()
 
-    public init(factory: any MetricsFactory) {
+    public init(factory: any MetricsFactory, stats: StatsRecorder? = nil) {
         self.factory = factory
+        self.stats = stats ?? StatsRecorder(writer: UUIDv4.make())
     }
 
     func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
@@ -51,6 +56,7 @@ public final class PipelineMetrics: Sendable {
     public func received(source: String, count: Int) {
         counter("switchyard_events_received_total", [("source", source)]).increment(by: count)
         totals.withLockedValue { $0.receivedBySource[source, default: 0] += count }
+        stats.add(.source(source)) { $0.received += count }
     }
 
     /// Events not stored because their source sent their message id within its dedup window.
@@ -60,6 +66,7 @@ public final class PipelineMetrics: Sendable {
         guard count > 0 else { return }
         counter("switchyard_duplicate_events_total", [("source", source)]).increment(by: count)
         totals.withLockedValue { $0.duplicatesBySource[source, default: 0] += count }
+        stats.add(.source(source)) { $0.duplicates += count }
     }
 
     /// Events not stored because a regulation suppresses their user or anonymous id; only the
@@ -68,6 +75,7 @@ public final class PipelineMetrics: Sendable {
         guard count > 0 else { return }
         counter("switchyard_events_suppressed_total", [("source", source)]).increment(by: count)
         totals.withLockedValue { $0.suppressedBySource[source, default: 0] += count }
+        stats.add(.source(source)) { $0.suppressed += count }
     }
 
     /// A tracking plan's violations, by source, event and RudderStack's violation type. Only the
@@ -75,11 +83,13 @@ public final class PipelineMetrics: Sendable {
     /// made-up names cannot grow `/metrics`.
     public func violations(source: String, event: String, type: String, count: Int = 1) {
         counter("switchyard_tracking_plan_violations_total", [("source", source), ("event", event), ("type", type)]).increment(by: count)
+        stats.add(.source(source)) { $0.violations += count }
     }
 
     /// Events a tracking plan kept from being stored.
     public func droppedByPlan(source: String, count: Int = 1) {
         counter("switchyard_events_dropped_by_plan_total", [("source", source)]).increment(by: count)
+        stats.add(.source(source)) { $0.filtered += count }
     }
 
     /// Events schema discovery saw, by source and whether their shape was inferred or, past
@@ -102,12 +112,15 @@ public final class PipelineMetrics: Sendable {
     /// destination asks for.
     public func skipped(source: String, destination: String, count: Int = 1) {
         counter("switchyard_events_skipped_total", [("source", source), ("destination", destination)]).increment(by: count)
+        stats.add(.source(source)) { $0.filtered += count }
     }
 
     /// An ingestion request refused (or, for a pixel, answered without storing its event), by
-    /// the route's path and the status it was refused with.
-    public func refused(route: String, status: Int) {
+    /// the route's path and the status it was refused with; in the rollups by its source, when
+    /// its write key named one.
+    public func refused(route: String, status: Int, source: String? = nil) {
         counter("switchyard_requests_refused_total", [("route", route), ("status", String(status))]).increment()
+        stats.add(.source(source ?? StatsScope.unknownSource)) { $0.refused[status, default: 0] += 1 }
     }
 
     /// One entry's outcome: `succeeded`, `failed` (a retry is scheduled) or `dead`.
@@ -116,6 +129,22 @@ public final class PipelineMetrics: Sendable {
         if outcome == "failed" { counter("switchyard_retries_total", [("destination", destination)]).increment(by: count) }
         if outcome == "dead" { counter("switchyard_dead_letters_total", [("destination", destination)]).increment(by: count) }
         totals.withLockedValue { $0.deliveriesByDestination[destination, default: [:]][outcome, default: 0] += count }
+        stats.add(.destination(destination)) { c in
+            switch outcome {
+            case "succeeded": c.delivered += count
+            case "failed": c.retried += count
+            case "dead": c.deadLettered += count
+            default: c.filtered += count
+            }
+        }
+    }
+
+    /// How long delivered entries took from their acceptance to the destination's answer.
+    public func deliveryLatencies(destination: String, milliseconds: [Int64]) {
+        guard !milliseconds.isEmpty else { return }
+        stats.add(.destination(destination)) { c in
+            for ms in milliseconds { c.latency.add(milliseconds: ms) }
+        }
     }
 
     /// Jobs claimed again because the lease of the worker holding them ran out (a node or
@@ -126,7 +155,8 @@ public final class PipelineMetrics: Sendable {
     }
 
     /// The destination's sends were paused after one failed as a whole.
-    public func destinationPaused(_ destination: String, until: Timestamp) {
+    public func destinationPaused(_ destination: String, until: Timestamp, reason: String = "", at now: Timestamp = .now()) {
+        health.paused(destination, until: until, reason: reason, at: now)
         counter("switchyard_destination_pauses_total", [("destination", destination)]).increment()
         gauge("switchyard_destination_paused", destination: destination).record(1)
         totals.withLockedValue { $0.pausedUntil[destination] = until }
@@ -134,6 +164,7 @@ public final class PipelineMetrics: Sendable {
 
     /// A send to the destination got an answer again.
     public func destinationAnswering(_ destination: String) {
+        health.answering(destination)
         gauge("switchyard_destination_paused", destination: destination).record(0)
         totals.withLockedValue { _ = $0.pausedUntil.removeValue(forKey: destination) }
     }

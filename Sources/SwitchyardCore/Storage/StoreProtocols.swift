@@ -92,6 +92,9 @@ public protocol DeliveryLogStore: Sendable {
 public protocol DeadLetterStore: Sendable {
     /// Dead-lettered jobs, newest first.
     func deadLetters(_ query: DeadLetterQuery) async throws -> [DeadLetter]
+    /// Dead letters counted by destination and reason head (`DeadLetterHead.head(of:)`), the
+    /// `limit` largest.
+    func deadLetterHeads(destination: String?, limit: Int) async throws -> [DeadLetterHead]
 
     /// Puts matching dead letters back in the queue, their attempts starting over; returns how many.
     func replay(_ query: DeadLetterQuery) async throws -> Int
@@ -106,4 +109,4 @@ public protocol RetentionStore: Sendable {
 
 /// Everything the server needs from a store. Components take the narrowest protocol they use.
 public typealias JobStore = JobQueue & DeliveryLogStore & DeadLetterStore & RetentionStore & RegulationStore
-    & SchemaRegistryStore & ArchiveStore & ReplayStore
+    & SchemaRegistryStore & ArchiveStore & ReplayStore & StatsStore
