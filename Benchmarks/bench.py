@@ -818,6 +818,46 @@ async def paced_sender(url_port, rate, seconds, connections=16):
     return acks
 
 
+def bench_stats_size(work, duration):
+    """The store's size for a week of rollups at 1,000 events/s: single tracks delivered to the
+    emulator for `duration` seconds at about that rate give real rows (a latency histogram as a
+    live destination fills it); a week of minutes of those rows is then written to a fresh SQLite
+    file with the server's own table, and its size read."""
+    import sqlite3
+    port = free_port()
+    emu = emulator(work, port)
+    queue = work / "stats-size-queue"
+    server = Switchyard(work, queue, port, delivery="{ concurrency: 4, linger: 2ms }")
+    script = lua(work, "stats-track", "/v1/track", json.dumps(TRACK), {"Authorization": BASIC, "Content-Type": "application/json"})
+    # wrk has no rate limit: one connection, whose rate (about 1,000/s with fsync) only changes the counts' digits.
+    subprocess.run(["wrk", "-t1", "-c1", f"-d{duration}s", "-s", str(script), server.url], capture_output=True, check=True)
+    time.sleep(12)  # one flush interval (10 s) and then some
+    server.stop()
+    emu.stop()
+    db = sqlite3.connect(queue / "queue.sqlite")
+    rows = db.execute("SELECT scope, name, data FROM stats").fetchall()
+    widest = {}
+    for scope, name, data in rows:
+        if len(data) > len(widest.get((scope, name), "")):
+            widest[(scope, name)] = data
+    schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'stats'").fetchone()[0]
+    db.close()
+    week = work / "stats-week.sqlite"
+    out = sqlite3.connect(week)
+    out.execute(schema)
+    minutes = 7 * 24 * 60
+    start = 1_767_225_600_000
+    out.executemany("INSERT INTO stats VALUES (?, ?, ?, ?, ?)",
+                    ((start + m * 60_000, "node-1/0a1b2c3d", scope, name, data)
+                     for m in range(minutes) for (scope, name), data in widest.items()))
+    out.commit()
+    out.execute("VACUUM")
+    out.close()
+    size = week.stat().st_size
+    return {"rows_per_minute": len(widest), "row_bytes": {f"{s}:{n}": len(d) for (s, n), d in widest.items()},
+            "week_rows": minutes * len(widest), "week_bytes": size, "bytes_per_minute": size / minutes}
+
+
 def bench_latency(work, rate, seconds):
     port = free_port()
     out = work / "latency-events.jsonl"
@@ -863,7 +903,7 @@ def main():
     parser.add_argument("--long-run-minutes", type=int, default=10, help="length of the long run (--only long-run; not part of the default set)")
     parser.add_argument("--long-run-store", choices=["postgres", "sqlite"], action="append", help="the long run's stores (default both)")
     parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion", "replay"], action="append",
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion", "replay", "stats-size"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
     parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
@@ -891,10 +931,11 @@ def main():
         "postgres": lambda: bench_postgres(work, args.duration, max(20_000, args.events // 10)),
         "deletion": lambda: bench_deletion(work, args.events, args.duration),
         "replay": lambda: bench_replay(work, args.events, args.duration),
+        "stats-size": lambda: bench_stats_size(work, args.duration),
         "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite")), tuple(args.long_run_pg_setting)),
     }
     for name, run in benchmarks.items():
-        if (args.only and name not in args.only) or (not args.only and name in ("long-run", "deletion", "replay")):
+        if (args.only and name not in args.only) or (not args.only and name in ("long-run", "deletion", "replay", "stats-size")):
             continue
         results[name] = run()
         print(json.dumps(results[name]), file=sys.stderr)

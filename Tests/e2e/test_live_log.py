@@ -129,7 +129,7 @@ def test_queries_story_dead_letters_replay_and_the_cli(tmp_path):
         track(server, m, user="alice")
     wait_for(lambda: len(requests.get(server.url + "/v1/dead-letters", headers=AUTH).json()["deadLetters"]) == 4, what="4 dead letters")
 
-    letters = requests.get(server.url + "/v1/dead-letters?destination=bus&errorCode=gave", headers=AUTH).json()["deadLetters"]
+    letters = requests.get(server.url + "/v1/dead-letters?destination=bus&errorCode=ThrottlingException", headers=AUTH).json()["deadLetters"]
     assert {l["messageId"] for l in letters} == set(ids)
     assert all(l["attempts"] == 3 and l["reason"].startswith("ThrottlingException") and l["reason"].endswith("(gave up after 3 attempts)") for l in letters)
 
