@@ -179,7 +179,12 @@ struct ResponseTests {
         #expect(
             outcomes(403, moto, count: 1) == [
                 .reject(
-                    .init(code: "SignatureDoesNotMatch", message: "The request signature we calculated does not match", httpStatus: 403)
+                    .init(
+                        code: "SignatureDoesNotMatch",
+                        message: "The request signature we calculated does not match",
+                        httpStatus: 403,
+                        misconfigured: true
+                    )
                 )
             ]
         )

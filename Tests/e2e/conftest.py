@@ -179,3 +179,18 @@ def make_server(tmp_path):
         if s.process and s.process.poll() is None:
             s.process.kill()
             s.process.wait()
+
+
+def headless_chromium(profile, width, height, console_log=False):
+    """Debian's Chromium, headless, driven by Selenium, with a profile of its own."""
+    import shutil
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    assert shutil.which("chromium") and shutil.which("chromedriver"), "chromium and chromium-driver come from Debian (.ci/install)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)

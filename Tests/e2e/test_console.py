@@ -6,22 +6,19 @@ what is wrong; a dead-letter group replayed from the page is delivered; the repl
 forms work; the event story and the live page link to each other; every page is photographed."""
 import base64
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 import test_emulator_and_delivery as delivery_tests
-from conftest import ADMIN_TOKEN, WRITE_KEY, Server
+from conftest import ADMIN_TOKEN, WRITE_KEY, Server, headless_chromium
 from test_emulator_and_delivery import Emulator, wait_for
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -68,13 +65,7 @@ def api(server, path):
 
 @pytest.fixture
 def browser(tmp_path):
-    assert shutil.which("chromium") and shutil.which("chromedriver"), "chromium and chromium-driver come from Debian (.ci/install)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = headless_chromium(tmp_path / "chrome", 1280, 900, console_log=True)
     viewport(driver, 1280, 900)
     yield driver
     driver.quit()

@@ -1,18 +1,15 @@
 """The /live page in a real browser (Debian's headless Chromium driven by Selenium): an event sent
 through the API appears in the table, and its failure details show in the detail pane."""
 import os
-import shutil
 import uuid
 
 import pytest
 import requests
 
-from conftest import ADMIN_TOKEN, WRITE_KEY
+from conftest import ADMIN_TOKEN, WRITE_KEY, headless_chromium
 from test_emulator_and_delivery import Emulator
 from test_live_log import AWS_SECRET, start
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -20,12 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 @pytest.fixture
 def browser(tmp_path):
-    assert shutil.which("chromium") and shutil.which("chromedriver"), "chromium and chromium-driver come from Debian (.ci/install)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900", f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = headless_chromium(tmp_path / "chrome", 1400, 900)
     yield driver
     driver.quit()
 

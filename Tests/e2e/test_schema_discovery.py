@@ -132,8 +132,11 @@ def test_three_shapes_make_three_versions_and_the_exports_hold_every_event(tmp_p
             for detail in phase:
                 jsonschema.validate(detail, one, cls=jsonschema.Draft7Validator)
         first = export(server, source="web", event="Order Completed", version=1)
+        # A third-phase event (its total a string), picked by content: moto's queue need not hold
+        # the events in the order they were sent, as delivery runs several sends at once.
+        third = next(d for d in details if d["properties"] == phases[2])
         with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(details[-1], first, cls=jsonschema.Draft7Validator)
+            jsonschema.validate(third, first, cls=jsonschema.Draft7Validator)
 
         # EventBridge's registry format describes the envelope moto's rule target received.
         document = export(server, source="web", event="Order Completed", format="openapi3")

@@ -41,8 +41,9 @@ public struct StatsService: Service {
             }
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: config.flushInterval.duration) }
         }
-        // What the last interval counted, so a restart loses none of it.
-        await flush()
+        // What the last interval counted, so a restart loses none of it (a cancelled group is
+        // past writing anything).
+        if !Task.isCancelled { await flush() }
     }
 
     /// Each destination's waiting jobs and oldest waiting age, as gauges of the current minute.
@@ -66,6 +67,8 @@ public struct StatsService: Service {
             recorder.written()
         } catch {
             recorder.notWritten(rows)
+            // Cancelled: the group is stopping (the port was taken); not a storage error.
+            if Task.isCancelled { return }
             logger.warning("cannot write stats rollups; trying again at the next flush: \(error)")
         }
     }
@@ -76,6 +79,7 @@ public struct StatsService: Service {
             let n = try await store.pruneStats(before: before)
             if n > 0 { logger.debug("pruned stats rollups", metadata: ["rows": "\(n)"]) }
         } catch {
+            if Task.isCancelled { return }
             logger.warning("cannot prune stats rollups: \(error)")
         }
     }
