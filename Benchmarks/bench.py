@@ -858,6 +858,75 @@ def bench_stats_size(work, duration):
             "week_rows": minutes * len(widest), "week_bytes": size, "bytes_per_minute": size / minutes}
 
 
+def context_switches(pid):
+    """Voluntary and involuntary context switches of every thread of a process so far."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        total += sum(int(m) for m in re.findall(r"ctxt_switches:\s+(\d+)", text))
+    return total
+
+
+def bench_cost(work, duration, rounds=3):
+    """The figure the project steers by, measured as one number: single tracks from `wrk -t2 -c64`
+    for `duration` seconds with the emulator up and the server's default delivery, then every
+    accepted event delivered before the server's CPU is read. Switchyard's CPU per event (ingested
+    and delivered) over the bare route's CPU per request in the same round; SQLite (`sync: full`)
+    and one node on PostgreSQL, whose own CPU is reported beside it."""
+    ROOT_WORK[0] = work
+    track, _ = ingestion_scripts(work, "cost-")
+    base, base_url = baseline_server(work, "baseline-cost.log")
+    cluster = Cluster(work)
+    results = {"sqlite": [], "postgres": []}
+    for n in range(rounds):
+        baseline = measured(base, base_url, track, 64, duration)
+        for store in ("sqlite", "postgres"):
+            port = free_port()
+            emu = emulator(work, port, "--events-out", "/dev/null")
+            if store == "sqlite":
+                server = Switchyard(work, work / f"cost-queue-{n}", port, delivery="{}", sync="full")
+            else:
+                server = Node(work, f"cost-{n}", cluster.database(), port, cluster.password, delivery="{}")
+            stats = f"http://127.0.0.1:{port}/stats"
+            delivered_before = requests.get(stats).json()["delivered"]
+            cpu, emu_cpu, switches = server.cpu_seconds(), emu.cpu_seconds(), context_switches(server.process.pid)
+            db_cpu = cluster.cpu_seconds() if store == "postgres" else 0
+            out = wrk(server.url, track, 64, duration)
+            accepted = out["requests"] - out["non2xx"]
+            started = time.monotonic()
+            while requests.get(stats).json()["delivered"] - delivered_before < accepted:
+                assert time.monotonic() - started < 300, "the events were not all delivered in 5 minutes"
+                time.sleep(0.05)
+            wait = time.monotonic() - started
+            us = (server.cpu_seconds() - cpu) * 1e6 / accepted
+            results[store].append({
+                "baseline": baseline, "switchyard": out, "events": accepted, "drain_after_seconds": wait,
+                "cpu_us_per_event": us, "multiple": us / baseline["cpu_us_per_request"], "ingest_ratio": out["rps"] / baseline["rps"],
+                "emulator_cpu_us_per_event": (emu.cpu_seconds() - emu_cpu) * 1e6 / accepted,
+                "context_switches_per_event": (context_switches(server.process.pid) - switches) / accepted,
+                "postgres_cpu_us_per_event": (cluster.cpu_seconds() - db_cpu) * 1e6 / accepted if store == "postgres" else None,
+            })
+            server.stop()
+            emu.stop()
+    cluster.stop()
+    base.stop()
+    return results
+
+
+def cost_rows(results):
+    """Rows 0: the cost per event, each round."""
+    for store, runs in results.items():
+        for r in runs:
+            db = f', PostgreSQL {r["postgres_cpu_us_per_event"]:.0f} µs' if r["postgres_cpu_us_per_event"] is not None else ""
+            print(f'| cost per event, {store} | {r["events"]:,} tracks at {r["switchyard"]["rps"]:,.0f} req/s ({r["ingest_ratio"]:.2f} of the bare '
+                  f'route\'s {r["baseline"]["rps"]:,.0f}), all delivered {r["drain_after_seconds"]:.1f} s after wrk ended | '
+                  f'**{r["cpu_us_per_event"]:.0f} µs per event, {r["multiple"]:.2f}×** a {r["baseline"]["cpu_us_per_request"]:.0f} µs bare request; '
+                  f'{r["context_switches_per_event"]:.1f} context switches per event; emulator {r["emulator_cpu_us_per_event"]:.0f} µs{db} |')
+
+
 def bench_latency(work, rate, seconds):
     port = free_port()
     out = work / "latency-events.jsonl"
@@ -903,7 +972,7 @@ def main():
     parser.add_argument("--long-run-minutes", type=int, default=10, help="length of the long run (--only long-run; not part of the default set)")
     parser.add_argument("--long-run-store", choices=["postgres", "sqlite"], action="append", help="the long run's stores (default both)")
     parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
-    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion", "replay", "stats-size"], action="append",
+    parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion", "replay", "stats-size", "cost"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
     parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
     parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
@@ -932,6 +1001,7 @@ def main():
         "deletion": lambda: bench_deletion(work, args.events, args.duration),
         "replay": lambda: bench_replay(work, args.events, args.duration),
         "stats-size": lambda: bench_stats_size(work, args.duration),
+        "cost": lambda: bench_cost(work, args.duration),
         "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite")), tuple(args.long_run_pg_setting)),
     }
     for name, run in benchmarks.items():
@@ -940,6 +1010,8 @@ def main():
         results[name] = run()
         print(json.dumps(results[name]), file=sys.stderr)
     if args.only:
+        if "cost" in results:
+            cost_rows(results["cost"])
         if "postgres" in results:
             postgres_rows(results["postgres"])
         if "long-run" in results:
@@ -983,6 +1055,8 @@ def report(r):
               f'emulator {k["emulator_us_per_record"]:.0f} µs | | | |')
     if "postgres" in r:
         postgres_rows(r["postgres"])
+    if "cost" in r:
+        cost_rows(r["cost"])
     c = b["cpu"]
     cores = os.cpu_count()
     ceiling = cores * 1e6 / (c["switchyard_us_per_entry"] + c["emulator_us_per_entry"])
