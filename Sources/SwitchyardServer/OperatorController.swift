@@ -225,7 +225,10 @@ public struct OperatorController: Sendable {
     }
 
     func story(_ request: Request, context: SwitchyardRequestContext) async throws -> Response {
-        let messageId = try context.parameters.require("messageId")
+        // The router hands over the path segment as sent: an id with `<`, `/` or a space arrives
+        // percent-encoded (the console and any HTTP client encode it).
+        let raw = try context.parameters.require("messageId")
+        let messageId = raw.removingPercentEncoding ?? raw
         guard let story = try await store.story(messageId: messageId) else {
             throw TextError(.notFound, "no event with messageId \"\(messageId.prefix(100))\"")
         }

@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -323,3 +324,35 @@ def test_the_console_asks_for_the_token_and_refuses_a_wrong_one(tmp_path, browse
     browser.find_element(By.ID, "save-token").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '#health .health-card[data-destination="orders-bus"]')))
     assert browser.find_element(By.CSS_SELECTOR, '#nav a[aria-current="page"]').text == "Overview"
+
+
+def test_markup_in_events_is_shown_as_text_and_never_runs(tmp_path, browser, stops):
+    """Event names, ids, properties and a transformation-free entry all come from whoever holds a
+    write key: the console and the live page must show them as text, never as markup, since a
+    script running there would hold the admin token."""
+    healthy = Emulator(tmp_path)
+    failing = Emulator(tmp_path, "--throttle-rate", "1")
+    stops += [healthy, failing]
+    server = start(tmp_path, healthy, failing)
+    stops.append(server)
+    hostile = '<img src=x onerror="window.__xss=1">'
+    message_id = "x-" + uuid.uuid4().hex[:8] + "<b>"
+    r = requests.post(server.url + "/v1/track", auth=(WRITE_KEY, ""),
+                      json={"userId": hostile, "event": hostile, "messageId": message_id, "properties": {"total": 1, "note": hostile}})
+    assert r.status_code == 200, r.text
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url + "/console")
+    wait.until(EC.visibility_of_element_located((By.ID, "token"))).send_keys(ADMIN_TOKEN)
+    browser.find_element(By.ID, "save-token").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '#health .health-card[data-destination="orders-bus"]')))
+    # Discovered schemas name the event; the story shows the event, its entry and its user.
+    open_page(browser, server, "/schemas", "#view")
+    until(browser, lambda: hostile in browser.find_element(By.ID, "view").text, what="the event's name among the schemas")
+    open_page(browser, server, "/events/" + quote(message_id, safe=""), "#story-title")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "view"), hostile))
+    browser.get(server.url + "/live?messageId=" + quote(message_id, safe=""))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#records tbody tr")))
+    browser.find_element(By.CSS_SELECTOR, "#records tbody tr").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "detail"), hostile))
+    assert browser.execute_script("return window.__xss") is None, "markup from an event ran in the operator's browser"
+    assert not browser.find_elements(By.CSS_SELECTOR, 'img[src="x"]')
