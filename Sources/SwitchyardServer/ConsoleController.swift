@@ -72,11 +72,8 @@ public struct ConsoleController: Sendable {
     }
 
     func health() async throws -> Response {
+        // The backlog counts each destination's dead letters too (as for the summary).
         let backlog = try await store.backlog()
-        var dead: [String: Int] = [:]
-        for head in try await store.deadLetterHeads(destination: nil, limit: Self.maxHeads) {
-            dead[head.destination, default: 0] += head.count
-        }
         var list: [JSONValue] = []
         for destination in destinations where destination.config.enabled {
             let name = destination.name
@@ -105,7 +102,7 @@ public struct ConsoleController: Sendable {
                 } ?? .null
             o["queueDepth"] = .number(String(waiting?.waiting ?? 0))
             o["oldestWaitingSeconds"] = .number(String((waiting?.oldestWaitingAgeMs ?? 0) / 1000))
-            o["deadLetters"] = .number(String(dead[name] ?? 0))
+            o["deadLetters"] = .number(String(waiting?.counts[.dead] ?? 0))
             o["rules"] = .array(
                 destination.config.rules.map { rule in
                     .object(
