@@ -307,7 +307,7 @@ public struct OperatorController: Sendable {
             o["retries"] = .number(String(outcomes["failed"] ?? 0))
             o["deadLettered"] = .number(String(outcomes["dead"] ?? 0))
             // Sends paused after one failed as a whole: how long until the next probe.
-            if let until = snapshot.pausedUntil[name]?.millisecondsSinceEpoch {
+            if let until = metrics.health.health(name).pausedUntil?.millisecondsSinceEpoch {
                 o["paused"] = .bool(true)
                 o["probeInSeconds"] = .number(String(max(0, (until - now + 999) / 1000)))
             } else {

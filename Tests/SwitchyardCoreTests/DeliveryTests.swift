@@ -198,7 +198,7 @@ struct DeliveryTests {
             let started = ContinuousClock.now
             let shownPaused = NIOLockedValueBox(false)
             try await runWorker(worker) {
-                if metrics.snapshot().pausedUntil["paused-d"] != nil { shownPaused.withLockedValue { $0 = true } }
+                if metrics.health.health("paused-d").pausedUntil != nil { shownPaused.withLockedValue { $0 = true } }
                 // Up again once the outage was seen (a refused send, the pause shown) and has lasted
                 // a while: on a loaded machine the first send may come late, and must still fall
                 // inside the outage.
@@ -209,7 +209,7 @@ struct DeliveryTests {
             }
             // The summary and metrics showed the pause, and stop showing it once sends get through.
             #expect(shownPaused.withLockedValue { $0 })
-            #expect(metrics.snapshot().pausedUntil["paused-d"] == nil)
+            #expect(metrics.health.health("paused-d").pausedUntil == nil)
             // While down: the first round of sends, then one probe per pause, of 20 batches waiting.
             #expect((1...8).contains(destination.refusals.sends))
             // Jobs claimed but not sent were given back untried: only entries of refused sends count an attempt more.

@@ -214,7 +214,13 @@ public struct DeliveryWorker: Service {
     func noteAvailability(_ sent: SendResult) {
         if let failure = sent.unavailable {
             guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
-            metrics.destinationPaused(name, until: clock.now(plus: pause), reason: failure.description, at: clock.now())
+            let now = clock.now()
+            metrics.destinationPaused(
+                name,
+                until: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + pause.milliseconds),
+                reason: failure.description,
+                at: now
+            )
             logger.warning(
                 "destination unavailable: pausing its sends, then trying one batch at a time",
                 metadata: [

@@ -18,8 +18,6 @@ public final class PipelineMetrics: Sendable {
         public var suppressedBySource: [String: Int] = [:]
         /// destination → outcome (`succeeded`, `failed`, `dead`) → count.
         public var deliveriesByDestination: [String: [String: Int]]
-        /// Destinations whose sends are paused after failing as a whole, and until when.
-        public var pausedUntil: [String: Timestamp] = [:]
     }
 
     /// Where the counters and gauges are reported; components that make metrics of their own
@@ -155,18 +153,16 @@ public final class PipelineMetrics: Sendable {
     }
 
     /// The destination's sends were paused after one failed as a whole.
-    public func destinationPaused(_ destination: String, until: Timestamp, reason: String = "", at now: Timestamp = .now()) {
+    public func destinationPaused(_ destination: String, until: Timestamp, reason: String, at now: Timestamp) {
         health.paused(destination, until: until, reason: reason, at: now)
         counter("switchyard_destination_pauses_total", [("destination", destination)]).increment()
         gauge("switchyard_destination_paused", destination: destination).record(1)
-        totals.withLockedValue { $0.pausedUntil[destination] = until }
     }
 
     /// A send to the destination got an answer again.
     public func destinationAnswering(_ destination: String) {
         health.answering(destination)
         gauge("switchyard_destination_paused", destination: destination).record(0)
-        totals.withLockedValue { _ = $0.pausedUntil.removeValue(forKey: destination) }
     }
 
     public func snapshot() -> Snapshot {
