@@ -37,6 +37,8 @@ public struct ConsoleController: Sendable {
         ("/console/app.js", "text/javascript; charset=utf-8", ConsoleScript.js),
         ("/console/charts.js", "text/javascript; charset=utf-8", ConsoleCharts.js),
         ("/console/pages.js", "text/javascript; charset=utf-8", ConsolePages.js),
+        // Also loaded by /live.
+        ("/console/entry.js", "text/javascript; charset=utf-8", EntryScript.js),
     ]
 
     public func addRoutes(to router: Router<SwitchyardRequestContext>) {

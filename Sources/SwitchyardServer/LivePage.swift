@@ -81,6 +81,7 @@ enum LivePage {
           </div>
           <aside id="detail"><p class="muted">Select a row to see the event, what it became, and every attempt.</p></aside>
         </main>
+        <script src="/console/entry.js"></script>
         <script>
         "use strict";
         const MAX_ROWS = 500;
@@ -130,45 +131,11 @@ enum LivePage {
           if (state.selected === r.messageId) showDetail(r.messageId);
         }
 
-        // A copy button for the text just before it; without the clipboard API it selects that text instead.
-        function copyButton(text, label) {
-          const b = document.createElement("button"); b.type = "button"; b.className = "copy"; b.textContent = "Copy"; b.title = label; b.setAttribute("aria-label", label);
-          b.addEventListener("click", async (e) => {
-            e.stopPropagation();
-            const done = (words) => { b.textContent = words; setTimeout(() => { b.textContent = "Copy"; }, 1500); };
-            try { await navigator.clipboard.writeText(text); done("Copied"); } catch (err) {
-              const range = document.createRange(); range.selectNodeContents(b.previousElementSibling || b);
-              const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range); done("Selected: press Ctrl+C");
-            }
-          });
-          return b;
-        }
         function copyable(parent, text, label) { const code = document.createElement("code"); code.textContent = text; parent.append(code, copyButton(text, label)); }
 
-        // An EventBridge entry's Detail (a JSON string) or a Kinesis record's Data (kept decoded in the log, base64 on the
-        // wire) as the JSON it carries, shown formatted in place; the rest of the entry as it was sent.
-        function entryPayload(entry) {
-          if (!entry || typeof entry !== "object") return null;
-          if (typeof entry.Detail === "string") { try { return { key: "Detail", value: JSON.parse(entry.Detail), note: "Detail is sent as a JSON string; shown here formatted." }; } catch (e) { return null; } }
-          if (typeof entry.Data !== "string") return null;
-          try { const v = JSON.parse(entry.Data); if (v && typeof v === "object") return { key: "Data", value: v, note: "Data is sent base64-encoded; shown here as the JSON it carries." }; } catch (e) {}
-          try {
-            const text = new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(atob(entry.Data), (c) => c.charCodeAt(0)));
-            return { key: "Data", value: JSON.parse(text), note: "Data is base64 of JSON; shown here decoded and formatted." };
-          } catch (e) { return null; }
-        }
         function entrySection(pane, entry) {
           const h3 = document.createElement("h3"); h3.textContent = "Entry as sent"; pane.appendChild(h3);
-          const pre = document.createElement("pre"); pre.className = "detail-entry";
-          const payload = entryPayload(entry);
-          if (!payload) { pre.textContent = typeof entry === "string" ? entry : JSON.stringify(entry, null, 2); pane.appendChild(pre); return; }
-          const note = document.createElement("p"); note.className = "entry-note"; note.textContent = payload.note; pane.appendChild(note);
-          const marker = JSON.stringify("entry-payload-" + Math.random().toString(36).slice(2));
-          const text = JSON.stringify(Object.assign({}, entry, { [payload.key]: JSON.parse(marker) }), null, 2), at = text.indexOf(marker);
-          const indent = text.slice(text.lastIndexOf("\n", at) + 1, at).match(/^ */)[0];
-          const span = document.createElement("span"); span.className = "entry-detail-json"; span.textContent = JSON.stringify(payload.value, null, 2).split("\n").join("\n" + indent);
-          pre.append(text.slice(0, at), span, text.slice(at + marker.length));
-          pane.appendChild(pre);
+          pane.append(...entryNodes(entry));
         }
 
         async function showDetail(messageId) {

@@ -16,7 +16,7 @@ struct ConsoleAPITests {
     @Test("the pages need no token; the API does, and counts what ingestion saw, by source, refusal and destination")
     func statsAndPages() async throws {
         try await Harness.run(server: "adminToken: admin-token") { client, store in
-            for path in ["/console", "/console/app.js", "/console/charts.js", "/console/pages.js"] {
+            for path in ["/console", "/console/app.js", "/console/charts.js", "/console/pages.js", "/console/entry.js"] {
                 let page = try await client.execute(uri: path, method: .get)
                 #expect(page.status == .ok && page.body.readableBytes > 100, "\(path)")
             }

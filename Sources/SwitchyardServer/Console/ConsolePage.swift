@@ -189,6 +189,7 @@ enum ConsolePage {
         </section>
         <main id="view" tabindex="-1" aria-live="off"></main>
         <footer><span id="zone"></span></footer>
+        <script src="/console/entry.js"></script>
         <script src="/console/charts.js"></script>
         <script src="/console/app.js"></script>
         <script src="/console/pages.js"></script>

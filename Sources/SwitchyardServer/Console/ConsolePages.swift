@@ -279,27 +279,6 @@ enum ConsolePages {
 
         // ---- One event's story ------------------------------------------------------------------------------
 
-        // An EventBridge entry's Detail (a JSON string) or a Kinesis record's Data (the log keeps it decoded;
-        // base64 on the wire) as the JSON it carries; null when it is neither.
-        function entryPayload(entry) {
-          if (!entry || typeof entry !== 'object') return null;
-          if (typeof entry.Detail === 'string') { try { return { key: 'Detail', value: JSON.parse(entry.Detail), note: 'Detail is sent as a JSON string; shown here formatted.' }; } catch (e) { return null; } }
-          if (typeof entry.Data !== 'string') return null;
-          try { const v = JSON.parse(entry.Data); if (v && typeof v === 'object') return { key: 'Data', value: v, note: 'Data is sent base64-encoded; shown here as the JSON it carries.' }; } catch (e) { /* base64? */ }
-          try {
-            const text = new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(atob(entry.Data), (c) => c.charCodeAt(0)));
-            return { key: 'Data', value: JSON.parse(text), note: 'Data is base64 of JSON; shown here decoded and formatted.' };
-          } catch (e) { return null; }
-        }
-        function entryView(entry) {
-          const pre = h('pre', { class: 'detail-entry' }), payload = entryPayload(entry);
-          if (!payload) { pre.textContent = typeof entry === 'string' ? entry : JSON.stringify(entry, null, 2); return [pre]; }
-          const marker = JSON.stringify('entry-payload-' + Math.random().toString(36).slice(2));
-          const text = JSON.stringify(Object.assign({}, entry, { [payload.key]: JSON.parse(marker) }), null, 2), at = text.indexOf(marker);
-          const indent = text.slice(text.lastIndexOf('\n', at) + 1, at).match(/^ */)[0];
-          pre.append(text.slice(0, at), h('span', { class: 'entry-detail-json' }, JSON.stringify(payload.value, null, 2).split('\n').join('\n' + indent)), text.slice(at + marker.length));
-          return [h('p', { class: 'entry-note' }, payload.note), pre];
-        }
         function recordLine(r) {
           const parts = [r.kind === 'attempt' ? 'attempt ' + r.attempt + ' \u2192 ' + r.status : r.kind + ' \u2192 ' + r.status, ['at ', timeEl(r.at, null, true)]];
           if (r.reference) parts.push(['delivered as ', copyable(r.reference, 'Copy reference')]);
@@ -341,7 +320,7 @@ enum ConsolePages {
               if (d.logs) section.append(h('h4', {}, 'log() lines'), h('pre', {}, d.logs.join('\n')));
             }
             const entry = records.filter((r) => r.kind === 'transformed' && mine(r)).pop();
-            if (entry) section.append(h('h4', {}, 'Entry as sent'), ...entryView(entry.detail));
+            if (entry) section.append(h('h4', {}, 'Entry as sent'), ...entryNodes(entry.detail));
             for (const r of records.filter((r) => (r.kind === 'attempt' || r.kind === 'dead' || r.kind === 'replayed') && mine(r))) section.append(recordLine(r));
             page.push(section);
           }

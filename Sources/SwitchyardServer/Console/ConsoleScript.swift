@@ -77,23 +77,6 @@ enum ConsoleScript {
         function storyLink(id) { return h('a', { href: '/console#/events/' + encodeURIComponent(id), class: 'mono' }, id); }
         function destinationLink(name) { return h('a', { href: '/console#/destinations/' + encodeURIComponent(name) }, name); }
 
-        // A copy button for the text just before it; without the clipboard API it selects that text.
-        function copyButton(text, label) {
-          return h('button', { type: 'button', class: 'copy', 'aria-label': label, title: label, onclick: (e) => copyText(text, e.currentTarget) }, 'Copy');
-        }
-        async function copyText(text, button) {
-          const done = (words) => { button.textContent = words; setTimeout(() => { button.textContent = 'Copy'; }, 1500); };
-          try {
-            await navigator.clipboard.writeText(text);
-            done('Copied');
-          } catch (e) {
-            const target = button.previousElementSibling;
-            if (!target) return;
-            const range = document.createRange(); range.selectNodeContents(target);
-            const selection = window.getSelection(); selection.removeAllRanges(); selection.addRange(range);
-            done('Selected: press Ctrl+C');
-          }
-        }
         function copyable(text, label) { return h('span', { class: 'copyable' }, h('code', {}, text), copyButton(text, label)); }
 
         // ---- The API ------------------------------------------------------------------------------------
