@@ -53,17 +53,20 @@ public struct StatsCounts: Sendable, Hashable {
         put("suppressed", suppressed)
         put("violations", violations)
         put("filtered", filtered)
-        if !refused.isEmpty {
-            var r = JSONObject()
-            for status in refused.keys.sorted() { r[String(status)] = .number(String(refused[status]!)) }
-            o["refused"] = .object(r)
-        }
+        if !refused.isEmpty { o["refused"] = Self.json(refused: refused) }
         put("delivered", delivered)
         put("retried", retried)
         put("deadLettered", deadLettered)
         if !latency.isEmpty { o["latency"] = latency.json }
         if let queueDepth { o["queueDepth"] = .number(String(queueDepth)) }
         if let oldestWaitingMs { o["oldestWaitingMs"] = .number(String(oldestWaitingMs)) }
+        return .object(o)
+    }
+
+    /// Refusals by status as `{"401": 2}`, statuses in order: as rows keep them and `/v1/stats` answers them.
+    static func json(refused: [Int: Int]) -> JSONValue {
+        var o = JSONObject()
+        for status in refused.keys.sorted() { o[String(status)] = .number(String(refused[status]!)) }
         return .object(o)
     }
 

@@ -53,12 +53,6 @@ public struct StatsSeries: Sendable {
     static func optional(_ n: Int64?) -> JSONValue { n.map { .number(String($0)) } ?? .null }
     static func column(_ series: [StatsCounts], _ value: (StatsCounts) -> Int) -> JSONValue { .array(series.map { number(value($0)) }) }
 
-    static func refused(_ counts: [Int: Int]) -> JSONValue {
-        var o = JSONObject()
-        for status in counts.keys.sorted() { o[String(status)] = number(counts[status]!) }
-        return .object(o)
-    }
-
     static func source(_ series: [StatsCounts], _ total: StatsCounts) -> JSONValue {
         var refusedSeries = JSONObject()
         for status in total.refused.keys.sorted() {
@@ -78,7 +72,7 @@ public struct StatsSeries: Sendable {
                         JSONObject([
                             ("received", number(total.received)), ("duplicates", number(total.duplicates)),
                             ("suppressed", number(total.suppressed)), ("violations", number(total.violations)),
-                            ("filtered", number(total.filtered)), ("refused", refused(total.refused)),
+                            ("filtered", number(total.filtered)), ("refused", StatsCounts.json(refused: total.refused)),
                         ])
                     )
                 ),
@@ -86,15 +80,16 @@ public struct StatsSeries: Sendable {
         )
     }
 
+    /// The percentiles `/v1/stats` reports, by key.
+    static let percentiles: [(key: String, fraction: Double)] = [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)]
+
     static func percentiles(_ h: LatencyHistogram) -> JSONValue {
-        .object(
-            JSONObject([("p50", optional(h.percentile(0.5))), ("p95", optional(h.percentile(0.95))), ("p99", optional(h.percentile(0.99)))])
-        )
+        .object(JSONObject(percentiles.map { ($0.key, optional(h.percentile($0.fraction))) }))
     }
 
     static func destination(_ series: [StatsCounts], _ total: StatsCounts) -> JSONValue {
         var latency = JSONObject()
-        for (key, fraction) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+        for (key, fraction) in percentiles {
             latency[key] = .array(series.map { optional($0.latency.percentile(fraction)) })
         }
         return .object(
