@@ -17,9 +17,8 @@ public struct TopView: Sendable {
         self.color = color
     }
 
-    static func sum(_ v: JSONValue?) -> Int { v?.arrayValue?.reduce(0) { $0 + ($1.integerValue ?? 0) } ?? 0 }
-    /// The last number of a series (a gauge's latest sample).
-    static func last(_ v: JSONValue?) -> Int? { v?.arrayValue?.last { $0.integerValue != nil }?.integerValue }
+    /// A total `/v1/stats` reports for the window, 0 when absent.
+    static func total(_ series: JSONValue?, _ key: String) -> Int { series?[path: "totals." + key]?.integerValue ?? 0 }
 
     func rate(_ n: Int) -> String { Self.rate(Double(n) / max(window, 1)) }
 
@@ -87,9 +86,9 @@ public struct TopView: Sendable {
             if state == "paused", let until = d[path: "pausedUntil"]?.stringValue { why = "until \(until): " + why }
             rows.append([
                 name, paint(state),
-                rate(Self.sum(series?.objectValue?["delivered"])),
-                rate(Self.sum(series?.objectValue?["retried"])),
-                String(Self.sum(series?.objectValue?["deadLettered"])),
+                rate(Self.total(series, "delivered")),
+                rate(Self.total(series, "retried")),
+                String(Self.total(series, "deadLettered")),
                 Self.milliseconds(series?[path: "totals.latencyMs.p50"]?.integerValue),
                 Self.milliseconds(series?[path: "totals.latencyMs.p99"]?.integerValue),
                 Self.count(d[path: "queueDepth"]?.integerValue ?? 0),
@@ -103,9 +102,8 @@ public struct TopView: Sendable {
         for (name, s) in stats[path: "sources"]?.objectValue ?? JSONObject() {
             let refused = s[path: "totals.refused"]?.objectValue?.reduce(0) { $0 + ($1.value.integerValue ?? 0) } ?? 0
             sources.append([
-                name, rate(Self.sum(s.objectValue?["received"])), String(refused),
-                String(s[path: "totals.duplicates"]?.integerValue ?? 0), String(s[path: "totals.violations"]?.integerValue ?? 0),
-                String(s[path: "totals.filtered"]?.integerValue ?? 0),
+                name, rate(Self.total(s, "received")), String(refused),
+                String(Self.total(s, "duplicates")), String(Self.total(s, "violations")), String(Self.total(s, "filtered")),
             ])
         }
         lines += Self.table(sources)

@@ -9,8 +9,8 @@ struct TopViewTests {
         let stats = try JSONParser.parse(
             """
             {"destinations":{"bus":{"delivered":[30,30],"retried":[6,0],"deadLettered":[1,0],
-              "totals":{"latencyMs":{"p50":12,"p95":40,"p99":1500}}}},
-             "sources":{"web":{"received":[40,20],"totals":{"refused":{"401":2,"400":1},"duplicates":3,"violations":0,"filtered":0}}}}
+              "totals":{"delivered":60,"retried":6,"deadLettered":1,"latencyMs":{"p50":12,"p95":40,"p99":1500}}}},
+             "sources":{"web":{"received":[40,20],"totals":{"received":60,"refused":{"401":2,"400":1},"duplicates":3,"violations":0,"filtered":0}}}}
             """
         )
         let destinations = try JSONParser.parse(
