@@ -103,7 +103,9 @@ public final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
             }
             if group.isEmpty { return }
             do {
-                let outputs = try commit(group.flatMap(\.items)).runs(ofSizes: group.map(\.items.count))
+                // Closures, not key paths: a key path into this generic type is instantiated
+                // by the runtime at every use, which cost about 1% of the server's CPU.
+                let outputs = try commit(group.flatMap { $0.items }).runs(ofSizes: group.map { $0.items.count })
                 for n in group.indices { group[n].outputs = outputs[n] }
             } catch {
                 for waiter in group { waiter.continuation.resume(throwing: error) }
