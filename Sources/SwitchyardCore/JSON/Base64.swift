@@ -25,11 +25,17 @@ public enum Base64 {
 
     /// Either alphabet (standard or URL-safe), padding optional; nil for any other character.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        var text = String(text)
+        return text.withUTF8 { decode($0) }
+    }
+
+    /// Either alphabet (standard or URL-safe), padding optional; nil for any other byte.
+    public static func decode(_ utf8: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count * 3 / 4)
+        out.reserveCapacity(utf8.count * 3 / 4)
         var buffer: UInt32 = 0
         var bits = 0
-        for c in text.utf8 {
+        for c in utf8 {
             let v: UInt32
             switch c {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
