@@ -113,23 +113,32 @@ extension SQLiteJobStore {
         let leaseEnd = now + leaseFor.milliseconds
         let lease = Int64.random(in: 1...Int64.max)
         return try await pool.write { db in
-            // One walk of the waiting jobs' index, due order, stopping after `limit` rows: a claim
-            // costs the same with ten jobs waiting or ten million. Leases that ran out are due too.
-            let due = try db.cachedStatement(
-                sql: """
-                    SELECT id, event_id, attempts, ordering_key, rule, state = 'in_flight', output FROM jobs
-                    WHERE destination = ? AND \(Self.waiting) AND available_at <= ?
-                    ORDER BY available_at, event_id LIMIT ?
-                    """
-            )
-            var claimed: [(id: Int64, eventID: Int64, attempt: Int, key: String?, rule: String?, output: [UInt8]?)] = []
-            var select = RowWriter(due)
+            var claimed: [Job] = []
+            var select = RowWriter(try db.cachedStatement(sql: Self.claimSQL))
             select.bind(destination)
             select.bind(now)
             select.bind(limit)
             var expired = 0
             try select.rows(db) { row in
-                claimed.append((row.int64(0), row.int64(1), Int(row.int64(2)) + 1, row.string(3), row.string(4), row.optionalBytes(6)))
+                claimed.append(
+                    Job(
+                        id: row.int64(0),
+                        eventID: row.int64(1),
+                        lease: lease,
+                        destination: destination,
+                        attempt: Int(row.int64(2)) + 1,
+                        source: row.string(7) ?? "",
+                        messageId: row.string(8) ?? "",
+                        type: MessageType(rawValue: row.string(9) ?? "") ?? .track,
+                        name: row.string(10),
+                        userId: row.string(13),
+                        receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(11)),
+                        payload: row.bytes(12),
+                        orderingKey: row.string(3),
+                        rule: row.string(4),
+                        output: row.optionalBytes(6)
+                    )
+                )
                 if row.int64(5) != 0 { expired += 1 }
             }
             self.metrics.leaseExpired(destination: destination, count: expired)
@@ -138,13 +147,6 @@ extension SQLiteJobStore {
                     UPDATE jobs SET state = 'in_flight', lease = ?, attempts = attempts + 1, available_at = ?, updated_at = ? WHERE id = ?
                     """
             )
-            let event = try db.cachedStatement(
-                sql: """
-                    SELECT source, message_id, type, name, received_at, payload, COALESCE(user_id, anonymous_id) FROM events WHERE id = ?
-                    """
-            )
-            var jobs: [Job] = []
-            jobs.reserveCapacity(claimed.count)
             for job in claimed {
                 var update = RowWriter(take)
                 update.bind(lease)
@@ -152,33 +154,22 @@ extension SQLiteJobStore {
                 update.bind(now)
                 update.bind(job.id)
                 try update.step(db)
-                var read = RowWriter(event)
-                read.bind(job.eventID)
-                try read.rows(db) { row in
-                    jobs.append(
-                        Job(
-                            id: job.id,
-                            eventID: job.eventID,
-                            lease: lease,
-                            destination: destination,
-                            attempt: job.attempt,
-                            source: row.string(0) ?? "",
-                            messageId: row.string(1) ?? "",
-                            type: MessageType(rawValue: row.string(2) ?? "") ?? .track,
-                            name: row.string(3),
-                            userId: row.string(6),
-                            receivedAt: Timestamp(millisecondsSinceEpoch: row.int64(4)),
-                            payload: row.bytes(5),
-                            orderingKey: job.key,
-                            rule: job.rule,
-                            output: job.output
-                        )
-                    )
-                }
             }
-            return jobs
+            return claimed
         }
     }
+
+    /// A destination's due jobs with their events, read in one walk of the waiting jobs' index
+    /// (due order, stopping after `limit` rows: a claim costs the same with ten jobs waiting or
+    /// ten million; leases that ran out are due too). The event comes with its job, so delivery
+    /// does not go back for each one.
+    static let claimSQL = """
+        SELECT jobs.id, event_id, attempts, ordering_key, rule, state = 'in_flight', output,
+            source, message_id, type, name, received_at, payload, COALESCE(user_id, anonymous_id)
+        FROM jobs JOIN events ON events.id = jobs.event_id
+        WHERE destination = ? AND \(waiting) AND available_at <= ?
+        ORDER BY available_at, event_id LIMIT ?
+        """
 
     /// A job still to be delivered (pending, failed or in flight), as SQL: exactly the `jobs_waiting`
     /// index's condition, which SQLite requires word for word before it uses a partial index. Not

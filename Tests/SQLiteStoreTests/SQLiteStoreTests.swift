@@ -17,7 +17,7 @@ struct SQLiteStoreTests {
             // SQLite uses a partial index only when a query repeats its condition word for word.
             let plans = try await store.read { db in
                 try [
-                    "SELECT id FROM jobs WHERE destination = 'd' AND \(SQLiteJobStore.waiting) AND available_at <= 1 ORDER BY available_at, event_id LIMIT 5",
+                    SQLiteJobStore.claimSQL.replacingOccurrences(of: "?", with: "1"),
                     "SELECT COUNT(*), MIN(event_id) FROM jobs WHERE destination = 'd' AND \(SQLiteJobStore.waiting)",
                 ].map { sql in
                     try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, adapter: ColumnMapping(["detail": "detail"])).joined(
