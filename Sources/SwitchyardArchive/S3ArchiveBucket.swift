@@ -122,7 +122,13 @@ public struct S3ArchiveBucket: ArchiveBucket {
         do {
             let deadline = NIODeadline.now() + timeout
             let response = try await httpClient.execute(request, deadline: deadline)
-            let bytes = try await AWSJSONClient.collect(response.body, before: deadline, timeout: timeout, upTo: Self.maxObjectBytes)
+            let bytes = try await AWSJSONClient.collect(
+                response.body,
+                before: deadline,
+                timeout: timeout,
+                upTo: Self.maxObjectBytes,
+                timers: httpClient.eventLoopGroup.any()
+            )
             answer = Answer(status: Int(response.status.code), body: Array(bytes.readableBytesView))
         } catch {
             throw ArchiveBucketError.unreachable("\(method) \(location)\(key.map { String($0.dropFirst(prefix.count)) } ?? ""): \(error)")
