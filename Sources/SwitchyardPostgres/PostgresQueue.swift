@@ -93,7 +93,9 @@ extension PostgresJobStore {
                 errors.append(result.outcome.error.pgText ?? "")
                 hasError.append(result.outcome.error != nil)
             }
-            var settled = Set<Int64>()
+            // Each settled job with the lease that settled it: a stale lease's result for the same
+            // job, in the same call, changed nothing and is not logged.
+            var settled: [Int64: Int64] = [:]
             let rows = try await connection.run(
                 """
                 UPDATE jobs SET state = t.s, available_at = t.at, last_error = CASE WHEN t.h THEN t.err ELSE jobs.last_error END,
@@ -102,17 +104,17 @@ extension PostgresJobStore {
                     \(outputs)::bytea[], \(hasOutput)::boolean[])
                     AS t(id, lease, s, at, err, h, o, ho)
                 WHERE jobs.id = t.id AND jobs.lease = t.lease AND jobs.state = 'in_flight'
-                RETURNING jobs.id
+                RETURNING jobs.id, t.lease
                 """,
                 logger: self.logger
             )
-            for id in try rows.decode(Int64.self) { settled.insert(id) }
+            for (id, lease) in try rows.decode((Int64, Int64).self) { settled[id] = lease }
             guard !settled.isEmpty else { return (0, 0) }
             var finished = 0
             var releaseDestinations: [String] = []
             var releaseKeys: [String] = []
             var records: [LogRecord] = []
-            for result in results where settled.contains(result.jobID) {
+            for result in results where settled[result.jobID] == result.lease {
                 if result.outcome.isFinal { finished += 1 }
                 if let (destination, key) = result.releasedKey {
                     releaseDestinations.append(destination)

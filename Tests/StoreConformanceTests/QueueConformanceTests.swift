@@ -97,6 +97,33 @@ struct QueueConformanceTests {
         }
     }
 
+    @Test(
+        "deliveries settled together: one from a stale lease changes nothing and is not logged, the others each settle and log once, in order",
+        arguments: StoreFixture.all
+    )
+    func deliveriesSettledTogether(_ fixture: StoreFixture) async throws {
+        try await fixture.withStore { store in
+            try await store.append(events(1...13))
+            let stale = try await store.claim("a", leaseFor: .zero)
+            let current = try await store.claim("a")
+            #expect(current.count == 13 && current.allSatisfy { $0.attempt == 2 })
+            // One finish with a stale delivery, twelve current deliveries and a current retry.
+            func result(_ job: Job, _ outcome: JobOutcome) -> JobResult {
+                let log = AttemptLog(job: job, batchId: "b-1", requestId: "r-1", result: entryOutcome(outcome), entry: nil)
+                return JobResult(job: job, outcome: outcome, log: log)
+            }
+            try await store.finish(
+                [result(stale[0], .succeeded)] + current.dropLast().map { result($0, .succeeded) }
+                    + [result(current[12], .retry(at: now(), error: "ThrottlingException"))]
+            )
+            #expect(try await store.counts() == [.succeeded: 12, .failed: 1])
+            let attempts = try await store.records(LogQuery(filter: LogFilter(kind: .attempt))).sorted { $0.id < $1.id }
+            #expect(attempts.map(\.messageId) == (1...13).map { "m-\($0)" })
+            #expect(attempts.allSatisfy { $0.attempt == 2 })
+            #expect(attempts.map(\.status) == Array(repeating: "succeeded", count: 12) + ["failed"])
+        }
+    }
+
     @Test("released jobs are due at once and the attempt is not counted", arguments: StoreFixture.all)
     func release(_ fixture: StoreFixture) async throws {
         try await fixture.withStore { store in
