@@ -870,6 +870,31 @@ def context_switches(pid):
     return total
 
 
+def thread_cpu(pid):
+    """CPU seconds so far of the event loops' threads and of Swift's cooperative pool, by thread name.
+    Dispatch's threads (SQLite's writer, the commit and flush queues) come and go, so their share
+    is the process's total less these two."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"event_loops": 0.0, "pool": 0.0}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if name.startswith("NIO-"):
+            out["event_loops"] += seconds
+        elif name.endswith("default-qos"):
+            out["pool"] += seconds
+    return out
+
+
+def written_bytes(pid):
+    """Bytes the process has caused to be written to storage so far (`/proc/<pid>/io`)."""
+    return int(re.search(r"^write_bytes:\s+(\d+)", Path(f"/proc/{pid}/io").read_text(), re.M).group(1))
+
+
 def bench_cost(work, duration, rounds=3):
     """The figure the project steers by, measured as one number: single tracks from `wrk -t2 -c64`
     for `duration` seconds with the emulator up and the server's default delivery, then every
@@ -893,6 +918,7 @@ def bench_cost(work, duration, rounds=3):
             stats = f"http://127.0.0.1:{port}/stats"
             delivered_before = requests.get(stats).json()["delivered"]
             cpu, emu_cpu, switches = server.cpu_seconds(), emu.cpu_seconds(), context_switches(server.process.pid)
+            threads, written = thread_cpu(server.process.pid), written_bytes(server.process.pid)
             db_cpu = cluster.cpu_seconds() if store == "postgres" else 0
             out = wrk(server.url, track, 64, duration)
             accepted = out["requests"] - out["non2xx"]
@@ -902,11 +928,15 @@ def bench_cost(work, duration, rounds=3):
                 time.sleep(0.05)
             wait = time.monotonic() - started
             us = (server.cpu_seconds() - cpu) * 1e6 / accepted
+            by_thread = {k: (v - threads[k]) * 1e6 / accepted for k, v in thread_cpu(server.process.pid).items()}
+            by_thread["dispatch_and_other"] = us - sum(by_thread.values())
             results[store].append({
                 "baseline": baseline, "switchyard": out, "events": accepted, "drain_after_seconds": wait,
                 "cpu_us_per_event": us, "multiple": us / baseline["cpu_us_per_request"], "ingest_ratio": out["rps"] / baseline["rps"],
                 "emulator_cpu_us_per_event": (emu.cpu_seconds() - emu_cpu) * 1e6 / accepted,
                 "context_switches_per_event": (context_switches(server.process.pid) - switches) / accepted,
+                "cpu_us_per_event_by_threads": by_thread,
+                "bytes_written_per_event": (written_bytes(server.process.pid) - written) / accepted,
                 "postgres_cpu_us_per_event": (cluster.cpu_seconds() - db_cpu) * 1e6 / accepted if store == "postgres" else None,
             })
             server.stop()
@@ -925,6 +955,10 @@ def cost_rows(results):
                   f'route\'s {r["baseline"]["rps"]:,.0f}), all delivered {r["drain_after_seconds"]:.1f} s after wrk ended | '
                   f'**{r["cpu_us_per_event"]:.0f} µs per event, {r["multiple"]:.2f}×** a {r["baseline"]["cpu_us_per_request"]:.0f} µs bare request; '
                   f'{r["context_switches_per_event"]:.1f} context switches per event; emulator {r["emulator_cpu_us_per_event"]:.0f} µs{db} |')
+            t = r["cpu_us_per_event_by_threads"]
+            print(f'| … where, {store} | threads | event loops {t["event_loops"]:.0f} µs, Swift\'s pool {t["pool"]:.0f} µs, dispatch threads '
+                  f'(SQLite, commits, flushes) and the rest {t["dispatch_and_other"]:.0f} µs; {r["bytes_written_per_event"] / 1024:.1f} KiB written '
+                  f'to disk per event |')
 
 
 def bench_latency(work, rate, seconds):
