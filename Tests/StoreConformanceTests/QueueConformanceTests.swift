@@ -108,13 +108,9 @@ struct QueueConformanceTests {
             let current = try await store.claim("a")
             #expect(current.count == 13 && current.allSatisfy { $0.attempt == 2 })
             // One finish with a stale delivery, twelve current deliveries and a current retry.
-            func result(_ job: Job, _ outcome: JobOutcome) -> JobResult {
-                let log = AttemptLog(job: job, batchId: "b-1", requestId: "r-1", result: entryOutcome(outcome), entry: nil)
-                return JobResult(job: job, outcome: outcome, log: log)
-            }
             try await store.finish(
-                [result(stale[0], .succeeded)] + current.dropLast().map { result($0, .succeeded) }
-                    + [result(current[12], .retry(at: now(), error: "ThrottlingException"))]
+                [jobResult(stale[0], .succeeded)] + current.dropLast().map { jobResult($0, .succeeded) }
+                    + [jobResult(current[12], .retry(at: now(), error: "ThrottlingException"))]
             )
             #expect(try await store.counts() == [.succeeded: 12, .failed: 1])
             let attempts = try await store.records(LogQuery(filter: LogFilter(kind: .attempt))).sorted { $0.id < $1.id }

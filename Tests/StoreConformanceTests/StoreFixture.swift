@@ -208,21 +208,22 @@ func keyed(_ n: Int, user: String) -> NewEvent {
     NewEvent(source: "web", event: makeEvent(n, user: user), targets: [JobTarget(destination: "d", orderingKey: user)])
 }
 
+/// What a worker reports of `job`: its outcome and, when `logged`, the attempt's log record.
+func jobResult(_ job: Job, _ outcome: JobOutcome, logged: Bool = true) -> JobResult {
+    JobResult(
+        job: job,
+        outcome: outcome,
+        log: logged ? AttemptLog(job: job, batchId: "b-1", requestId: "r-1", result: entryOutcome(outcome), entry: nil) : nil
+    )
+}
+
 extension JobQueue {
     func claim(_ destination: String = "a", limit: Int = 100, leaseFor: Duration = .seconds(60)) async throws -> [Job] {
         try await claim(destination: destination, limit: limit, leaseFor: leaseFor)
     }
 
     func settle(_ jobs: [Job], _ outcome: JobOutcome, logged: Bool = false) async throws {
-        try await finish(
-            jobs.map { job in
-                JobResult(
-                    job: job,
-                    outcome: outcome,
-                    log: logged ? AttemptLog(job: job, batchId: "b-1", requestId: "r-1", result: entryOutcome(outcome), entry: nil) : nil
-                )
-            }
-        )
+        try await finish(jobs.map { jobResult($0, outcome, logged: logged) })
     }
 
     func counts(_ destination: String = "a") async throws -> [JobState: Int] {
