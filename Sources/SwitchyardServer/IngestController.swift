@@ -350,15 +350,6 @@ enum BasicAuth {
     }
 }
 
-extension StringProtocol {
-    func trimmingCharacters(in set: Character) -> Substring {
-        var s = Substring(self)
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return s
-    }
-}
-
 /// Caps the bytes all requests together may hold in memory while being parsed; past it, the
 /// server answers 503 (clients retry) instead of growing without bound.
 final class MemoryBudget: Sendable {
