@@ -215,12 +215,7 @@ public struct DeliveryWorker: Service {
         if let failure = sent.unavailable {
             guard let pause = backoff.withLockedValue({ $0.unavailable(at: .now, policy: policy) }) else { return }
             let now = clock.now()
-            metrics.destinationPaused(
-                name,
-                until: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + pause.milliseconds),
-                reason: failure.description,
-                at: now
-            )
+            metrics.destinationPaused(name, until: now.plus(pause), reason: failure.description, at: now)
             logger.warning(
                 "destination unavailable: pausing its sends, then trying one batch at a time",
                 metadata: [

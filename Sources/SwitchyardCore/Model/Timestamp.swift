@@ -13,6 +13,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return Timestamp(millisecondsSinceEpoch: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
     }
 
+    /// This moment moved by `duration` (back, when it is negative), to the millisecond.
+    public func plus(_ duration: Duration) -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: millisecondsSinceEpoch + duration.milliseconds)
+    }
+
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
     }

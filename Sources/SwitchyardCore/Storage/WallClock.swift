@@ -35,6 +35,6 @@ public final class ManualWallClock: WallClock {
 extension WallClock {
     /// `now()` moved by `duration` (back, when it is negative).
     public func now(plus duration: Duration) -> Timestamp {
-        Timestamp(millisecondsSinceEpoch: now().millisecondsSinceEpoch + duration.milliseconds)
+        now().plus(duration)
     }
 }
