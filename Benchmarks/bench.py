@@ -105,8 +105,7 @@ class Proc:
 
     def cpu_seconds(self):
         """User + system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu_seconds(Path(f"/proc/{self.process.pid}/stat").read_text())
 
     def stop(self):
         if self.process.poll() is None:
@@ -858,35 +857,30 @@ def bench_stats_size(work, duration):
             "week_rows": minutes * len(widest), "week_bytes": size, "bytes_per_minute": size / minutes}
 
 
-def context_switches(pid):
-    """Voluntary and involuntary context switches of every thread of a process so far."""
-    total = 0
-    for status in Path(f"/proc/{pid}/task").glob("*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        total += sum(int(m) for m in re.findall(r"ctxt_switches:\s+(\d+)", text))
-    return total
+def stat_cpu_seconds(stat):
+    """User + system CPU seconds from the text of a process's or thread's `/proc/…/stat`."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu(pid):
-    """CPU seconds so far of the event loops' threads and of Swift's cooperative pool, by thread name.
-    Dispatch's threads (SQLite's writer, the commit and flush queues) come and go, so their share
-    is the process's total less these two."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {"event_loops": 0.0, "pool": 0.0}
+def threads(pid):
+    """So far, over a process's threads: their context switches (voluntary and involuntary), and
+    the CPU seconds of the event loops' threads and of Swift's cooperative pool, by thread name.
+    Dispatch's threads (on SQLite: its writer, the commit and flush queues) come and go, so their
+    share is the process's total less these two."""
+    out = {"switches": 0, "event_loops": 0.0, "pool": 0.0}
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu = stat_cpu_seconds((task / "stat").read_text())
+            status = (task / "status").read_text()
         except OSError:
             continue
-        seconds = (int(fields[11]) + int(fields[12])) / tick
+        out["switches"] += sum(int(m) for m in re.findall(r"ctxt_switches:\s+(\d+)", status))
         if name.startswith("NIO-"):
-            out["event_loops"] += seconds
+            out["event_loops"] += cpu
         elif name.endswith("default-qos"):
-            out["pool"] += seconds
+            out["pool"] += cpu
     return out
 
 
@@ -917,8 +911,8 @@ def bench_cost(work, duration, rounds=3):
                 server = Node(work, f"cost-{n}", cluster.database(), port, cluster.password, delivery="{}")
             stats = f"http://127.0.0.1:{port}/stats"
             delivered_before = requests.get(stats).json()["delivered"]
-            cpu, emu_cpu, switches = server.cpu_seconds(), emu.cpu_seconds(), context_switches(server.process.pid)
-            threads, written = thread_cpu(server.process.pid), written_bytes(server.process.pid)
+            cpu, emu_cpu = server.cpu_seconds(), emu.cpu_seconds()
+            before, written = threads(server.process.pid), written_bytes(server.process.pid)
             db_cpu = cluster.cpu_seconds() if store == "postgres" else 0
             out = wrk(server.url, track, 64, duration)
             accepted = out["requests"] - out["non2xx"]
@@ -928,13 +922,14 @@ def bench_cost(work, duration, rounds=3):
                 time.sleep(0.05)
             wait = time.monotonic() - started
             us = (server.cpu_seconds() - cpu) * 1e6 / accepted
-            by_thread = {k: (v - threads[k]) * 1e6 / accepted for k, v in thread_cpu(server.process.pid).items()}
+            after = threads(server.process.pid)
+            by_thread = {k: (after[k] - before[k]) * 1e6 / accepted for k in ("event_loops", "pool")}
             by_thread["dispatch_and_other"] = us - sum(by_thread.values())
             results[store].append({
                 "baseline": baseline, "switchyard": out, "events": accepted, "drain_after_seconds": wait,
                 "cpu_us_per_event": us, "multiple": us / baseline["cpu_us_per_request"], "ingest_ratio": out["rps"] / baseline["rps"],
                 "emulator_cpu_us_per_event": (emu.cpu_seconds() - emu_cpu) * 1e6 / accepted,
-                "context_switches_per_event": (context_switches(server.process.pid) - switches) / accepted,
+                "context_switches_per_event": (after["switches"] - before["switches"]) / accepted,
                 "cpu_us_per_event_by_threads": by_thread,
                 "bytes_written_per_event": (written_bytes(server.process.pid) - written) / accepted,
                 "postgres_cpu_us_per_event": (cluster.cpu_seconds() - db_cpu) * 1e6 / accepted if store == "postgres" else None,
@@ -956,9 +951,9 @@ def cost_rows(results):
                   f'**{r["cpu_us_per_event"]:.0f} µs per event, {r["multiple"]:.2f}×** a {r["baseline"]["cpu_us_per_request"]:.0f} µs bare request; '
                   f'{r["context_switches_per_event"]:.1f} context switches per event; emulator {r["emulator_cpu_us_per_event"]:.0f} µs{db} |')
             t = r["cpu_us_per_event_by_threads"]
-            print(f'| … where, {store} | threads | event loops {t["event_loops"]:.0f} µs, Swift\'s pool {t["pool"]:.0f} µs, dispatch threads '
-                  f'(SQLite, commits, flushes) and the rest {t["dispatch_and_other"]:.0f} µs; {r["bytes_written_per_event"] / 1024:.1f} KiB written '
-                  f'to disk per event |')
+            dispatch = "dispatch threads (SQLite's writer, commits, flushes)" if store == "sqlite" else "dispatch threads"
+            print(f'| … where, {store} | threads | event loops {t["event_loops"]:.0f} µs, Swift\'s pool {t["pool"]:.0f} µs, {dispatch} '
+                  f'and the rest {t["dispatch_and_other"]:.0f} µs; {r["bytes_written_per_event"] / 1024:.1f} KiB written to disk per event |')
 
 
 def bench_latency(work, rate, seconds):
