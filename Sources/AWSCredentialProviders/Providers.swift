@@ -116,13 +116,17 @@ public struct ProcessCredentialProvider: CredentialProvider {
     public var description: String { "credential_process of profile \(profile)" }
 
     public func fetch() async throws(CredentialError) -> TemporaryCredentials {
-        let (status, output, errorOutput) = await Self.run(command, timeout: timeout)
-        guard status == 0 else {
-            let why = status == nil ? "did not finish within \(timeout)" : "exited with status \(status!)"
+        switch await ShellCommand.run(command, timeout: timeout) {
+        case .exited(0, let output, _):
+            return try Self.parse(output, provider: description)
+        case .exited(let status, _, let errorOutput):
             let detail = errorOutput.split(whereSeparator: \.isNewline).first.map { ": \($0.prefix(200))" } ?? ""
-            throw CredentialError(provider: description, message: "the command \(why)\(detail)")
+            throw CredentialError(provider: description, message: "the command exited with status \(status)\(detail)")
+        case .timedOut:
+            throw CredentialError(provider: description, message: "the command did not finish within \(timeout)")
+        case .failed(let why):
+            throw CredentialError(provider: description, message: why)
         }
-        return try Self.parse(output, provider: description)
     }
 
     static func parse(_ output: [UInt8], provider: String) throws(CredentialError) -> TemporaryCredentials {
@@ -147,40 +151,6 @@ public struct ProcessCredentialProvider: CredentialProvider {
         }
         let token = o["SessionToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         return TemporaryCredentials(AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token), expiration: expiration)
-    }
-
-    /// Runs `/bin/sh -c command` off the cooperative pool; the exit status (nil past the timeout,
-    /// when the process is killed), and the first MiB of its standard output and error.
-    static func run(_ command: String, timeout: Duration) async -> (Int32?, [UInt8], String) {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", command]
-                let out = Pipe()
-                let err = Pipe()
-                process.standardOutput = out
-                process.standardError = err
-                process.standardInput = FileHandle.nullDevice
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(returning: (127, [], "cannot start /bin/sh: \(error)"))
-                    return
-                }
-                let deadline = DispatchTime.now() + .milliseconds(Int(timeout.components.seconds * 1000))
-                let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-                DispatchQueue.global().asyncAfter(deadline: deadline, execute: killer)
-                let output = out.fileHandleForReading.readData(ofLength: 1 << 20)
-                let errors = err.fileHandleForReading.readData(ofLength: 1 << 16)
-                process.waitUntilExit()
-                killer.cancel()
-                let timedOut = process.terminationReason == .uncaughtSignal && DispatchTime.now() >= deadline
-                continuation.resume(
-                    returning: (timedOut ? nil : process.terminationStatus, Array(output), String(decoding: errors, as: UTF8.self))
-                )
-            }
-        }
     }
 }
 

@@ -2,7 +2,9 @@ import Foundation
 import GRDB
 import Logging
 import NIOConcurrencyHelpers
+import Subprocess
 import SwitchyardTestSupport
+import SystemPackage
 import Testing
 
 @testable import SwitchyardCore
@@ -144,15 +146,18 @@ struct SQLiteStoreTests {
             // the child keeps it as its standard input for a while, and the lock with it.
             let fd = open(dir + "/queue.lock", O_RDWR)
             #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: "/bin/sleep")
-            child.arguments = ["0.2"]
-            child.standardInput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
-            try child.run()
-            close(fd)
-            let reopened = try SQLiteJobStore(config: storage(dir), owner: true)
-            try reopened.close()
-            child.waitUntilExit()
+            let child = try await Subprocess.run(
+                .path("/bin/sleep"),
+                arguments: ["0.2"],
+                input: .fileDescriptor(FileDescriptor(rawValue: fd), closeAfterSpawningProcess: false),
+                output: .discarded,
+                error: .discarded
+            ) { _ in
+                close(fd)
+                let reopened = try SQLiteJobStore(config: storage(dir), owner: true)
+                try reopened.close()
+            }
+            #expect(child.terminationStatus.isSuccess)
         }
     }
 
