@@ -2,8 +2,9 @@ import Logging
 import ServiceLifecycle
 import SwitchyardCore
 
-/// Indexes the message ids of newly stored events in batches, about a second behind ingestion,
-/// so lookups by message id stay fast without an index write in every ingestion commit.
+/// Indexes the message ids and dedup marks of newly stored events in batches, about a second
+/// behind ingestion, so lookups by message id stay fast and dedup marks leave memory without an
+/// index write in every ingestion commit.
 ///
 /// The index has its own database file and writer (`SQLiteJobStore.messageIndex`), so indexing
 /// runs beside ingestion instead of taking turns with it on the queue's writer.
@@ -23,6 +24,9 @@ public struct MessageIndexer: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var indexed = 0
             do {
+                // After the queue opens, and whenever the filter over the index's dedup marks has
+                // filled: until it is built, ingestion probes the index for every marked id.
+                if store.marks.needsFilter { try await store.buildMarkFilter() }
                 indexed = try await store.indexMessageIDs(limit: batchSize)
             } catch {
                 if Task.isCancelled { return }

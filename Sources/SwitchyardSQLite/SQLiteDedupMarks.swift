@@ -1,32 +1,54 @@
-import Foundation
 import GRDB
 import SwitchyardCore
 
-/// Dedup marks (`DedupRule`) in the queue's own transaction: one statement per event probes the
-/// mark of its source and message id and sets it unless one still stands, so an event and its
-/// mark are committed together or not at all. Prepared only in transactions that meet an event
-/// with dedup on.
+/// Dedup marks (`DedupRule`) in the queue's own transaction: the event's row carries its mark
+/// (`dedup_until`), so an event and its mark are committed together or not at all. Whether a
+/// mark already stands is asked of `RecentMarks` and, only where its filter cannot rule the id
+/// out, of the message index's runs.
 struct DedupMarks {
-    let upsert: Statement
+    let recent: RecentMarks
+    let index: DatabasePool
+    /// Marks set earlier in this transaction, which `recent` learns of only once it commits.
+    private var pending: [DedupKey: Int64] = [:]
+    private(set) var added: [(DedupKey, RecentMarks.Mark)] = []
 
-    init(_ db: Database) throws {
-        upsert = try db.cachedStatement(
-            sql: """
-                INSERT INTO dedup (source, message_id, until) VALUES (?, ?, ?)
-                ON CONFLICT (source, message_id) DO UPDATE SET until = excluded.until WHERE dedup.until <= ?
-                """
-        )
+    init(recent: RecentMarks, index: DatabasePool) {
+        self.recent = recent
+        self.index = index
     }
 
-    /// Marks the event's message id until `until`; false when a mark still stood at `received`
-    /// (the event is a duplicate), earlier in this transaction included.
-    func mark(_ item: NewEvent, until: Int64, received: Int64, db: Database) throws -> Bool {
-        var row = RowWriter(upsert)
-        row.bind(item.source)
-        row.bind(item.event.messageId)
-        row.bind(until)
-        row.bind(received)
-        try row.step(db)
-        return db.changesCount > 0
+    /// Marks the event's message id until `until`; false when a mark still stood at its receipt
+    /// (the event is a duplicate).
+    mutating func mark(_ item: NewEvent, eventID: Int64, until: Int64) throws -> Bool {
+        let key = DedupKey(item)
+        let standing: Int64?
+        if let earlier = pending[key] {
+            standing = earlier
+        } else {
+            switch recent.look(key) {
+            case .tail(let until): standing = until
+            case .absent: standing = nil
+            case .probe: standing = try Self.probe(key, index)
+            }
+        }
+        if DedupRule.isDuplicate(item, markedUntil: standing) { return false }
+        pending[key] = until
+        added.append((key, RecentMarks.Mark(until: until, eventID: eventID)))
+        return true
+    }
+
+    /// The latest end of the key's marks in the index's runs. Read on one of the index's
+    /// readers: the queue's writer does not attach the index (its transactions would lock it).
+    static func probe(_ key: DedupKey, _ index: DatabasePool) throws -> Int64? {
+        try index.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MAX(m.until) FROM message_runs r CROSS JOIN message_index m
+                    ON m.run = r.run AND m.message_id = ? AND m.source = ?
+                    """,
+                arguments: [key.messageId, key.source]
+            )
+        }
     }
 }

@@ -48,10 +48,14 @@ extension SQLiteJobStore {
             let entries = matched.map { (messageId: $0.messageId, eventID: $0.id) }
             let before = try await Self.deleteIndexEntries(entries, messageIndex)
             let now = clock.now().millisecondsSinceEpoch
+            // Marks not yet in the index are held in memory: they go once the events have.
+            let keys = matched.map { DedupKey(source: $0.source, messageId: $0.messageId) }
+            let marks = self.marks
             let (counts, waiting, released) = try await pool.write { db in
                 try Self.noteLastLogID(try Self.nextLogID(db) - 1, db)
                 var counts = ErasureCounts()
-                counts.messageIndexEntries = before
+                counts.messageIndexEntries = before.entries
+                counts.dedupMarks = before.marks + marks.count(keys)
                 var waiting = 0
                 var heads = Set<[String]>()
                 for event in matched {
@@ -72,11 +76,6 @@ extension SQLiteJobStore {
                     counts.logRecords += db.changesCount
                     try db.execute(sql: "DELETE FROM events WHERE id = ?", arguments: [event.id])
                     counts.events += db.changesCount
-                    try db.execute(
-                        sql: "DELETE FROM dedup WHERE source = ? AND message_id = ?",
-                        arguments: [event.source, event.messageId]
-                    )
-                    counts.dedupMarks += db.changesCount
                 }
                 // A deleted job that was its key's next lets the one behind it go, as a delivery would.
                 var released = 0
@@ -87,12 +86,15 @@ extension SQLiteJobStore {
                 return (counts, waiting, released)
             }
             gate.settled(waiting, released: released)
+            _ = marks.erase(keys)
             removed = counts
             let after = try await Self.deleteIndexEntries(entries, messageIndex)
-            if after > 0 {
-                removed.messageIndexEntries += after
+            if after.entries > 0 {
+                removed.messageIndexEntries += after.entries
+                removed.dedupMarks += after.marks
                 var late = ErasureCounts()
-                late.messageIndexEntries = after
+                late.messageIndexEntries = after.entries
+                late.dedupMarks = after.marks
                 let counted = late
                 try await pool.write { db in try Self.addRemoved(counted, to: erasure.id, db) }
             }

@@ -14,6 +14,8 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
     /// writer, so indexing never takes the queue's one writer from ingestion. It is derived data:
     /// rebuilt from `events` when missing, and lookups also scan the events not yet indexed.
     let messageIndex: DatabasePool
+    /// Dedup marks not yet in the message index, and a filter over those that are.
+    let marks = RecentMarks()
     public let liveLog = LiveLogHub()
     let config: StorageConfig
     let logger: Logger
@@ -109,9 +111,16 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
         if let walSync {
             flush = { () throws(StoreError) in try walSync.sync() }
         }
+        let marks = self.marks
+        try Self.loadMarks(marks, pool: pool, index: messageIndex, clock: clock)
         committer = GroupCommit(label: "switchyard.ingest-commit", sync: flush) { (events: [NewEvent]) throws(StoreError) in
             try Self.checkFreeSpace(atPath: directoryPath, minFreeBytes: minFree)
-            return try Self.writeAndPublish(pool, hub) { db in try Self.insert(events, db: db) }
+            let (duplicates, added) = try Self.writeAndPublish(pool, hub) { db in
+                let (duplicates, records, added) = try Self.insert(events, marks: marks, index: messageIndex, db: db)
+                return ((duplicates, added), records)
+            }
+            if !added.isEmpty { marks.committed(added) }
+            return duplicates
         }
         finisher = GroupCommit(label: "switchyard.outcome-commit") { (results: [JobResult]) throws(StoreError) in
             let now = clock.now()

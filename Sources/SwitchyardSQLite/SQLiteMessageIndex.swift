@@ -12,10 +12,9 @@ extension SQLiteJobStore {
         UNION ALL SELECT id FROM events WHERE id > (SELECT COALESCE(MAX(through), 0) FROM mi.message_runs) AND message_id = ?
         """
 
-    private static let indexedThrough = "SELECT COALESCE(MAX(through), 0) FROM message_runs"
-
     /// Indexes the message ids of up to `limit` events stored since the last call as one new run,
-    /// sorted by message id, then merges small runs; returns how many ids it indexed.
+    /// sorted by message id, then merges small runs; returns how many ids it indexed. The run
+    /// carries the events' dedup marks, which `RecentMarks` then stops holding in memory.
     ///
     /// Why runs: message ids are random, so inserting them into one B-tree dirties a page per id,
     /// and once that tree outgrows the page cache every batch rewrites nearly all of it. A run is
@@ -23,52 +22,71 @@ extension SQLiteJobStore {
     /// number logarithmic. The ids are read and sorted on one of the queue's readers and written to
     /// the index's own file: the queue's writer is not involved.
     public func indexMessageIDs(limit: Int = 50_000) async throws -> Int {
-        let through = try await messageIndex.read { db in try Int64.fetchOne(db, sql: Self.indexedThrough) ?? 0 }
-        let (oldest, ids, last) = try await pool.read { db -> (Int64, [(String, Int64)], Int64?) in
+        let through = try await messageIndex.read { db in try Int64.fetchOne(db, sql: Self.indexedThroughSQL) ?? 0 }
+        let (oldest, entries, last) = try await pool.read { db -> (Int64, [IndexEntry], Int64?) in
             let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") ?? Int64.max
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT message_id, id FROM (SELECT id, message_id FROM events WHERE id > ? ORDER BY id LIMIT ?) ORDER BY message_id, id
+                    SELECT message_id, id, source, dedup_until FROM (
+                        SELECT id, message_id, source, dedup_until FROM events WHERE id > ? ORDER BY id LIMIT ?
+                    ) ORDER BY message_id, id
                     """,
                 arguments: [through, limit]
             )
-            var ids: [(String, Int64)] = []
+            var entries: [IndexEntry] = []
             var last: Int64?
             while let row = try rows.next() {
                 let id: Int64 = row[1]
-                ids.append((row[0], id))
+                let until: Int64? = row[3]
+                entries.append(IndexEntry(messageID: row[0], eventID: id, source: until == nil ? nil : row[2] as String, until: until))
                 last = max(last ?? id, id)
             }
-            return (oldest, ids, last)
+            return (oldest, entries, last)
         }
-        let indexed = try await messageIndex.write { db in
-            // Runs whose events are all pruned go (ids of pruned events inside a run that still has
-            // live ones are dropped when that run is next merged).
-            try db.execute(
-                sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs WHERE through < ?)",
-                arguments: [oldest]
-            )
-            try db.execute(sql: "DELETE FROM message_runs WHERE through < ?", arguments: [oldest])
+        let now = clock.now().millisecondsSinceEpoch
+        let indexed = try await messageIndex.write { db -> Int? in
+            // Another pass (a prune's, say) indexed these events meanwhile: leave them to it.
+            guard try Int64.fetchOne(db, sql: Self.indexedThroughSQL) ?? 0 == through else { return nil }
+            // Runs whose events are all pruned and whose marks have passed go (entries of pruned
+            // events inside a run that is still needed are dropped when that run is next merged).
+            _ = try Self.dropSpentRuns(db, oldestEvent: oldest, now: now)
             guard let last else { return 0 }
             try db.execute(
-                sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, ?)",
-                arguments: [through, last, ids.count]
+                sql: "INSERT INTO message_runs (after, through, entries, until) VALUES (?, ?, ?, ?)",
+                arguments: [through, last, entries.count, entries.compactMap(\.until).max()]
             )
             let run = db.lastInsertedRowID
-            let insert = try db.cachedStatement(sql: "INSERT INTO message_index (run, message_id, event_id) VALUES (?, ?, ?)")
-            for (messageID, eventID) in ids {
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO message_index (run, message_id, event_id, source, until) VALUES (?, ?, ?, ?, ?)"
+            )
+            for entry in entries {
                 var row = RowWriter(insert)
                 row.bind(run)
-                row.bind(messageID)
-                row.bind(eventID)
+                row.bind(entry.messageID)
+                row.bind(entry.eventID)
+                row.bind(entry.source)
+                row.bind(entry.until)
                 try row.step(db)
             }
-            try Self.mergeMessageRuns(db, oldestEvent: oldest)
-            return ids.count
+            try Self.mergeMessageRuns(db, oldestEvent: oldest, now: now)
+            return entries.count
         }
-        if let last { try await dropEntriesOfDeletedEvents(ids, after: through, through: last) }
+        guard let indexed, let last else { return 0 }
+        marks.published(
+            entries.compactMap { entry in entry.source.map { DedupKey(source: $0, messageId: entry.messageID) } },
+            through: last
+        )
+        try await dropEntriesOfDeletedEvents(entries.map { ($0.messageID, $0.eventID) }, after: through, through: last)
         return indexed
+    }
+
+    struct IndexEntry {
+        var messageID: String
+        var eventID: Int64
+        /// Set for the entry of an event with a dedup mark, with the mark's end.
+        var source: String?
+        var until: Int64?
     }
 
     /// A deletion may have taken some of the events while their ids were being indexed, after it
@@ -88,21 +106,24 @@ extension SQLiteJobStore {
         try await Self.deleteIndexEntries(gone, messageIndex)
     }
 
-    /// Deletes the index entries of these events, in whichever run holds them; returns how many.
+    /// Deletes the index entries of these events, in whichever run holds them; returns how many,
+    /// and how many of them held a dedup mark.
     @discardableResult
-    static func deleteIndexEntries(_ entries: [(messageId: String, eventID: Int64)], _ index: DatabasePool) async throws -> Int {
-        guard !entries.isEmpty else { return 0 }
+    static func deleteIndexEntries(
+        _ entries: [(messageId: String, eventID: Int64)],
+        _ index: DatabasePool
+    ) async throws -> (entries: Int, marks: Int) {
+        guard !entries.isEmpty else { return (0, 0) }
         return try await index.write { db in
             let delete = try db.cachedStatement(
-                sql: "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs) AND message_id = ? AND event_id = ?"
+                sql:
+                    "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs) AND message_id = ? AND event_id = ? RETURNING until"
             )
-            var deleted = 0
+            var deleted = (entries: 0, marks: 0)
             for (messageId, eventID) in entries {
-                var row = RowWriter(delete)
-                row.bind(messageId)
-                row.bind(eventID)
-                try row.step(db)
-                deleted += db.changesCount
+                let rows = try Row.fetchAll(delete, arguments: [messageId, eventID])
+                deleted.entries += rows.count
+                deleted.marks += rows.filter { $0[0] as Int64? != nil }.count
             }
             return deleted
         }
@@ -112,7 +133,7 @@ extension SQLiteJobStore {
     /// they become one run of the next: every id is rewritten about once per tier, at most
     /// log8(`maxMergedEntries`) times, and there are at most `fanIn` - 1 runs per tier. Runs larger
     /// than `maxMergedEntries` are left alone so a merge never holds the writer for long.
-    static func mergeMessageRuns(_ db: Database, oldestEvent: Int64, fanIn: Int = 8, maxMergedEntries: Int = 250_000) throws {
+    static func mergeMessageRuns(_ db: Database, oldestEvent: Int64, now: Int64, fanIn: Int = 8, maxMergedEntries: Int = 250_000) throws {
         func tier(_ entries: Int) -> Int { entries < 8 ? 0 : (Int.bitWidth - 1 - entries.leadingZeroBitCount) / 3 }
         while true {
             let newest = try Row.fetchAll(
@@ -127,20 +148,22 @@ extension SQLiteJobStore {
             let runs = newest.map { $0["run"] as Int64 }
             let list = runs.map(String.init).joined(separator: ",")
             try db.execute(
-                sql: "INSERT INTO message_runs (after, through, entries) VALUES (?, ?, 0)",
+                sql:
+                    "INSERT INTO message_runs (after, through, entries, until) VALUES (?, ?, 0, (SELECT MAX(until) FROM message_runs WHERE run IN (\(list))))",
                 arguments: [newest.last!["after"] as Int64, newest.first!["through"] as Int64]
             )
             let merged = db.lastInsertedRowID
-            // Ids older than the oldest stored event are dropped on the way. (Others of pruned
-            // events may stay: a lookup joins to `events` and finds nothing for them.)
+            // Entries of events older than the oldest stored one are dropped on the way, unless
+            // their dedup mark still stands. (Others of pruned events may stay: a lookup joins to
+            // `events` and finds nothing for them.)
             try db.execute(
                 sql: """
-                    INSERT INTO message_index (run, message_id, event_id)
-                    SELECT ?, m.message_id, m.event_id FROM message_index m
-                    WHERE m.run IN (\(list)) AND m.event_id >= ?
+                    INSERT INTO message_index (run, message_id, event_id, source, until)
+                    SELECT ?, m.message_id, m.event_id, m.source, m.until FROM message_index m
+                    WHERE m.run IN (\(list)) AND (m.event_id >= ? OR m.until > ?)
                     ORDER BY m.message_id, m.event_id
                     """,
-                arguments: [merged, oldestEvent]
+                arguments: [merged, oldestEvent, now]
             )
             try db.execute(sql: "UPDATE message_runs SET entries = ? WHERE run = ?", arguments: [db.changesCount, merged])
             try db.execute(sql: "DELETE FROM message_index WHERE run IN (\(list))")

@@ -5,7 +5,13 @@ import SwitchyardCore
 /// Ingestion, claims and outcomes: the queue's hot path.
 extension SQLiteJobStore {
     /// Stores the events that are not duplicates; returns, for each event, whether it was one.
-    static func insert(_ events: [NewEvent], db: Database) throws -> ([Bool], [LogRecord]) {
+    /// The marks it set are returned for `RecentMarks.committed`, once the transaction commits.
+    static func insert(
+        _ events: [NewEvent],
+        marks recent: RecentMarks,
+        index: DatabasePool,
+        db: Database
+    ) throws -> ([Bool], [LogRecord], [(DedupKey, RecentMarks.Mark)]) {
         var records: [LogRecord] = []
         records.reserveCapacity(events.count)
         var duplicates: [Bool] = []
@@ -13,8 +19,8 @@ extension SQLiteJobStore {
         var nextID = try nextLogID(db)
         let insertEvent = try db.cachedStatement(
             sql: """
-                INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO events (id, message_id, source, type, name, user_id, anonymous_id, received_at, payload, dedup_until)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         let insertJob = try db.cachedStatement(
@@ -28,15 +34,15 @@ extension SQLiteJobStore {
         for item in events {
             let e = item.event
             let received = e.receivedAt.millisecondsSinceEpoch
+            let eventID = nextID
             if let until = item.dedupUntil {
-                if marks == nil { marks = try DedupMarks(db) }
-                let duplicate = try !marks!.mark(item, until: until, received: received, db: db)
+                if marks == nil { marks = DedupMarks(recent: recent, index: index) }
+                let duplicate = try !marks!.mark(item, eventID: eventID, until: until)
                 duplicates.append(duplicate)
                 if duplicate { continue }
             } else {
                 duplicates.append(false)
             }
-            let eventID = nextID
             nextID += 1
             var row = RowWriter(insertEvent)
             row.bind(eventID)
@@ -48,6 +54,7 @@ extension SQLiteJobStore {
             row.bind(e.anonymousId)
             row.bind(received)
             row.bindBlob(e.payload)
+            row.bind(item.dedupUntil)
             try row.step(db)
             for target in item.targets {
                 if let key = target.orderingKey {
@@ -72,7 +79,7 @@ extension SQLiteJobStore {
             try insertRecords(&skipped, db: db)
             records += skipped
         }
-        return (duplicates, records)
+        return (duplicates, records, marks?.added ?? [])
     }
 
     /// Events (each the log's `received` record) and delivery-log records take their ids from one

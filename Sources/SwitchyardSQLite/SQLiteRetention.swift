@@ -63,21 +63,24 @@ extension SQLiteJobStore {
         // Events with no job left (all delivered and pruned, or never routed anywhere) go too,
         // once they are older than the delivered retention, and the archive has them.
         let archived = retention.keepUnarchived ? try await archivePosition() + 1 : Int64.max
+        // An event whose dedup mark still stands stays until the message index holds the mark.
+        let now = clock.now().millisecondsSinceEpoch
+        let indexed = try await messageIndex.read { db in try Int64.fetchOne(db, sql: Self.indexedThroughSQL) ?? 0 }
         report.events = try await inSteps(
             """
             DELETE FROM events WHERE id IN (
-                SELECT id FROM events WHERE id < ? AND id < ? AND received_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
+                SELECT id FROM events WHERE id < ? AND id < ? AND received_at < ?
+                AND (id <= ? OR dedup_until IS NULL OR dedup_until <= ?)
+                AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.event_id = events.id) LIMIT ?)
             """,
-            [recent, archived, delivered, batch]
+            [recent, archived, delivered, indexed, now, batch]
         )
-        // Dedup marks whose window has passed, found by their end through its index.
-        report.dedupMarks = try await inSteps(
-            """
-            DELETE FROM dedup WHERE (source, message_id) IN (SELECT source, message_id FROM dedup WHERE until <= ? LIMIT ?)
-            """,
-            [clock.now().millisecondsSinceEpoch, batch]
-        )
-        // The message index drops runs of pruned events at its next pass (`indexMessageIDs`).
+        // Dedup marks whose window has passed: those held in memory, and the index's runs whose
+        // marks have all passed (and whose events are gone).
+        report.dedupMarks = marks.expire(at: now)
+        let oldest = try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(id) FROM events") } ?? Int64.max
+        report.dedupMarks += try await messageIndex.write { db in try Self.dropSpentRuns(db, oldestEvent: oldest, now: now) }
+        // Runs with no standing mark whose events are gone also go at the index's next pass.
         return report
     }
 }

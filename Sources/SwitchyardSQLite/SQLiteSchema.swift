@@ -362,6 +362,12 @@ extension SQLiteJobStore {
                     """
             )
         }
+        migrator.registerMigration("v20-marks-with-events") { db in
+            // An event's dedup mark is stored on its row, and moves to the message index's sorted
+            // runs with its id (`RecentMarks`). The `dedup` table's marks are moved there when the
+            // queue opens (`moveDedupTable`), which then drops it.
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN dedup_until INTEGER")
+        }
         return migrator
     }
 
@@ -383,6 +389,17 @@ extension SQLiteJobStore {
                         event_id INTEGER NOT NULL,
                         PRIMARY KEY (run, message_id, event_id)
                     ) WITHOUT ROWID;
+                    """
+            )
+        }
+        migrator.registerMigration("v2-dedup-marks") { db in
+            // An entry of an event with a dedup mark keeps its source and the mark's end, and stays
+            // past its event until then; a run keeps the latest end of its marks.
+            try db.execute(
+                sql: """
+                    ALTER TABLE message_index ADD COLUMN source TEXT;
+                    ALTER TABLE message_index ADD COLUMN until INTEGER;
+                    ALTER TABLE message_runs ADD COLUMN until INTEGER;
                     """
             )
         }

@@ -1,0 +1,117 @@
+import NIOConcurrencyHelpers
+import SwitchyardCore
+
+/// The in-memory half of the SQLite store's dedup marks.
+///
+/// A mark is stored with its event (`events.dedup_until`) and, about a second later, in a sorted
+/// run of the message index (`indexMessageIDs`), where it outlives the event until its window
+/// passes. Keeping marks in a B-tree keyed by random message ids wrote a random page per event
+/// and, once the tree outgrew the cache, read one too. Here the marks not yet in a run (the
+/// tail) are held in a dictionary, and a Bloom filter over the runs' marks says which ids need a
+/// probe of the index at all: almost none, unless they really are duplicates.
+///
+/// Only the queue's owner ingests, so the tail is whole: it is loaded from the unindexed events
+/// when the queue opens, and every commit adds its marks.
+final class RecentMarks: Sendable {
+    struct Mark: Sendable {
+        var until: Int64
+        var eventID: Int64
+    }
+
+    enum Answer: Equatable {
+        /// The tail has the newest mark: it stands until then (a passed time means no mark).
+        case tail(until: Int64)
+        /// No mark anywhere.
+        case absent
+        /// The index may hold a mark: probe it.
+        case probe
+    }
+
+    private struct State {
+        var tail: [DedupKey: Mark] = [:]
+        /// Events up to here are in the index's runs, and so are their marks.
+        var indexedThrough: Int64 = 0
+        /// Over the runs' marks; nil until it is built (after the queue opens), when every id
+        /// missing from the tail is probed.
+        var filter: BloomFilter?
+        /// Marks published while a new filter is being built, added to it when it is swapped in.
+        var publishedDuringBuild: [Int]?
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func look(_ key: DedupKey) -> Answer {
+        state.withLockedValue { state in
+            if let mark = state.tail[key] { return .tail(until: mark.until) }
+            guard let filter = state.filter else { return .probe }
+            return filter.mayContain(key.hashValue) ? .probe : .absent
+        }
+    }
+
+    /// Marks of committed events. A run may have been cut from those events between their
+    /// commit and this call: those are in the index already and stay out of the tail.
+    func committed(_ marks: [(DedupKey, Mark)]) {
+        state.withLockedValue { state in
+            for (key, mark) in marks where mark.eventID > state.indexedThrough { state.tail[key] = mark }
+        }
+    }
+
+    /// A run holding the marks of events up to `through` is committed to the index.
+    func published(_ keys: [DedupKey], through: Int64) {
+        let hashes = keys.map(\.hashValue)
+        state.withLockedValue { state in
+            for hash in hashes { state.filter?.insert(hash) }
+            state.publishedDuringBuild? += hashes
+            state.indexedThrough = max(state.indexedThrough, through)
+            state.tail = state.tail.filter { $0.value.eventID > through }
+        }
+    }
+
+    /// Removes the marks of deleted events; returns how many the tail held.
+    func erase(_ keys: [DedupKey]) -> Int {
+        state.withLockedValue { state in keys.reduce(0) { $0 + (state.tail.removeValue(forKey: $1) == nil ? 0 : 1) } }
+    }
+
+    /// How many of these keys the tail holds.
+    func count(_ keys: [DedupKey]) -> Int {
+        state.withLockedValue { state in keys.reduce(0) { $0 + (state.tail[$1] == nil ? 0 : 1) } }
+    }
+
+    /// Drops tail marks whose window has passed; returns how many.
+    func expire(at now: Int64) -> Int {
+        state.withLockedValue { state in
+            let before = state.tail.count
+            state.tail = state.tail.filter { $0.value.until > now }
+            return before - state.tail.count
+        }
+    }
+
+    /// Whether the filter is missing or full enough that its false positives climb.
+    var needsFilter: Bool {
+        state.withLockedValue { state in state.filter.map { $0.count > $0.capacity } ?? true }
+    }
+
+    /// Starts collecting what is published meanwhile; call before reading the marks for a new filter.
+    func beginBuild() {
+        state.withLockedValue { state in state.publishedDuringBuild = [] }
+    }
+
+    /// Swaps in a filter built from the index's standing marks, with what was published since.
+    func finishBuild(_ filter: BloomFilter) {
+        state.withLockedValue { state in
+            var filter = filter
+            for hash in state.publishedDuringBuild ?? [] { filter.insert(hash) }
+            state.filter = filter
+            state.publishedDuringBuild = nil
+        }
+    }
+
+    func load(tail: [(DedupKey, Mark)], indexedThrough: Int64) {
+        state.withLockedValue { state in
+            state.indexedThrough = indexedThrough
+            for (key, mark) in tail where state.tail[key].map({ $0.eventID < mark.eventID }) ?? true { state.tail[key] = mark }
+        }
+    }
+
+    var tailCount: Int { state.withLockedValue { $0.tail.count } }
+}
