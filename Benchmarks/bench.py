@@ -76,6 +76,22 @@ def with_extras(text):
     return text + "".join(f"{line}\n" for line in EXTRA_CONFIG)
 
 
+def count_dedup_marks(storage):
+    """Standing dedup marks in an embedded queue: in the message index's runs (with the marks of
+    events not indexed yet), or in the `dedup` table of builds before marks moved there."""
+    import sqlite3
+    with sqlite3.connect(f"file:{storage / 'queue.sqlite'}?mode=ro", uri=True) as db:
+        if db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'dedup'").fetchone()[0]:
+            return db.execute("SELECT count(*) FROM dedup").fetchone()[0]
+        has_column = any(row[1] == "dedup_until" for row in db.execute("PRAGMA table_info(events)"))
+        if not has_column:
+            return 0  # builds from before deduplication
+        db.execute("ATTACH DATABASE ? AS mi", (f"file:{storage / 'messages.sqlite'}?mode=ro",))
+        through = db.execute("SELECT COALESCE(MAX(through), 0) FROM mi.message_runs").fetchone()[0]
+        return (db.execute("SELECT count(until) FROM mi.message_index").fetchone()[0]
+                + db.execute("SELECT count(*) FROM events WHERE id > ? AND dedup_until IS NOT NULL", (through,)).fetchone()[0])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -357,10 +373,7 @@ def bench_backlog_and_delivery(work, events, duration):
     # What the drained queue keeps on disk (the dedup marks stay for their window).
     queue_bytes = {f.name: f.stat().st_size for f in storage.iterdir() if f.is_file()}
     import sqlite3
-    with sqlite3.connect(storage / "queue.sqlite") as db:
-        # Builds from before deduplication have no such table.
-        has_dedup = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'dedup'").fetchone()[0]
-        dedup_marks = db.execute("SELECT count(*) FROM dedup").fetchone()[0] if has_dedup else 0
+    dedup_marks = count_dedup_marks(storage)
     return {"queue_bytes": queue_bytes, "dedup_marks": dedup_marks, "events": loaded, "preload_seconds": load_seconds, "rss_backlog_mb": rss_backlog, "rss_restarted_mb": rss_restarted,
             "ready_seconds": ready, "drain_seconds": drain_seconds, "delivered": delivered, "intake": intake, "cpu": cpu, "rss_after_drain_mb": peak_rss}
 
@@ -425,7 +438,8 @@ def bench_deletion(work, events, duration):
         time.sleep(1)
     import sqlite3
     with sqlite3.connect(f"file:{storage / 'queue.sqlite'}?mode=ro", uri=True) as db:
-        stored = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("events", "jobs", "delivery_log", "dedup")}
+        stored = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("events", "jobs", "delivery_log")}
+    stored["dedup"] = count_dedup_marks(storage)
     auth = {"Authorization": f"Bearer {TOKEN}"}
 
     def delete(user):

@@ -18,17 +18,10 @@ final class RecentMarks: Sendable {
         var eventID: Int64
     }
 
-    enum Answer: Equatable {
-        /// The tail has the newest mark: it stands until then (a passed time means no mark).
-        case tail(until: Int64)
-        /// No mark anywhere.
-        case absent
-        /// The index may hold a mark: probe it.
-        case probe
-    }
-
     private struct State {
-        var tail: [DedupKey: Mark] = [:]
+        /// Keyed by the mark's key's hash, not the key: a few bytes an entry instead of two
+        /// strings. Two keys with one hash are told apart by the event's row (`DedupMarks`).
+        var tail: [Int: Mark] = [:]
         /// Events up to here are in the index's runs, and so are their marks.
         var indexedThrough: Int64 = 0
         /// Over the runs' marks; nil until it is built (after the queue opens), when every id
@@ -40,41 +33,44 @@ final class RecentMarks: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    func look(_ key: DedupKey) -> Answer {
+    /// The tail's mark under this hash (the newest, if it is this key's), and whether the runs
+    /// may hold one.
+    func look(_ hash: Int) -> (tail: Mark?, mayBeInRuns: Bool) {
         state.withLockedValue { state in
-            if let mark = state.tail[key] { return .tail(until: mark.until) }
-            guard let filter = state.filter else { return .probe }
-            return filter.mayContain(key.hashValue) ? .probe : .absent
+            (state.tail[hash], state.filter?.mayContain(hash) ?? true)
         }
     }
 
-    /// Marks of committed events. A run may have been cut from those events between their
-    /// commit and this call: those are in the index already and stay out of the tail.
-    func committed(_ marks: [(DedupKey, Mark)]) {
+    /// Marks of committed events, by their keys' hashes. A run may have been cut from those
+    /// events between their commit and this call: those are in the index already and stay out.
+    func committed(_ marks: [(Int, Mark)]) {
         state.withLockedValue { state in
-            for (key, mark) in marks where mark.eventID > state.indexedThrough { state.tail[key] = mark }
+            for (hash, mark) in marks where mark.eventID > state.indexedThrough { state.tail[hash] = mark }
         }
     }
 
-    /// A run holding the marks of events up to `through` is committed to the index.
-    func published(_ keys: [DedupKey], through: Int64) {
-        let hashes = keys.map(\.hashValue)
+    /// A run holding the marks of events up to `through` is committed to the index; these are
+    /// its marks' hashes.
+    func published(_ hashes: [Int], through: Int64) {
         state.withLockedValue { state in
-            for hash in hashes { state.filter?.insert(hash) }
+            for hash in hashes {
+                state.filter?.insert(hash)
+                if let mark = state.tail[hash], mark.eventID <= through { state.tail[hash] = nil }
+            }
             state.publishedDuringBuild? += hashes
             state.indexedThrough = max(state.indexedThrough, through)
-            state.tail = state.tail.filter { $0.value.eventID > through }
         }
     }
 
     /// Removes the marks of deleted events; returns how many the tail held.
-    func erase(_ keys: [DedupKey]) -> Int {
-        state.withLockedValue { state in keys.reduce(0) { $0 + (state.tail.removeValue(forKey: $1) == nil ? 0 : 1) } }
+    @discardableResult
+    func erase(_ hashes: [Int]) -> Int {
+        state.withLockedValue { state in hashes.reduce(0) { $0 + (state.tail.removeValue(forKey: $1) == nil ? 0 : 1) } }
     }
 
-    /// How many of these keys the tail holds.
-    func count(_ keys: [DedupKey]) -> Int {
-        state.withLockedValue { state in keys.reduce(0) { $0 + (state.tail[$1] == nil ? 0 : 1) } }
+    /// How many of these hashes the tail holds.
+    func count(_ hashes: [Int]) -> Int {
+        state.withLockedValue { state in hashes.reduce(0) { $0 + (state.tail[$1] == nil ? 0 : 1) } }
     }
 
     /// Drops tail marks whose window has passed; returns how many.
@@ -106,10 +102,10 @@ final class RecentMarks: Sendable {
         }
     }
 
-    func load(tail: [(DedupKey, Mark)], indexedThrough: Int64) {
+    func load(tail: [(Int, Mark)], indexedThrough: Int64) {
         state.withLockedValue { state in
             state.indexedThrough = indexedThrough
-            for (key, mark) in tail where state.tail[key].map({ $0.eventID < mark.eventID }) ?? true { state.tail[key] = mark }
+            for (hash, mark) in tail where state.tail[hash].map({ $0.eventID < mark.eventID }) ?? true { state.tail[hash] = mark }
         }
     }
 

@@ -49,7 +49,7 @@ extension SQLiteJobStore {
             let before = try await Self.deleteIndexEntries(entries, messageIndex)
             let now = clock.now().millisecondsSinceEpoch
             // Marks not yet in the index are held in memory: they go once the events have.
-            let keys = matched.map { DedupKey(source: $0.source, messageId: $0.messageId) }
+            let keys = matched.map { DedupKey(source: $0.source, messageId: $0.messageId).hashValue }
             let marks = self.marks
             let (counts, waiting, released) = try await pool.write { db in
                 try Self.noteLastLogID(try Self.nextLogID(db) - 1, db)
@@ -86,7 +86,7 @@ extension SQLiteJobStore {
                 return (counts, waiting, released)
             }
             gate.settled(waiting, released: released)
-            _ = marks.erase(keys)
+            marks.erase(keys)
             removed = counts
             let after = try await Self.deleteIndexEntries(entries, messageIndex)
             if after.entries > 0 {

@@ -16,7 +16,7 @@ extension SQLiteJobStore {
                 sql: "SELECT id, source, message_id, dedup_until FROM events WHERE id > ? AND dedup_until IS NOT NULL",
                 arguments: [through]
             ).map { row in
-                (DedupKey(source: row[1], messageId: row[2]), RecentMarks.Mark(until: row[3], eventID: row[0]))
+                (DedupKey(source: row[1], messageId: row[2]).hashValue, RecentMarks.Mark(until: row[3], eventID: row[0]))
             }
         }
         marks.load(tail: tail, indexedThrough: through)
@@ -56,14 +56,15 @@ extension SQLiteJobStore {
 
     static let indexedThroughSQL = "SELECT COALESCE(MAX(through), 0) FROM message_runs"
 
-    /// Builds the filter over the index's standing marks, sized for twice as many, and swaps it in.
+    /// Builds the filter over the index's standing marks, sized for twice as many (and at least a
+    /// million, 1.2 MiB, so a busy start does not rebuild it again and again), and swaps it in.
     func buildMarkFilter() async throws {
         marks.beginBuild()
         let now = clock.now().millisecondsSinceEpoch
         let filter = try await messageIndex.read { db in
             let bound =
                 try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(entries), 0) FROM message_runs WHERE until > ?", arguments: [now]) ?? 0
-            var filter = BloomFilter(capacity: max(2 * bound, 100_000))
+            var filter = BloomFilter(capacity: max(2 * bound, 1_000_000))
             let rows = try Row.fetchCursor(db, sql: "SELECT source, message_id FROM message_index WHERE until > ?", arguments: [now])
             while let row = try rows.next() {
                 filter.insert(DedupKey(source: row[0], messageId: row[1]).hashValue)

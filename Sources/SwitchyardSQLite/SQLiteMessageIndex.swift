@@ -74,7 +74,7 @@ extension SQLiteJobStore {
         }
         guard let indexed, let last else { return 0 }
         marks.published(
-            entries.compactMap { entry in entry.source.map { DedupKey(source: $0, messageId: entry.messageID) } },
+            entries.compactMap { entry in entry.source.map { DedupKey(source: $0, messageId: entry.messageID).hashValue } },
             through: last
         )
         try await dropEntriesOfDeletedEvents(entries.map { ($0.messageID, $0.eventID) }, after: through, through: last)

@@ -11,7 +11,7 @@ extension SQLiteJobStore {
         marks recent: RecentMarks,
         index: DatabasePool,
         db: Database
-    ) throws -> ([Bool], [LogRecord], [(DedupKey, RecentMarks.Mark)]) {
+    ) throws -> ([Bool], [LogRecord], [(Int, RecentMarks.Mark)]) {
         var records: [LogRecord] = []
         records.reserveCapacity(events.count)
         var duplicates: [Bool] = []
@@ -36,8 +36,8 @@ extension SQLiteJobStore {
             let received = e.receivedAt.millisecondsSinceEpoch
             let eventID = nextID
             if let until = item.dedupUntil {
-                if marks == nil { marks = DedupMarks(recent: recent, index: index) }
-                let duplicate = try !marks!.mark(item, eventID: eventID, until: until)
+                if marks == nil { marks = DedupMarks(recent: recent, index: index, capacity: events.count) }
+                let duplicate = try !marks!.mark(item, eventID: eventID, until: until, db: db)
                 duplicates.append(duplicate)
                 if duplicate { continue }
             } else {

@@ -103,6 +103,22 @@ struct SQLiteDedupMarksTests {
         }
     }
 
+    @Test("a mark in memory under another key's hash is told apart by its event's row")
+    func hashCollision() async throws {
+        try await withClock { clock, dir in
+            let store = try SQLiteJobStore(config: storage(dir), clock: clock)
+            try await store.append([Self.deduped(1)])
+            let eventID = try #require(try await store.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM events") })
+            // As if m-2's key hashed the same as m-1's: the tail has a mark under m-2's hash
+            // whose event is m-1.
+            let far = clock.now().millisecondsSinceEpoch + Self.window
+            store.marks.committed([(DedupKey(source: "web", messageId: "m-2").hashValue, RecentMarks.Mark(until: far, eventID: eventID))])
+            #expect(try await store.duplicates([Self.deduped(2)]) == 0, "m-2 was never stored")
+            #expect(try await store.duplicates([Self.deduped(1), Self.deduped(2)]) == 2)
+            try store.close()
+        }
+    }
+
     @Test("two indexing passes at once index each event once")
     func concurrentPasses() async throws {
         try await withClock { clock, dir in
