@@ -62,15 +62,16 @@ final class RecentMarks: Sendable {
         }
     }
 
-    /// Removes the marks of deleted events; returns how many the tail held.
-    @discardableResult
-    func erase(_ hashes: [Int]) -> Int {
-        state.withLockedValue { state in hashes.reduce(0) { $0 + (state.tail.removeValue(forKey: $1) == nil ? 0 : 1) } }
+    /// Removes the marks of deleted events.
+    func erase(_ hashes: [Int]) {
+        state.withLockedValue { state in
+            for hash in hashes { state.tail[hash] = nil }
+        }
     }
 
-    /// How many of these hashes the tail holds.
-    func count(_ hashes: [Int]) -> Int {
-        state.withLockedValue { state in hashes.reduce(0) { $0 + (state.tail[$1] == nil ? 0 : 1) } }
+    /// The events whose marks the tail holds under these hashes.
+    func events(_ hashes: [Int]) -> Set<Int64> {
+        state.withLockedValue { state in Set(hashes.compactMap { state.tail[$0]?.eventID }) }
     }
 
     /// Drops tail marks whose window has passed; returns how many.

@@ -48,14 +48,15 @@ extension SQLiteJobStore {
             let entries = matched.map { (messageId: $0.messageId, eventID: $0.id) }
             let before = try await Self.deleteIndexEntries(entries, messageIndex)
             let now = clock.now().millisecondsSinceEpoch
-            // Marks not yet in the index are held in memory: they go once the events have.
+            // Marks not yet in the index are held in memory: they go once the events have. A mark
+            // is counted once, wherever it was found (an indexing pass may have copied it meanwhile).
             let keys = matched.map { DedupKey(source: $0.source, messageId: $0.messageId).hashValue }
-            let marks = self.marks
+            let marked = before.marked.union(marks.events(keys).intersection(matched.map(\.id)))
             let (counts, waiting, released) = try await pool.write { db in
                 try Self.noteLastLogID(try Self.nextLogID(db) - 1, db)
                 var counts = ErasureCounts()
                 counts.messageIndexEntries = before.entries
-                counts.dedupMarks = before.marks + marks.count(keys)
+                counts.dedupMarks = marked.count
                 var waiting = 0
                 var heads = Set<[String]>()
                 for event in matched {
@@ -90,11 +91,12 @@ extension SQLiteJobStore {
             removed = counts
             let after = try await Self.deleteIndexEntries(entries, messageIndex)
             if after.entries > 0 {
+                let lateMarks = after.marked.subtracting(marked).count
                 removed.messageIndexEntries += after.entries
-                removed.dedupMarks += after.marks
+                removed.dedupMarks += lateMarks
                 var late = ErasureCounts()
                 late.messageIndexEntries = after.entries
-                late.dedupMarks = after.marks
+                late.dedupMarks = lateMarks
                 let counted = late
                 try await pool.write { db in try Self.addRemoved(counted, to: erasure.id, db) }
             }

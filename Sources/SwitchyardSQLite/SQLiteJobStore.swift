@@ -11,8 +11,9 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
     public let path: String
     let pool: DatabasePool
     /// The message-id index, in a database file of its own (`messages.sqlite`) with its own
-    /// writer, so indexing never takes the queue's one writer from ingestion. It is derived data:
-    /// rebuilt from `events` when missing, and lookups also scan the events not yet indexed.
+    /// writer, so indexing never takes the queue's one writer from ingestion. It is rebuilt from
+    /// `events` when missing (all but the dedup marks of pruned events, which it alone keeps), and
+    /// lookups also scan the events not yet indexed.
     let messageIndex: DatabasePool
     /// Dedup marks not yet in the message index, and a filter over those that are.
     let marks = RecentMarks()

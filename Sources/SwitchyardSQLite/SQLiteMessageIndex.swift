@@ -107,23 +107,23 @@ extension SQLiteJobStore {
     }
 
     /// Deletes the index entries of these events, in whichever run holds them; returns how many,
-    /// and how many of them held a dedup mark.
+    /// and the events among them whose entry held a dedup mark.
     @discardableResult
     static func deleteIndexEntries(
         _ entries: [(messageId: String, eventID: Int64)],
         _ index: DatabasePool
-    ) async throws -> (entries: Int, marks: Int) {
-        guard !entries.isEmpty else { return (0, 0) }
+    ) async throws -> (entries: Int, marked: Set<Int64>) {
+        guard !entries.isEmpty else { return (0, []) }
         return try await index.write { db in
             let delete = try db.cachedStatement(
                 sql:
                     "DELETE FROM message_index WHERE run IN (SELECT run FROM message_runs) AND message_id = ? AND event_id = ? RETURNING until"
             )
-            var deleted = (entries: 0, marks: 0)
+            var deleted = (entries: 0, marked: Set<Int64>())
             for (messageId, eventID) in entries {
                 let rows = try Row.fetchAll(delete, arguments: [messageId, eventID])
                 deleted.entries += rows.count
-                deleted.marks += rows.filter { $0[0] as Int64? != nil }.count
+                if rows.contains(where: { $0[0] as Int64? != nil }) { deleted.marked.insert(eventID) }
             }
             return deleted
         }
