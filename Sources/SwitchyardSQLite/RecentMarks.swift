@@ -29,6 +29,10 @@ final class RecentMarks: Sendable {
         var filter: BloomFilter?
         /// Marks published while a new filter is being built, added to it when it is swapped in.
         var publishedDuringBuild: [Int]?
+        /// Marks of the ingestion transaction under way, already in `tail` (so a copy later in the
+        /// same transaction finds them), taken out again if it does not commit. Kept, emptied,
+        /// between transactions, so none allocates its own.
+        var provisional: [(Int, Mark)] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -41,11 +45,22 @@ final class RecentMarks: Sendable {
         }
     }
 
-    /// Marks of committed events, by their keys' hashes. A run may have been cut from those
-    /// events between their commit and this call: those are in the index already and stay out.
-    func committed(_ marks: [(Int, Mark)]) {
+    /// A mark set by the ingestion transaction under way (the queue's one writer), by its key's
+    /// hash. Its event is not committed, so no run can hold it yet.
+    func add(_ hash: Int, _ mark: Mark) {
         state.withLockedValue { state in
-            for (hash, mark) in marks where mark.eventID > state.indexedThrough { state.tail[hash] = mark }
+            state.tail[hash] = mark
+            state.provisional.append((hash, mark))
+        }
+    }
+
+    /// The transaction under way committed (true) or not: its marks stay, or go.
+    func settle(committed: Bool) {
+        state.withLockedValue { state in
+            if !committed {
+                for (hash, mark) in state.provisional where state.tail[hash]?.eventID == mark.eventID { state.tail[hash] = nil }
+            }
+            state.provisional.removeAll(keepingCapacity: true)
         }
     }
 

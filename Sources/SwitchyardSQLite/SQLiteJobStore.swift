@@ -116,12 +116,16 @@ public final class SQLiteJobStore: JobStore, GatedJobQueue {
         try Self.loadMarks(marks, pool: pool, index: messageIndex, clock: clock)
         committer = GroupCommit(label: "switchyard.ingest-commit", sync: flush) { (events: [NewEvent]) throws(StoreError) in
             try Self.checkFreeSpace(atPath: directoryPath, minFreeBytes: minFree)
-            let (duplicates, added) = try Self.writeAndPublish(pool, hub) { db in
-                let (duplicates, records, added) = try Self.insert(events, marks: marks, index: messageIndex, db: db)
-                return ((duplicates, added), records)
+            do throws(StoreError) {
+                let duplicates = try Self.writeAndPublish(pool, hub) { db in
+                    try Self.insert(events, marks: marks, index: messageIndex, db: db)
+                }
+                marks.settle(committed: true)
+                return duplicates
+            } catch {
+                marks.settle(committed: false)
+                throw error
             }
-            if !added.isEmpty { marks.committed(added) }
-            return duplicates
         }
         finisher = GroupCommit(label: "switchyard.outcome-commit") { (results: [JobResult]) throws(StoreError) in
             let now = clock.now()

@@ -5,13 +5,13 @@ import SwitchyardCore
 /// Ingestion, claims and outcomes: the queue's hot path.
 extension SQLiteJobStore {
     /// Stores the events that are not duplicates; returns, for each event, whether it was one.
-    /// The marks it set are returned for `RecentMarks.committed`, once the transaction commits.
+    /// The marks it sets are provisional in `recent` until the caller settles them.
     static func insert(
         _ events: [NewEvent],
         marks recent: RecentMarks,
         index: DatabasePool,
         db: Database
-    ) throws -> ([Bool], [LogRecord], [(Int, RecentMarks.Mark)]) {
+    ) throws -> ([Bool], [LogRecord]) {
         var records: [LogRecord] = []
         records.reserveCapacity(events.count)
         var duplicates: [Bool] = []
@@ -36,7 +36,7 @@ extension SQLiteJobStore {
             let received = e.receivedAt.millisecondsSinceEpoch
             let eventID = nextID
             if let until = item.dedupUntil {
-                if marks == nil { marks = DedupMarks(recent: recent, index: index, capacity: events.count) }
+                if marks == nil { marks = DedupMarks(recent: recent, index: index) }
                 let duplicate = try !marks!.mark(item, eventID: eventID, until: until, db: db)
                 duplicates.append(duplicate)
                 if duplicate { continue }
@@ -79,7 +79,7 @@ extension SQLiteJobStore {
             try insertRecords(&skipped, db: db)
             records += skipped
         }
-        return (duplicates, records, marks?.added ?? [])
+        return (duplicates, records)
     }
 
     /// Events (each the log's `received` record) and delivery-log records take their ids from one

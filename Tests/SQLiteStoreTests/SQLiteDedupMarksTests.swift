@@ -112,11 +112,25 @@ struct SQLiteDedupMarksTests {
             // As if m-2's key hashed the same as m-1's: the tail has a mark under m-2's hash
             // whose event is m-1.
             let far = clock.now().millisecondsSinceEpoch + Self.window
-            store.marks.committed([(DedupKey(source: "web", messageId: "m-2").hashValue, RecentMarks.Mark(until: far, eventID: eventID))])
+            store.marks.add(DedupKey(source: "web", messageId: "m-2").hashValue, RecentMarks.Mark(until: far, eventID: eventID))
+            store.marks.settle(committed: true)
             #expect(try await store.duplicates([Self.deduped(2)]) == 0, "m-2 was never stored")
             #expect(try await store.duplicates([Self.deduped(1), Self.deduped(2)]) == 2)
             try store.close()
         }
+    }
+
+    @Test("marks of a transaction that does not commit are taken back; a committed one's stay")
+    func provisionalMarks() {
+        let marks = RecentMarks()
+        marks.add(1, RecentMarks.Mark(until: 100, eventID: 10))
+        #expect(marks.look(1).tail?.eventID == 10, "seen by a later copy in the same transaction")
+        marks.settle(committed: true)
+        marks.add(2, RecentMarks.Mark(until: 100, eventID: 11))
+        marks.settle(committed: false)
+        #expect(marks.look(1).tail?.eventID == 10)
+        #expect(marks.look(2).tail == nil)
+        #expect(marks.tailCount == 1)
     }
 
     @Test("two indexing passes at once index each event once")
