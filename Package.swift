@@ -286,13 +286,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Benchmark helpers: the bare Hummingbird baseline server and the transform micro-benchmark.
+        // Benchmark helpers: the bare Hummingbird baseline server, the floor server (the least a
+        // durable pipeline does on this stack) and the transform micro-benchmark.
         // Built in release by Benchmarks/run; not part of the product.
         .executableTarget(
             name: "switchyard-bench",
             dependencies: [
                 "SwitchyardCore",
                 "SwitchyardEventBridge",
+                "SwitchyardSQLite",
+                "AWSClient",
+                "AWSSigV4",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

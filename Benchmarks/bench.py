@@ -903,23 +903,39 @@ def written_bytes(pid):
     return int(re.search(r"^write_bytes:\s+(\d+)", Path(f"/proc/{pid}/io").read_text(), re.M).group(1))
 
 
-def bench_cost(work, duration, rounds=3):
+class FloorServer(Proc):
+    """`switchyard-bench floor-server`: the least a durable pipeline does per event on this stack
+    (parse, append to SQLite and fsync before the 200, send batches of 10 to the emulator, delete
+    what was delivered), with none of Switchyard's features."""
+    def __init__(self, work, queue, emulator_port):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__([str(BENCH), "floor-server", "--port", str(self.port), "--queue", str(queue),
+                          "--endpoint", f"http://127.0.0.1:{emulator_port}", "--access-key-id", KEY_ID, "--secret-access-key", SECRET],
+                         work / "floor.log")
+        wait_http(self.url + "/")
+
+
+def bench_cost(work, duration, rounds=3, stores=("floor", "sqlite", "postgres")):
     """The figure the project steers by, measured as one number: single tracks from `wrk -t2 -c64`
     for `duration` seconds with the emulator up and the server's default delivery, then every
     accepted event delivered before the server's CPU is read. Switchyard's CPU per event (ingested
     and delivered) over the bare route's CPU per request in the same round; SQLite (`sync: full`)
-    and one node on PostgreSQL, whose own CPU is reported beside it."""
+    and one node on PostgreSQL, whose own CPU is reported beside it; and the floor server, measured
+    the same way, as what no design on this stack gets under."""
     ROOT_WORK[0] = work
     track, _ = ingestion_scripts(work, "cost-")
     base, base_url = baseline_server(work, "baseline-cost.log")
-    cluster = Cluster(work)
-    results = {"sqlite": [], "postgres": []}
+    cluster = Cluster(work) if "postgres" in stores else None
+    results = {store: [] for store in stores}
     for n in range(rounds):
         baseline = measured(base, base_url, track, 64, duration)
-        for store in ("sqlite", "postgres"):
+        for store in stores:
             port = free_port()
             emu = emulator(work, port, "--events-out", "/dev/null")
-            if store == "sqlite":
+            if store == "floor":
+                server = FloorServer(work, work / f"floor-queue-{n}", port)
+            elif store == "sqlite":
                 server = Switchyard(work, work / f"cost-queue-{n}", port, delivery="{}", sync="full")
             else:
                 server = Node(work, f"cost-{n}", cluster.database(), port, cluster.password, delivery="{}")
@@ -950,7 +966,8 @@ def bench_cost(work, duration, rounds=3):
             })
             server.stop()
             emu.stop()
-    cluster.stop()
+    if cluster:
+        cluster.stop()
     base.stop()
     return results
 
@@ -965,7 +982,7 @@ def cost_rows(results):
                   f'**{r["cpu_us_per_event"]:.0f} µs per event, {r["multiple"]:.2f}×** a {r["baseline"]["cpu_us_per_request"]:.0f} µs bare request; '
                   f'{r["context_switches_per_event"]:.1f} context switches per event; emulator {r["emulator_cpu_us_per_event"]:.0f} µs{db} |')
             t = r["cpu_us_per_event_by_threads"]
-            dispatch = "dispatch threads (SQLite's writer, commits, flushes)" if store == "sqlite" else "dispatch threads"
+            dispatch = "dispatch threads" if store == "postgres" else "dispatch threads (SQLite's writer, commits, flushes)"
             print(f'| … where, {store} | threads | event loops {t["event_loops"]:.0f} µs, Swift\'s pool {t["pool"]:.0f} µs, {dispatch} '
                   f'and the rest {t["dispatch_and_other"]:.0f} µs; {r["bytes_written_per_event"] / 1024:.1f} KiB written to disk per event |')
 
@@ -1017,6 +1034,7 @@ def main():
     parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
     parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion", "replay", "stats-size", "cost"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
+    parser.add_argument("--cost-store", choices=["floor", "sqlite", "postgres"], action="append", help="the cost row's servers (default all three)")
     parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
     parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
     parser.add_argument("--source-config", action="append", default=[], metavar="YAML", help="a key added to the source, e.g. 'trackingPlan: web'")
@@ -1044,7 +1062,7 @@ def main():
         "deletion": lambda: bench_deletion(work, args.events, args.duration),
         "replay": lambda: bench_replay(work, args.events, args.duration),
         "stats-size": lambda: bench_stats_size(work, args.duration),
-        "cost": lambda: bench_cost(work, args.duration),
+        "cost": lambda: bench_cost(work, args.duration, stores=tuple(args.cost_store or ("floor", "sqlite", "postgres"))),
         "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite")), tuple(args.long_run_pg_setting)),
     }
     for name, run in benchmarks.items():

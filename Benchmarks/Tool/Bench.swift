@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard-bench",
         abstract: "Benchmark helpers (see Benchmarks/run).",
-        subcommands: [Baseline.self, TransformLoop.self, IngestLoop.self]
+        subcommands: [Baseline.self, Floor.self, TransformLoop.self, IngestLoop.self]
     )
 }
 
