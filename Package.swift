@@ -98,6 +98,9 @@ let package = Package(
             pkgConfig: "javascriptcoregtk-4.1",
             providers: [.apt(["libjavascriptcoregtk-4.1-dev"])]
         ),
+        // glibc's `malloc_trim`, which Swift's Glibc module leaves out: the server hands freed heap
+        // back to the system after a burst.
+        .systemLibrary(name: "CMalloc"),
         // Users' transformations (RudderStack's JavaScript API, unmodified) in sandboxed
         // JavaScriptCore contexts on threads of their own, with time and memory limits.
         .target(
@@ -112,6 +115,7 @@ let package = Package(
                 "SwitchyardCore",
                 "SwitchyardJavaScript",
                 "SwitchyardArchive",
+                .target(name: "CMalloc", condition: .when(platforms: [.linux])),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

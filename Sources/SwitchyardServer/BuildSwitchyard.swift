@@ -228,9 +228,11 @@ public func buildSwitchyard(
         logger: logger,
         onServerRunning: onServerRunning
     )
+    let heap = HeapTrimService(logger: sublogger("switchyard.heap", of: logger))
     return SwitchyardService(
         metrics: metrics,
-        services: store.services + [retention, regulations, stats] + archiving + discovering + delivery + background.withLockedValue { $0 }
+        services: store.services + [retention, regulations, stats, heap] + archiving + discovering + delivery
+            + background.withLockedValue { $0 }
             + [replays, app],
         shutdownGrace: config.config.server.shutdownGrace.duration,
         logger: logger
