@@ -106,6 +106,7 @@ public func buildSwitchyard(
     environment: [String: String],
     metrics serverMetrics: ServerMetrics = ServerMetrics(),
     transformations engines: any TransformationEngineFactory = JavaScriptTransformations(),
+    heap: (any ProcessHeap)? = nil,
     logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws(SwitchyardSetupError) -> SwitchyardService {
@@ -228,10 +229,12 @@ public func buildSwitchyard(
         logger: logger,
         onServerRunning: onServerRunning
     )
-    let heap = HeapTrimService(logger: sublogger("switchyard.heap", of: logger))
+    // The heap is the process's: trimmed only when the caller owns the process (`serve`), not
+    // in a test process running many servers and suites at once.
+    let trimming: [any Service] = heap.map { [HeapTrimService(heap: $0, logger: sublogger("switchyard.heap", of: logger))] } ?? []
     return SwitchyardService(
         metrics: metrics,
-        services: store.services + [retention, regulations, stats, heap] + archiving + discovering + delivery
+        services: store.services + [retention, regulations, stats] + trimming + archiving + discovering + delivery
             + background.withLockedValue { $0 }
             + [replays, app],
         shutdownGrace: config.config.server.shutdownGrace.duration,

@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
                 httpClient: httpClient,
                 environment: ProcessInfo.processInfo.environment,
                 metrics: metrics,
+                heap: SystemHeap(),
                 logger: logger
             )
         } catch {
