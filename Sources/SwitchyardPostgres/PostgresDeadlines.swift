@@ -42,6 +42,9 @@ extension PostgresJobStore {
     /// keeps trying to connect while the database is down, and a request must not hang on it.
     static let writeDeadline: Duration = .seconds(3)
     static let readDeadline: Duration = .seconds(10)
+    /// An operator's bulk work that no client's request waits on: a regulation's up to 100,000
+    /// ids written or read back at once, which a busy database may take well over 10 s for.
+    static let bulkDeadline: Duration = .seconds(60)
 
     /// Runs `body` on a connection of the pool, or throws `StoreError.unavailable` once
     /// `deadline` passes, cancelling it. Both ways postgres-nio can hold a call end on that

@@ -11,7 +11,7 @@ extension PostgresJobStore {
         let ids = subjects.map(\.pgText)
         let digests = subjects.map(SubjectDigest.of)
         // Up to 100,000 ids: not the ingestion's deadline, which a client waits on.
-        try await transaction(deadline: Self.readDeadline) { [self] connection in
+        try await transaction(deadline: Self.bulkDeadline) { [self] connection in
             try await connection.run(
                 """
                 INSERT INTO regulations (id, type, subject_type, subject_count, status, created_at, finished_at, removed)
@@ -134,7 +134,7 @@ extension PostgresJobStore {
         let until = now + leaseFor.milliseconds
         let deleting = [Regulation.Kind.suppressWithDelete.rawValue, Regulation.Kind.deleteInternal.rawValue]
         // Background work reading up to 100,000 subjects: not the ingestion's deadline.
-        return try await transaction(deadline: Self.readDeadline) { [self] connection -> Erasure? in
+        return try await transaction(deadline: Self.bulkDeadline) { [self] connection -> Erasure? in
             var claimed: (String, Int64)?
             for row in try await connection.run(
                 """
