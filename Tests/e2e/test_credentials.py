@@ -21,6 +21,9 @@ from test_drills import Load
 from test_emulator_and_delivery import wait_for
 from test_eventbridge_moto import wait_settled
 
+# `timeout: 60s`: under CI's load moto can take over 10 s for one PutEvents; a send abandoned
+# then is still worked through by moto while its retry queues behind it, and moto fell further
+# behind with every retry (a fresh-clone run settled 184 of 387 events in 2 minutes that way).
 CONFIG = """
 server: {{ host: 127.0.0.1, port: {port}, adminToken: "${{E2E_ADMIN_TOKEN}}" }}
 storage: {{ path: {storage}, sync: {sync} }}
@@ -34,7 +37,7 @@ destinations:
       eventBusName: BUS
       detailType: E
       endpoint: MOTO
-EXTRA    delivery: {{ initialBackoff: 50ms, maxBackoff: 1s, maxAttempts: 1000, concurrency: 4 }}
+EXTRA    delivery: {{ initialBackoff: 50ms, maxBackoff: 1s, maxAttempts: 1000, concurrency: 4, timeout: 60s }}
 connections:
   - {{ from: web, to: [bus] }}
 """
