@@ -917,7 +917,10 @@ class FloorServer(Proc):
         wait_http(self.url + "/")
 
 
-def bench_cost(work, duration, rounds=3, stores=("floor", "sqlite", "postgres")):
+COST_STORES = ("floor", "sqlite", "postgres")
+
+
+def bench_cost(work, duration, rounds=3, stores=COST_STORES):
     """The figure the project steers by, measured as one number: single tracks from `wrk -t2 -c64`
     for `duration` seconds with the emulator up and the server's default delivery, then every
     accepted event delivered before the server's CPU is read. Switchyard's CPU per event (ingested
@@ -1035,7 +1038,7 @@ def main():
     parser.add_argument("--long-run-pg-setting", action="append", default=[], metavar="NAME=VALUE", help="a PostgreSQL setting for the long run (ALTER SYSTEM), e.g. max_wal_size=4GB")
     parser.add_argument("--only", choices=["ingestion", "transform", "latency", "backlog", "browser", "kinesis", "postgres", "long-run", "deletion", "replay", "stats-size", "cost"], action="append",
                         help="run only these benchmarks (repeatable); prints their raw results instead of the report")
-    parser.add_argument("--cost-store", choices=["floor", "sqlite", "postgres"], action="append", help="the cost row's servers (default all three)")
+    parser.add_argument("--cost-store", choices=COST_STORES, action="append", help="the cost row's servers (default all three)")
     parser.add_argument("--config", action="append", default=[], metavar="YAML", help="a top-level line added to every Switchyard configuration, e.g. 'dedup: { window: 0 }'")
     parser.add_argument("--destination-config", action="append", default=[], metavar="YAML", help="a line added to the destination, e.g. 'privacy: { anonymizeIP: true }'")
     parser.add_argument("--source-config", action="append", default=[], metavar="YAML", help="a key added to the source, e.g. 'trackingPlan: web'")
@@ -1063,7 +1066,7 @@ def main():
         "deletion": lambda: bench_deletion(work, args.events, args.duration),
         "replay": lambda: bench_replay(work, args.events, args.duration),
         "stats-size": lambda: bench_stats_size(work, args.duration),
-        "cost": lambda: bench_cost(work, args.duration, stores=tuple(args.cost_store or ("floor", "sqlite", "postgres"))),
+        "cost": lambda: bench_cost(work, args.duration, stores=tuple(args.cost_store or COST_STORES)),
         "long-run": lambda: bench_long_run(work, args.long_run_minutes, tuple(args.long_run_store or ("postgres", "sqlite")), tuple(args.long_run_pg_setting)),
     }
     for name, run in benchmarks.items():
